@@ -1,0 +1,105 @@
+//! Operator services behind `sealform admin`: bootstrap the installation, add organisations.
+
+use secrecy::SecretString;
+
+use crate::DomainError;
+use crate::clock::Clock;
+use crate::ids::{OrgId, UserId};
+use crate::org::OrgName;
+use crate::password::{PlainPassword, hash_password_blocking, verify_password_blocking};
+use crate::store::{NewOrganisation, NewUser, Owner, Store};
+use crate::user::Email;
+
+/// What an admin command created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreatedOrganisation {
+    /// The new organisation.
+    pub org_id: OrgId,
+    /// Its owner.
+    pub owner_id: UserId,
+    /// Whether the owner's login was created now (false: an existing user became owner).
+    pub owner_is_new: bool,
+}
+
+/// The input of both commands, parsed before any work is done.
+struct Request {
+    org: NewOrganisation,
+    email: Email,
+    password: PlainPassword,
+}
+
+impl Request {
+    fn parse(clock: &dyn Clock, org_name: &str, email: &str, password: SecretString) -> Result<Self, DomainError> {
+        Ok(Self {
+            org: NewOrganisation { id: OrgId::new(), name: OrgName::parse(org_name)?, created_at: clock.now() },
+            email: Email::parse(email)?,
+            password: PlainPassword::parse(password)?,
+        })
+    }
+
+    async fn new_owner(self) -> Result<(NewOrganisation, NewUser), DomainError> {
+        let password_hash = hash_password_blocking(self.password).await?;
+        Ok((self.org, NewUser { id: UserId::new(), email: self.email, password_hash }))
+    }
+}
+
+/// Creates the installation's first organisation and its owner.
+///
+/// # Errors
+/// [`DomainError::Invalid`] for a bad name, e-mail or password; [`DomainError::Conflict`] when the installation is
+/// already bootstrapped.
+pub async fn bootstrap<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    org_name: &str,
+    email: &str,
+    password: SecretString,
+) -> Result<CreatedOrganisation, DomainError> {
+    let (org, owner) = Request::parse(clock, org_name, email, password)?.new_owner().await?;
+    let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
+    store.bootstrap(org, owner).await.map_err(|err| match DomainError::from(err) {
+        DomainError::Conflict(_) => DomainError::Conflict(
+            "this installation is already bootstrapped; add organisations with `sealform admin org create`".into(),
+        ),
+        other => other,
+    })?;
+    tracing::info!(org.id = %created.org_id, user.id = %created.owner_id, "installation bootstrapped");
+    Ok(created)
+}
+
+/// Adds an organisation with its owner. When the owner's e-mail already has a login, the password given must be
+/// that login's password: it proves the operator speaks for that user, and the user becomes owner of the new
+/// organisation too (one login, many organisations).
+///
+/// # Errors
+/// [`DomainError::Invalid`] for bad input; [`DomainError::Conflict`] when the name is taken;
+/// [`DomainError::Unauthorized`] when an existing user's password does not match.
+pub async fn create_organisation<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    org_name: &str,
+    owner_email: &str,
+    password: SecretString,
+) -> Result<CreatedOrganisation, DomainError> {
+    let request = Request::parse(clock, org_name, owner_email, password)?;
+    if store.organisation_by_name(&request.org.name).await?.is_some() {
+        return Err(DomainError::Conflict("an organisation with this name exists already".into()));
+    }
+    let created = if let Some(existing) = store.user_by_email(&request.email).await? {
+        if !verify_password_blocking(request.password, existing.password_hash).await? {
+            return Err(DomainError::Unauthorized(
+                "this e-mail already has a login and the password given is not its password".into(),
+            ));
+        }
+        let created = CreatedOrganisation { org_id: request.org.id, owner_id: existing.id, owner_is_new: false };
+        store.create_organisation(request.org, Owner::Existing(existing.id)).await?;
+        created
+    } else {
+        let (org, owner) = request.new_owner().await?;
+        let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
+        store.create_organisation(org, Owner::New(owner)).await?;
+        created
+    };
+    tracing::info!(org.id = %created.org_id, user.id = %created.owner_id, "organisation created");
+    Ok(created)
+}

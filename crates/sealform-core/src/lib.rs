@@ -1,0 +1,13 @@
+//! Sealform's domain: identifiers, organisations and users, the storage traits every backend implements, and the
+//! services that the CLI and the HTTP layer call. Nothing here knows about HTTP or SQL (DESIGN.md §3).
+
+pub mod admin;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod org;
+pub mod password;
+pub mod store;
+pub mod user;
+
+pub use error::DomainError;

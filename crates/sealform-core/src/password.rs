@@ -1,0 +1,157 @@
+//! Passwords: the minimum policy and argon2id hashing (DESIGN.md §7).
+//!
+//! The full policy (breached list, history, expiry, lockout) comes with accounts; what is here is enforced from the
+//! first user on: length bounds and a memory-hard hash.
+
+use std::fmt;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::DomainError;
+
+/// Shortest password accepted (NIST SP 800-63B; the UI recommends 12+).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted. Generous, but bounded so hashing cost cannot be abused.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// argon2id memory cost in KiB (19 MiB, the OWASP baseline).
+const ARGON2_M_KIB: u32 = 19 * 1024;
+/// argon2id passes.
+const ARGON2_T: u32 = 2;
+/// argon2id lanes.
+const ARGON2_P: u32 = 1;
+
+/// A password as typed. Zeroized on drop, `[redacted]` when printed.
+pub struct PlainPassword(SecretString);
+
+impl PlainPassword {
+    /// Checks the length policy.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] naming the rule.
+    pub fn parse(raw: SecretString) -> Result<Self, DomainError> {
+        let chars = raw.expose_secret().chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(DomainError::Invalid(format!("password must be at least {MIN_PASSWORD_CHARS} characters")));
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(DomainError::Invalid(format!("password must be at most {MAX_PASSWORD_CHARS} characters")));
+        }
+        Ok(Self(raw))
+    }
+}
+
+impl fmt::Debug for PlainPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainPassword([redacted])")
+    }
+}
+
+/// An argon2id hash in PHC string form. Not secret in the cryptographic sense, but never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string read back from storage.
+    #[must_use]
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for storage.
+    #[must_use]
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+fn hasher() -> Result<Argon2<'static>, DomainError> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .map_err(|e| DomainError::Internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password with argon2id and a random salt. CPU- and memory-heavy: call it off the async executor.
+///
+/// # Errors
+/// [`DomainError::Internal`] if hashing fails.
+pub fn hash_password(password: &PlainPassword) -> Result<PasswordHash, DomainError> {
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = hasher()?
+        .hash_password(password.0.expose_secret().as_bytes(), &salt)
+        .map_err(|e| DomainError::Internal(format!("argon2 hash: {e}")))?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
+/// Checks a password against a stored hash in constant time. A malformed stored hash counts as a mismatch.
+#[must_use]
+pub fn verify_password(password: &PlainPassword, hash: &PasswordHash) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
+        return false;
+    };
+    hasher().is_ok_and(|h| h.verify_password(password.0.expose_secret().as_bytes(), &parsed).is_ok())
+}
+
+/// Hashes on the blocking pool so a login burst never stalls the executor.
+///
+/// # Errors
+/// As [`hash_password`], or [`DomainError::Internal`] if the task dies.
+pub async fn hash_password_blocking(password: PlainPassword) -> Result<PasswordHash, DomainError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+}
+
+/// Verifies on the blocking pool.
+///
+/// # Errors
+/// [`DomainError::Internal`] if the task dies.
+pub async fn verify_password_blocking(password: PlainPassword, hash: PasswordHash) -> Result<bool, DomainError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| DomainError::Internal(format!("verification task: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(s: &str) -> Result<PlainPassword, DomainError> {
+        PlainPassword::parse(SecretString::from(s.to_owned()))
+    }
+
+    #[test]
+    fn length_policy_counts_characters_not_bytes() {
+        assert!(pw("1234567").is_err());
+        assert!(pw("12345678").is_ok());
+        assert!(pw("ééééééé").is_err(), "7 characters, 14 bytes");
+        assert!(pw(&"x".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        assert!(pw(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn hash_is_argon2id_with_policy_parameters_and_verifies() {
+        let hash = hash_password(&pw("correct horse battery").unwrap()).unwrap();
+        assert!(hash.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.as_phc());
+        assert!(verify_password(&pw("correct horse battery").unwrap(), &hash));
+        assert!(!verify_password(&pw("correct horse batterY").unwrap(), &hash));
+        assert!(!verify_password(&pw("correct horse battery").unwrap(), &PasswordHash::from_phc("garbage".into())));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let p = pw("hunter2hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+        let h = hash_password(&p).unwrap();
+        assert!(!format!("{h:?}").contains("argon2"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The router and its middleware stack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use http::StatusCode;
+use minijinja::Environment;
+use sealform_core::store::Store;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use crate::headers::{HeaderPolicy, security_headers};
+use crate::request_id::request_context;
+use crate::{pages, system};
+
+/// What the HTTP layer needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Largest request body accepted, in bytes; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Longest a request may take end to end; longer gets 408.
+    pub request_timeout: Duration,
+    /// Longest a client may pause while sending a body; longer gets an error and the connection is dropped.
+    pub body_idle_timeout: Duration,
+    /// Send HSTS: the client reaches us over TLS (ours, or a proxy's with `--behind-tls-proxy`).
+    pub hsts: bool,
+}
+
+/// Shared state of every handler.
+pub struct AppState<S> {
+    /// The storage backend.
+    pub store: S,
+    pub(crate) templates: Arc<Environment<'static>>,
+}
+
+impl<S: Clone> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), templates: Arc::clone(&self.templates) }
+    }
+}
+
+impl<S: Store> AppState<S> {
+    /// State over a store, with the built-in templates.
+    pub fn new(store: S) -> Self {
+        Self { store, templates: Arc::new(pages::templates()) }
+    }
+}
+
+/// The whole application. Layers run outside-in: security headers wrap everything (so 404s, 408s and 413s get
+/// them), then the request id and log line, then the timeouts and the body limit.
+pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
+    let routes = Router::new()
+        .route("/", get(pages::home::<S>))
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz::<S>))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route(
+            "/csp-report",
+            post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)),
+        )
+        .fallback(pages::not_found::<S>)
+        .with_state(state);
+    routes
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(settings.body_idle_timeout))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(HeaderPolicy { hsts: settings.hsts }, security_headers))
+}

@@ -1,0 +1,15 @@
+//! Sealform's HTTP layer: routes, middleware and the connection loop. Handlers extract, call one core service and
+//! render; they never run SQL or touch key material (DESIGN.md §3).
+
+mod app;
+mod headers;
+mod pages;
+mod problem;
+mod request_id;
+mod serve;
+mod system;
+
+pub use app::{AppState, HttpSettings, router};
+pub use problem::ApiError;
+pub use request_id::RequestId;
+pub use serve::{ConnectionLimits, serve};

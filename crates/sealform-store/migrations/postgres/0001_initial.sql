@@ -1,0 +1,145 @@
+-- Sealform schema, first cut (DESIGN.md §4). Every tenant table carries org_id; child tables reference their
+-- parent through (org_id, id) so a row can never point into another organisation.
+-- Keep in step with migrations/sqlite/0001_initial.sql: same tables, same columns, same version number.
+
+CREATE TABLE installation (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    bootstrapped_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE organisations (
+    id         UUID PRIMARY KEY,
+    name       TEXT NOT NULL,
+    name_key   TEXT NOT NULL UNIQUE, -- case-folded name, so "Clinic" and "clinic" cannot both exist
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE users (
+    id                  UUID PRIMARY KEY,
+    email               TEXT NOT NULL UNIQUE, -- normalised (lower-case) login
+    password_hash       TEXT NOT NULL,        -- argon2id PHC string
+    status              TEXT NOT NULL CHECK (status IN ('active', 'deactivated')),
+    created_at          TIMESTAMPTZ NOT NULL,
+    password_changed_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE memberships (
+    org_id     UUID NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'form-manager', 'reviewer', 'approver', 'auditor')),
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+);
+CREATE INDEX memberships_by_user ON memberships (user_id);
+
+CREATE TABLE sessions (
+    id           BYTEA PRIMARY KEY, -- SHA-256 of the cookie token; the token itself is never stored
+    org_id       UUID NOT NULL,
+    user_id      UUID NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL,
+    FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+CREATE TABLE forms (
+    id              UUID PRIMARY KEY,
+    org_id          UUID NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    title           TEXT NOT NULL, -- titles are not PHI; answers are
+    status          TEXT NOT NULL CHECK (status IN ('draft', 'published', 'unpublished', 'archived')),
+    current_version INTEGER,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (org_id, id)
+);
+CREATE INDEX forms_by_org ON forms (org_id, created_at);
+
+CREATE TABLE form_versions (
+    org_id     UUID NOT NULL,
+    form_id    UUID NOT NULL,
+    version    INTEGER NOT NULL,
+    definition TEXT NOT NULL, -- the question schema as JSON
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (form_id, version),
+    FOREIGN KEY (org_id, form_id) REFERENCES forms (org_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE submissions (
+    id               UUID PRIMARY KEY,
+    org_id           UUID NOT NULL,
+    form_id          UUID NOT NULL,
+    form_version     INTEGER NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('new', 'read', 'flagged', 'archived')),
+    current_revision INTEGER NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL,
+    updated_at       TIMESTAMPTZ NOT NULL,
+    UNIQUE (org_id, id),
+    FOREIGN KEY (org_id, form_id) REFERENCES forms (org_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (form_id, form_version) REFERENCES form_versions (form_id, version)
+);
+CREATE INDEX submissions_by_form ON submissions (org_id, form_id, created_at);
+
+CREATE TABLE submission_revisions (
+    org_id        UUID NOT NULL,
+    submission_id UUID NOT NULL,
+    revision      INTEGER NOT NULL,
+    envelope      BYTEA NOT NULL, -- sealed answers (DESIGN.md §5); never plaintext
+    wrapped_key   BYTEA NOT NULL, -- the revision's data key, wrapped to the organisation key; deleted to shred
+    created_by    UUID,           -- staff user id; NULL for the respondent's original
+    created_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (submission_id, revision),
+    FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE files (
+    id            UUID PRIMARY KEY,
+    org_id        UUID NOT NULL,
+    submission_id UUID NOT NULL,
+    revision      INTEGER NOT NULL,
+    question_id   TEXT NOT NULL,
+    object_key    TEXT NOT NULL UNIQUE, -- where the sealed bytes live in the object store
+    sealed_size   BIGINT NOT NULL,
+    wrapped_key   BYTEA NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
+);
+CREATE INDEX files_by_submission ON files (org_id, submission_id);
+
+-- Append-only: no foreign key to organisations, because the trail outlives a deleted organisation (6 years).
+CREATE TABLE audit_events (
+    seq         BIGINT PRIMARY KEY, -- gapless, assigned inside the appending transaction
+    org_id      UUID,               -- NULL for installation-wide events
+    at          TIMESTAMPTZ NOT NULL,
+    action      TEXT NOT NULL,
+    actor_id    UUID,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+    target_hash BYTEA,              -- keyed hash of the target ids, for search without revealing them
+    detail      BYTEA NOT NULL,     -- sealed detail: targets, fields, IP, user agent
+    chain_hash  BYTEA NOT NULL      -- HMAC over the previous hash and this entry
+);
+CREATE INDEX audit_events_by_org ON audit_events (org_id, at);
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit events are append-only';
+END;
+$$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+
+CREATE TABLE jobs (
+    id           UUID PRIMARY KEY,
+    org_id       UUID REFERENCES organisations (id) ON DELETE CASCADE, -- NULL for installation-wide jobs
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL, -- JSON with ids only, never PHI
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    run_at       TIMESTAMPTZ NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    locked_by    TEXT,
+    locked_until TIMESTAMPTZ,
+    last_error   TEXT,
+    created_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (state, run_at);

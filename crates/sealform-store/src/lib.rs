@@ -1,0 +1,16 @@
+//! Storage for Sealform: the `sealform-core` storage traits on SQLite and PostgreSQL.
+//!
+//! SQLite is the embedded default: WAL, `synchronous=FULL`, one writer task that group-commits concurrent writes,
+//! and a read pool. PostgreSQL gets group commit from concurrent connections. Migrations are embedded in the binary
+//! and applied at open; both backends use the same version numbers.
+
+mod error;
+mod migrations;
+mod postgres;
+mod rows;
+mod sqlite;
+mod url;
+
+pub use postgres::PgStore;
+pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
+pub use url::{DatabaseUrl, DatabaseUrlError};

@@ -1,0 +1,145 @@
+//! The embedded backend. One writer task owns the only writing connection and group-commits whatever is queued
+//! (DESIGN.md §13: the commit path decides ingest speed); reads go to a pool of separate connections, which WAL lets
+//! run beside the writer.
+
+mod queries;
+mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sealform_core::ids::UserId;
+use sealform_core::org::{OrgName, Organisation};
+use sealform_core::store::{
+    HealthStore, NewOrganisation, NewUser, Owner, OrganisationStore, Store, StoreError, UserStore,
+};
+use sealform_core::user::{Email, Membership, UserRecord};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _};
+
+use crate::error::backend;
+use crate::migrations::{self, Applied};
+pub use writer::WriterStats;
+use writer::Writer;
+
+/// Tunables for the SQLite backend.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// How long a statement waits for another process's lock (CLI commands beside the server) before failing.
+    pub busy_timeout: Duration,
+    /// Connections in the read pool.
+    pub read_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { busy_timeout: Duration::from_secs(10), read_connections: 4 }
+    }
+}
+
+/// SQLite storage: a group-committing writer and a read pool over one database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    reads: SqlitePool,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file, applies migrations and starts the writer task.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or a migration fails.
+    pub async fn open(path: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
+        create_private_file(path)?;
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout)
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let mut write_conn = connect.connect().await.map_err(backend("open database"))?;
+        migrations::SQLITE
+            .run(&mut write_conn)
+            .await
+            .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(backend("open read pool"))?;
+        Ok(Self { reads, writer: Writer::spawn(write_conn) })
+    }
+
+    /// How many writes and commits the writer has done: under concurrent load, fewer commits than writes shows
+    /// group commit at work.
+    #[must_use]
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+}
+
+/// Creates the database file owner-only (0600) if it is missing. SQLite gives the WAL and shared-memory files the
+/// database file's permissions, so this keeps all three private whatever the process umask.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(StoreError::Backend { operation: "create database file", source: Box::new(err) }),
+    }
+}
+
+impl HealthStore for SqliteStore {
+    async fn readiness(&self) -> Result<(), StoreError> {
+        let mut conn = self.reads.acquire().await.map_err(backend("readiness"))?;
+        conn.ping().await.map_err(backend("readiness"))?;
+        let applied: Vec<(i64, bool, Vec<u8>)> =
+            sqlx::query_as(migrations::APPLIED_QUERY).fetch_all(&mut *conn).await.map_err(backend("readiness"))?;
+        let applied: Vec<Applied> =
+            applied.into_iter().map(|(version, success, checksum)| Applied { version, success, checksum }).collect();
+        migrations::check_applied(&migrations::SQLITE, &applied)
+    }
+}
+
+impl OrganisationStore for SqliteStore {
+    async fn bootstrap(&self, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::bootstrap(conn, org, owner))).await
+    }
+
+    async fn create_organisation(&self, org: NewOrganisation, owner: Owner) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::create_organisation(conn, org, owner))).await
+    }
+
+    async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
+        queries::organisation_by_name(&self.reads, name).await
+    }
+
+    async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        queries::list_organisations(&self.reads).await
+    }
+}
+
+impl UserStore for SqliteStore {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        queries::user_by_email(&self.reads, email).await
+    }
+
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        queries::memberships_of(&self.reads, user).await
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// Waits until every queued write has committed and closes all connections (checkpointing the WAL).
+    async fn close(self) {
+        self.writer.close().await;
+        self.reads.close().await;
+    }
+}
+

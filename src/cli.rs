@@ -1,0 +1,126 @@
+//! The command line (DESIGN.md §10). Every flag falls back to a `SEALFORM_*` environment variable; both override
+//! the TOML file given with `--config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Sealform: self-hostable forms for health data.
+#[derive(Debug, Parser)]
+#[command(name = "sealform", version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Default, Args)]
+pub(crate) struct GlobalArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, global = true, env = "SEALFORM_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Directory for the database, keys and files [default: ./data].
+    #[arg(long, global = true, env = "SEALFORM_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: SQLite file in the data dir].
+    #[arg(long, global = true, env = "SEALFORM_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// Log format: json or pretty [default: pretty].
+    #[arg(long, global = true, env = "SEALFORM_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<String>,
+    /// Log filter, e.g. info or sealform=debug,info [default: info].
+    #[arg(long, global = true, env = "SEALFORM_LOG", value_name = "FILTER")]
+    pub(crate) log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Operator commands; they work while the server runs.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Server options.
+#[derive(Debug, Default, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SEALFORM_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// PEM certificate chain; serve HTTPS (with --tls-key).
+    #[arg(long, env = "SEALFORM_TLS_CERT", value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SEALFORM_TLS_KEY", value_name = "FILE")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address is allowed: a TLS proxy sits in front.
+    #[arg(long, env = "SEALFORM_BEHIND_TLS_PROXY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) behind_tls_proxy: Option<bool>,
+    /// Largest request body in bytes [default: 10485760].
+    #[arg(long, env = "SEALFORM_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub(crate) max_body_bytes: Option<usize>,
+    /// Seconds a request may take end to end [default: 60].
+    #[arg(long, env = "SEALFORM_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub(crate) request_timeout_secs: Option<u64>,
+    /// Seconds a client may pause while sending a body [default: 30].
+    #[arg(long, env = "SEALFORM_BODY_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub(crate) body_idle_timeout_secs: Option<u64>,
+    /// Seconds a client has to send the request head and finish the TLS handshake [default: 10].
+    #[arg(long, env = "SEALFORM_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub(crate) header_timeout_secs: Option<u64>,
+    /// Seconds shutdown waits for in-flight requests [default: 30].
+    #[arg(long, env = "SEALFORM_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub(crate) shutdown_grace_secs: Option<u64>,
+    /// Seconds to wait for the database at start [default: 10].
+    #[arg(long, env = "SEALFORM_DB_CONNECT_TIMEOUT_SECS", value_name = "SECS")]
+    pub(crate) db_connect_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration (TOML), secrets redacted.
+    Show(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create the first organisation and its owner.
+    Bootstrap {
+        /// Organisation name.
+        #[arg(long)]
+        org: String,
+        /// Owner's e-mail (their login).
+        #[arg(long)]
+        email: String,
+        /// Read the owner's password from standard input (required: passwords never go in arguments).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrgCommand {
+    /// Add another organisation with its owner (an existing login becomes owner if its password is given).
+    Create {
+        /// Organisation name.
+        #[arg(long)]
+        name: String,
+        /// Owner's e-mail (their login).
+        #[arg(long)]
+        owner_email: String,
+        /// Read the owner's password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List organisations.
+    List,
+}

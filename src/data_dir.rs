@@ -1,0 +1,149 @@
+//! The data directory and the master key file in it (DESIGN.md §§5, 10).
+//!
+//! The directory is created 0700 and the key file 0600. Either one readable by group or others is refused with
+//! the command that fixes it: a master key anyone on the machine can read protects nothing.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+use sealform_crypto::MasterKey;
+
+/// Environment variable that supplies the master key instead of the file (e.g. from a secrets manager).
+pub(crate) const MASTER_KEY_ENV: &str = "SEALFORM_MASTER_KEY";
+const MASTER_KEY_FILE: &str = "master.key";
+
+pub(crate) fn master_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(MASTER_KEY_FILE)
+}
+
+/// Where the master key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    Environment,
+    ExistingFile,
+    NewFile,
+}
+
+/// Creates the data dir (0700) if needed, checks its permissions, and loads or creates the master key.
+pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<(MasterKey, KeySource)> {
+    ensure_private_dir(data_dir)?;
+    if let Some(value) = std::env::var_os(MASTER_KEY_ENV) {
+        let text = value.to_str().ok_or_else(|| anyhow!("{MASTER_KEY_ENV} is not valid UTF-8"))?;
+        let key = MasterKey::parse(text).map_err(|e| anyhow!("{MASTER_KEY_ENV}: {e}"))?;
+        return Ok((key, KeySource::Environment));
+    }
+    let path = master_key_path(data_dir);
+    match create_key_file(&path) {
+        Ok(key) => Ok((key, KeySource::NewFile)),
+        // Another process (the server, or an admin command beside it) created it first: use theirs.
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok((load_key_file(&path)?, KeySource::ExistingFile)),
+        Err(err) => Err(err).with_context(|| format!("creating master key file {}", path.display())),
+    }
+}
+
+fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
+            return Ok(());
+        }
+        Err(err) => return Err(err).with_context(|| format!("creating data directory {}", dir.display())),
+    }
+    let meta = std::fs::metadata(dir).with_context(|| format!("reading data directory {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("data directory {} exists but is not a directory", dir.display());
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "data directory {} is accessible by group or others (mode {mode:03o}); run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn create_key_file(path: &Path) -> std::io::Result<MasterKey> {
+    let key = MasterKey::generate().map_err(std::io::Error::other)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(key.to_text().as_bytes())?;
+    file.sync_all()?;
+    // Make the new directory entry durable too, so a crash cannot leave data sealed under a vanished key.
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(key)
+}
+
+fn load_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading master key file {}", path.display()))?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "master key file {} is readable by group or others (mode {mode:03o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    // A concurrent creator may not have written it yet; wait briefly rather than fail.
+    for _ in 0..50 {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading master key file {}", path.display()))?,
+        );
+        if !text.is_empty() {
+            return MasterKey::parse(&text).map_err(|e| anyhow!("master key file {}: {e}", path.display()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bail!("master key file {} is empty", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn first_prepare_creates_private_dir_and_key_then_reuses_the_key() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("nested").join("data");
+        let (first, source) = prepare(&dir).unwrap();
+        assert_eq!(source, KeySource::NewFile);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&master_key_path(&dir)), 0o600);
+        let (second, source) = prepare(&dir).unwrap();
+        assert_eq!(source, KeySource::ExistingFile);
+        assert_eq!(first.to_text(), second.to_text());
+    }
+
+    #[test]
+    fn readable_key_file_or_open_dir_is_refused_with_the_fix() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("data");
+        prepare(&dir).unwrap();
+        let key = master_key_path(&dir);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = format!("{:#}", prepare(&dir).unwrap_err());
+        assert!(err.contains("mode 644") && err.contains("chmod 600"), "{err}");
+
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = format!("{:#}", prepare(&dir).unwrap_err());
+        assert!(err.contains("chmod 700"), "{err}");
+    }
+}

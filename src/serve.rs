@@ -1,0 +1,96 @@
+//! `sealform serve`: validate, prepare the data dir and key, open the database, listen, serve, drain, close.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sealform_core::store::Store;
+use sealform_http::{AppState, ConnectionLimits, HttpSettings};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, TlsFiles};
+use crate::data_dir::{self, KeySource};
+use crate::stores::{self, with_store};
+
+pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
+    // Cheap checks first, so a bad TLS file fails before anything is created.
+    let tls = config.server.tls.as_ref().map(tls_config).transpose()?;
+    let (_master_key, source) = data_dir::prepare(&config.data_dir)?;
+    match source {
+        KeySource::NewFile => tracing::info!(path = %data_dir::master_key_path(&config.data_dir).display(),
+            "created a new master key: back it up, without it the data cannot be decrypted"),
+        KeySource::ExistingFile => tracing::info!("loaded the master key file"),
+        KeySource::Environment => tracing::info!("using the master key from {}", data_dir::MASTER_KEY_ENV),
+    }
+    let store = stores::open(&config).await?;
+    with_store!(store, |store| serve_with(store, &config, tls).await)
+}
+
+async fn serve_with<S: Store>(
+    store: S,
+    config: &Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
+    let server = &config.server;
+    let listener =
+        TcpListener::bind(server.listen).await.with_context(|| format!("listening on {}", server.listen))?;
+    let address = listener.local_addr()?;
+    let settings = HttpSettings {
+        max_body_bytes: server.max_body_bytes,
+        request_timeout: server.request_timeout,
+        body_idle_timeout: server.body_idle_timeout,
+        hsts: config.clients_use_tls(),
+    };
+    let app = sealform_http::router(AppState::new(store.clone()), &settings);
+    let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, database = store.backend_name(), "serving");
+    // The one line a person (or the test harness) needs: where to point the browser.
+    println!("{}{scheme}://{address}", LISTENING_PREFIX);
+    sealform_http::serve(listener, app, tls, limits, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Printed before the URL once the server accepts connections.
+const LISTENING_PREFIX: &str = "sealform listening on ";
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// rustls with aws-lc-rs: TLS 1.3 and 1.2 only, post-quantum key exchange preferred (the provider's default order).
+fn tls_config(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| anyhow!("tls_cert {}: {e}", files.cert.display()))?;
+    if certs.is_empty() {
+        return Err(anyhow!("tls_cert {}: no certificate found", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| anyhow!("tls_key {}: {e}", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| anyhow!("TLS configuration: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow!("tls_cert/tls_key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

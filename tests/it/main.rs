@@ -1,0 +1,3 @@
+//! Integration tests: the real `sealform` binary, started as a user would start it.
+
+mod support;
