@@ -1,0 +1,44 @@
+//! Both backends' migrations must produce the same tables and columns, so one suite and one set of queries
+//! describe both.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sealform_core::store::Store as _;
+use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use sqlx::Connection as _;
+
+#[tokio::test]
+async fn sqlite_and_postgres_schemas_have_the_same_columns() {
+    let Some(db) = sealform_testkit::postgres::fresh_database("schema_parity") else { return };
+    PgStore::open(&db.url, 2, Duration::from_secs(30)).await.unwrap().close().await;
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let postgres: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parity.db");
+    SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
+    let mut lite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let sqlite: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut lite)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+
+    assert!(sqlite.len() > 50, "expected the full schema, got {} columns", sqlite.len());
+    let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
+    let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
+    assert!(only_sqlite.is_empty() && only_postgres.is_empty(), "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_postgres:?}");
+}
