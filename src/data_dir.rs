@@ -30,6 +30,11 @@ pub(crate) enum KeySource {
 /// Creates the data dir (0700) if needed, checks its permissions, and loads or creates the master key.
 pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<(MasterKey, KeySource)> {
     ensure_private_dir(data_dir)?;
+    master_key(data_dir)
+}
+
+/// Loads the master key from the environment or the key file, creating the file on first use.
+pub(crate) fn master_key(data_dir: &Path) -> anyhow::Result<(MasterKey, KeySource)> {
     if let Some(value) = std::env::var_os(MASTER_KEY_ENV) {
         let text = value.to_str().ok_or_else(|| anyhow!("{MASTER_KEY_ENV} is not valid UTF-8"))?;
         let key = MasterKey::parse(text).map_err(|e| anyhow!("{MASTER_KEY_ENV}: {e}"))?;
@@ -44,7 +49,8 @@ pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<(MasterKey, KeySource)>
     }
 }
 
-fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates the data dir (0700) if needed and refuses one that group or others can enter.
+pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => return Ok(()),
         Err(err) if err.kind() == ErrorKind::AlreadyExists => {}

@@ -16,14 +16,16 @@ use crate::stores::{self, with_store};
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // Cheap checks first, so a bad TLS file fails before anything is created.
     let tls = config.server.tls.as_ref().map(tls_config).transpose()?;
-    let (_master_key, source) = data_dir::prepare(&config.data_dir)?;
+    data_dir::ensure_private_dir(&config.data_dir)?;
+    // The database next: an unreachable one fails before anything else is created.
+    let store = stores::open(&config).await?;
+    let (_master_key, source) = data_dir::master_key(&config.data_dir)?;
     match source {
         KeySource::NewFile => tracing::info!(path = %data_dir::master_key_path(&config.data_dir).display(),
             "created a new master key: back it up, without it the data cannot be decrypted"),
         KeySource::ExistingFile => tracing::info!("loaded the master key file"),
         KeySource::Environment => tracing::info!("using the master key from {}", data_dir::MASTER_KEY_ENV),
     }
-    let store = stores::open(&config).await?;
     with_store!(store, |store| serve_with(store, &config, tls).await)
 }
 

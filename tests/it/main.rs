@@ -1,3 +1,10 @@
 //! Integration tests: the real `sealform` binary, started as a user would start it.
 
+mod admin;
+mod config;
+mod headers;
+mod limits;
+mod serve;
+mod shutdown;
 mod support;
+mod tls;

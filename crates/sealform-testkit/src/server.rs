@@ -73,11 +73,14 @@ impl ServerBuilder {
                 (Some(temp), dir)
             }
         };
+        // A free loopback port unless the test chose its own address.
+        let default_listen: &[&str] =
+            if self.args.iter().any(|a| a == "--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(&self.binary)
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(default_listen)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("SEALFORM_DATABASE_URL")
