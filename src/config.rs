@@ -107,8 +107,9 @@ impl Config {
         let filter = global.log_level.clone().or(file.log_level).unwrap_or_else(|| defaults::LOG_LEVEL.into());
 
         let listen_text = serve.listen.clone().or(file.listen).unwrap_or_else(|| defaults::LISTEN.into());
-        let listen: SocketAddr =
-            listen_text.parse().map_err(|_| anyhow!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| anyhow!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
         let tls = match (serve.tls_cert.clone().or(file.tls_cert), serve.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,

@@ -62,7 +62,9 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("creating data directory {}", dir.display()))?;
             return Ok(());
         }
-        Err(err) => return Err(err).with_context(|| format!("creating data directory {}", dir.display())),
+        Err(err) => {
+            return Err(err).with_context(|| format!("creating data directory {}", dir.display()));
+        }
     }
     let meta = std::fs::metadata(dir).with_context(|| format!("reading data directory {}", dir.display()))?;
     if !meta.is_dir() {

@@ -22,8 +22,8 @@ pub(crate) fn init_for_cli(config: &LoggingConfig) -> anyhow::Result<()> {
 fn install(config: &LoggingConfig, filter: &str) -> anyhow::Result<()> {
     // sqlx logs slow statements at info with their text; our own request log is what operators want.
     let filter = if filter.contains("sqlx") { filter.to_owned() } else { format!("{filter},sqlx=warn") };
-    let filter = EnvFilter::try_new(&filter)
-        .map_err(|e| anyhow!("log_level: {filter:?} is not a valid filter: {e}"))?;
+    let filter =
+        EnvFilter::try_new(&filter).map_err(|e| anyhow!("log_level: {filter:?} is not a valid filter: {e}"))?;
     let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = match config.format {

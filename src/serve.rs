@@ -21,22 +21,21 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let store = stores::open(&config).await?;
     let (_master_key, source) = data_dir::master_key(&config.data_dir)?;
     match source {
-        KeySource::NewFile => tracing::info!(path = %data_dir::master_key_path(&config.data_dir).display(),
-            "created a new master key: back it up, without it the data cannot be decrypted"),
+        KeySource::NewFile => {
+            tracing::info!(path = %data_dir::master_key_path(&config.data_dir).display(),
+            "created a new master key: back it up, without it the data cannot be decrypted")
+        }
         KeySource::ExistingFile => tracing::info!("loaded the master key file"),
-        KeySource::Environment => tracing::info!("using the master key from {}", data_dir::MASTER_KEY_ENV),
+        KeySource::Environment => {
+            tracing::info!("using the master key from {}", data_dir::MASTER_KEY_ENV)
+        }
     }
     with_store!(store, |store| serve_with(store, &config, tls).await)
 }
 
-async fn serve_with<S: Store>(
-    store: S,
-    config: &Config,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) -> anyhow::Result<()> {
+async fn serve_with<S: Store>(store: S, config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<()> {
     let server = &config.server;
-    let listener =
-        TcpListener::bind(server.listen).await.with_context(|| format!("listening on {}", server.listen))?;
+    let listener = TcpListener::bind(server.listen).await.with_context(|| format!("listening on {}", server.listen))?;
     let address = listener.local_addr()?;
     let settings = HttpSettings {
         max_body_bytes: server.max_body_bytes,

@@ -9,24 +9,84 @@ async fn bootstrap_and_org_create_work_while_the_server_runs() {
     let server = start(&[]);
     let dir = server.data_dir().to_path_buf();
 
-    let first = admin(&dir, &["admin", "bootstrap", "--org", "Riverside Clinic", "--email", "Owner@Riverside.example", "--password-stdin"], Some(PASSWORD));
+    let first = admin(
+        &dir,
+        &["admin", "bootstrap", "--org", "Riverside Clinic", "--email", "Owner@Riverside.example", "--password-stdin"],
+        Some(PASSWORD),
+    );
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(stdout(&first).contains("created organisation Riverside Clinic"), "{}", stdout(&first));
 
-    let again = admin(&dir, &["admin", "bootstrap", "--org", "Other", "--email", "x@other.example", "--password-stdin"], Some(PASSWORD));
+    let again = admin(
+        &dir,
+        &["admin", "bootstrap", "--org", "Other", "--email", "x@other.example", "--password-stdin"],
+        Some(PASSWORD),
+    );
     assert_one_line_error(&again, "already bootstrapped");
 
-    let second = admin(&dir, &["admin", "org", "create", "--name", "Harbor Health", "--owner-email", "admin@harbor.example", "--password-stdin"], Some(PASSWORD));
+    let second = admin(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "Harbor Health",
+            "--owner-email",
+            "admin@harbor.example",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
 
     // The same person can own a second organisation, proving it with their existing password...
-    let shared = admin(&dir, &["admin", "org", "create", "--name", "Riverside East", "--owner-email", "owner@riverside.example", "--password-stdin"], Some(PASSWORD));
+    let shared = admin(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "Riverside East",
+            "--owner-email",
+            "owner@riverside.example",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert!(stdout(&shared).contains("existing user as owner"), "{}", String::from_utf8_lossy(&shared.stderr));
     // ...and not with another.
-    let wrong = admin(&dir, &["admin", "org", "create", "--name", "Riverside West", "--owner-email", "owner@riverside.example", "--password-stdin"], Some("not the password\n"));
+    let wrong = admin(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "Riverside West",
+            "--owner-email",
+            "owner@riverside.example",
+            "--password-stdin",
+        ],
+        Some("not the password\n"),
+    );
     assert_one_line_error(&wrong, "not its password");
 
-    let duplicate = admin(&dir, &["admin", "org", "create", "--name", "harbor health", "--owner-email", "new@harbor.example", "--password-stdin"], Some(PASSWORD));
+    let duplicate = admin(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "harbor health",
+            "--owner-email",
+            "new@harbor.example",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
     assert_one_line_error(&duplicate, "exists already");
 
     let listed = stdout(&admin(&dir, &["admin", "org", "list"], None));
@@ -40,30 +100,51 @@ async fn bootstrap_and_org_create_work_while_the_server_runs() {
 fn bootstrap_enforces_the_password_and_input_rules() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let short = admin(&data, &["admin", "bootstrap", "--org", "A", "--email", "a@a.example", "--password-stdin"], Some("short\n"));
+    let short = admin(
+        &data,
+        &["admin", "bootstrap", "--org", "A", "--email", "a@a.example", "--password-stdin"],
+        Some("short\n"),
+    );
     assert_one_line_error(&short, "at least 8 characters");
     let no_flag = admin(&data, &["admin", "bootstrap", "--org", "A", "--email", "a@a.example"], None);
     assert_one_line_error(&no_flag, "--password-stdin");
-    let bad_email = admin(&data, &["admin", "bootstrap", "--org", "A", "--email", "not-an-email", "--password-stdin"], Some(PASSWORD));
+    let bad_email = admin(
+        &data,
+        &["admin", "bootstrap", "--org", "A", "--email", "not-an-email", "--password-stdin"],
+        Some(PASSWORD),
+    );
     assert_one_line_error(&bad_email, "e-mail address is not valid");
-    let empty_org = admin(&data, &["admin", "bootstrap", "--org", "  ", "--email", "a@a.example", "--password-stdin"], Some(PASSWORD));
+    let empty_org = admin(
+        &data,
+        &["admin", "bootstrap", "--org", "  ", "--email", "a@a.example", "--password-stdin"],
+        Some(PASSWORD),
+    );
     assert_one_line_error(&empty_org, "must not be empty");
 }
 
 #[tokio::test]
 async fn server_and_admin_commands_run_on_postgres() {
-    let Some(db) = sealform_testkit::postgres::fresh_database("it_admin_postgres") else { return };
-    let server = crate::support::server()
-        .args(["--database-url", &db.url])
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(db) = sealform_testkit::postgres::fresh_database("it_admin_postgres") else {
+        return;
+    };
+    let server = crate::support::server().args(["--database-url", &db.url]).start().unwrap_or_else(|e| panic!("{e}"));
     let ready: serde_json::Value =
         client().get(format!("{}/readyz", server.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["database"], "postgres");
     let dir = server.data_dir().to_path_buf();
     let created = admin(
         &dir,
-        &["--database-url", &db.url, "admin", "bootstrap", "--org", "PG Clinic", "--email", "pg@x.example", "--password-stdin"],
+        &[
+            "--database-url",
+            &db.url,
+            "admin",
+            "bootstrap",
+            "--org",
+            "PG Clinic",
+            "--email",
+            "pg@x.example",
+            "--password-stdin",
+        ],
         Some(PASSWORD),
     );
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));

@@ -68,7 +68,15 @@ fn missing_tls_key_file_is_named() {
     let missing = dir.path().join("missing-key.pem");
     let data = dir.path().join("data");
     let output = run_cli(
-        &["--data-dir", data.to_str().unwrap(), "serve", "--tls-cert", &cert_path, "--tls-key", missing.to_str().unwrap()],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--tls-cert",
+            &cert_path,
+            "--tls-key",
+            missing.to_str().unwrap(),
+        ],
         None,
     );
     assert_one_line_error(&output, "tls_key");

@@ -6,7 +6,8 @@ use crate::support::{client, start};
 
 fn assert_security_headers(what: &str, response: &Response) {
     let h = response.headers();
-    let get = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_else(|| panic!("{what}: no {name}"));
+    let get =
+        |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_else(|| panic!("{what}: no {name}"));
     let csp = get("content-security-policy");
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
@@ -22,7 +23,8 @@ fn assert_security_headers(what: &str, response: &Response) {
 async fn every_kind_of_response_carries_the_security_headers() {
     let server = start(&["--max-body-bytes", "1024"]);
     let url = |path: &str| format!("{}{path}", server.url);
-    let cases: Vec<(&str, Method, String, Option<Vec<u8>>, u16)> = vec![
+    type Case = (&'static str, Method, String, Option<Vec<u8>>, u16);
+    let cases: Vec<Case> = vec![
         ("home page", Method::GET, url("/"), None, 200),
         ("health", Method::GET, url("/healthz"), None, 200),
         ("readiness", Method::GET, url("/readyz"), None, 200),
@@ -31,7 +33,13 @@ async fn every_kind_of_response_carries_the_security_headers() {
         ("wrong method", Method::DELETE, url("/healthz"), None, 405),
         ("bad report", Method::POST, url("/csp-report"), Some(b"not json".to_vec()), 400),
         ("too large", Method::POST, url("/csp-report"), Some(vec![b'x'; 4096]), 413),
-        ("good report", Method::POST, url("/csp-report"), Some(br#"{"csp-report":{"violated-directive":"script-src","blocked-uri":"inline"}}"#.to_vec()), 204),
+        (
+            "good report",
+            Method::POST,
+            url("/csp-report"),
+            Some(br#"{"csp-report":{"violated-directive":"script-src","blocked-uri":"inline"}}"#.to_vec()),
+            204,
+        ),
     ];
     for (what, method, target, body, status) in cases {
         let mut request = client().request(method, &target);
@@ -53,8 +61,12 @@ async fn every_kind_of_response_carries_the_security_headers() {
 #[tokio::test]
 async fn client_supplied_request_ids_are_replaced() {
     let server = start(&[]);
-    let response =
-        client().get(format!("{}/healthz", server.url)).header("x-request-id", "<script>x</script>").send().await.unwrap();
+    let response = client()
+        .get(format!("{}/healthz", server.url))
+        .header("x-request-id", "<script>x</script>")
+        .send()
+        .await
+        .unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid_like(id), "{id}");
 }

@@ -84,7 +84,8 @@ pub enum Role {
 
 impl Role {
     /// Every role, in order of decreasing power.
-    pub const ALL: [Self; 6] = [Self::Owner, Self::Admin, Self::FormManager, Self::Reviewer, Self::Approver, Self::Auditor];
+    pub const ALL: [Self; 6] =
+        [Self::Owner, Self::Admin, Self::FormManager, Self::Reviewer, Self::Approver, Self::Auditor];
 
     /// The stable spelling used on the CLI, in storage and in APIs.
     #[must_use]
@@ -184,7 +185,9 @@ mod tests {
     #[test]
     fn emails_are_normalised_and_validated() {
         assert_eq!(Email::parse("  Ana.Smith@Example.ORG ").unwrap().as_str(), "ana.smith@example.org");
-        for bad in ["", "plain", "@example.org", "a@", "a@b", "a b@example.org", "a@@example.org", "a@-x.org", "a@x..org"] {
+        for bad in
+            ["", "plain", "@example.org", "a@", "a@b", "a b@example.org", "a@@example.org", "a@-x.org", "a@x..org"]
+        {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Email::parse(&format!("{}@example.org", "a".repeat(65))).is_err());

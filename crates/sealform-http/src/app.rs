@@ -58,10 +58,8 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz::<S>))
         .route("/static/app.css", get(pages::stylesheet))
-        .route(
-            "/csp-report",
-            post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)),
-        )
+        .route("/static/favicon.svg", get(pages::favicon))
+        .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .fallback(pages::not_found::<S>)
         .with_state(state);
     routes

@@ -58,14 +58,24 @@ pub(crate) async fn not_found<S: Store>(State(state): State<AppState<S>>, header
     }
 }
 
-/// `GET /static/app.css`. Cacheable: it holds no data, and its name changes when it must be refetched.
+/// `GET /static/app.css`.
 pub(crate) async fn stylesheet() -> Response {
+    static_asset("text/css; charset=utf-8", include_str!("../static/app.css"))
+}
+
+/// `GET /static/favicon.svg`.
+pub(crate) async fn favicon() -> Response {
+    static_asset("image/svg+xml", include_str!("../static/favicon.svg"))
+}
+
+/// Static assets are cacheable: they hold no data. An hour keeps upgrades visible without a fingerprinted name.
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
-        include_str!("../static/app.css"),
+        body,
     )
         .into_response()
 }

@@ -73,7 +73,8 @@ impl From<DomainError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = Problem { kind: "about:blank", title, status: self.status.as_u16(), code: self.code, detail: &self.detail };
+        let body =
+            Problem { kind: "about:blank", title, status: self.status.as_u16(), code: self.code, detail: &self.detail };
         let mut response = (self.status, Json(body)).into_response();
         response
             .headers_mut()

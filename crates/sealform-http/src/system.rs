@@ -25,7 +25,8 @@ pub(crate) async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Respon
         Ok(()) => Json(json!({ "status": "ready", "database": state.store.backend_name() })).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, cause = ?std::error::Error::source(&err), "not ready");
-            let body = json!({ "status": "not ready", "database": state.store.backend_name(), "reason": err.to_string() });
+            let body =
+                json!({ "status": "not ready", "database": state.store.backend_name(), "reason": err.to_string() });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }

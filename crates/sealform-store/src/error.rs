@@ -8,7 +8,10 @@ pub(crate) fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> St
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `message`; anything else as [`backend`].
-pub(crate) fn conflict_on_unique(operation: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn conflict_on_unique(
+    operation: &'static str,
+    message: &'static str,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |err| match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
         _ => backend(operation)(err),

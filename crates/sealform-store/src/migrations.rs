@@ -20,7 +20,9 @@ pub(crate) struct Applied {
 pub(crate) fn check_applied(migrator: &Migrator, applied: &[Applied]) -> Result<(), StoreError> {
     for migration in migrator.iter() {
         match applied.iter().find(|a| a.version == migration.version) {
-            None => return Err(StoreError::NotMigrated(format!("migration {} is not applied", migration.version))),
+            None => {
+                return Err(StoreError::NotMigrated(format!("migration {} is not applied", migration.version)));
+            }
             Some(a) if !a.success => {
                 return Err(StoreError::NotMigrated(format!("migration {} failed part-way", migration.version)));
             }
@@ -50,10 +52,7 @@ mod tests {
     use super::*;
 
     fn all_applied(migrator: &Migrator) -> Vec<Applied> {
-        migrator
-            .iter()
-            .map(|m| Applied { version: m.version, success: true, checksum: m.checksum.to_vec() })
-            .collect()
+        migrator.iter().map(|m| Applied { version: m.version, success: true, checksum: m.checksum.to_vec() }).collect()
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sealform_core::ids::UserId;
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
-    HealthStore, NewOrganisation, NewUser, Owner, OrganisationStore, Store, StoreError, UserStore,
+    HealthStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, UserStore,
 };
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -83,7 +83,9 @@ fn redact_password(url: &str) -> String {
         let query: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=[redacted]"),
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                    format!("{key}=[redacted]")
+                }
                 _ => pair.to_owned(),
             })
             .collect();
@@ -98,7 +100,10 @@ mod tests {
 
     #[test]
     fn schemes_choose_the_backend() {
-        assert_eq!(DatabaseUrl::parse("sqlite:///var/lib/sf.db").unwrap(), DatabaseUrl::Sqlite("/var/lib/sf.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/sf.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/sf.db".into())
+        );
         assert_eq!(DatabaseUrl::parse("sqlite:rel.db?mode=rwc").unwrap(), DatabaseUrl::Sqlite("rel.db".into()));
         assert!(matches!(DatabaseUrl::parse("postgresql://h/db").unwrap(), DatabaseUrl::Postgres(_)));
         assert_eq!(DatabaseUrl::parse("mysql://h/db").unwrap_err(), DatabaseUrlError::UnknownScheme);

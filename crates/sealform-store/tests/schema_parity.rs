@@ -10,7 +10,9 @@ use sqlx::Connection as _;
 
 #[tokio::test]
 async fn sqlite_and_postgres_schemas_have_the_same_columns() {
-    let Some(db) = sealform_testkit::postgres::fresh_database("schema_parity") else { return };
+    let Some(db) = sealform_testkit::postgres::fresh_database("schema_parity") else {
+        return;
+    };
     PgStore::open(&db.url, 2, Duration::from_secs(30)).await.unwrap().close().await;
     let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let postgres: BTreeSet<(String, String)> = sqlx::query_as(
@@ -40,5 +42,8 @@ async fn sqlite_and_postgres_schemas_have_the_same_columns() {
     assert!(sqlite.len() > 50, "expected the full schema, got {} columns", sqlite.len());
     let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
     let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
-    assert!(only_sqlite.is_empty() && only_postgres.is_empty(), "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_postgres:?}");
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_postgres:?}"
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sealform_core::ids::{OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
-use sealform_core::store::{NewOrganisation, NewUser, Owner, OrganisationStore as _, Store as _};
+use sealform_core::store::{NewOrganisation, NewUser, OrganisationStore as _, Owner, Store as _};
 use sealform_core::user::Email;
 use sealform_store::{SqliteOptions, SqliteStore};
 use time::OffsetDateTime;

@@ -8,7 +8,7 @@ use sealform_core::ids::{OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
 use sealform_core::store::{
-    HealthStore as _, NewOrganisation, NewUser, Owner, OrganisationStore as _, Store, StoreError, UserStore as _,
+    HealthStore as _, NewOrganisation, NewUser, OrganisationStore as _, Owner, Store, StoreError, UserStore as _,
 };
 use sealform_core::user::{Email, Role};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
@@ -58,12 +58,16 @@ fn user(email: &str) -> NewUser {
 }
 
 async fn readiness_after_open<B: Backend>() {
-    let Some((store, _guard)) = B::open("readiness").await else { return };
+    let Some((store, _guard)) = B::open("readiness").await else {
+        return;
+    };
     store.readiness().await.unwrap();
 }
 
 async fn bootstrap_creates_org_owner_and_membership<B: Backend>() {
-    let Some((store, _guard)) = B::open("bootstrap").await else { return };
+    let Some((store, _guard)) = B::open("bootstrap").await else {
+        return;
+    };
     let clinic = org("Riverside Clinic");
     let owner = user("owner@riverside.example");
     store.bootstrap(clinic.clone(), owner.clone()).await.unwrap();
@@ -81,7 +85,9 @@ async fn bootstrap_creates_org_owner_and_membership<B: Backend>() {
 }
 
 async fn second_bootstrap_is_refused_and_changes_nothing<B: Backend>() {
-    let Some((store, _guard)) = B::open("second_bootstrap").await else { return };
+    let Some((store, _guard)) = B::open("second_bootstrap").await else {
+        return;
+    };
     store.bootstrap(org("First"), user("a@first.example")).await.unwrap();
     let err = store.bootstrap(org("Second"), user("b@second.example")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -90,7 +96,9 @@ async fn second_bootstrap_is_refused_and_changes_nothing<B: Backend>() {
 }
 
 async fn concurrent_bootstraps_let_exactly_one_win<B: Backend>() {
-    let Some((store, _guard)) = B::open("concurrent_bootstrap").await else { return };
+    let Some((store, _guard)) = B::open("concurrent_bootstrap").await else {
+        return;
+    };
     let attempts = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move { store.bootstrap(org(&format!("Org {i}")), user(&format!("u{i}@x.example"))).await })
@@ -108,7 +116,9 @@ async fn concurrent_bootstraps_let_exactly_one_win<B: Backend>() {
 }
 
 async fn organisation_names_are_unique_ignoring_case<B: Backend>() {
-    let Some((store, _guard)) = B::open("unique_names").await else { return };
+    let Some((store, _guard)) = B::open("unique_names").await else {
+        return;
+    };
     store.bootstrap(org("Harbor Health"), user("a@harbor.example")).await.unwrap();
     let err = store.create_organisation(org("HARBOR health"), Owner::New(user("b@harbor.example"))).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -117,7 +127,9 @@ async fn organisation_names_are_unique_ignoring_case<B: Backend>() {
 }
 
 async fn failed_owner_rolls_back_the_organisation<B: Backend>() {
-    let Some((store, _guard)) = B::open("rollback").await else { return };
+    let Some((store, _guard)) = B::open("rollback").await else {
+        return;
+    };
     store.bootstrap(org("One"), user("taken@x.example")).await.unwrap();
     let err = store.create_organisation(org("Two"), Owner::New(user("taken@x.example"))).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -129,7 +141,9 @@ async fn failed_owner_rolls_back_the_organisation<B: Backend>() {
 }
 
 async fn existing_user_can_own_several_organisations<B: Backend>() {
-    let Some((store, _guard)) = B::open("several_orgs").await else { return };
+    let Some((store, _guard)) = B::open("several_orgs").await else {
+        return;
+    };
     let owner = user("multi@x.example");
     let first = org("North Clinic");
     let second = org("South Clinic");
@@ -145,7 +159,9 @@ async fn existing_user_can_own_several_organisations<B: Backend>() {
 }
 
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
-    let Some((store, _guard)) = B::open("concurrent_writes").await else { return };
+    let Some((store, _guard)) = B::open("concurrent_writes").await else {
+        return;
+    };
     store.bootstrap(org("Root"), user("root@x.example")).await.unwrap();
     // 150 distinct organisations and 50 that collide with one of them: exactly the 150 must commit.
     let store = Arc::new(store);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sealform_core::ids::UserId;
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
-    HealthStore, NewOrganisation, NewUser, Owner, OrganisationStore, Store, StoreError, UserStore,
+    HealthStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, UserStore,
 };
 use sealform_core::user::{Email, Membership, UserRecord};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -19,8 +19,8 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::error::backend;
 use crate::migrations::{self, Applied};
-pub use writer::WriterStats;
 use writer::Writer;
+pub use writer::WriterStats;
 
 /// Tunables for the SQLite backend.
 #[derive(Clone, Debug)]
@@ -142,4 +142,3 @@ impl Store for SqliteStore {
         self.reads.close().await;
     }
 }
-

@@ -85,28 +85,30 @@ pub(super) async fn organisation_by_name(
     pool: &SqlitePool,
     name: &OrgName,
 ) -> Result<Option<Organisation>, StoreError> {
-    let row: Option<OrgRow> = sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations WHERE name_key = ?"))
-        .bind(name_key(name))
-        .fetch_optional(pool)
-        .await
-        .map_err(backend("find organisation"))?;
+    let row: Option<OrgRow> =
+        sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations WHERE name_key = ?"))
+            .bind(name_key(name))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("find organisation"))?;
     row.map(OrgRow::into_domain).transpose()
 }
 
 pub(super) async fn list_organisations(pool: &SqlitePool) -> Result<Vec<Organisation>, StoreError> {
-    let rows: Vec<OrgRow> = sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations ORDER BY created_at, id"))
-        .fetch_all(pool)
-        .await
-        .map_err(backend("list organisations"))?;
+    let rows: Vec<OrgRow> =
+        sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations ORDER BY created_at, id"))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list organisations"))?;
     rows.into_iter().map(OrgRow::into_domain).collect()
 }
 
 pub(super) async fn user_by_email(pool: &SqlitePool, email: &Email) -> Result<Option<UserRecord>, StoreError> {
     let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = ?"))
-    .bind(email.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(backend("find user"))?;
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(backend("find user"))?;
     row.map(UserRow::into_domain).transpose()
 }
 
@@ -119,4 +121,3 @@ pub(super) async fn memberships_of(pool: &SqlitePool, user: UserId) -> Result<Ve
             .map_err(backend("list memberships"))?;
     rows.into_iter().map(membership).collect()
 }
-

@@ -1,0 +1,44 @@
+//! Runs the browser tests in tests/browser (node's test runner, playwright-core, Debian's Chromium) against a real
+//! server. Skipped with a visible notice when Node, Chromium or the npm packages are missing, except under CI.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::start;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn missing_tools(dir: &Path) -> Option<String> {
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed".into());
+    }
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!("{CHROMIUM} is not installed (apt-get install chromium)"));
+    }
+    if !dir.join("node_modules/playwright-core").exists() {
+        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)".into());
+    }
+    None
+}
+
+#[test]
+fn browser_suite_passes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Some(missing) = missing_tools(&dir) {
+        assert!(!sealform_testkit::in_ci(), "browser tests cannot run under CI: {missing}");
+        sealform_testkit::visible_notice(&format!("SKIPPED browser tests: {missing}"));
+        return;
+    }
+    let server = start(&[]);
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec"])
+        .arg(dir.join("home.test.mjs"))
+        .env("SEALFORM_URL", &server.url)
+        .current_dir(&dir)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("pass 2") || stdout.contains("ℹ pass 2"), "expected 2 passing browser tests:\n{stdout}");
+}
