@@ -4,8 +4,9 @@
 use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
-use sealform_core::admin;
+use sealform_core::admin::{self, OrganisationRequest};
 use sealform_core::clock::SystemClock;
+use sealform_core::keys::MasterKeys;
 use sealform_core::store::Store;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -19,28 +20,33 @@ use crate::stores::{self, with_store};
 const MAX_STDIN_PASSWORD_BYTES: u64 = 4096;
 
 pub(crate) async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    // Organisation keys will be wrapped with the master key, so it must exist before the first organisation.
-    data_dir::prepare(&config.data_dir)?;
+    // Organisation keys are wrapped with the master key, so it must exist before the first organisation.
+    data_dir::ensure_private_dir(&config.data_dir)?;
     let store = stores::open(config).await?;
-    with_store!(store, |store| run_with(store, command).await)
+    let masters = data_dir::master_keys(&config.data_dir)?;
+    with_store!(store, |store| run_with(store, &masters, command).await)
 }
 
-async fn run_with<S: Store>(store: S, command: AdminCommand) -> anyhow::Result<()> {
-    let result = execute(&store, command).await;
+async fn run_with<S: Store>(store: S, masters: &MasterKeys, command: AdminCommand) -> anyhow::Result<()> {
+    let result = execute(&store, masters, command).await;
     store.close().await;
     result
 }
 
-async fn execute<S: Store>(store: &S, command: AdminCommand) -> anyhow::Result<()> {
+async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminCommand) -> anyhow::Result<()> {
+    let master = masters.current().as_ref();
     match command {
-        AdminCommand::Bootstrap { org, email, password_stdin } => {
+        AdminCommand::Bootstrap { org, key_suite, email, password_stdin } => {
             let password = password_from_stdin(password_stdin)?;
-            let created = admin::bootstrap(store, &SystemClock, &org, &email, password).await?;
+            let request = OrganisationRequest { name: &org, suite: key_suite.into(), owner_email: &email, password };
+            let created = admin::bootstrap(store, master, &SystemClock, request).await?;
             println!("created organisation {} ({}) with owner {}", org.trim(), created.org_id, created.owner_id);
         }
-        AdminCommand::Org(OrgCommand::Create { name, owner_email, password_stdin }) => {
+        AdminCommand::Org(OrgCommand::Create { name, key_suite, owner_email, password_stdin }) => {
             let password = password_from_stdin(password_stdin)?;
-            let created = admin::create_organisation(store, &SystemClock, &name, &owner_email, password).await?;
+            let request =
+                OrganisationRequest { name: &name, suite: key_suite.into(), owner_email: &owner_email, password };
+            let created = admin::create_organisation(store, master, &SystemClock, request).await?;
             let owner = if created.owner_is_new { "new owner" } else { "existing user as owner" };
             println!("created organisation {} ({}) with {owner} {}", name.trim(), created.org_id, created.owner_id);
         }
@@ -48,6 +54,14 @@ async fn execute<S: Store>(store: &S, command: AdminCommand) -> anyhow::Result<(
             for org in store.list_organisations().await.context("listing organisations")? {
                 println!("{}\t{}", org.id, org.name);
             }
+        }
+        AdminCommand::Org(OrgCommand::Delete { name, confirm }) => {
+            if name != confirm {
+                bail!("--confirm must repeat the organisation name exactly");
+            }
+            let org = crate::keys::resolve_org(store, &name).await?;
+            admin::delete_organisation(store, org.id).await?;
+            println!("deleted organisation {} ({}); its keys are destroyed", org.name, org.id);
         }
     }
     Ok(())

@@ -45,6 +45,50 @@ pub(crate) enum Command {
     /// Operator commands; they work while the server runs.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Organisation and master keys: status and rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// The envelope suite an organisation's data keys are wrapped with.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub(crate) enum KeySuite {
+    /// Hybrid post-quantum ML-KEM-768 + X25519 (X-Wing combiner): the fast default.
+    #[default]
+    Hybrid,
+    /// RSA-OAEP-3072-SHA256, for compatibility with classic designs.
+    Rsa,
+}
+
+impl From<KeySuite> for sealform_crypto::Suite {
+    fn from(suite: KeySuite) -> Self {
+        match suite {
+            KeySuite::Hybrid => Self::HybridMlKem768X25519,
+            KeySuite::Rsa => Self::RsaOaep3072Sha256,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Rotate an organisation's key: new writes use the new key at once, existing data keys are re-wrapped (never
+    /// the data), then the old key is retired. Running it again resumes an interrupted rotation.
+    Rotate {
+        /// Organisation name or id.
+        #[arg(long)]
+        org: String,
+        /// Suite of the new key [default: the current key's].
+        #[arg(long, value_enum)]
+        suite: Option<KeySuite>,
+    },
+    /// Show an organisation's keys and how many data keys each wraps.
+    Status {
+        /// Organisation name or id.
+        #[arg(long)]
+        org: String,
+    },
+    /// Replace the master key: re-wraps every organisation key, then replaces master.key. Restart servers afterwards.
+    RotateMaster,
 }
 
 /// Server options.
@@ -95,6 +139,9 @@ pub(crate) enum AdminCommand {
         /// Organisation name.
         #[arg(long)]
         org: String,
+        /// Envelope suite for the organisation's data keys.
+        #[arg(long, value_enum, default_value_t)]
+        key_suite: KeySuite,
         /// Owner's e-mail (their login).
         #[arg(long)]
         email: String,
@@ -114,6 +161,9 @@ pub(crate) enum OrgCommand {
         /// Organisation name.
         #[arg(long)]
         name: String,
+        /// Envelope suite for the organisation's data keys.
+        #[arg(long, value_enum, default_value_t)]
+        key_suite: KeySuite,
         /// Owner's e-mail (their login).
         #[arg(long)]
         owner_email: String,
@@ -123,4 +173,13 @@ pub(crate) enum OrgCommand {
     },
     /// List organisations.
     List,
+    /// Delete an organisation with all its forms and submissions, destroying its keys (crypto-shredding).
+    Delete {
+        /// Organisation name.
+        #[arg(long)]
+        name: String,
+        /// The name again, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
 }

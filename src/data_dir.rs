@@ -8,8 +8,49 @@ use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, anyhow, bail};
-use sealform_crypto::MasterKey;
+use sealform_core::keys::MasterKeys;
+use sealform_crypto::{KeyEncryptionKey, MasterKey};
+
+/// The next master key while `sealform keys rotate-master` is under way; replaces `master.key` when it finishes.
+const NEXT_MASTER_KEY_FILE: &str = "master.key.next";
+
+pub(crate) fn next_master_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(NEXT_MASTER_KEY_FILE)
+}
+
+/// The master keys to unwrap with: the current one, plus the next one when a master rotation was interrupted.
+pub(crate) fn master_keys(data_dir: &Path) -> anyhow::Result<MasterKeys> {
+    let (current, _) = master_key(data_dir)?;
+    let next = load_next_master_key(data_dir)?;
+    let others: Vec<Arc<dyn KeyEncryptionKey>> =
+        next.into_iter().map(|k| Arc::new(k) as Arc<dyn KeyEncryptionKey>).collect();
+    Ok(MasterKeys::new(Arc::new(current), others))
+}
+
+/// The pending next master key, if a rotation left one.
+pub(crate) fn load_next_master_key(data_dir: &Path) -> anyhow::Result<Option<MasterKey>> {
+    let path = next_master_key_path(data_dir);
+    if path.exists() { load_key_file(&path).map(Some) } else { Ok(None) }
+}
+
+/// Writes a new next master key (0600, fsynced with its directory entry).
+pub(crate) fn create_next_master_key(data_dir: &Path) -> anyhow::Result<MasterKey> {
+    let path = next_master_key_path(data_dir);
+    create_key_file(&path).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Makes the next master key the current one: an atomic rename, then the directory is fsynced.
+pub(crate) fn promote_next_master_key(data_dir: &Path) -> anyhow::Result<()> {
+    let next = next_master_key_path(data_dir);
+    let current = master_key_path(data_dir);
+    std::fs::rename(&next, &current).with_context(|| format!("replacing {}", current.display()))?;
+    std::fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing {}", data_dir.display()))
+}
 
 /// Environment variable that supplies the master key instead of the file (e.g. from a secrets manager).
 pub(crate) const MASTER_KEY_ENV: &str = "SEALFORM_MASTER_KEY";
@@ -25,12 +66,6 @@ pub(crate) enum KeySource {
     Environment,
     ExistingFile,
     NewFile,
-}
-
-/// Creates the data dir (0700) if needed, checks its permissions, and loads or creates the master key.
-pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<(MasterKey, KeySource)> {
-    ensure_private_dir(data_dir)?;
-    master_key(data_dir)
 }
 
 /// Loads the master key from the environment or the key file, creating the file on first use.
@@ -121,6 +156,11 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
+
+    fn prepare(dir: &Path) -> anyhow::Result<(MasterKey, KeySource)> {
+        ensure_private_dir(dir)?;
+        master_key(dir)
+    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().mode() & 0o777

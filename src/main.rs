@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod config;
 mod data_dir;
+mod keys;
 mod logging;
 mod serve;
 mod stores;
@@ -42,6 +43,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
                 logging::init_for_cli(&config.logging)?;
                 admin::run(&config, command).await
+            }
+            cli::Command::Keys(command) => {
+                let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
+                logging::init_for_cli(&config.logging)?;
+                keys::run(&config, command).await
             }
         }
     })

@@ -19,7 +19,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     data_dir::ensure_private_dir(&config.data_dir)?;
     // The database next: an unreachable one fails before anything else is created.
     let store = stores::open(&config).await?;
-    let (_master_key, source) = data_dir::master_key(&config.data_dir)?;
+    let (_, source) = data_dir::master_key(&config.data_dir)?;
+    let masters = data_dir::master_keys(&config.data_dir)?;
     match source {
         KeySource::NewFile => {
             tracing::info!(path = %data_dir::master_key_path(&config.data_dir).display(),
@@ -30,7 +31,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!("using the master key from {}", data_dir::MASTER_KEY_ENV)
         }
     }
-    with_store!(store, |store| serve_with(store, &config, tls).await)
+    with_store!(store, |store| {
+        sealform_core::keys::check_master_keys(&store, &masters).await?;
+        serve_with(store, &config, tls).await
+    })
 }
 
 async fn serve_with<S: Store>(store: S, config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<()> {

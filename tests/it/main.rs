@@ -4,6 +4,7 @@ mod admin;
 mod browser;
 mod config;
 mod headers;
+mod keys;
 mod limits;
 mod serve;
 mod shutdown;

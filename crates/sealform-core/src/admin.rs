@@ -1,10 +1,12 @@
 //! Operator services behind `sealform admin`: bootstrap the installation, add organisations.
 
+use sealform_crypto::{KeyEncryptionKey, Suite};
 use secrecy::SecretString;
 
 use crate::DomainError;
 use crate::clock::Clock;
 use crate::ids::{OrgId, UserId};
+use crate::keys::new_org_key;
 use crate::org::OrgName;
 use crate::password::{PlainPassword, hash_password_blocking, verify_password_blocking};
 use crate::store::{NewOrganisation, NewUser, Owner, Store};
@@ -28,13 +30,31 @@ struct Request {
     password: PlainPassword,
 }
 
+/// What an operator asks for: the organisation, its key suite and its owner's login.
+pub struct OrganisationRequest<'a> {
+    /// The organisation's name.
+    pub name: &'a str,
+    /// The suite its data keys are wrapped with.
+    pub suite: Suite,
+    /// The owner's e-mail.
+    pub owner_email: &'a str,
+    /// The owner's password.
+    pub password: SecretString,
+}
+
 impl Request {
-    fn parse(clock: &dyn Clock, org_name: &str, email: &str, password: SecretString) -> Result<Self, DomainError> {
-        Ok(Self {
-            org: NewOrganisation { id: OrgId::new(), name: OrgName::parse(org_name)?, created_at: clock.now() },
-            email: Email::parse(email)?,
-            password: PlainPassword::parse(password)?,
-        })
+    fn parse(
+        master: &dyn KeyEncryptionKey,
+        clock: &dyn Clock,
+        input: OrganisationRequest<'_>,
+    ) -> Result<Self, DomainError> {
+        let name = OrgName::parse(input.name)?;
+        let email = Email::parse(input.owner_email)?;
+        let password = PlainPassword::parse(input.password)?;
+        let id = OrgId::new();
+        let created_at = clock.now();
+        let key = new_org_key(master, id, input.suite, created_at)?;
+        Ok(Self { org: NewOrganisation { id, name, created_at, key }, email, password })
     }
 
     async fn new_owner(self) -> Result<(NewOrganisation, NewUser), DomainError> {
@@ -50,12 +70,11 @@ impl Request {
 /// already bootstrapped.
 pub async fn bootstrap<S: Store>(
     store: &S,
+    master: &dyn KeyEncryptionKey,
     clock: &dyn Clock,
-    org_name: &str,
-    email: &str,
-    password: SecretString,
+    request: OrganisationRequest<'_>,
 ) -> Result<CreatedOrganisation, DomainError> {
-    let (org, owner) = Request::parse(clock, org_name, email, password)?.new_owner().await?;
+    let (org, owner) = Request::parse(master, clock, request)?.new_owner().await?;
     let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
     store.bootstrap(org, owner).await.map_err(|err| match DomainError::from(err) {
         DomainError::Conflict(_) => DomainError::Conflict(
@@ -76,12 +95,11 @@ pub async fn bootstrap<S: Store>(
 /// [`DomainError::Unauthorized`] when an existing user's password does not match.
 pub async fn create_organisation<S: Store>(
     store: &S,
+    master: &dyn KeyEncryptionKey,
     clock: &dyn Clock,
-    org_name: &str,
-    owner_email: &str,
-    password: SecretString,
+    request: OrganisationRequest<'_>,
 ) -> Result<CreatedOrganisation, DomainError> {
-    let request = Request::parse(clock, org_name, owner_email, password)?;
+    let request = Request::parse(master, clock, request)?;
     if store.organisation_by_name(&request.org.name).await?.is_some() {
         return Err(DomainError::Conflict("an organisation with this name exists already".into()));
     }
@@ -102,4 +120,17 @@ pub async fn create_organisation<S: Store>(
     };
     tracing::info!(org.id = %created.org_id, user.id = %created.owner_id, "organisation created");
     Ok(created)
+}
+
+/// Deletes an organisation with everything it owns. Its private keys go with it, so any copy of its data left in
+/// backups or freed pages can no longer be decrypted (crypto-shredding).
+///
+/// # Errors
+/// [`DomainError::NotFound`] when it does not exist; storage errors.
+pub async fn delete_organisation<S: Store>(store: &S, org: OrgId) -> Result<(), DomainError> {
+    if !store.delete_organisation(org).await? {
+        return Err(DomainError::NotFound("no such organisation".into()));
+    }
+    tracing::info!(org.id = %org, "organisation deleted and its keys destroyed");
+    Ok(())
 }

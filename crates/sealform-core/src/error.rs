@@ -35,3 +35,8 @@ impl From<StoreError> for DomainError {
         }
     }
 }
+
+/// Maps a crypto failure to [`DomainError::Internal`], naming the step (crypto errors never say more than that).
+pub(crate) fn crypto_failure(what: &'static str) -> impl FnOnce(sealform_crypto::CryptoError) -> DomainError {
+    move |err| DomainError::Internal(format!("{what}: {err}"))
+}

@@ -68,6 +68,14 @@ id_type!(
     /// A user: one login, possibly a member of several organisations.
     UserId
 );
+id_type!(
+    /// A form.
+    FormId
+);
+id_type!(
+    /// A submission (all its revisions share the id).
+    SubmissionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,13 @@ pub mod admin;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod org;
 pub mod password;
+pub mod rotation;
+pub mod sealing;
 pub mod store;
+pub mod submission;
 pub mod user;
 
 pub use error::DomainError;

@@ -7,9 +7,11 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use crate::ids::{OrgId, UserId};
+use crate::ids::{FormId, OrgId, SubmissionId, UserId};
+use crate::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
+use crate::submission::{NewForm, NewSubmission, StoredRevision};
 use crate::user::{Email, Membership, UserRecord};
 
 /// Why storage failed. Messages name the operation and never contain row values.
@@ -58,7 +60,8 @@ pub enum Owner {
     Existing(UserId),
 }
 
-/// An organisation to create.
+/// An organisation to create, with its first recipient key (created in the same transaction: an organisation never
+/// exists without a key to seal to).
 #[derive(Clone, Debug)]
 pub struct NewOrganisation {
     /// Its id.
@@ -67,6 +70,8 @@ pub struct NewOrganisation {
     pub name: OrgName,
     /// Creation time, from the service's clock.
     pub created_at: OffsetDateTime,
+    /// Its first recipient key; its suite becomes the organisation's suite.
+    pub key: NewOrgKey,
 }
 
 /// Liveness of the database and its schema.
@@ -108,8 +113,92 @@ pub trait UserStore {
     fn memberships_of(&self, user: UserId) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
 }
 
+/// Organisation recipient keys and the wrapped data keys that name them (DESIGN.md §5).
+pub trait KeyStore {
+    /// All keys of an organisation, newest first.
+    fn org_keys(&self, org: OrgId) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
+
+    /// Every key not yet retired, across organisations; for master-key rotation.
+    fn unretired_org_keys(&self) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
+
+    /// Starts a rotation: the active key becomes `retiring` and `new_key` becomes active, atomically. New writes use
+    /// the new key from the moment this commits. [`StoreError::Conflict`] while another rotation is unfinished.
+    fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` data keys of `org` still wrapped to `key`.
+    fn wrapped_keys_for(
+        &self,
+        org: OrgId,
+        key: sealform_crypto::KeyId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError>> + Send;
+
+    /// How many data keys of `org` are wrapped to `key`.
+    fn count_wrapped_keys(
+        &self,
+        org: OrgId,
+        key: sealform_crypto::KeyId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Replaces re-wrapped data keys in one transaction. Each update applies only if the row still names the key
+    /// it was read under, so a concurrent delete or rewrap is never overwritten. Returns the rows changed.
+    fn replace_wrapped_keys(
+        &self,
+        org: OrgId,
+        updates: Vec<RewrapUpdate>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Retires a `retiring` key and destroys its wrapped private key, but only when no data key names it any more
+    /// (checked in the same transaction). Returns whether it was retired.
+    fn retire_org_key(
+        &self,
+        org: OrgId,
+        key: sealform_crypto::KeyId,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores organisation private keys re-wrapped under a new master key, all in one transaction.
+    fn replace_wrapped_private_keys(
+        &self,
+        keys: Vec<(sealform_crypto::KeyId, Vec<u8>, [u8; 8])>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Forms and sealed submissions. Only sealed bytes cross this boundary: there is no way to store plaintext answers.
+pub trait SubmissionStore {
+    /// Creates a form with its first version.
+    fn create_form(&self, form: NewForm) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new submission and its first sealed revision. [`StoreError::Conflict`] when the revision's key is
+    /// no longer usable (retired meanwhile): the caller seals again to the active key.
+    fn insert_submission(&self, submission: NewSubmission) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest revision of a submission, sealed.
+    fn latest_revision(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> impl Future<Output = Result<Option<StoredRevision>, StoreError>> + Send;
+
+    /// Deletes a submission with all its revisions and wrapped keys, overwriting the freed bytes (crypto-shredding).
+    /// Returns whether it existed.
+    fn delete_submission(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes an organisation with everything it owns, its private keys first among them. Returns whether it existed.
+    fn delete_organisation(&self, org: OrgId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// How many submissions a form has.
+    fn count_submissions(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
-pub trait Store: HealthStore + OrganisationStore + UserStore + Clone + Send + Sync + 'static {
+pub trait Store:
+    HealthStore + OrganisationStore + UserStore + KeyStore + SubmissionStore + Clone + Send + Sync + 'static
+{
     /// A short name for logs and `/readyz`: `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
 

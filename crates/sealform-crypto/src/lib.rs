@@ -2,11 +2,47 @@
 //!
 //! This crate does no I/O and never logs: callers read and write the bytes, this crate only turns them into keys
 //! and back. Every secret type zeroizes on drop and prints as `[redacted]`.
+//!
+//! The key hierarchy (DESIGN.md §5; byte layouts in `docs/envelope.md`):
+//!
+//! ```text
+//! MasterKey (KeyEncryptionKey)  ── wrap_secret ──▶  RecipientPrivateKey (one per organisation key, by KeyId)
+//! RecipientPublicKey            ── wrap ─────────▶  WrappedKey of a DataKey (one per submission revision)
+//! DataKey                       ── seal / seal_stream ──▶ answers and files, bound to their RecordBinding
+//! BlindIndexKey (per form)      ── blind_index ──▶  16-byte exact-match lookup tokens
+//! ```
+//!
+//! Every primitive comes from aws-lc-rs: AES-256-GCM, ML-KEM-768, X25519, RSA-OAEP, SHA3-256, HKDF and HMAC.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod blind;
+mod codec;
+mod data;
+mod error;
+mod gcm;
+mod kdf;
+mod kek;
+mod keys;
 mod master_key;
 mod random;
+mod stream;
+mod wrap;
 
+#[cfg(test)]
+mod kat;
+#[cfg(test)]
+mod test_keys;
+
+pub use blind::{BlindIndexKey, blind_index};
+pub use data::{DataKey, RecordBinding, SEAL_OVERHEAD, open, seal};
+pub use error::CryptoError;
+pub use kek::{KEK_WRAP_OVERHEAD, KeyEncryptionKey};
+pub use keys::{KeyId, RecipientPrivateKey, RecipientPublicKey, Suite};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use random::fill_random;
+pub use stream::{
+    STREAM_HEADER_LEN, STREAM_SEGMENT_LEN, StreamError, StreamOpener, StreamSealer, open_stream, seal_stream,
+    sealed_stream_len,
+};
+pub use wrap::{WrappedKey, unwrap, wrap};

@@ -64,8 +64,7 @@ impl MasterKey {
         Zeroizing::new(format!("{PREFIX}{}\n", STANDARD.encode(self.0)))
     }
 
-    /// The raw key bytes, for deriving wrapping keys inside this crate.
-    #[allow(dead_code)]
+    /// The raw key bytes, for deriving wrapping keys inside this crate (see [`crate::KeyEncryptionKey`]).
     pub(crate) fn expose(&self) -> &[u8; MASTER_KEY_LEN] {
         &self.0
     }

@@ -7,6 +7,7 @@
 mod error;
 mod migrations;
 mod postgres;
+mod queries;
 mod rows;
 mod sqlite;
 mod url;

@@ -1,10 +1,13 @@
 //! Row types and conversions shared by both backends: the column sets are the same, only the SQL types differ.
 
-use sealform_core::ids::{OrgId, UserId};
+use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::keys::{KeyState, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::store::StoreError;
+use sealform_core::submission::{SealedRevision, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord, UserStatus};
+use sealform_crypto::{KeyId, Suite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -81,3 +84,109 @@ impl UserRow {
         })
     }
 }
+
+/// Columns of an organisation key, in [`OrgKeyRow`] order.
+macro_rules! org_key_columns {
+    () => {
+        "id, org_id, suite, public_key, wrapped_private_key, master_fingerprint, state, created_at"
+    };
+}
+pub(crate) use org_key_columns;
+
+/// An `org_keys` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrgKeyRow {
+    id: Uuid,
+    org_id: Uuid,
+    suite: i32,
+    public_key: Vec<u8>,
+    wrapped_private_key: Option<Vec<u8>>,
+    master_fingerprint: Option<Vec<u8>>,
+    state: String,
+    created_at: OffsetDateTime,
+}
+
+impl OrgKeyRow {
+    pub(crate) fn into_domain(self) -> Result<OrgKeyRecord, StoreError> {
+        let suite = u8::try_from(self.suite)
+            .ok()
+            .and_then(|id| Suite::from_id(id).ok())
+            .ok_or_else(|| StoreError::Corrupt("organisation key suite".into()))?;
+        let master_fingerprint = self
+            .master_fingerprint
+            .map(|bytes| <[u8; 8]>::try_from(bytes.as_slice()))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("master key fingerprint".into()))?;
+        Ok(OrgKeyRecord {
+            id: KeyId(*self.id.as_bytes()),
+            org_id: OrgId::from_uuid(self.org_id),
+            suite,
+            public_key: self.public_key,
+            wrapped_private_key: self.wrapped_private_key,
+            master_fingerprint,
+            state: KeyState::parse(&self.state).map_err(corrupt("organisation key state"))?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A key id as stored.
+pub(crate) fn key_uuid(key: KeyId) -> Uuid {
+    Uuid::from_bytes(key.0)
+}
+
+/// A wrapped data key awaiting re-wrap, as both backends read it.
+pub(crate) fn wrapped_ref(
+    (submission, form, revision, wrapped): (Uuid, Uuid, i64, Vec<u8>),
+) -> Result<(WrappedKeyRef, Vec<u8>), StoreError> {
+    let revision = u32::try_from(revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
+    let at = WrappedKeyRef::Revision {
+        submission: SubmissionId::from_uuid(submission),
+        form: FormId::from_uuid(form),
+        revision,
+    };
+    Ok((at, wrapped))
+}
+
+/// Columns of a stored revision, in [`RevisionRow`] order; `s` is `submissions`, `r` is `submission_revisions`.
+macro_rules! revision_columns {
+    () => {
+        "s.org_id, s.id, s.form_id, r.revision, r.envelope, r.wrapped_key, r.key_id, r.created_by, r.created_at"
+    };
+}
+pub(crate) use revision_columns;
+
+/// A submission revision joined with its submission.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RevisionRow {
+    org_id: Uuid,
+    id: Uuid,
+    form_id: Uuid,
+    revision: i32,
+    envelope: Vec<u8>,
+    wrapped_key: Vec<u8>,
+    key_id: Uuid,
+    created_by: Option<Uuid>,
+    created_at: OffsetDateTime,
+}
+
+impl RevisionRow {
+    pub(crate) fn into_domain(self) -> Result<StoredRevision, StoreError> {
+        Ok(StoredRevision {
+            org_id: OrgId::from_uuid(self.org_id),
+            submission_id: SubmissionId::from_uuid(self.id),
+            form_id: FormId::from_uuid(self.form_id),
+            sealed: SealedRevision {
+                revision: u32::try_from(self.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?,
+                envelope: self.envelope,
+                wrapped_key: self.wrapped_key,
+                key_id: KeyId(*self.key_id.as_bytes()),
+                created_by: self.created_by.map(UserId::from_uuid),
+                created_at: self.created_at,
+            },
+        })
+    }
+}
+
+/// The conflict raised when a revision names a key that no longer accepts data keys.
+pub(crate) const KEY_RETIRED: &str = "the organisation key was retired; seal again to the active key";

@@ -3,25 +3,9 @@
 use std::os::unix::fs::MetadataExt as _;
 use std::sync::Arc;
 
-use sealform_core::ids::{OrgId, UserId};
-use sealform_core::org::OrgName;
-use sealform_core::password::PasswordHash;
-use sealform_core::store::{NewOrganisation, NewUser, OrganisationStore as _, Owner, Store as _};
-use sealform_core::user::Email;
+use sealform_core::store::{OrganisationStore as _, Owner, Store as _};
 use sealform_store::{SqliteOptions, SqliteStore};
-use time::OffsetDateTime;
-
-fn org(name: &str) -> NewOrganisation {
-    NewOrganisation { id: OrgId::new(), name: OrgName::parse(name).unwrap(), created_at: OffsetDateTime::now_utc() }
-}
-
-fn user(email: &str) -> NewUser {
-    NewUser {
-        id: UserId::new(),
-        email: Email::parse(email).unwrap(),
-        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$fake".into()),
-    }
-}
+use sealform_testkit::fixtures::{organisation as org, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_share_commits_and_survive_reopen() {

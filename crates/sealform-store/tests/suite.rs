@@ -6,13 +6,10 @@ use std::time::Duration;
 
 use sealform_core::ids::{OrgId, UserId};
 use sealform_core::org::OrgName;
-use sealform_core::password::PasswordHash;
-use sealform_core::store::{
-    HealthStore as _, NewOrganisation, NewUser, OrganisationStore as _, Owner, Store, StoreError, UserStore as _,
-};
+use sealform_core::store::{HealthStore as _, OrganisationStore as _, Owner, Store, StoreError, UserStore as _};
 use sealform_core::user::{Email, Role};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
-use time::OffsetDateTime;
+use sealform_testkit::fixtures::{organisation as org, user};
 
 /// Opens a fresh store of each backend for one test.
 trait Backend {
@@ -41,19 +38,6 @@ impl Backend for Postgres {
         let db = sealform_testkit::postgres::fresh_database(test)?;
         let store = PgStore::open(&db.url, 16, Duration::from_secs(30)).await.unwrap();
         Some((store, Guard(None)))
-    }
-}
-
-fn org(name: &str) -> NewOrganisation {
-    NewOrganisation { id: OrgId::new(), name: OrgName::parse(name).unwrap(), created_at: OffsetDateTime::now_utc() }
-}
-
-fn user(email: &str) -> NewUser {
-    // Storage does not care how the hash was made; a fixed PHC string keeps the suite fast.
-    NewUser {
-        id: UserId::new(),
-        email: Email::parse(email).unwrap(),
-        password_hash: PasswordHash::from_phc(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$fake-{email}")),
     }
 }
 

@@ -5,6 +5,7 @@
 //!   process exits, even when it is killed.
 //! - [`server`]: the real `sealform` binary serving on 127.0.0.1:0 over a temp data dir.
 
+pub mod fixtures;
 pub mod postgres;
 pub mod server;
 

@@ -82,9 +82,10 @@ impl ServerBuilder {
             .arg("serve")
             .args(default_listen)
             .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            // The caller's environment must not leak in; the test's own variables are set after.
             .env_remove("SEALFORM_DATABASE_URL")
             .env_remove("SEALFORM_MASTER_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

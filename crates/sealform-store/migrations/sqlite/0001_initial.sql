@@ -11,8 +11,25 @@ CREATE TABLE organisations (
     id         BLOB PRIMARY KEY,
     name       TEXT NOT NULL,
     name_key   TEXT NOT NULL UNIQUE, -- case-folded name, so "Clinic" and "clinic" cannot both exist
+    key_suite  INTEGER NOT NULL,      -- envelope suite for new data keys: 1 hybrid ML-KEM-768+X25519, 2 RSA-OAEP-3072
     created_at TEXT NOT NULL
 ) STRICT;
+
+-- Organisation recipient keys (DESIGN.md §5). The private key is stored only wrapped under the master key, and is
+-- destroyed (set NULL) when the key is retired; deleting the organisation deletes its keys (crypto-shredding).
+CREATE TABLE org_keys (
+    id                  BLOB PRIMARY KEY, -- the key id named in every envelope
+    org_id              BLOB NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    suite               INTEGER NOT NULL,
+    public_key          BLOB NOT NULL,
+    wrapped_private_key BLOB,             -- NULL once retired
+    master_fingerprint  BLOB,             -- which master key wrapped it; NULL once retired
+    state               TEXT NOT NULL CHECK (state IN ('active', 'retiring', 'retired')),
+    created_at          TEXT NOT NULL,
+    retired_at          TEXT,
+    UNIQUE (org_id, id)
+) STRICT;
+CREATE UNIQUE INDEX org_keys_one_active ON org_keys (org_id) WHERE state = 'active';
 
 CREATE TABLE users (
     id                  BLOB PRIMARY KEY,
@@ -86,11 +103,13 @@ CREATE TABLE submission_revisions (
     revision      INTEGER NOT NULL,
     envelope      BLOB NOT NULL, -- sealed answers (DESIGN.md §5); never plaintext
     wrapped_key   BLOB NOT NULL, -- the revision's data key, wrapped to the organisation key; deleted to shred
+    key_id        BLOB NOT NULL, -- the organisation key wrapped_key names, for rotation
     created_by    BLOB,          -- staff user id; NULL for the respondent's original
     created_at    TEXT NOT NULL,
     PRIMARY KEY (submission_id, revision),
     FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
 ) STRICT;
+CREATE INDEX submission_revisions_by_key ON submission_revisions (org_id, key_id);
 
 CREATE TABLE files (
     id            BLOB PRIMARY KEY,
@@ -101,10 +120,12 @@ CREATE TABLE files (
     object_key    TEXT NOT NULL UNIQUE, -- where the sealed bytes live in the object store
     sealed_size   INTEGER NOT NULL,
     wrapped_key   BLOB NOT NULL,
+    key_id        BLOB NOT NULL,
     created_at    TEXT NOT NULL,
     FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX files_by_submission ON files (org_id, submission_id);
+CREATE INDEX files_by_key ON files (org_id, key_id);
 
 -- Append-only: no foreign key to organisations, because the trail outlives a deleted organisation (6 years).
 CREATE TABLE audit_events (

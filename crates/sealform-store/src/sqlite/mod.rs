@@ -8,14 +8,19 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
-use sealform_core::ids::UserId;
+use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
-    HealthStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, UserStore,
+    HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
+    UserStore,
 };
+use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord};
+use sealform_crypto::KeyId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
+use time::OffsetDateTime;
 
 use crate::error::backend;
 use crate::migrations::{self, Applied};
@@ -58,6 +63,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout)
+            // Deleted rows are overwritten with zeros, so shredded keys and envelopes leave no bytes behind.
+            .pragma("secure_delete", "ON")
             .log_statements(tracing::log::LevelFilter::Trace);
         let mut write_conn = connect.connect().await.map_err(backend("open database"))?;
         migrations::SQLITE
@@ -128,6 +135,86 @@ impl UserStore for SqliteStore {
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         queries::memberships_of(&self.reads, user).await
+    }
+}
+
+impl KeyStore for SqliteStore {
+    async fn org_keys(&self, org: OrgId) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::org_keys(&self.reads, org).await
+    }
+
+    async fn unretired_org_keys(&self) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::unretired_org_keys(&self.reads).await
+    }
+
+    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::begin_rotation(conn, org, new_key))).await
+    }
+
+    async fn wrapped_keys_for(
+        &self,
+        org: OrgId,
+        key: KeyId,
+        limit: u32,
+    ) -> Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError> {
+        queries::wrapped_keys_for(&self.reads, org, key, limit).await
+    }
+
+    async fn count_wrapped_keys(&self, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
+        queries::count_wrapped_keys(&self.reads, org, key).await
+    }
+
+    async fn replace_wrapped_keys(&self, org: OrgId, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::replace_wrapped_keys(conn, org, updates))).await
+    }
+
+    async fn retire_org_key(&self, org: OrgId, key: KeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let retired = self.writer.write(move |conn| Box::pin(queries::retire_org_key(conn, org, key, at))).await?;
+        if retired {
+            // The destroyed private key must not linger in the WAL either.
+            self.writer.checkpoint().await?;
+        }
+        Ok(retired)
+    }
+
+    async fn replace_wrapped_private_keys(&self, updates: Vec<(KeyId, Vec<u8>, [u8; 8])>) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::replace_wrapped_private_keys(conn, updates))).await?;
+        self.writer.checkpoint().await
+    }
+}
+
+impl SubmissionStore for SqliteStore {
+    async fn create_form(&self, form: NewForm) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::create_form(conn, form))).await
+    }
+
+    async fn insert_submission(&self, submission: NewSubmission) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_submission(conn, submission))).await
+    }
+
+    async fn latest_revision(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> Result<Option<StoredRevision>, StoreError> {
+        queries::latest_revision(&self.reads, org, submission).await
+    }
+
+    async fn delete_submission(&self, org: OrgId, submission: SubmissionId) -> Result<bool, StoreError> {
+        let deleted =
+            self.writer.write(move |conn| Box::pin(queries::delete_submission(conn, org, submission))).await?;
+        self.writer.checkpoint().await?;
+        Ok(deleted)
+    }
+
+    async fn delete_organisation(&self, org: OrgId) -> Result<bool, StoreError> {
+        let deleted = self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, org))).await?;
+        self.writer.checkpoint().await?;
+        Ok(deleted)
+    }
+
+    async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
+        queries::count_submissions(&self.reads, org, form).await
     }
 }
 

@@ -29,6 +29,17 @@ struct WriteOp {
     reply: oneshot::Sender<Result<Output, StoreError>>,
 }
 
+/// What the writer is asked to do, in queue order.
+enum Job {
+    /// A write, group-committed with its neighbours.
+    Write(WriteOp),
+    /// Copy the WAL into the database and truncate it, after the writes queued before it have committed; used after
+    /// crypto-shredding so deleted bytes do not linger in the WAL.
+    Checkpoint(oneshot::Sender<Result<(), StoreError>>),
+    /// Commit what was queued before, close the connection and stop; later writes fail.
+    Shutdown(oneshot::Sender<()>),
+}
+
 /// Counters of the writer's work.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -47,17 +58,16 @@ struct Counters {
 /// A handle to the writer task; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<WriteOp>,
+    queue: mpsc::Sender<Job>,
     counters: Arc<Counters>,
-    done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Writer {
     pub(crate) fn spawn(conn: SqliteConnection) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(conn, rx, Arc::clone(&counters)));
-        Self { queue, counters, done: Arc::new(tokio::sync::Mutex::new(Some(task))) }
+        tokio::spawn(run(conn, rx, Arc::clone(&counters)));
+        Self { queue, counters }
     }
 
     /// Queues `op` and waits until the transaction holding it has committed.
@@ -69,13 +79,21 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let run: Run = Box::new(move |conn| Box::pin(async move { op(conn).await.map(|v| Box::new(v) as Output) }));
         let gone = || StoreError::Backend { operation: "queue write", source: "the writer has stopped".into() };
-        self.queue.send(WriteOp { run, reply }).await.map_err(|_| gone())?;
+        self.queue.send(Job::Write(WriteOp { run, reply })).await.map_err(|_| gone())?;
         let output = answer.await.map_err(|_| gone())??;
         // The writer hands back exactly what `op` returned, so the downcast cannot fail.
         output
             .downcast::<T>()
             .map(|boxed| *boxed)
             .map_err(|_| StoreError::Corrupt("writer returned a value of another type".into()))
+    }
+
+    /// Checkpoints the WAL into the database file and truncates it, once every write queued so far has committed.
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Backend { operation: "checkpoint", source: "the writer has stopped".into() };
+        self.queue.send(Job::Checkpoint(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
@@ -85,32 +103,66 @@ impl Writer {
         }
     }
 
-    /// Stops taking writes, lets the queued ones commit and closes the connection.
+    /// Lets the writes queued so far commit, closes the connection and stops the writer, even while other clones
+    /// of the handle are alive (their later writes fail cleanly).
     pub(crate) async fn close(self) {
-        let Self { queue, done, .. } = self;
-        drop(queue);
-        let task = done.lock().await.take();
-        if let Some(task) = task {
-            // Other clones may still hold senders; the task ends when the last one drops.
-            let _ = task.await;
+        let (reply, done) = oneshot::channel();
+        if self.queue.send(Job::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
         }
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp>, counters: Arc<Counters>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ops = std::mem::take(&mut batch);
-        let count = ops.len() as u64;
-        let committed = run_batch(&mut conn, ops).await;
-        counters.writes.fetch_add(count, Ordering::Relaxed);
-        if committed {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut stopped = None;
+    while stopped.is_none() && rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let mut writes = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Write(op) if stopped.is_none() => writes.push(op),
+                // Writes queued behind a shutdown are dropped unanswered: their callers see "writer has stopped".
+                Job::Write(_) => {}
+                Job::Checkpoint(reply) => {
+                    commit_batch(&mut conn, std::mem::take(&mut writes), &counters).await;
+                    let _ = reply.send(checkpoint(&mut conn).await);
+                }
+                Job::Shutdown(reply) => {
+                    commit_batch(&mut conn, std::mem::take(&mut writes), &counters).await;
+                    stopped.get_or_insert_with(Vec::new).push(reply);
+                }
+            }
         }
+        commit_batch(&mut conn, writes, &counters).await;
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the SQLite writer connection failed");
     }
+    for reply in stopped.into_iter().flatten() {
+        let _ = reply.send(());
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) {
+    if ops.is_empty() {
+        return;
+    }
+    let count = ops.len() as u64;
+    let committed = run_batch(conn, ops).await;
+    counters.writes.fetch_add(count, Ordering::Relaxed);
+    if committed {
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let (busy, _, _): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;
+    if busy != 0 {
+        // A reader (perhaps another process) still uses old WAL frames; the next checkpoint will finish the job.
+        tracing::warn!("WAL checkpoint could not complete: a reader holds old frames");
+    }
+    Ok(())
 }
 
 /// Runs one batch; returns whether it committed. Every op's caller gets an answer either way.

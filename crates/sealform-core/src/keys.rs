@@ -1,0 +1,344 @@
+//! The key hierarchy (DESIGN.md §5): master key → organisation recipient keys (stored wrapped) → data keys.
+//!
+//! [`Keyring`] hands out organisation keys: public keys to seal to, private keys (unwrapped under the master key,
+//! kept in a small, short-lived cache) to open with. Private keys never leave this module's types.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sealform_crypto::{KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite};
+use time::OffsetDateTime;
+
+use crate::DomainError;
+use crate::error::crypto_failure;
+use crate::ids::{FormId, OrgId, SubmissionId};
+use crate::store::Store;
+
+/// Where an organisation key is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// New data keys are wrapped to it.
+    Active,
+    /// A rotation is re-wrapping its data keys to the active key; it still opens them meanwhile.
+    Retiring,
+    /// No data key names it; its private key is destroyed.
+    Retired,
+}
+
+impl KeyState {
+    /// The storage spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses the storage spelling.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] for an unknown spelling.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "active" => Ok(Self::Active),
+            "retiring" => Ok(Self::Retiring),
+            "retired" => Ok(Self::Retired),
+            _ => Err(DomainError::Invalid("unknown key state".into())),
+        }
+    }
+}
+
+/// A new organisation key, its private half already wrapped under the master key.
+#[derive(Clone)]
+pub struct NewOrgKey {
+    /// Its id.
+    pub id: KeyId,
+    /// Its suite.
+    pub suite: Suite,
+    /// The encoded public key.
+    pub public_key: Vec<u8>,
+    /// The private key, wrapped under the master key.
+    pub wrapped_private_key: Vec<u8>,
+    /// Which master key wrapped it.
+    pub master_fingerprint: [u8; 8],
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for NewOrgKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOrgKey").field("id", &self.id).field("suite", &self.suite).finish_non_exhaustive()
+    }
+}
+
+/// An organisation key as stored.
+#[derive(Clone)]
+pub struct OrgKeyRecord {
+    /// Its id.
+    pub id: KeyId,
+    /// Owning organisation.
+    pub org_id: OrgId,
+    /// Its suite.
+    pub suite: Suite,
+    /// The encoded public key.
+    pub public_key: Vec<u8>,
+    /// The wrapped private key; `None` once retired.
+    pub wrapped_private_key: Option<Vec<u8>>,
+    /// Which master key wrapped it; `None` once retired.
+    pub master_fingerprint: Option<[u8; 8]>,
+    /// Its state.
+    pub state: KeyState,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for OrgKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgKeyRecord")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("suite", &self.suite)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a wrapped data key lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WrappedKeyRef {
+    /// A submission revision's data key.
+    Revision {
+        /// The submission.
+        submission: SubmissionId,
+        /// The form it answers (part of the associated data).
+        form: FormId,
+        /// The revision.
+        revision: u32,
+    },
+}
+
+/// One re-wrapped data key.
+#[derive(Clone, Debug)]
+pub struct RewrapUpdate {
+    /// Where it lives.
+    pub at: WrappedKeyRef,
+    /// The key it was wrapped to when read.
+    pub from: KeyId,
+    /// The new wrapping.
+    pub wrapped: Vec<u8>,
+    /// The key it is wrapped to now.
+    pub to: KeyId,
+}
+
+/// The associated data that binds a wrapped organisation private key to its organisation and id.
+fn private_key_aad(org: OrgId, key: KeyId) -> Vec<u8> {
+    let mut aad = b"sealform/org-key/v1".to_vec();
+    aad.extend_from_slice(org.as_uuid().as_bytes());
+    aad.extend_from_slice(&key.0);
+    aad
+}
+
+/// The master keys this process holds: the current one and, while a master rotation is unfinished, the next one.
+#[derive(Clone)]
+pub struct MasterKeys {
+    keys: Vec<Arc<dyn KeyEncryptionKey>>,
+}
+
+impl MasterKeys {
+    /// One master key.
+    #[must_use]
+    pub fn single(key: Arc<dyn KeyEncryptionKey>) -> Self {
+        Self { keys: vec![key] }
+    }
+
+    /// The current key first, then others that may still wrap some organisation keys.
+    #[must_use]
+    pub fn new(current: Arc<dyn KeyEncryptionKey>, others: Vec<Arc<dyn KeyEncryptionKey>>) -> Self {
+        let mut keys = vec![current];
+        keys.extend(others);
+        Self { keys }
+    }
+
+    /// The key new organisation keys are wrapped under.
+    #[must_use]
+    pub fn current(&self) -> &Arc<dyn KeyEncryptionKey> {
+        &self.keys[0]
+    }
+
+    fn by_fingerprint(&self, fingerprint: [u8; 8]) -> Option<&Arc<dyn KeyEncryptionKey>> {
+        self.keys.iter().find(|k| k.fingerprint() == fingerprint)
+    }
+}
+
+/// Makes a new organisation key and wraps its private half under `master`.
+///
+/// # Errors
+/// [`DomainError::Internal`] when key generation or wrapping fails.
+pub fn new_org_key(
+    master: &dyn KeyEncryptionKey,
+    org: OrgId,
+    suite: Suite,
+    created_at: OffsetDateTime,
+) -> Result<NewOrgKey, DomainError> {
+    let id = KeyId(*uuid::Uuid::now_v7().as_bytes());
+    let private = RecipientPrivateKey::generate(suite, id).map_err(crypto_failure("generate organisation key"))?;
+    let public_key = private.public_key().map_err(crypto_failure("derive public key"))?.to_bytes();
+    let wrapped_private_key = master
+        .wrap_secret(&private.to_secret_bytes(), &private_key_aad(org, id))
+        .map_err(crypto_failure("wrap organisation key"))?;
+    Ok(NewOrgKey { id, suite, public_key, wrapped_private_key, master_fingerprint: master.fingerprint(), created_at })
+}
+
+/// Re-wraps one organisation private key from whichever held master key wrapped it to `to`.
+///
+/// # Errors
+/// [`DomainError::Internal`] when no held master key matches or unwrapping fails.
+pub fn rewrap_private_key(
+    masters: &MasterKeys,
+    to: &dyn KeyEncryptionKey,
+    record: &OrgKeyRecord,
+) -> Result<Option<Vec<u8>>, DomainError> {
+    let (Some(wrapped), Some(fingerprint)) = (&record.wrapped_private_key, record.master_fingerprint) else {
+        return Ok(None);
+    };
+    if fingerprint == to.fingerprint() {
+        return Ok(None);
+    }
+    let from = masters
+        .by_fingerprint(fingerprint)
+        .ok_or_else(|| DomainError::Internal(format!("no master key held for organisation key {:?}", record.id)))?;
+    let aad = private_key_aad(record.org_id, record.id);
+    let secret = from.unwrap_secret(wrapped, &aad).map_err(crypto_failure("unwrap organisation key"))?;
+    to.wrap_secret(&secret, &aad).map(Some).map_err(crypto_failure("wrap organisation key"))
+}
+
+/// How long an unwrapped organisation private key stays in memory after it was last loaded.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How many unwrapped private keys are held at most.
+const CACHE_CAPACITY: usize = 64;
+
+struct Cached {
+    key: Arc<RecipientPrivateKey>,
+    loaded: Instant,
+}
+
+/// Hands out organisation keys: public keys to seal to, private keys to open with.
+pub struct Keyring<S> {
+    store: S,
+    masters: MasterKeys,
+    cache: Mutex<HashMap<KeyId, Cached>>,
+}
+
+impl<S: Store> Keyring<S> {
+    /// A keyring over `store`, unwrapping with `masters`.
+    pub fn new(store: S, masters: MasterKeys) -> Self {
+        Self { store, masters, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The master keys.
+    pub fn masters(&self) -> &MasterKeys {
+        &self.masters
+    }
+
+    /// The active key of `org`, to seal new data keys to.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when the organisation has no active key; storage and decoding errors.
+    pub async fn active_public_key(&self, org: OrgId) -> Result<RecipientPublicKey, DomainError> {
+        let keys = self.store.org_keys(org).await?;
+        let active = keys
+            .iter()
+            .find(|k| k.state == KeyState::Active)
+            .ok_or_else(|| DomainError::NotFound("the organisation has no active key".into()))?;
+        RecipientPublicKey::from_bytes(&active.public_key).map_err(crypto_failure("decode public key"))
+    }
+
+    /// The private key `key` of `org`, from the cache or unwrapped from storage.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when the key does not exist, belongs to another organisation or is retired.
+    pub async fn private_key(&self, org: OrgId, key: KeyId) -> Result<Arc<RecipientPrivateKey>, DomainError> {
+        if let Some(hit) = self.cached(key) {
+            return Ok(hit);
+        }
+        let record = self
+            .store
+            .org_keys(org)
+            .await?
+            .into_iter()
+            .find(|k| k.id == key)
+            .ok_or_else(|| DomainError::NotFound("no such organisation key".into()))?;
+        let (Some(wrapped), Some(fingerprint)) = (&record.wrapped_private_key, record.master_fingerprint) else {
+            return Err(DomainError::NotFound("the organisation key is retired".into()));
+        };
+        let master = self.masters.by_fingerprint(fingerprint).ok_or_else(|| {
+            DomainError::Internal("the master key that wrapped this organisation key is not held".into())
+        })?;
+        let secret = master
+            .unwrap_secret(wrapped, &private_key_aad(org, key))
+            .map_err(crypto_failure("unwrap organisation key"))?;
+        let private =
+            RecipientPrivateKey::from_secret_bytes(&secret).map_err(crypto_failure("decode organisation key"))?;
+        if private.key_id() != key {
+            return Err(DomainError::Internal("organisation key id mismatch".into()));
+        }
+        let private = Arc::new(private);
+        self.remember(key, Arc::clone(&private));
+        Ok(private)
+    }
+
+    /// Drops every cached private key (after a rotation retires one, or on shutdown).
+    pub fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    fn cached(&self, key: KeyId) -> Option<Arc<RecipientPrivateKey>> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        match cache.get(&key) {
+            Some(entry) if entry.loaded.elapsed() < CACHE_TTL => Some(Arc::clone(&entry.key)),
+            Some(_) => {
+                cache.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, key: KeyId, private: Arc<RecipientPrivateKey>) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, entry| entry.loaded.elapsed() < CACHE_TTL);
+        if cache.len() >= CACHE_CAPACITY {
+            let oldest = cache.iter().min_by_key(|(_, entry)| entry.loaded).map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(key, Cached { key: private, loaded: Instant::now() });
+    }
+
+    /// How many private keys are cached; for tests and metrics.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// Checks that every organisation key still in use was wrapped by a master key this process holds, so a wrong
+/// `SEALFORM_MASTER_KEY` or a swapped key file is caught at start, not at the first read.
+///
+/// # Errors
+/// [`DomainError::Invalid`] naming how many keys cannot be unwrapped.
+pub async fn check_master_keys<S: Store>(store: &S, masters: &MasterKeys) -> Result<(), DomainError> {
+    let keys = store.unretired_org_keys().await?;
+    let unknown =
+        keys.iter().filter(|k| k.master_fingerprint.is_some_and(|fp| masters.by_fingerprint(fp).is_none())).count();
+    if unknown > 0 {
+        return Err(DomainError::Invalid(format!(
+            "the master key does not match the database: {unknown} organisation key(s) were wrapped by another \
+             master key (wrong SEALFORM_MASTER_KEY or master.key?)"
+        )));
+    }
+    Ok(())
+}

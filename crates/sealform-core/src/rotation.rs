@@ -1,0 +1,130 @@
+//! Staged rotation of an organisation key (DESIGN.md §5): a new key becomes active at once, a resumable job
+//! re-wraps existing data keys (never the data) batch by batch, and the old key is retired, its private key
+//! destroyed, once nothing names it. Every envelope names its key id, so reads work throughout.
+//!
+//! Resumable by construction: a `retiring` key *is* the unfinished job. Each batch commits on its own, and each
+//! update applies only if the row still names the old key, so running the job again after a crash picks up where
+//! the last committed batch ended.
+
+use sealform_crypto::{KeyId, Suite, WrappedKey};
+
+use crate::DomainError;
+use crate::clock::Clock;
+use crate::error::crypto_failure;
+use crate::ids::OrgId;
+use crate::keys::{KeyState, Keyring, RewrapUpdate, WrappedKeyRef, new_org_key};
+use crate::sealing::RecordRef;
+use crate::store::Store;
+
+/// Data keys re-wrapped per transaction.
+pub const REWRAP_BATCH: u32 = 256;
+
+/// How a rotation run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// Every data key names the new key; the old one is retired.
+    Completed {
+        /// The retired key.
+        retired: KeyId,
+        /// The key now active.
+        active: KeyId,
+        /// Data keys re-wrapped by this run.
+        rewrapped: u64,
+    },
+    /// Stopped after the allowed number of batches; run again to resume.
+    Interrupted {
+        /// Data keys re-wrapped by this run.
+        rewrapped: u64,
+    },
+}
+
+/// Progress of the re-wrap: `(done, total)` data keys.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
+
+/// Starts a rotation of `org`'s key, or resumes the unfinished one, and runs the re-wrap job.
+/// `suite` chooses the new key's suite (default: the current key's). `max_batches` stops early (for tests and
+/// for operators who want to spread the work).
+///
+/// # Errors
+/// Storage and crypto errors; the job can be run again after any of them.
+pub async fn rotate_org_key<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    clock: &dyn Clock,
+    org: OrgId,
+    suite: Option<Suite>,
+    max_batches: Option<u32>,
+    progress: Progress<'_>,
+) -> Result<RotationOutcome, DomainError> {
+    let keys = store.org_keys(org).await?;
+    let retiring = keys.iter().find(|k| k.state == KeyState::Retiring).map(|k| k.id);
+    let (old, new) = if let Some(old) = retiring {
+        let active = keys.iter().find(|k| k.state == KeyState::Active).map(|k| k.id);
+        (old, active.ok_or_else(|| DomainError::Internal("a retiring key without an active one".into()))?)
+    } else {
+        let current = keys
+            .iter()
+            .find(|k| k.state == KeyState::Active)
+            .ok_or_else(|| DomainError::NotFound("no such organisation".into()))?;
+        let new_key =
+            new_org_key(keyring.masters().current().as_ref(), org, suite.unwrap_or(current.suite), clock.now())?;
+        let new_id = new_key.id;
+        store.begin_rotation(org, new_key).await?;
+        tracing::info!(org.id = %org, "organisation key rotation started");
+        (current.id, new_id)
+    };
+    rewrap(store, keyring, clock, org, old, new, max_batches, progress).await
+}
+
+#[expect(clippy::too_many_arguments, reason = "one internal step of rotate_org_key, called once")]
+async fn rewrap<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    clock: &dyn Clock,
+    org: OrgId,
+    old: KeyId,
+    new: KeyId,
+    max_batches: Option<u32>,
+    progress: Progress<'_>,
+) -> Result<RotationOutcome, DomainError> {
+    let old_private = keyring.private_key(org, old).await?;
+    let recipient = keyring.active_public_key(org).await?;
+    if recipient.key_id() != new {
+        return Err(DomainError::Conflict("the active key changed during the rotation; run it again".into()));
+    }
+    let mut total = store.count_wrapped_keys(org, old).await?;
+    let mut done = 0u64;
+    let mut batches = 0u32;
+    progress(done, total);
+    loop {
+        let batch = store.wrapped_keys_for(org, old, REWRAP_BATCH).await?;
+        if batch.is_empty() {
+            if store.retire_org_key(org, old, clock.now()).await? {
+                keyring.forget_all();
+                tracing::info!(org.id = %org, rewrapped = done, "organisation key rotation completed");
+                return Ok(RotationOutcome::Completed { retired: old, active: new, rewrapped: done });
+            }
+            // A write sealed to the old key landed after the last batch; take it in the next round.
+            total = done + store.count_wrapped_keys(org, old).await?;
+            continue;
+        }
+        if max_batches.is_some_and(|max| batches >= max) {
+            return Ok(RotationOutcome::Interrupted { rewrapped: done });
+        }
+        let mut updates = Vec::with_capacity(batch.len());
+        for (at, bytes) in batch {
+            let WrappedKeyRef::Revision { submission, form, revision } = at;
+            let aad = RecordRef { org, form, submission, revision }.data_key_aad();
+            let wrapped = WrappedKey::from_bytes(bytes).map_err(crypto_failure("parse wrapped key"))?;
+            let data_key =
+                sealform_crypto::unwrap(&old_private, &wrapped, &aad).map_err(crypto_failure("unwrap data key"))?;
+            let rewrapped =
+                sealform_crypto::wrap(&recipient, &data_key, &aad).map_err(crypto_failure("wrap data key"))?;
+            updates.push(RewrapUpdate { at, from: old, wrapped: rewrapped.as_bytes().to_vec(), to: new });
+        }
+        done += store.replace_wrapped_keys(org, updates).await?;
+        batches += 1;
+        total = total.max(done);
+        progress(done, total);
+    }
+}

@@ -1,0 +1,181 @@
+//! Sealing submissions (DESIGN.md §5): each revision gets a fresh data key; every answer is sealed under it with
+//! associated data naming (organisation, form, submission, revision, field), so a ciphertext moved to another record
+//! or field fails to open; the data key is wrapped to the organisation's active key.
+//!
+//! The sealed answers of a revision are stored as one container: `"SFA" 0x01`, a u32 count, then per field a u16
+//! path length, the path (a question id, never PHI), a u32 sealed length and the sealed bytes (all big-endian).
+
+use std::collections::BTreeMap;
+
+use sealform_crypto::{DataKey, RecordBinding, WrappedKey};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+use crate::error::crypto_failure;
+use crate::ids::{FormId, OrgId, SubmissionId, UserId};
+use crate::keys::Keyring;
+use crate::store::{Store, StoreError};
+use crate::submission::{NewSubmission, SealedRevision, StoredRevision};
+
+/// Plaintext answers by field path. Values are zeroized when dropped.
+pub type Answers = BTreeMap<String, Zeroizing<Vec<u8>>>;
+
+const CONTAINER_MAGIC: &[u8; 4] = b"SFA\x01";
+/// The field path under which the data key itself is bound; user field paths may not start with `#`.
+const DATA_KEY_PATH: &str = "#data-key";
+
+/// Which record a revision belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordRef {
+    /// Organisation.
+    pub org: OrgId,
+    /// Form.
+    pub form: FormId,
+    /// Submission.
+    pub submission: SubmissionId,
+    /// Revision.
+    pub revision: u32,
+}
+
+impl RecordRef {
+    fn binding<'a>(&self, field_path: &'a str) -> RecordBinding<'a> {
+        RecordBinding {
+            org_id: *self.org.as_uuid().as_bytes(),
+            form_id: *self.form.as_uuid().as_bytes(),
+            submission_id: *self.submission.as_uuid().as_bytes(),
+            revision: self.revision,
+            field_path,
+        }
+    }
+
+    /// The associated data of the revision's wrapped data key.
+    #[must_use]
+    pub fn data_key_aad(&self) -> Vec<u8> {
+        self.binding(DATA_KEY_PATH).to_aad()
+    }
+}
+
+/// Seals `answers` as revision `record.revision`, wrapping a fresh data key to the organisation's active key.
+///
+/// # Errors
+/// [`DomainError::Invalid`] for an empty or reserved field path; key and crypto failures as internal errors.
+pub async fn seal_revision<S: Store>(
+    keyring: &Keyring<S>,
+    record: RecordRef,
+    answers: &Answers,
+    created_by: Option<UserId>,
+    created_at: OffsetDateTime,
+) -> Result<SealedRevision, DomainError> {
+    let recipient = keyring.active_public_key(record.org).await?;
+    let data_key = DataKey::generate().map_err(crypto_failure("generate data key"))?;
+    let mut envelope = CONTAINER_MAGIC.to_vec();
+    let count = u32::try_from(answers.len()).map_err(|_| DomainError::Invalid("too many answers".into()))?;
+    envelope.extend_from_slice(&count.to_be_bytes());
+    for (path, value) in answers {
+        if path.is_empty() || path.starts_with('#') {
+            return Err(DomainError::Invalid("field ids must be non-empty and must not start with '#'".into()));
+        }
+        let path_len = u16::try_from(path.len()).map_err(|_| DomainError::Invalid("field id too long".into()))?;
+        let sealed = sealform_crypto::seal(&data_key, &record.binding(path).to_aad(), value)
+            .map_err(crypto_failure("seal answer"))?;
+        let sealed_len = u32::try_from(sealed.len()).map_err(|_| DomainError::Invalid("answer too large".into()))?;
+        envelope.extend_from_slice(&path_len.to_be_bytes());
+        envelope.extend_from_slice(path.as_bytes());
+        envelope.extend_from_slice(&sealed_len.to_be_bytes());
+        envelope.extend_from_slice(&sealed);
+    }
+    let wrapped = sealform_crypto::wrap(&recipient, &data_key, &record.data_key_aad())
+        .map_err(crypto_failure("wrap data key"))?;
+    Ok(SealedRevision {
+        revision: record.revision,
+        envelope,
+        key_id: wrapped.key_id(),
+        wrapped_key: wrapped.as_bytes().to_vec(),
+        created_by,
+        created_at,
+    })
+}
+
+/// Opens a stored revision: all fields, or only `only` when given (minimum necessary: unrequested fields are never
+/// decrypted).
+///
+/// # Errors
+/// [`DomainError::Internal`] when the envelope is malformed or does not authenticate (tampering, wrong record).
+pub async fn open_revision<S: Store>(
+    keyring: &Keyring<S>,
+    stored: &StoredRevision,
+    only: Option<&[&str]>,
+) -> Result<Answers, DomainError> {
+    let record = RecordRef {
+        org: stored.org_id,
+        form: stored.form_id,
+        submission: stored.submission_id,
+        revision: stored.sealed.revision,
+    };
+    let wrapped =
+        WrappedKey::from_bytes(stored.sealed.wrapped_key.clone()).map_err(crypto_failure("parse wrapped key"))?;
+    let private = keyring.private_key(stored.org_id, wrapped.key_id()).await?;
+    let data_key = sealform_crypto::unwrap(&private, &wrapped, &record.data_key_aad())
+        .map_err(crypto_failure("unwrap data key"))?;
+    let mut answers = Answers::new();
+    for (path, sealed) in parse_container(&stored.sealed.envelope)? {
+        if only.is_some_and(|wanted| !wanted.contains(&path)) {
+            continue;
+        }
+        let value = sealform_crypto::open(&data_key, &record.binding(path).to_aad(), sealed)
+            .map_err(crypto_failure("open answer"))?;
+        answers.insert(path.to_owned(), value);
+    }
+    Ok(answers)
+}
+
+fn parse_container(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, DomainError> {
+    let malformed = || DomainError::Internal("sealed answers are malformed".into());
+    let rest = bytes.strip_prefix(CONTAINER_MAGIC.as_slice()).ok_or_else(malformed)?;
+    let (count, mut rest) = split_u32(rest).ok_or_else(malformed)?;
+    let mut fields = Vec::new();
+    for _ in 0..count {
+        let (len, after) = rest.split_first_chunk::<2>().ok_or_else(malformed)?;
+        let (path, after) = after.split_at_checked(usize::from(u16::from_be_bytes(*len))).ok_or_else(malformed)?;
+        let path = std::str::from_utf8(path).map_err(|_| malformed())?;
+        let (sealed_len, after) = split_u32(after).ok_or_else(malformed)?;
+        let (sealed, after) = after.split_at_checked(sealed_len as usize).ok_or_else(malformed)?;
+        fields.push((path, sealed));
+        rest = after;
+    }
+    if rest.is_empty() { Ok(fields) } else { Err(malformed()) }
+}
+
+fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (n, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*n), rest))
+}
+
+/// Seals and stores a new submission (revision 1). If a key rotation retires the key between sealing and storing,
+/// seals again to the new active key.
+///
+/// # Errors
+/// As [`seal_revision`], and storage errors.
+pub async fn store_new_submission<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    org: OrgId,
+    form: FormId,
+    form_version: u32,
+    answers: &Answers,
+    created_at: OffsetDateTime,
+) -> Result<SubmissionId, DomainError> {
+    let id = SubmissionId::new();
+    let record = RecordRef { org, form, submission: id, revision: 1 };
+    let mut attempts = 0;
+    loop {
+        let revision = seal_revision(keyring, record, answers, None, created_at).await?;
+        let submission = NewSubmission { org_id: org, id, form_id: form, form_version, revision };
+        match store.insert_submission(submission).await {
+            Ok(()) => return Ok(id),
+            Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}

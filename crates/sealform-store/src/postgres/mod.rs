@@ -1,0 +1,192 @@
+//! The scale-out backend. Each write is one transaction on a pooled connection; PostgreSQL group-commits
+//! concurrent transactions itself, so there is no writer task here.
+
+mod queries;
+
+use std::time::Duration;
+
+use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use sealform_core::org::{OrgName, Organisation};
+use sealform_core::store::{
+    HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
+    UserStore,
+};
+use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
+use sealform_core::user::{Email, Membership, UserRecord};
+use sealform_crypto::KeyId;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions as _, PgConnection};
+use time::OffsetDateTime;
+
+use crate::error::backend;
+use crate::migrations::{self, Applied};
+
+/// PostgreSQL storage over a connection pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects (failing within `connect_timeout` when the server is unreachable) and applies migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is invalid, the server cannot be reached or a migration fails.
+    pub async fn open(url: &str, max_connections: u32, connect_timeout: Duration) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(backend("parse database URL"))?;
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(connect_timeout)
+            .connect_with(options)
+            .await
+            .map_err(backend("connect to PostgreSQL"))?;
+        migrations::POSTGRES
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `work` in one transaction: committed when it succeeds, rolled back (on drop) when it fails.
+    async fn in_transaction<T>(
+        &self,
+        operation: &'static str,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend(operation))?;
+        let value = work(&mut tx).await?;
+        tx.commit().await.map_err(backend(operation))?;
+        Ok(value)
+    }
+}
+
+impl HealthStore for PgStore {
+    async fn readiness(&self) -> Result<(), StoreError> {
+        let applied: Vec<(i64, bool, Vec<u8>)> =
+            sqlx::query_as(migrations::APPLIED_QUERY).fetch_all(&self.pool).await.map_err(backend("readiness"))?;
+        let applied: Vec<Applied> =
+            applied.into_iter().map(|(version, success, checksum)| Applied { version, success, checksum }).collect();
+        migrations::check_applied(&migrations::POSTGRES, &applied)
+    }
+}
+
+impl OrganisationStore for PgStore {
+    async fn bootstrap(&self, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
+        self.in_transaction("bootstrap", async |conn| queries::bootstrap(conn, org, owner).await).await
+    }
+
+    async fn create_organisation(&self, org: NewOrganisation, owner: Owner) -> Result<(), StoreError> {
+        self.in_transaction("create organisation", async |conn| queries::create_organisation(conn, org, owner).await)
+            .await
+    }
+
+    async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
+        queries::organisation_by_name(&self.pool, name).await
+    }
+
+    async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        queries::list_organisations(&self.pool).await
+    }
+}
+
+impl UserStore for PgStore {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        queries::user_by_email(&self.pool, email).await
+    }
+
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        queries::memberships_of(&self.pool, user).await
+    }
+}
+
+impl KeyStore for PgStore {
+    async fn org_keys(&self, org: OrgId) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::org_keys(&self.pool, org).await
+    }
+
+    async fn unretired_org_keys(&self) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::unretired_org_keys(&self.pool).await
+    }
+
+    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
+        self.in_transaction("begin rotation", async |conn| queries::begin_rotation(conn, org, new_key).await).await
+    }
+
+    async fn wrapped_keys_for(
+        &self,
+        org: OrgId,
+        key: KeyId,
+        limit: u32,
+    ) -> Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError> {
+        queries::wrapped_keys_for(&self.pool, org, key, limit).await
+    }
+
+    async fn count_wrapped_keys(&self, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
+        queries::count_wrapped_keys(&self.pool, org, key).await
+    }
+
+    async fn replace_wrapped_keys(&self, org: OrgId, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
+        self.in_transaction("replace wrapped keys", async |conn| {
+            queries::replace_wrapped_keys(conn, org, updates).await
+        })
+        .await
+    }
+
+    async fn retire_org_key(&self, org: OrgId, key: KeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.in_transaction("retire organisation key", async |conn| queries::retire_org_key(conn, org, key, at).await)
+            .await
+    }
+
+    async fn replace_wrapped_private_keys(&self, keys: Vec<(KeyId, Vec<u8>, [u8; 8])>) -> Result<(), StoreError> {
+        self.in_transaction("re-wrap organisation keys", async |conn| {
+            queries::replace_wrapped_private_keys(conn, keys).await
+        })
+        .await
+    }
+}
+
+impl SubmissionStore for PgStore {
+    async fn create_form(&self, form: NewForm) -> Result<(), StoreError> {
+        self.in_transaction("create form", async |conn| queries::create_form(conn, form).await).await
+    }
+
+    async fn insert_submission(&self, submission: NewSubmission) -> Result<(), StoreError> {
+        self.in_transaction("store submission", async |conn| queries::insert_submission(conn, submission).await).await
+    }
+
+    async fn latest_revision(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> Result<Option<StoredRevision>, StoreError> {
+        queries::latest_revision(&self.pool, org, submission).await
+    }
+
+    /// Deleted rows stay in PostgreSQL's heap until VACUUM reclaims them; operators who need the bytes gone at once
+    /// run VACUUM (DESIGN.md notes this). The wrapped keys are unreachable through Sealform from the commit on.
+    async fn delete_submission(&self, org: OrgId, submission: SubmissionId) -> Result<bool, StoreError> {
+        self.in_transaction("delete submission", async |conn| queries::delete_submission(conn, org, submission).await)
+            .await
+    }
+
+    async fn delete_organisation(&self, org: OrgId) -> Result<bool, StoreError> {
+        self.in_transaction("delete organisation", async |conn| queries::delete_organisation(conn, org).await).await
+    }
+
+    async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
+        queries::count_submissions(&self.pool, org, form).await
+    }
+}
+
+impl Store for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! The shared statements, instantiated for PostgreSQL, where concurrent transactions need row locks on keys.
+
+crate::queries::shared_queries!(sqlx::PgConnection, sqlx::PgPool, " FOR SHARE", " FOR UPDATE");

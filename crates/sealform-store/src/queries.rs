@@ -1,0 +1,437 @@
+//! The statements both backends share. SQLite and PostgreSQL read the same `$n` placeholders and column sets, so
+//! each function is written once here and instantiated per backend by [`shared_queries!`]; only the few statements
+//! whose locking differs take a backend-specific fragment. Write functions take a connection that is already inside
+//! a transaction; read functions take the pool.
+
+/// Instantiates the shared statements for one backend.
+/// `$lock_share` / `$lock_update` are `""` on SQLite (whose single writer already serialises writes) and
+/// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
+macro_rules! shared_queries {
+    ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
+        use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+        use sealform_core::keys::{KeyState, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+        use sealform_core::org::{OrgName, Organisation};
+        use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
+        use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
+        use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
+        use sealform_crypto::KeyId;
+        use time::OffsetDateTime;
+        use uuid::Uuid;
+
+        use $crate::error::{backend, conflict_on_unique};
+        use $crate::rows::{
+            KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, key_uuid, membership, name_key, org_columns,
+            org_key_columns, revision_columns, user_columns, wrapped_ref,
+        };
+
+        // ----- organisations and users -----
+
+        pub(crate) async fn bootstrap(conn: &mut $Conn, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO installation (id, bootstrapped_at) VALUES (1, $1)")
+                .bind(org.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(conflict_on_unique("bootstrap", "the installation is already bootstrapped"))?;
+            create_organisation(conn, org, Owner::New(owner)).await
+        }
+
+        pub(crate) async fn create_organisation(
+            conn: &mut $Conn,
+            org: NewOrganisation,
+            owner: Owner,
+        ) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO organisations (id, name, name_key, key_suite, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(org.id.as_uuid())
+                .bind(org.name.as_str())
+                .bind(name_key(&org.name))
+                .bind(i32::from(org.key.suite.id()))
+                .bind(org.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(conflict_on_unique("create organisation", "an organisation with this name exists already"))?;
+            insert_org_key(conn, org.id, &org.key, KeyState::Active).await?;
+            let owner_id = match owner {
+                Owner::New(user) => {
+                    sqlx::query(
+                        "INSERT INTO users (id, email, password_hash, status, created_at, password_changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(user.id.as_uuid())
+                    .bind(user.email.as_str())
+                    .bind(user.password_hash.as_phc())
+                    .bind(UserStatus::Active.as_str())
+                    .bind(org.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(conflict_on_unique("create user", "a user with this e-mail exists already"))?;
+                    user.id
+                }
+                Owner::Existing(id) => {
+                    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend("find owner"))?;
+                    exists.ok_or_else(|| StoreError::NotFound("no such user".into()))?;
+                    id
+                }
+            };
+            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(org.id.as_uuid())
+                .bind(owner_id.as_uuid())
+                .bind(Role::Owner.as_str())
+                .bind(org.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("add owner membership"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn organisation_by_name(pool: &$Pool, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
+            let row: Option<OrgRow> =
+                sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations WHERE name_key = $1"))
+                    .bind(name_key(name))
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("find organisation"))?;
+            row.map(OrgRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn list_organisations(pool: &$Pool) -> Result<Vec<Organisation>, StoreError> {
+            let rows: Vec<OrgRow> =
+                sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations ORDER BY created_at, id"))
+                    .fetch_all(pool)
+                    .await
+                    .map_err(backend("list organisations"))?;
+            rows.into_iter().map(OrgRow::into_domain).collect()
+        }
+
+        pub(crate) async fn user_by_email(pool: &$Pool, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+            let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))
+                .bind(email.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(backend("find user"))?;
+            row.map(UserRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn memberships_of(pool: &$Pool, user: UserId) -> Result<Vec<Membership>, StoreError> {
+            let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+                "SELECT org_id, user_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id",
+            )
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list memberships"))?;
+            rows.into_iter().map(membership).collect()
+        }
+
+        // ----- organisation keys -----
+
+        pub(crate) async fn insert_org_key(
+            conn: &mut $Conn,
+            org: OrgId,
+            key: &NewOrgKey,
+            state: KeyState,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO org_keys \
+                 (id, org_id, suite, public_key, wrapped_private_key, master_fingerprint, state, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(key_uuid(key.id))
+            .bind(org.as_uuid())
+            .bind(i32::from(key.suite.id()))
+            .bind(&key.public_key)
+            .bind(&key.wrapped_private_key)
+            .bind(key.master_fingerprint.as_slice())
+            .bind(state.as_str())
+            .bind(key.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store organisation key"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn org_keys(pool: &$Pool, org: OrgId) -> Result<Vec<OrgKeyRecord>, StoreError> {
+            let rows: Vec<OrgKeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                org_key_columns!(),
+                " FROM org_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC"
+            ))
+            .bind(org.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list organisation keys"))?;
+            rows.into_iter().map(OrgKeyRow::into_domain).collect()
+        }
+
+        pub(crate) async fn unretired_org_keys(pool: &$Pool) -> Result<Vec<OrgKeyRecord>, StoreError> {
+            let rows: Vec<OrgKeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                org_key_columns!(),
+                " FROM org_keys WHERE state <> 'retired' ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list organisation keys"))?;
+            rows.into_iter().map(OrgKeyRow::into_domain).collect()
+        }
+
+        pub(crate) async fn begin_rotation(conn: &mut $Conn, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
+            let keys: Vec<(String,)> =
+                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1", $lock_update))
+                    .bind(org.as_uuid())
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(backend("begin rotation"))?;
+            if keys.iter().any(|(state,)| state == KeyState::Retiring.as_str()) {
+                return Err(StoreError::Conflict("a key rotation is already in progress for this organisation".into()));
+            }
+            let demoted = sqlx::query("UPDATE org_keys SET state = 'retiring' WHERE org_id = $1 AND state = 'active'")
+                .bind(org.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("begin rotation"))?;
+            if demoted.rows_affected() != 1 {
+                return Err(StoreError::NotFound("no such organisation".into()));
+            }
+            insert_org_key(conn, org, &new_key, KeyState::Active).await
+        }
+
+        pub(crate) async fn wrapped_keys_for(
+            pool: &$Pool,
+            org: OrgId,
+            key: KeyId,
+            limit: u32,
+        ) -> Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError> {
+            let rows: Vec<(Uuid, Uuid, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT r.submission_id, s.form_id, CAST(r.revision AS BIGINT), r.wrapped_key FROM submission_revisions r \
+                 JOIN submissions s ON s.org_id = r.org_id AND s.id = r.submission_id \
+                 WHERE r.org_id = $1 AND r.key_id = $2 ORDER BY r.submission_id, r.revision LIMIT $3",
+            )
+            .bind(org.as_uuid())
+            .bind(key_uuid(key))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list wrapped keys"))?;
+            rows.into_iter().map(wrapped_ref).collect()
+        }
+
+        pub(crate) async fn count_wrapped_keys(pool: &$Pool, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
+            let (count,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM submission_revisions WHERE org_id = $1 AND key_id = $2")
+                    .bind(org.as_uuid())
+                    .bind(key_uuid(key))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(backend("count wrapped keys"))?;
+            Ok(count.unsigned_abs())
+        }
+
+        pub(crate) async fn replace_wrapped_keys(
+            conn: &mut $Conn,
+            org: OrgId,
+            updates: Vec<RewrapUpdate>,
+        ) -> Result<u64, StoreError> {
+            let mut changed = 0;
+            for update in updates {
+                let WrappedKeyRef::Revision { submission, revision, .. } = update.at;
+                changed += sqlx::query(
+                    "UPDATE submission_revisions SET wrapped_key = $1, key_id = $2 \
+                     WHERE org_id = $3 AND submission_id = $4 AND revision = $5 AND key_id = $6",
+                )
+                .bind(&update.wrapped)
+                .bind(key_uuid(update.to))
+                .bind(org.as_uuid())
+                .bind(submission.as_uuid())
+                .bind(i32::try_from(revision).map_err(|_| StoreError::Corrupt("revision number".into()))?)
+                .bind(key_uuid(update.from))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("replace wrapped key"))?
+                .rows_affected();
+            }
+            Ok(changed)
+        }
+
+        pub(crate) async fn retire_org_key(
+            conn: &mut $Conn,
+            org: OrgId,
+            key: KeyId,
+            at: OffsetDateTime,
+        ) -> Result<bool, StoreError> {
+            // On PostgreSQL the row lock waits for inserts that hold a share lock on this key; the next statement's
+            // fresh snapshot then sees their rows, so a key is never retired under a data key that names it.
+            sqlx::query(concat!("SELECT id FROM org_keys WHERE org_id = $1 AND id = $2", $lock_update))
+                .bind(org.as_uuid())
+                .bind(key_uuid(key))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend("retire organisation key"))?;
+            let retired = sqlx::query(
+                "UPDATE org_keys SET state = 'retired', wrapped_private_key = NULL, master_fingerprint = NULL, \
+                 retired_at = $1 WHERE org_id = $2 AND id = $3 AND state = 'retiring' \
+                 AND NOT EXISTS (SELECT 1 FROM submission_revisions WHERE org_id = $2 AND key_id = $3) \
+                 AND NOT EXISTS (SELECT 1 FROM files WHERE org_id = $2 AND key_id = $3)",
+            )
+            .bind(at)
+            .bind(org.as_uuid())
+            .bind(key_uuid(key))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("retire organisation key"))?;
+            Ok(retired.rows_affected() == 1)
+        }
+
+        pub(crate) async fn replace_wrapped_private_keys(
+            conn: &mut $Conn,
+            keys: Vec<(KeyId, Vec<u8>, [u8; 8])>,
+        ) -> Result<(), StoreError> {
+            for (id, wrapped, fingerprint) in keys {
+                sqlx::query(
+                    "UPDATE org_keys SET wrapped_private_key = $1, master_fingerprint = $2 \
+                     WHERE id = $3 AND state <> 'retired'",
+                )
+                .bind(&wrapped)
+                .bind(fingerprint.as_slice())
+                .bind(key_uuid(id))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("re-wrap organisation key"))?;
+            }
+            Ok(())
+        }
+
+        // ----- forms and sealed submissions -----
+
+        pub(crate) async fn create_form(conn: &mut $Conn, form: NewForm) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO forms (id, org_id, title, status, current_version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'draft', 1, $4, $4)",
+            )
+            .bind(form.id.as_uuid())
+            .bind(form.org_id.as_uuid())
+            .bind(&form.title)
+            .bind(form.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_on_unique("create form", "a form with this id exists already"))?;
+            sqlx::query(
+                "INSERT INTO form_versions (org_id, form_id, version, definition, created_at) VALUES ($1, $2, 1, $3, $4)",
+            )
+            .bind(form.org_id.as_uuid())
+            .bind(form.id.as_uuid())
+            .bind(&form.definition)
+            .bind(form.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("create form version"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn insert_submission(conn: &mut $Conn, new: NewSubmission) -> Result<(), StoreError> {
+            let sealed = &new.revision;
+            let state: Option<(String,)> =
+                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
+                    .bind(new.org_id.as_uuid())
+                    .bind(key_uuid(sealed.key_id))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("check organisation key"))?;
+            let usable = state.is_some_and(|(s,)| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str());
+            if !usable {
+                return Err(StoreError::Conflict(KEY_RETIRED.into()));
+            }
+            let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
+            let form_version =
+                i32::try_from(new.form_version).map_err(|_| StoreError::Corrupt("form version".into()))?;
+            sqlx::query(
+                "INSERT INTO submissions \
+                 (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'new', $5, $6, $6)",
+            )
+            .bind(new.id.as_uuid())
+            .bind(new.org_id.as_uuid())
+            .bind(new.form_id.as_uuid())
+            .bind(form_version)
+            .bind(revision)
+            .bind(sealed.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store submission"))?;
+            sqlx::query(
+                "INSERT INTO submission_revisions \
+                 (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(new.org_id.as_uuid())
+            .bind(new.id.as_uuid())
+            .bind(revision)
+            .bind(&sealed.envelope)
+            .bind(&sealed.wrapped_key)
+            .bind(key_uuid(sealed.key_id))
+            .bind(sealed.created_by.map(|u| *u.as_uuid()))
+            .bind(sealed.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store submission revision"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn latest_revision(
+            pool: &$Pool,
+            org: OrgId,
+            submission: SubmissionId,
+        ) -> Result<Option<StoredRevision>, StoreError> {
+            let row: Option<RevisionRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                revision_columns!(),
+                " FROM submissions s JOIN submission_revisions r \
+                 ON r.org_id = s.org_id AND r.submission_id = s.id AND r.revision = s.current_revision \
+                 WHERE s.org_id = $1 AND s.id = $2"
+            ))
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read submission"))?;
+            row.map(RevisionRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn delete_submission(
+            conn: &mut $Conn,
+            org: OrgId,
+            submission: SubmissionId,
+        ) -> Result<bool, StoreError> {
+            let deleted = sqlx::query("DELETE FROM submissions WHERE org_id = $1 AND id = $2")
+                .bind(org.as_uuid())
+                .bind(submission.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("delete submission"))?;
+            Ok(deleted.rows_affected() > 0)
+        }
+
+        pub(crate) async fn delete_organisation(conn: &mut $Conn, org: OrgId) -> Result<bool, StoreError> {
+            let deleted = sqlx::query("DELETE FROM organisations WHERE id = $1")
+                .bind(org.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("delete organisation"))?;
+            Ok(deleted.rows_affected() > 0)
+        }
+
+        pub(crate) async fn count_submissions(pool: &$Pool, org: OrgId, form: FormId) -> Result<u64, StoreError> {
+            let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM submissions WHERE org_id = $1 AND form_id = $2")
+                .bind(org.as_uuid())
+                .bind(form.as_uuid())
+                .fetch_one(pool)
+                .await
+                .map_err(backend("count submissions"))?;
+            Ok(count.unsigned_abs())
+        }
+    };
+}
+pub(crate) use shared_queries;

@@ -1,0 +1,134 @@
+//! SQLite bytes on disk: no plaintext ever (canary), and after a delete no trace of the envelope or its wrapped
+//! key in the database file or the WAL (crypto-shredding). Deleting an organisation destroys its private keys.
+
+use std::sync::Arc;
+
+use sealform_core::ids::{FormId, OrgId, UserId};
+use sealform_core::keys::{Keyring, MasterKeys, new_org_key};
+use sealform_core::org::OrgName;
+use sealform_core::password::PasswordHash;
+use sealform_core::sealing::{Answers, store_new_submission};
+use sealform_core::store::{
+    KeyStore as _, NewOrganisation, NewUser, OrganisationStore as _, Store as _, SubmissionStore as _,
+};
+use sealform_core::submission::NewForm;
+use sealform_core::user::Email;
+use sealform_crypto::{MasterKey, Suite};
+use sealform_store::{SqliteOptions, SqliteStore};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The database file and its WAL, as bytes.
+fn disk_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["shred.db", "shred.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend_from_slice(&bytes);
+        }
+    }
+    all
+}
+
+struct Setup {
+    store: SqliteStore,
+    keyring: Keyring<SqliteStore>,
+    org: OrgId,
+    form: FormId,
+    dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("shred.db"), &SqliteOptions::default()).await.unwrap();
+    let master: Arc<dyn sealform_crypto::KeyEncryptionKey> = Arc::new(MasterKey::generate().unwrap());
+    let org = OrgId::new();
+    let now = OffsetDateTime::now_utc();
+    let key = new_org_key(master.as_ref(), org, Suite::HybridMlKem768X25519, now).unwrap();
+    let owner = NewUser {
+        id: UserId::new(),
+        email: Email::parse("o@x.example").unwrap(),
+        password_hash: PasswordHash::from_phc("$argon2id$fake".into()),
+    };
+    store
+        .bootstrap(
+            NewOrganisation { id: org, name: OrgName::parse("Shred Clinic").unwrap(), created_at: now, key },
+            owner,
+        )
+        .await
+        .unwrap();
+    let form = FormId::new();
+    store
+        .create_form(NewForm { org_id: org, id: form, title: "F".into(), definition: "{}".into(), created_at: now })
+        .await
+        .unwrap();
+    let keyring = Keyring::new(store.clone(), MasterKeys::single(master));
+    Setup { store, keyring, org, form, dir }
+}
+
+fn canary_answers(canary: &str) -> Answers {
+    [("name".to_owned(), Zeroizing::new(canary.as_bytes().to_vec()))].into_iter().collect()
+}
+
+#[tokio::test]
+async fn sealed_answers_never_reach_disk_in_the_clear() {
+    let s = setup().await;
+    let canaries: Vec<String> = (0..20).map(|i| format!("CANARY-{i}-{}", uuid::Uuid::now_v7())).collect();
+    for canary in &canaries {
+        store_new_submission(
+            &s.store,
+            &s.keyring,
+            s.org,
+            s.form,
+            1,
+            &canary_answers(canary),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    }
+    let bytes = disk_bytes(s.dir.path());
+    assert!(bytes.len() > 10_000, "expected database bytes to scan");
+    let hits: Vec<&String> = canaries.iter().filter(|c| contains(&bytes, c.as_bytes())).collect();
+    assert!(hits.is_empty(), "plaintext found on disk: {hits:?}");
+}
+
+#[tokio::test]
+async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
+    let s = setup().await;
+    let now = OffsetDateTime::now_utc();
+    let keep =
+        store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("keep me"), now).await.unwrap();
+    let gone =
+        store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("shred me"), now).await.unwrap();
+    let doomed = s.store.latest_revision(s.org, gone).await.unwrap().unwrap();
+    let before = disk_bytes(s.dir.path());
+    assert!(contains(&before, &doomed.sealed.wrapped_key), "the test must see the bytes before deletion");
+
+    assert!(s.store.delete_submission(s.org, gone).await.unwrap());
+    let after = disk_bytes(s.dir.path());
+    assert!(!contains(&after, &doomed.sealed.wrapped_key), "wrapped data key still on disk");
+    assert!(!contains(&after, &doomed.sealed.envelope[8..40]), "envelope bytes still on disk");
+    assert!(s.store.latest_revision(s.org, gone).await.unwrap().is_none());
+    assert!(s.store.latest_revision(s.org, keep).await.unwrap().is_some(), "other submissions are untouched");
+    assert!(!s.store.delete_submission(s.org, gone).await.unwrap(), "a second delete finds nothing");
+}
+
+#[tokio::test]
+async fn deleting_an_organisation_destroys_its_private_keys() {
+    let s = setup().await;
+    let key = s.store.org_keys(s.org).await.unwrap().remove(0);
+    let wrapped_private = key.wrapped_private_key.clone().unwrap();
+    store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("x"), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(contains(&disk_bytes(s.dir.path()), &wrapped_private));
+
+    assert!(s.store.delete_organisation(s.org).await.unwrap());
+    assert!(s.store.org_keys(s.org).await.unwrap().is_empty());
+    assert!(!contains(&disk_bytes(s.dir.path()), &wrapped_private), "wrapped private key still on disk");
+    s.store.close().await;
+}

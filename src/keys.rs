@@ -1,0 +1,130 @@
+//! `sealform keys …`: organisation key rotation and status, and master key rotation (DESIGN.md §5).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sealform_core::clock::SystemClock;
+use sealform_core::ids::OrgId;
+use sealform_core::keys::{KeyState, Keyring, rewrap_private_key};
+use sealform_core::org::{OrgName, Organisation};
+use sealform_core::rotation::{RotationOutcome, rotate_org_key};
+use sealform_core::store::Store;
+use sealform_crypto::KeyEncryptionKey as _;
+
+use crate::cli::KeysCommand;
+use crate::config::Config;
+use crate::data_dir;
+use crate::stores::{self, with_store};
+
+pub(crate) async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    data_dir::ensure_private_dir(&config.data_dir)?;
+    let store = stores::open(config).await?;
+    with_store!(store, |store| {
+        let result = execute(&store, config, command).await;
+        store.close().await;
+        result
+    })
+}
+
+async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Rotate { org, suite } => {
+            let org = resolve_org(store, &org).await?;
+            let keyring = Keyring::new(store.clone(), data_dir::master_keys(&config.data_dir)?);
+            let bar = progress_bar("re-wrapping data keys");
+            let mut report = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let outcome =
+                rotate_org_key(store, &keyring, &SystemClock, org.id, suite.map(Into::into), None, &mut report).await?;
+            bar.finish_and_clear();
+            match outcome {
+                RotationOutcome::Completed { retired, active, rewrapped } => println!(
+                    "rotated the key of {}: {rewrapped} data keys re-wrapped to {}; key {} retired and destroyed",
+                    org.name,
+                    hex(&active.0),
+                    hex(&retired.0)
+                ),
+                RotationOutcome::Interrupted { rewrapped } => {
+                    println!("rotation of {} paused after {rewrapped} data keys; run again to resume", org.name);
+                }
+            }
+        }
+        KeysCommand::Status { org } => {
+            let org = resolve_org(store, &org).await?;
+            println!("key\tsuite\tstate\tdata keys\tcreated");
+            for key in store.org_keys(org.id).await.context("listing keys")? {
+                let wrapped = store.count_wrapped_keys(org.id, key.id).await?;
+                println!("{}\t{:?}\t{}\t{wrapped}\t{}", hex(&key.id.0), key.suite, key.state.as_str(), key.created_at);
+            }
+            let keys = store.org_keys(org.id).await?;
+            if keys.iter().any(|k| k.state == KeyState::Retiring) {
+                println!("a rotation is unfinished: run `sealform keys rotate --org {}` to resume it", org.id);
+            }
+        }
+        KeysCommand::RotateMaster => rotate_master(store, config).await?,
+    }
+    Ok(())
+}
+
+/// Re-wraps every organisation key under a new master key, then makes that key current. Crash-safe: the new key
+/// is written (and fsynced) before any organisation key is re-wrapped to it, every wrapped key records which master
+/// key wrapped it, and both keys are loaded until the rename completes; running the command again finishes the job.
+async fn rotate_master<S: Store>(store: &S, config: &Config) -> anyhow::Result<()> {
+    if std::env::var_os(data_dir::MASTER_KEY_ENV).is_some() {
+        bail!(
+            "the master key comes from {}; rotate it where it is kept, or unset it to use the key file",
+            data_dir::MASTER_KEY_ENV
+        );
+    }
+    let masters = data_dir::master_keys(&config.data_dir)?;
+    let next = match data_dir::load_next_master_key(&config.data_dir)? {
+        Some(next) => next,
+        None => data_dir::create_next_master_key(&config.data_dir)?,
+    };
+    let mut updates = Vec::new();
+    for record in store.unretired_org_keys().await? {
+        if let Some(wrapped) = rewrap_private_key(&masters, &next, &record)? {
+            updates.push((record.id, wrapped, next.fingerprint()));
+        }
+    }
+    let count = updates.len();
+    store.replace_wrapped_private_keys(updates).await?;
+    data_dir::promote_next_master_key(&config.data_dir)?;
+    println!(
+        "master key rotated: {count} organisation key(s) re-wrapped. Back up the new {} now, and restart running \
+         servers so they load it.",
+        data_dir::master_key_path(&config.data_dir).display()
+    );
+    Ok(())
+}
+
+/// Finds an organisation by id or name.
+pub(crate) async fn resolve_org<S: Store>(store: &S, name_or_id: &str) -> anyhow::Result<Organisation> {
+    if let Ok(id) = name_or_id.parse::<OrgId>() {
+        if let Some(org) = store.list_organisations().await?.into_iter().find(|o| o.id == id) {
+            return Ok(org);
+        }
+    }
+    let name = OrgName::parse(name_or_id)?;
+    match store.organisation_by_name(&name).await? {
+        Some(org) => Ok(org),
+        None => bail!("no organisation named {:?}", name.as_str()),
+    }
+}
+
+/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
+fn progress_bar(message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(0).with_message(message);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
