@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sealform_core::clock::SystemClock;
 use sealform_core::ids::OrgId;
-use sealform_core::keys::{KeyState, Keyring, rewrap_private_key};
+use sealform_core::keys::{KeyState, Keyring, MasterWrapped, rewrap_under};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::rotation::{RotationOutcome, rotate_org_key};
 use sealform_core::store::Store;
@@ -85,16 +85,16 @@ async fn rotate_master<S: Store>(store: &S, config: &Config) -> anyhow::Result<(
         None => data_dir::create_next_master_key(&config.data_dir)?,
     };
     let mut updates = Vec::new();
-    for record in store.unretired_org_keys().await? {
-        if let Some(wrapped) = rewrap_private_key(&masters, &next, &record)? {
-            updates.push((record.id, wrapped, next.fingerprint()));
+    for secret in store.master_wrapped_secrets().await? {
+        if let Some(wrapped) = rewrap_under(&masters, &next, &secret)? {
+            updates.push(MasterWrapped { at: secret.at, wrapped, fingerprint: next.fingerprint() });
         }
     }
     let count = updates.len();
-    store.replace_wrapped_private_keys(updates).await?;
+    store.replace_master_wrapped(updates).await?;
     data_dir::promote_next_master_key(&config.data_dir)?;
     println!(
-        "master key rotated: {count} organisation key(s) re-wrapped. Back up the new {} now, and restart running \
+        "master key rotated: {count} key(s) re-wrapped. Back up the new {} now, and restart running \
          servers so they load it.",
         data_dir::master_key_path(&config.data_dir).display()
     );

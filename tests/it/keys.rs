@@ -47,7 +47,7 @@ fn master_rotation_replaces_the_key_file_and_the_old_key_is_refused() {
     let old_key = std::fs::read_to_string(&key_path).unwrap();
 
     let rotated = ok(&admin(&dir, &["keys", "rotate-master"], None));
-    assert!(rotated.contains("1 organisation key(s) re-wrapped"), "{rotated}");
+    assert!(rotated.contains("1 key(s) re-wrapped"), "{rotated}");
     let new_key = std::fs::read_to_string(&key_path).unwrap();
     assert_ne!(old_key, new_key);
     assert!(!dir.join("master.key.next").exists());
@@ -79,7 +79,7 @@ fn interrupted_master_rotation_is_finished_by_running_it_again() {
     );
     drop(serving);
     let finished = ok(&admin(&dir, &["keys", "rotate-master"], None));
-    assert!(finished.contains("0 organisation key(s) re-wrapped"), "{finished}");
+    assert!(finished.contains("0 key(s) re-wrapped"), "{finished}");
     assert!(!dir.join("master.key.next").exists());
     assert!(server().data_dir(&dir).start().is_ok());
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sealform_crypto::{KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite};
+use sealform_crypto::{BlindIndexKey, KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite};
 use time::OffsetDateTime;
 
 use crate::DomainError;
@@ -133,12 +133,68 @@ pub struct RewrapUpdate {
     pub to: KeyId,
 }
 
-/// The associated data that binds a wrapped organisation private key to its organisation and id.
+/// A secret wrapped directly under the master key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MasterWrappedRef {
+    /// An organisation's recipient private key.
+    OrgKey {
+        /// The organisation.
+        org: OrgId,
+        /// The key.
+        key: KeyId,
+    },
+    /// A form's blind-index key.
+    FormIndexKey {
+        /// The organisation.
+        org: OrgId,
+        /// The form.
+        form: FormId,
+    },
+}
+
+impl MasterWrappedRef {
+    /// The associated data binding the wrapped secret to what it is and whose it is.
+    fn aad(self) -> Vec<u8> {
+        let (label, org, id): (&[u8], OrgId, [u8; 16]) = match self {
+            Self::OrgKey { org, key } => (b"sealform/org-key/v1", org, key.0),
+            Self::FormIndexKey { org, form } => (b"sealform/form-index-key/v1", org, *form.as_uuid().as_bytes()),
+        };
+        let mut aad = label.to_vec();
+        aad.extend_from_slice(org.as_uuid().as_bytes());
+        aad.extend_from_slice(&id);
+        aad
+    }
+}
+
+/// A master-wrapped secret as stored.
+#[derive(Clone)]
+pub struct MasterWrapped {
+    /// What it is.
+    pub at: MasterWrappedRef,
+    /// The wrapped bytes.
+    pub wrapped: Vec<u8>,
+    /// Which master key wrapped it.
+    pub fingerprint: [u8; 8],
+}
+
 fn private_key_aad(org: OrgId, key: KeyId) -> Vec<u8> {
-    let mut aad = b"sealform/org-key/v1".to_vec();
-    aad.extend_from_slice(org.as_uuid().as_bytes());
-    aad.extend_from_slice(&key.0);
-    aad
+    MasterWrappedRef::OrgKey { org, key }.aad()
+}
+
+/// Makes a new blind-index key for a form, wrapped under `master`: (wrapped, master fingerprint).
+///
+/// # Errors
+/// [`DomainError::Internal`] when generation or wrapping fails.
+pub fn new_form_index_key(
+    master: &dyn KeyEncryptionKey,
+    org: OrgId,
+    form: FormId,
+) -> Result<(Vec<u8>, [u8; 8]), DomainError> {
+    let key = BlindIndexKey::generate().map_err(crypto_failure("generate blind-index key"))?;
+    let wrapped = master
+        .wrap_secret(&key.to_secret_bytes(), &MasterWrappedRef::FormIndexKey { org, form }.aad())
+        .map_err(crypto_failure("wrap blind-index key"))?;
+    Ok((wrapped, master.fingerprint()))
 }
 
 /// The master keys this process holds: the current one and, while a master rotation is unfinished, the next one.
@@ -192,27 +248,25 @@ pub fn new_org_key(
     Ok(NewOrgKey { id, suite, public_key, wrapped_private_key, master_fingerprint: master.fingerprint(), created_at })
 }
 
-/// Re-wraps one organisation private key from whichever held master key wrapped it to `to`.
+/// Re-wraps one master-wrapped secret from whichever held master key wrapped it to `to`; `None` when it is
+/// wrapped under `to` already (so an interrupted master rotation resumes where it stopped).
 ///
 /// # Errors
 /// [`DomainError::Internal`] when no held master key matches or unwrapping fails.
-pub fn rewrap_private_key(
+pub fn rewrap_under(
     masters: &MasterKeys,
     to: &dyn KeyEncryptionKey,
-    record: &OrgKeyRecord,
+    item: &MasterWrapped,
 ) -> Result<Option<Vec<u8>>, DomainError> {
-    let (Some(wrapped), Some(fingerprint)) = (&record.wrapped_private_key, record.master_fingerprint) else {
-        return Ok(None);
-    };
-    if fingerprint == to.fingerprint() {
+    if item.fingerprint == to.fingerprint() {
         return Ok(None);
     }
     let from = masters
-        .by_fingerprint(fingerprint)
-        .ok_or_else(|| DomainError::Internal(format!("no master key held for organisation key {:?}", record.id)))?;
-    let aad = private_key_aad(record.org_id, record.id);
-    let secret = from.unwrap_secret(wrapped, &aad).map_err(crypto_failure("unwrap organisation key"))?;
-    to.wrap_secret(&secret, &aad).map(Some).map_err(crypto_failure("wrap organisation key"))
+        .by_fingerprint(item.fingerprint)
+        .ok_or_else(|| DomainError::Internal(format!("no master key held for {:?}", item.at)))?;
+    let aad = item.at.aad();
+    let secret = from.unwrap_secret(&item.wrapped, &aad).map_err(crypto_failure("unwrap under master key"))?;
+    to.wrap_secret(&secret, &aad).map(Some).map_err(crypto_failure("wrap under master key"))
 }
 
 /// How long an unwrapped organisation private key stays in memory after it was last loaded.
@@ -229,13 +283,15 @@ struct Cached {
 pub struct Keyring<S> {
     store: S,
     masters: MasterKeys,
-    cache: Mutex<HashMap<KeyId, Cached>>,
+    // Both caches are keyed by organisation too: a hit must never hand one tenant another tenant's key.
+    cache: Mutex<HashMap<(OrgId, KeyId), Cached>>,
+    index_keys: Mutex<HashMap<(OrgId, FormId), (Arc<BlindIndexKey>, Instant)>>,
 }
 
 impl<S: Store> Keyring<S> {
     /// A keyring over `store`, unwrapping with `masters`.
     pub fn new(store: S, masters: MasterKeys) -> Self {
-        Self { store, masters, cache: Mutex::new(HashMap::new()) }
+        Self { store, masters, cache: Mutex::new(HashMap::new()), index_keys: Mutex::new(HashMap::new()) }
     }
 
     /// The master keys.
@@ -261,7 +317,7 @@ impl<S: Store> Keyring<S> {
     /// # Errors
     /// [`DomainError::NotFound`] when the key does not exist, belongs to another organisation or is retired.
     pub async fn private_key(&self, org: OrgId, key: KeyId) -> Result<Arc<RecipientPrivateKey>, DomainError> {
-        if let Some(hit) = self.cached(key) {
+        if let Some(hit) = self.cached(org, key) {
             return Ok(hit);
         }
         let record = self
@@ -286,28 +342,62 @@ impl<S: Store> Keyring<S> {
             return Err(DomainError::Internal("organisation key id mismatch".into()));
         }
         let private = Arc::new(private);
-        self.remember(key, Arc::clone(&private));
+        self.remember(org, key, Arc::clone(&private));
         Ok(private)
     }
 
     /// Drops every cached private key (after a rotation retires one, or on shutdown).
     pub fn forget_all(&self) {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.index_keys.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
-    fn cached(&self, key: KeyId) -> Option<Arc<RecipientPrivateKey>> {
+    /// The blind-index key of `form`, from the cache or unwrapped from storage.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when the form does not exist in `org`.
+    pub async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Arc<BlindIndexKey>, DomainError> {
+        {
+            let mut keys = self.index_keys.lock().unwrap_or_else(PoisonError::into_inner);
+            match keys.get(&(org, form)) {
+                Some((key, loaded)) if loaded.elapsed() < CACHE_TTL => return Ok(Arc::clone(key)),
+                Some(_) => {
+                    keys.remove(&(org, form));
+                }
+                None => {}
+            }
+        }
+        let (wrapped, fingerprint) =
+            self.store.form_index_key(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+        let master = self
+            .masters
+            .by_fingerprint(fingerprint)
+            .ok_or_else(|| DomainError::Internal("the master key that wrapped this form key is not held".into()))?;
+        let secret = master
+            .unwrap_secret(&wrapped, &MasterWrappedRef::FormIndexKey { org, form }.aad())
+            .map_err(crypto_failure("unwrap blind-index key"))?;
+        let key = Arc::new(BlindIndexKey::from_bytes(&secret).map_err(crypto_failure("decode blind-index key"))?);
+        let mut keys = self.index_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= CACHE_CAPACITY {
+            keys.clear();
+        }
+        keys.insert((org, form), (Arc::clone(&key), Instant::now()));
+        Ok(key)
+    }
+
+    fn cached(&self, org: OrgId, key: KeyId) -> Option<Arc<RecipientPrivateKey>> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        match cache.get(&key) {
+        match cache.get(&(org, key)) {
             Some(entry) if entry.loaded.elapsed() < CACHE_TTL => Some(Arc::clone(&entry.key)),
             Some(_) => {
-                cache.remove(&key);
+                cache.remove(&(org, key));
                 None
             }
             None => None,
         }
     }
 
-    fn remember(&self, key: KeyId, private: Arc<RecipientPrivateKey>) {
+    fn remember(&self, org: OrgId, key: KeyId, private: Arc<RecipientPrivateKey>) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.retain(|_, entry| entry.loaded.elapsed() < CACHE_TTL);
         if cache.len() >= CACHE_CAPACITY {
@@ -316,7 +406,7 @@ impl<S: Store> Keyring<S> {
                 cache.remove(&oldest);
             }
         }
-        cache.insert(key, Cached { key: private, loaded: Instant::now() });
+        cache.insert((org, key), Cached { key: private, loaded: Instant::now() });
     }
 
     /// How many private keys are cached; for tests and metrics.
@@ -325,19 +415,18 @@ impl<S: Store> Keyring<S> {
     }
 }
 
-/// Checks that every organisation key still in use was wrapped by a master key this process holds, so a wrong
+/// Checks that every key still in use was wrapped by a master key this process holds, so a wrong
 /// `SEALFORM_MASTER_KEY` or a swapped key file is caught at start, not at the first read.
 ///
 /// # Errors
 /// [`DomainError::Invalid`] naming how many keys cannot be unwrapped.
 pub async fn check_master_keys<S: Store>(store: &S, masters: &MasterKeys) -> Result<(), DomainError> {
-    let keys = store.unretired_org_keys().await?;
-    let unknown =
-        keys.iter().filter(|k| k.master_fingerprint.is_some_and(|fp| masters.by_fingerprint(fp).is_none())).count();
+    let secrets = store.master_wrapped_secrets().await?;
+    let unknown = secrets.iter().filter(|s| masters.by_fingerprint(s.fingerprint).is_none()).count();
     if unknown > 0 {
         return Err(DomainError::Invalid(format!(
-            "the master key does not match the database: {unknown} organisation key(s) were wrapped by another \
-             master key (wrong SEALFORM_MASTER_KEY or master.key?)"
+            "the master key does not match the database: {unknown} key(s) were wrapped by another master key \
+             (wrong SEALFORM_MASTER_KEY or master.key?)"
         )));
     }
     Ok(())

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod clock;
 pub mod error;
+pub mod forms;
 pub mod ids;
 pub mod keys;
 pub mod org;

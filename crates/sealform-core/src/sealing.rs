@@ -152,6 +152,26 @@ fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_be_bytes(*n), rest))
 }
 
+/// What to store: the form, its version, the answers, and which answers get a blind index.
+pub struct NewAnswers<'a> {
+    /// The organisation.
+    pub org: OrgId,
+    /// The form answered.
+    pub form: FormId,
+    /// Its version.
+    pub form_version: u32,
+    /// The answers.
+    pub answers: &'a Answers,
+    /// Fields whose answers are blind-indexed for exact-match search.
+    pub indexed: &'a [&'a str],
+}
+
+/// Normalises a value before blind indexing, so lookups match regardless of case and surrounding spaces.
+#[must_use]
+pub fn normalise_for_index(value: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(value).trim().to_lowercase().into_bytes()
+}
+
 /// Seals and stores a new submission (revision 1). If a key rotation retires the key between sealing and storing,
 /// seals again to the new active key.
 ///
@@ -160,22 +180,48 @@ fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
 pub async fn store_new_submission<S: Store>(
     store: &S,
     keyring: &Keyring<S>,
-    org: OrgId,
-    form: FormId,
-    form_version: u32,
-    answers: &Answers,
+    new: NewAnswers<'_>,
     created_at: OffsetDateTime,
 ) -> Result<SubmissionId, DomainError> {
+    let NewAnswers { org, form, form_version, answers, indexed } = new;
     let id = SubmissionId::new();
     let record = RecordRef { org, form, submission: id, revision: 1 };
+    let mut index = Vec::new();
+    if !indexed.is_empty() {
+        let key = keyring.form_index_key(org, form).await?;
+        for field in indexed {
+            if let Some(value) = answers.get(*field) {
+                let digest = sealform_crypto::blind_index(&key, field, &normalise_for_index(value));
+                index.push(((*field).to_owned(), digest));
+            }
+        }
+    }
     let mut attempts = 0;
     loop {
         let revision = seal_revision(keyring, record, answers, None, created_at).await?;
-        let submission = NewSubmission { org_id: org, id, form_id: form, form_version, revision };
+        let submission = NewSubmission { org_id: org, id, form_id: form, form_version, revision, index: index.clone() };
         match store.insert_submission(submission).await {
             Ok(()) => return Ok(id),
             Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
             Err(err) => return Err(err.into()),
         }
     }
+}
+
+/// Submissions of `form` whose `field` equals `value` (after [`normalise_for_index`]), found by blind index: the
+/// database compares keyed hashes and never sees the value.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown form; storage errors.
+pub async fn find_by_index<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    org: OrgId,
+    form: FormId,
+    field: &str,
+    value: &[u8],
+) -> Result<Vec<SubmissionId>, DomainError> {
+    let key = keyring.form_index_key(org, form).await?;
+    let digest = sealform_crypto::blind_index(&key, field, &normalise_for_index(value));
+    Ok(store.submissions_by_index(org, form, field, digest).await?)
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
-use crate::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use crate::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
@@ -118,8 +118,16 @@ pub trait KeyStore {
     /// All keys of an organisation, newest first.
     fn org_keys(&self, org: OrgId) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
 
-    /// Every key not yet retired, across organisations; for master-key rotation.
-    fn unretired_org_keys(&self) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
+    /// Every secret wrapped directly under a master key (organisation private keys not yet retired, form
+    /// blind-index keys), across organisations; for master-key rotation and the start-up check.
+    fn master_wrapped_secrets(&self) -> impl Future<Output = Result<Vec<MasterWrapped>, StoreError>> + Send;
+
+    /// A form's blind-index key, wrapped, with the master key fingerprint.
+    fn form_index_key(
+        &self,
+        org: OrgId,
+        form: FormId,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, [u8; 8])>, StoreError>> + Send;
 
     /// Starts a rotation: the active key becomes `retiring` and `new_key` becomes active, atomically. New writes use
     /// the new key from the moment this commits. [`StoreError::Conflict`] while another rotation is unfinished.
@@ -157,10 +165,10 @@ pub trait KeyStore {
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Stores organisation private keys re-wrapped under a new master key, all in one transaction.
-    fn replace_wrapped_private_keys(
+    /// Stores secrets re-wrapped under a new master key, all in one transaction.
+    fn replace_master_wrapped(
         &self,
-        keys: Vec<(sealform_crypto::KeyId, Vec<u8>, [u8; 8])>,
+        secrets: Vec<MasterWrapped>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -190,6 +198,15 @@ pub trait SubmissionStore {
 
     /// Deletes an organisation with everything it owns, its private keys first among them. Returns whether it existed.
     fn delete_organisation(&self, org: OrgId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Submissions of `form` whose `field` has the blind-index `digest`.
+    fn submissions_by_index(
+        &self,
+        org: OrgId,
+        form: FormId,
+        field: &str,
+        digest: [u8; 16],
+    ) -> impl Future<Output = Result<Vec<SubmissionId>, StoreError>> + Send;
 
     /// How many submissions a form has.
     fn count_submissions(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;

@@ -16,6 +16,10 @@ pub struct NewForm {
     pub title: String,
     /// The question schema of version 1, as JSON.
     pub definition: String,
+    /// The form's blind-index key, wrapped under the master key.
+    pub index_key: Vec<u8>,
+    /// Which master key wrapped `index_key`.
+    pub index_key_fingerprint: [u8; 8],
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -61,6 +65,8 @@ pub struct NewSubmission {
     pub form_version: u32,
     /// Revision 1.
     pub revision: SealedRevision,
+    /// Blind-index digests of the indexed answers: (field, digest).
+    pub index: Vec<(String, [u8; 16])>,
 }
 
 /// A stored revision, with what is needed to open it.

@@ -9,7 +9,9 @@
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-        use sealform_core::keys::{KeyState, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+        use sealform_core::keys::{
+            KeyState, MasterWrapped, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef,
+        };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
         use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
@@ -20,8 +22,8 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, key_uuid, membership, name_key, org_columns,
-            org_key_columns, revision_columns, user_columns, wrapped_ref,
+            KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, fingerprint, key_uuid, master_wrapped, membership,
+            name_key, org_columns, org_key_columns, revision_columns, user_columns, wrapped_ref,
         };
 
         // ----- organisations and users -----
@@ -166,17 +168,6 @@ macro_rules! shared_queries {
             rows.into_iter().map(OrgKeyRow::into_domain).collect()
         }
 
-        pub(crate) async fn unretired_org_keys(pool: &$Pool) -> Result<Vec<OrgKeyRecord>, StoreError> {
-            let rows: Vec<OrgKeyRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                org_key_columns!(),
-                " FROM org_keys WHERE state <> 'retired' ORDER BY id"
-            ))
-            .fetch_all(pool)
-            .await
-            .map_err(backend("list organisation keys"))?;
-            rows.into_iter().map(OrgKeyRow::into_domain).collect()
-        }
 
         pub(crate) async fn begin_rotation(conn: &mut $Conn, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
             let keys: Vec<(String,)> =
@@ -285,21 +276,65 @@ macro_rules! shared_queries {
             Ok(retired.rows_affected() == 1)
         }
 
-        pub(crate) async fn replace_wrapped_private_keys(
-            conn: &mut $Conn,
-            keys: Vec<(KeyId, Vec<u8>, [u8; 8])>,
-        ) -> Result<(), StoreError> {
-            for (id, wrapped, fingerprint) in keys {
-                sqlx::query(
-                    "UPDATE org_keys SET wrapped_private_key = $1, master_fingerprint = $2 \
-                     WHERE id = $3 AND state <> 'retired'",
-                )
-                .bind(&wrapped)
-                .bind(fingerprint.as_slice())
-                .bind(key_uuid(id))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("re-wrap organisation key"))?;
+        pub(crate) async fn master_wrapped_secrets(pool: &$Pool) -> Result<Vec<MasterWrapped>, StoreError> {
+            let keys: Vec<(Uuid, Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+                "SELECT org_id, id, wrapped_private_key, master_fingerprint FROM org_keys \
+                 WHERE state <> 'retired' ORDER BY org_id, id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list master-wrapped keys"))?;
+            let forms: Vec<(Uuid, Uuid, Vec<u8>, Vec<u8>)> =
+                sqlx::query_as("SELECT org_id, id, index_key, index_key_fp FROM forms ORDER BY org_id, id")
+                    .fetch_all(pool)
+                    .await
+                    .map_err(backend("list master-wrapped keys"))?;
+            let org_keys = keys.into_iter().map(|(org, key, wrapped, fp)| {
+                let at = MasterWrappedRef::OrgKey { org: OrgId::from_uuid(org), key: KeyId(*key.as_bytes()) };
+                master_wrapped(at, wrapped, &fp)
+            });
+            let form_keys = forms.into_iter().map(|(org, form, wrapped, fp)| {
+                let at = MasterWrappedRef::FormIndexKey { org: OrgId::from_uuid(org), form: FormId::from_uuid(form) };
+                master_wrapped(at, wrapped, &fp)
+            });
+            org_keys.chain(form_keys).collect()
+        }
+
+        pub(crate) async fn form_index_key(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+        ) -> Result<Option<(Vec<u8>, [u8; 8])>, StoreError> {
+            let row: Option<(Vec<u8>, Vec<u8>)> =
+                sqlx::query_as("SELECT index_key, index_key_fp FROM forms WHERE org_id = $1 AND id = $2")
+                    .bind(org.as_uuid())
+                    .bind(form.as_uuid())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("read form key"))?;
+            row.map(|(wrapped, fp)| Ok((wrapped, fingerprint(&fp)?))).transpose()
+        }
+
+        pub(crate) async fn replace_master_wrapped(conn: &mut $Conn, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
+            for secret in secrets {
+                let query = match secret.at {
+                    MasterWrappedRef::OrgKey { org, key } => sqlx::query(
+                        "UPDATE org_keys SET wrapped_private_key = $1, master_fingerprint = $2 \
+                         WHERE org_id = $3 AND id = $4 AND state <> 'retired'",
+                    )
+                    .bind(secret.wrapped)
+                    .bind(secret.fingerprint.to_vec())
+                    .bind(*org.as_uuid())
+                    .bind(key_uuid(key)),
+                    MasterWrappedRef::FormIndexKey { org, form } => sqlx::query(
+                        "UPDATE forms SET index_key = $1, index_key_fp = $2 WHERE org_id = $3 AND id = $4",
+                    )
+                    .bind(secret.wrapped)
+                    .bind(secret.fingerprint.to_vec())
+                    .bind(*org.as_uuid())
+                    .bind(*form.as_uuid()),
+                };
+                query.execute(&mut *conn).await.map_err(backend("re-wrap under master key"))?;
             }
             Ok(())
         }
@@ -308,12 +343,15 @@ macro_rules! shared_queries {
 
         pub(crate) async fn create_form(conn: &mut $Conn, form: NewForm) -> Result<(), StoreError> {
             sqlx::query(
-                "INSERT INTO forms (id, org_id, title, status, current_version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'draft', 1, $4, $4)",
+                "INSERT INTO forms \
+                 (id, org_id, title, status, current_version, index_key, index_key_fp, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $6)",
             )
             .bind(form.id.as_uuid())
             .bind(form.org_id.as_uuid())
             .bind(&form.title)
+            .bind(&form.index_key)
+            .bind(form.index_key_fingerprint.as_slice())
             .bind(form.created_at)
             .execute(&mut *conn)
             .await
@@ -377,7 +415,42 @@ macro_rules! shared_queries {
             .execute(&mut *conn)
             .await
             .map_err(backend("store submission revision"))?;
+            for (field, digest) in &new.index {
+                sqlx::query(
+                    "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(new.org_id.as_uuid())
+                .bind(new.form_id.as_uuid())
+                .bind(field)
+                .bind(digest.as_slice())
+                .bind(new.id.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store blind index"))?;
+            }
             Ok(())
+        }
+
+        pub(crate) async fn submissions_by_index(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+            field: &str,
+            digest: [u8; 16],
+        ) -> Result<Vec<SubmissionId>, StoreError> {
+            let rows: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT submission_id FROM submission_index \
+                 WHERE org_id = $1 AND form_id = $2 AND field = $3 AND digest = $4 ORDER BY submission_id",
+            )
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .bind(field)
+            .bind(digest.as_slice())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("search blind index"))?;
+            Ok(rows.into_iter().map(|(id,)| SubmissionId::from_uuid(id)).collect())
         }
 
         pub(crate) async fn latest_revision(

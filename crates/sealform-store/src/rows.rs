@@ -1,7 +1,7 @@
 //! Row types and conversions shared by both backends: the column sets are the same, only the SQL types differ.
 
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{KeyState, OrgKeyRecord, WrappedKeyRef};
+use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::store::StoreError;
@@ -112,11 +112,7 @@ impl OrgKeyRow {
             .ok()
             .and_then(|id| Suite::from_id(id).ok())
             .ok_or_else(|| StoreError::Corrupt("organisation key suite".into()))?;
-        let master_fingerprint = self
-            .master_fingerprint
-            .map(|bytes| <[u8; 8]>::try_from(bytes.as_slice()))
-            .transpose()
-            .map_err(|_| StoreError::Corrupt("master key fingerprint".into()))?;
+        let master_fingerprint = self.master_fingerprint.as_deref().map(fingerprint).transpose()?;
         Ok(OrgKeyRecord {
             id: KeyId(*self.id.as_bytes()),
             org_id: OrgId::from_uuid(self.org_id),
@@ -190,3 +186,13 @@ impl RevisionRow {
 
 /// The conflict raised when a revision names a key that no longer accepts data keys.
 pub(crate) const KEY_RETIRED: &str = "the organisation key was retired; seal again to the active key";
+
+/// A master-key fingerprint as stored.
+pub(crate) fn fingerprint(bytes: &[u8]) -> Result<[u8; 8], StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt("master key fingerprint".into()))
+}
+
+/// A master-wrapped secret row.
+pub(crate) fn master_wrapped(at: MasterWrappedRef, wrapped: Vec<u8>, fp: &[u8]) -> Result<MasterWrapped, StoreError> {
+    Ok(MasterWrapped { at, wrapped, fingerprint: fingerprint(fp)? })
+}

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealform_core::clock::SystemClock;
-use sealform_core::ids::{FormId, OrgId, UserId};
+use sealform_core::forms::create_form;
+use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{KeyState, Keyring, MasterKeys, new_org_key};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
 use sealform_core::rotation::{RotationOutcome, rotate_org_key};
-use sealform_core::sealing::{Answers, open_revision, store_new_submission};
+use sealform_core::sealing::{Answers, NewAnswers, find_by_index, open_revision, store_new_submission};
 use sealform_core::store::{NewOrganisation, NewUser, Store};
-use sealform_core::submission::NewForm;
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
@@ -43,9 +43,7 @@ async fn fixture<S: Store>(store: S, dir: Option<tempfile::TempDir>, suite: Suit
         .bootstrap(NewOrganisation { id: org, name: OrgName::parse("Clinic").unwrap(), created_at: now, key }, owner)
         .await
         .unwrap();
-    let form = FormId::new();
-    let new_form = NewForm { org_id: org, id: form, title: "Intake".into(), definition: "{}".into(), created_at: now };
-    store.create_form(new_form).await.unwrap();
+    let form = create_form(&store, master.as_ref(), org, "Intake", "{}".into(), now).await.unwrap();
     let keyring = Arc::new(Keyring::new(store.clone(), MasterKeys::single(master)));
     Fixture { store, keyring, org, form, _dir: dir }
 }
@@ -62,6 +60,11 @@ async fn pg_fixture(test: &str, suite: Suite) -> Option<Fixture<PgStore>> {
     Some(fixture(store, None, suite).await)
 }
 
+async fn submit<S: Store>(f: &Fixture<S>, given: &Answers) -> SubmissionId {
+    let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: given, indexed: &[] };
+    store_new_submission(&f.store, &f.keyring, new, OffsetDateTime::now_utc()).await.unwrap()
+}
+
 fn answers(pairs: &[(&str, &str)]) -> Answers {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), Zeroizing::new(v.as_bytes().to_vec()))).collect()
 }
@@ -72,8 +75,7 @@ fn text(answers: &Answers) -> BTreeMap<String, String> {
 
 async fn round_trip_and_minimum_necessary<S: Store>(f: Fixture<S>) {
     let given = answers(&[("name", "Ada Lovelace"), ("dob", "1815-12-10"), ("notes", "")]);
-    let id =
-        store_new_submission(&f.store, &f.keyring, f.org, f.form, 1, &given, OffsetDateTime::now_utc()).await.unwrap();
+    let id = submit(&f, &given).await;
     let stored = f.store.latest_revision(f.org, id).await.unwrap().unwrap();
     assert_eq!(text(&open_revision(&f.keyring, &stored, None).await.unwrap()), text(&given));
     let only = open_revision(&f.keyring, &stored, Some(&["dob"])).await.unwrap();
@@ -83,13 +85,9 @@ async fn round_trip_and_minimum_necessary<S: Store>(f: Fixture<S>) {
 }
 
 async fn ciphertext_moved_to_another_record_fails<S: Store>(f: Fixture<S>) {
-    let now = OffsetDateTime::now_utc();
-    let a = store_new_submission(&f.store, &f.keyring, f.org, f.form, 1, &answers(&[("q", "secret A")]), now)
-        .await
-        .unwrap();
-    let b = store_new_submission(&f.store, &f.keyring, f.org, f.form, 1, &answers(&[("q", "secret B")]), now)
-        .await
-        .unwrap();
+    let _now = OffsetDateTime::now_utc();
+    let a = submit(&f, &answers(&[("q", "secret A")])).await;
+    let b = submit(&f, &answers(&[("q", "secret B")])).await;
     let mut moved = f.store.latest_revision(f.org, a).await.unwrap().unwrap();
     moved.submission_id = b;
     assert!(open_revision(&f.keyring, &moved, None).await.is_err(), "A's envelope must not open as B");
@@ -107,7 +105,7 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
     let mut expected = BTreeMap::new();
     for i in 0..1000 {
         let given = answers(&[("q", &format!("record {i}"))]);
-        let id = store_new_submission(&f.store, &f.keyring, f.org, f.form, 1, &given, now).await.unwrap();
+        let id = submit(&f, &given).await;
         expected.insert(id, format!("record {i}"));
     }
     let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
@@ -121,7 +119,8 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
                 for i in 0..50 {
                     let value = format!("concurrent {w}-{i}");
                     let given = answers(&[("q", &value)]);
-                    let id = store_new_submission(&store, &keyring, org, form, 1, &given, now).await.unwrap();
+                    let new = NewAnswers { org, form, form_version: 1, answers: &given, indexed: &[] };
+                    let id = store_new_submission(&store, &keyring, new, now).await.unwrap();
                     written.push((id, value));
                 }
                 written
@@ -154,11 +153,11 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
 }
 
 async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<S>) {
-    let now = OffsetDateTime::now_utc();
+    let _now = OffsetDateTime::now_utc();
     let mut ids = Vec::new();
     for i in 0..600 {
         let given = answers(&[("q", &format!("r{i}"))]);
-        ids.push(store_new_submission(&f.store, &f.keyring, f.org, f.form, 1, &given, now).await.unwrap());
+        ids.push(submit(&f, &given).await);
     }
     let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
     let mut progress = |_: u64, _: u64| {};
@@ -219,3 +218,48 @@ both!(round_trip_and_minimum_necessary, Suite::HybridMlKem768X25519);
 both!(ciphertext_moved_to_another_record_fails, Suite::RsaOaep3072Sha256);
 both!(rotation_under_concurrent_writes_keeps_everything_readable, Suite::HybridMlKem768X25519);
 both!(interrupted_rotation_resumes_and_can_switch_suite, Suite::HybridMlKem768X25519);
+
+async fn blind_index_finds_exact_matches_only<S: Store>(f: Fixture<S>) {
+    let now = OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for (mrn, name) in [("MRN-001", "Ada"), ("mrn-002", "Grace"), ("MRN-001 ", "Ada again")] {
+        let given = answers(&[("mrn", mrn), ("name", name)]);
+        let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: &given, indexed: &["mrn"] };
+        ids.push(store_new_submission(&f.store, &f.keyring, new, now).await.unwrap());
+    }
+    let mut found = find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"mrn-001").await.unwrap();
+    found.sort();
+    let mut expected = vec![ids[0], ids[2]];
+    expected.sort();
+    assert_eq!(found, expected, "case and surrounding spaces do not matter");
+    assert!(find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"MRN-00").await.unwrap().is_empty());
+    assert!(
+        find_by_index(&f.store, &f.keyring, f.org, f.form, "name", b"Ada").await.unwrap().is_empty(),
+        "unindexed field"
+    );
+    assert!(
+        find_by_index(&f.store, &f.keyring, OrgId::new(), f.form, "mrn", b"MRN-001").await.is_err(),
+        "other tenant"
+    );
+    // The digests are keyed: the same value in another form has another digest.
+    let other =
+        create_form(&f.store, f.keyring.masters().current().as_ref(), f.org, "Other", "{}".into(), now).await.unwrap();
+    let given = answers(&[("mrn", "MRN-001")]);
+    let new = NewAnswers { org: f.org, form: other, form_version: 1, answers: &given, indexed: &["mrn"] };
+    let in_other = store_new_submission(&f.store, &f.keyring, new, now).await.unwrap();
+    assert_eq!(find_by_index(&f.store, &f.keyring, f.org, other, "mrn", b"MRN-001").await.unwrap(), [in_other]);
+    assert_eq!(find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"MRN-001").await.unwrap().len(), 2);
+}
+
+both!(blind_index_finds_exact_matches_only, Suite::HybridMlKem768X25519);
+
+async fn another_tenant_cannot_open_with_a_cached_key<S: Store>(f: Fixture<S>) {
+    let id = submit(&f, &answers(&[("q", "private")])).await;
+    let stored = f.store.latest_revision(f.org, id).await.unwrap().unwrap();
+    open_revision(&f.keyring, &stored, None).await.unwrap(); // warms the cache
+    let mut foreign = stored.clone();
+    foreign.org_id = OrgId::new();
+    assert!(open_revision(&f.keyring, &foreign, None).await.is_err(), "the cache must be scoped by organisation");
+}
+
+both!(another_tenant_cannot_open_with_a_cached_key, Suite::HybridMlKem768X25519);

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
+use sealform_core::forms::create_form;
 use sealform_core::ids::{FormId, OrgId, UserId};
 use sealform_core::keys::{Keyring, MasterKeys, new_org_key};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
-use sealform_core::sealing::{Answers, store_new_submission};
+use sealform_core::sealing::{Answers, NewAnswers, store_new_submission};
 use sealform_core::store::{
     KeyStore as _, NewOrganisation, NewUser, OrganisationStore as _, Store as _, SubmissionStore as _,
 };
-use sealform_core::submission::NewForm;
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{SqliteOptions, SqliteStore};
@@ -60,13 +60,15 @@ async fn setup() -> Setup {
         )
         .await
         .unwrap();
-    let form = FormId::new();
-    store
-        .create_form(NewForm { org_id: org, id: form, title: "F".into(), definition: "{}".into(), created_at: now })
-        .await
-        .unwrap();
+    let form = create_form(&store, master.as_ref(), org, "F", "{}".into(), now).await.unwrap();
     let keyring = Keyring::new(store.clone(), MasterKeys::single(master));
     Setup { store, keyring, org, form, dir }
+}
+
+async fn submit(s: &Setup, canary: &str) -> sealform_core::ids::SubmissionId {
+    let given = canary_answers(canary);
+    let new = NewAnswers { org: s.org, form: s.form, form_version: 1, answers: &given, indexed: &[] };
+    store_new_submission(&s.store, &s.keyring, new, OffsetDateTime::now_utc()).await.unwrap()
 }
 
 fn canary_answers(canary: &str) -> Answers {
@@ -78,17 +80,7 @@ async fn sealed_answers_never_reach_disk_in_the_clear() {
     let s = setup().await;
     let canaries: Vec<String> = (0..20).map(|i| format!("CANARY-{i}-{}", uuid::Uuid::now_v7())).collect();
     for canary in &canaries {
-        store_new_submission(
-            &s.store,
-            &s.keyring,
-            s.org,
-            s.form,
-            1,
-            &canary_answers(canary),
-            OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+        submit(&s, canary).await;
     }
     let bytes = disk_bytes(s.dir.path());
     assert!(bytes.len() > 10_000, "expected database bytes to scan");
@@ -99,11 +91,8 @@ async fn sealed_answers_never_reach_disk_in_the_clear() {
 #[tokio::test]
 async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
     let s = setup().await;
-    let now = OffsetDateTime::now_utc();
-    let keep =
-        store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("keep me"), now).await.unwrap();
-    let gone =
-        store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("shred me"), now).await.unwrap();
+    let keep = submit(&s, "keep me").await;
+    let gone = submit(&s, "shred me").await;
     let doomed = s.store.latest_revision(s.org, gone).await.unwrap().unwrap();
     let before = disk_bytes(s.dir.path());
     assert!(contains(&before, &doomed.sealed.wrapped_key), "the test must see the bytes before deletion");
@@ -122,9 +111,7 @@ async fn deleting_an_organisation_destroys_its_private_keys() {
     let s = setup().await;
     let key = s.store.org_keys(s.org).await.unwrap().remove(0);
     let wrapped_private = key.wrapped_private_key.clone().unwrap();
-    store_new_submission(&s.store, &s.keyring, s.org, s.form, 1, &canary_answers("x"), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    submit(&s, "x").await;
     assert!(contains(&disk_bytes(s.dir.path()), &wrapped_private));
 
     assert!(s.store.delete_organisation(s.org).await.unwrap());

@@ -66,6 +66,8 @@ CREATE TABLE forms (
     title           TEXT NOT NULL, -- titles are not PHI; answers are
     status          TEXT NOT NULL CHECK (status IN ('draft', 'published', 'unpublished', 'archived')),
     current_version INTEGER,
+    index_key       BLOB NOT NULL, -- the form's blind-index key, wrapped under the master key
+    index_key_fp    BLOB NOT NULL, -- which master key wrapped it
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
     UNIQUE (org_id, id)
@@ -110,6 +112,18 @@ CREATE TABLE submission_revisions (
     FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX submission_revisions_by_key ON submission_revisions (org_id, key_id);
+
+-- Blind indexes (DESIGN.md §5): keyed hashes of chosen answers for exact-match search, never the answers.
+CREATE TABLE submission_index (
+    org_id        BLOB NOT NULL,
+    form_id       BLOB NOT NULL,
+    field         TEXT NOT NULL,
+    digest        BLOB NOT NULL, -- HMAC-SHA256 under the form's index key, truncated to 16 bytes
+    submission_id BLOB NOT NULL,
+    PRIMARY KEY (org_id, form_id, field, digest, submission_id),
+    FOREIGN KEY (org_id, submission_id) REFERENCES submissions (org_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX submission_index_by_submission ON submission_index (org_id, submission_id);
 
 CREATE TABLE files (
     id            BLOB PRIMARY KEY,

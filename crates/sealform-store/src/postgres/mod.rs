@@ -6,7 +6,7 @@ mod queries;
 use std::time::Duration;
 
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use sealform_core::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
     HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
@@ -106,8 +106,12 @@ impl KeyStore for PgStore {
         queries::org_keys(&self.pool, org).await
     }
 
-    async fn unretired_org_keys(&self) -> Result<Vec<OrgKeyRecord>, StoreError> {
-        queries::unretired_org_keys(&self.pool).await
+    async fn master_wrapped_secrets(&self) -> Result<Vec<MasterWrapped>, StoreError> {
+        queries::master_wrapped_secrets(&self.pool).await
+    }
+
+    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<(Vec<u8>, [u8; 8])>, StoreError> {
+        queries::form_index_key(&self.pool, org, form).await
     }
 
     async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
@@ -139,9 +143,9 @@ impl KeyStore for PgStore {
             .await
     }
 
-    async fn replace_wrapped_private_keys(&self, keys: Vec<(KeyId, Vec<u8>, [u8; 8])>) -> Result<(), StoreError> {
-        self.in_transaction("re-wrap organisation keys", async |conn| {
-            queries::replace_wrapped_private_keys(conn, keys).await
+    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
+        self.in_transaction("re-wrap under master key", async |conn| {
+            queries::replace_master_wrapped(conn, secrets).await
         })
         .await
     }
@@ -173,6 +177,16 @@ impl SubmissionStore for PgStore {
 
     async fn delete_organisation(&self, org: OrgId) -> Result<bool, StoreError> {
         self.in_transaction("delete organisation", async |conn| queries::delete_organisation(conn, org).await).await
+    }
+
+    async fn submissions_by_index(
+        &self,
+        org: OrgId,
+        form: FormId,
+        field: &str,
+        digest: [u8; 16],
+    ) -> Result<Vec<SubmissionId>, StoreError> {
+        queries::submissions_by_index(&self.pool, org, form, field, digest).await
     }
 
     async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {

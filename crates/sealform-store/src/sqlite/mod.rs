@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use sealform_core::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
     HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
@@ -143,8 +143,12 @@ impl KeyStore for SqliteStore {
         queries::org_keys(&self.reads, org).await
     }
 
-    async fn unretired_org_keys(&self) -> Result<Vec<OrgKeyRecord>, StoreError> {
-        queries::unretired_org_keys(&self.reads).await
+    async fn master_wrapped_secrets(&self) -> Result<Vec<MasterWrapped>, StoreError> {
+        queries::master_wrapped_secrets(&self.reads).await
+    }
+
+    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<(Vec<u8>, [u8; 8])>, StoreError> {
+        queries::form_index_key(&self.reads, org, form).await
     }
 
     async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
@@ -177,8 +181,9 @@ impl KeyStore for SqliteStore {
         Ok(retired)
     }
 
-    async fn replace_wrapped_private_keys(&self, updates: Vec<(KeyId, Vec<u8>, [u8; 8])>) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::replace_wrapped_private_keys(conn, updates))).await?;
+    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::replace_master_wrapped(conn, secrets))).await?;
+        // The secrets wrapped under the old master key must not linger in the WAL.
         self.writer.checkpoint().await
     }
 }
@@ -211,6 +216,16 @@ impl SubmissionStore for SqliteStore {
         let deleted = self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, org))).await?;
         self.writer.checkpoint().await?;
         Ok(deleted)
+    }
+
+    async fn submissions_by_index(
+        &self,
+        org: OrgId,
+        form: FormId,
+        field: &str,
+        digest: [u8; 16],
+    ) -> Result<Vec<SubmissionId>, StoreError> {
+        queries::submissions_by_index(&self.reads, org, form, field, digest).await
     }
 
     async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
