@@ -5,7 +5,8 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use sealform_core::admin::{self, OrganisationRequest};
-use sealform_core::clock::SystemClock;
+use sealform_core::audit::{AuditCtx, AuditScope, load_or_create_auditor};
+use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::keys::MasterKeys;
 use sealform_core::store::Store;
 use secrecy::SecretString;
@@ -35,18 +36,21 @@ async fn run_with<S: Store>(store: S, masters: &MasterKeys, command: AdminComman
 
 async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminCommand) -> anyhow::Result<()> {
     let master = masters.current().as_ref();
+    let auditor = load_or_create_auditor(store, masters, SystemClock.now()).await?;
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
     match command {
         AdminCommand::Bootstrap { org, key_suite, email, password_stdin } => {
             let password = password_from_stdin(password_stdin)?;
             let request = OrganisationRequest { name: &org, suite: key_suite.into(), owner_email: &email, password };
-            let created = admin::bootstrap(store, master, &SystemClock, request).await?;
+            let created = admin::bootstrap(store, master, &SystemClock, audit, request).await?;
             println!("created organisation {} ({}) with owner {}", org.trim(), created.org_id, created.owner_id);
         }
         AdminCommand::Org(OrgCommand::Create { name, key_suite, owner_email, password_stdin }) => {
             let password = password_from_stdin(password_stdin)?;
             let request =
                 OrganisationRequest { name: &name, suite: key_suite.into(), owner_email: &owner_email, password };
-            let created = admin::create_organisation(store, master, &SystemClock, request).await?;
+            let created = admin::create_organisation(store, master, &SystemClock, audit, request).await?;
             let owner = if created.owner_is_new { "new owner" } else { "existing user as owner" };
             println!("created organisation {} ({}) with {owner} {}", name.trim(), created.org_id, created.owner_id);
         }
@@ -60,7 +64,7 @@ async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminComman
                 bail!("--confirm must repeat the organisation name exactly");
             }
             let org = crate::keys::resolve_org(store, &name).await?;
-            admin::delete_organisation(store, org.id).await?;
+            admin::delete_organisation(store, &SystemClock, audit, org.id).await?;
             println!("deleted organisation {} ({}); its keys are destroyed", org.name, org.id);
         }
     }

@@ -48,6 +48,31 @@ pub(crate) enum Command {
     /// Organisation and master keys: status and rotation.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail: verify, export, the checkpoint public key.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Walk the chain and its signed checkpoints: prints `ok: N entries`, or exits non-zero naming the first bad
+    /// entry and what is wrong with it.
+    Verify {
+        /// Start at this sequence number, trusting the entry before it.
+        #[arg(long, value_name = "SEQ")]
+        from: Option<i64>,
+    },
+    /// Print entries as JSON lines with their details opened, for an auditor. The export is itself audited.
+    Export {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only entries before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+    },
+    /// Print the Ed25519 public key (hex) that verifies audit checkpoints, for a third party.
+    PublicKey,
 }
 
 /// The envelope suite an organisation's data keys are wrapped with.

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use sealform_core::clock::SystemClock;
+use sealform_core::audit::{Action, AuditCtx, AuditScope, Entry, load_or_create_auditor};
+use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::ids::OrgId;
-use sealform_core::keys::{KeyState, Keyring, MasterWrapped, rewrap_under};
+use sealform_core::keys::{KeyState, Keyring, MasterKeys, MasterWrapped, rewrap_under};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::rotation::{RotationOutcome, rotate_org_key};
 use sealform_core::store::Store;
@@ -28,17 +29,22 @@ pub(crate) async fn run(config: &Config, command: KeysCommand) -> anyhow::Result
 }
 
 async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let masters = data_dir::master_keys(&config.data_dir)?;
+    let auditor = load_or_create_auditor(store, &masters, SystemClock.now()).await?;
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
     match command {
         KeysCommand::Rotate { org, suite } => {
             let org = resolve_org(store, &org).await?;
-            let keyring = Keyring::new(store.clone(), data_dir::master_keys(&config.data_dir)?);
+            let keyring = Keyring::new(store.clone(), masters);
             let bar = progress_bar("re-wrapping data keys");
             let mut report = |done: u64, total: u64| {
                 bar.set_length(total);
                 bar.set_position(done);
             };
             let outcome =
-                rotate_org_key(store, &keyring, &SystemClock, org.id, suite.map(Into::into), None, &mut report).await?;
+                rotate_org_key(store, &keyring, &SystemClock, audit, org.id, suite.map(Into::into), None, &mut report)
+                    .await?;
             bar.finish_and_clear();
             match outcome {
                 RotationOutcome::Completed { retired, active, rewrapped } => println!(
@@ -64,7 +70,7 @@ async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> 
                 println!("a rotation is unfinished: run `sealform keys rotate --org {}` to resume it", org.id);
             }
         }
-        KeysCommand::RotateMaster => rotate_master(store, config).await?,
+        KeysCommand::RotateMaster => rotate_master(store, config, &masters, audit).await?,
     }
     Ok(())
 }
@@ -72,26 +78,31 @@ async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> 
 /// Re-wraps every organisation key under a new master key, then makes that key current. Crash-safe: the new key
 /// is written (and fsynced) before any organisation key is re-wrapped to it, every wrapped key records which master
 /// key wrapped it, and both keys are loaded until the rename completes; running the command again finishes the job.
-async fn rotate_master<S: Store>(store: &S, config: &Config) -> anyhow::Result<()> {
+async fn rotate_master<S: Store>(
+    store: &S,
+    config: &Config,
+    masters: &MasterKeys,
+    audit: AuditCtx<'_>,
+) -> anyhow::Result<()> {
     if std::env::var_os(data_dir::MASTER_KEY_ENV).is_some() {
         bail!(
             "the master key comes from {}; rotate it where it is kept, or unset it to use the key file",
             data_dir::MASTER_KEY_ENV
         );
     }
-    let masters = data_dir::master_keys(&config.data_dir)?;
     let next = match data_dir::load_next_master_key(&config.data_dir)? {
         Some(next) => next,
         None => data_dir::create_next_master_key(&config.data_dir)?,
     };
     let mut updates = Vec::new();
     for secret in store.master_wrapped_secrets().await? {
-        if let Some(wrapped) = rewrap_under(&masters, &next, &secret)? {
+        if let Some(wrapped) = rewrap_under(masters, &next, &secret)? {
             updates.push(MasterWrapped { at: secret.at, wrapped, fingerprint: next.fingerprint() });
         }
     }
     let count = updates.len();
-    store.replace_master_wrapped(updates).await?;
+    let entry = audit.entry(Entry::ok(None, Action::MasterKeyRotate, Vec::new(), SystemClock.now()))?;
+    store.replace_master_wrapped(updates, entry).await?;
     data_dir::promote_next_master_key(&config.data_dir)?;
     println!(
         "master key rotated: {count} key(s) re-wrapped. Back up the new {} now, and restart running \

@@ -1,6 +1,7 @@
 //! `sealform`: the one binary. Parses the command line, loads the configuration and wires the crates together.
 
 mod admin;
+mod audit;
 mod cli;
 mod config;
 mod data_dir;
@@ -43,6 +44,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
                 logging::init_for_cli(&config.logging)?;
                 admin::run(&config, command).await
+            }
+            cli::Command::Audit(command) => {
+                let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
+                logging::init_for_cli(&config.logging)?;
+                audit::run(&config, command).await
             }
             cli::Command::Keys(command) => {
                 let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;

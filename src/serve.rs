@@ -33,6 +33,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     with_store!(store, |store| {
         sealform_core::keys::check_master_keys(&store, &masters).await?;
+        // Creates the audit keys on first start, and proves the master key opens them.
+        sealform_core::audit::load_or_create_auditor(&store, &masters, time::OffsetDateTime::now_utc()).await?;
         serve_with(store, &config, tls).await
     })
 }

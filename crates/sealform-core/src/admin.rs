@@ -4,6 +4,7 @@ use sealform_crypto::{KeyEncryptionKey, Suite};
 use secrecy::SecretString;
 
 use crate::DomainError;
+use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::clock::Clock;
 use crate::ids::{OrgId, UserId};
 use crate::keys::new_org_key;
@@ -21,6 +22,12 @@ pub struct CreatedOrganisation {
     pub owner_id: UserId,
     /// Whether the owner's login was created now (false: an existing user became owner).
     pub owner_is_new: bool,
+}
+
+impl CreatedOrganisation {
+    fn targets(&self) -> Vec<Target> {
+        vec![Target::new("organisation", self.org_id), Target::new("user", self.owner_id)]
+    }
 }
 
 /// The input of both commands, parsed before any work is done.
@@ -72,11 +79,17 @@ pub async fn bootstrap<S: Store>(
     store: &S,
     master: &dyn KeyEncryptionKey,
     clock: &dyn Clock,
+    audit: AuditCtx<'_>,
     request: OrganisationRequest<'_>,
 ) -> Result<CreatedOrganisation, DomainError> {
     let (org, owner) = Request::parse(master, clock, request)?.new_owner().await?;
     let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
-    store.bootstrap(org, owner).await.map_err(|err| match DomainError::from(err) {
+    let targets = created.targets();
+    let entries = vec![
+        audit.entry(Entry::ok(None, Action::InstallationBootstrap, targets.clone(), org.created_at))?,
+        audit.entry(Entry::ok(Some(org.id), Action::OrgCreate, targets, org.created_at))?,
+    ];
+    store.bootstrap(org, owner, entries).await.map_err(|err| match DomainError::from(err) {
         DomainError::Conflict(_) => DomainError::Conflict(
             "this installation is already bootstrapped; add organisations with `sealform admin org create`".into(),
         ),
@@ -97,6 +110,7 @@ pub async fn create_organisation<S: Store>(
     store: &S,
     master: &dyn KeyEncryptionKey,
     clock: &dyn Clock,
+    audit: AuditCtx<'_>,
     request: OrganisationRequest<'_>,
 ) -> Result<CreatedOrganisation, DomainError> {
     let request = Request::parse(master, clock, request)?;
@@ -110,12 +124,19 @@ pub async fn create_organisation<S: Store>(
             ));
         }
         let created = CreatedOrganisation { org_id: request.org.id, owner_id: existing.id, owner_is_new: false };
-        store.create_organisation(request.org, Owner::Existing(existing.id)).await?;
+        let entry = audit.entry(Entry::ok(
+            Some(created.org_id),
+            Action::OrgCreate,
+            created.targets(),
+            request.org.created_at,
+        ))?;
+        store.create_organisation(request.org, Owner::Existing(existing.id), entry).await?;
         created
     } else {
         let (org, owner) = request.new_owner().await?;
         let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
-        store.create_organisation(org, Owner::New(owner)).await?;
+        let entry = audit.entry(Entry::ok(Some(org.id), Action::OrgCreate, created.targets(), org.created_at))?;
+        store.create_organisation(org, Owner::New(owner), entry).await?;
         created
     };
     tracing::info!(org.id = %created.org_id, user.id = %created.owner_id, "organisation created");
@@ -127,8 +148,15 @@ pub async fn create_organisation<S: Store>(
 ///
 /// # Errors
 /// [`DomainError::NotFound`] when it does not exist; storage errors.
-pub async fn delete_organisation<S: Store>(store: &S, org: OrgId) -> Result<(), DomainError> {
-    if !store.delete_organisation(org).await? {
+pub async fn delete_organisation<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+) -> Result<(), DomainError> {
+    let entry =
+        audit.entry(Entry::ok(Some(org), Action::OrgDelete, vec![Target::new("organisation", org)], clock.now()))?;
+    if !store.delete_organisation(org, entry).await? {
         return Err(DomainError::NotFound("no such organisation".into()));
     }
     tracing::info!(org.id = %org, "organisation deleted and its keys destroyed");

@@ -4,6 +4,7 @@ use sealform_crypto::KeyEncryptionKey;
 use time::OffsetDateTime;
 
 use crate::DomainError;
+use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::ids::{FormId, OrgId};
 use crate::keys::new_form_index_key;
 use crate::store::Store;
@@ -19,6 +20,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub async fn create_form<S: Store>(
     store: &S,
     master: &dyn KeyEncryptionKey,
+    audit: AuditCtx<'_>,
     org: OrgId,
     title: &str,
     definition: String,
@@ -39,6 +41,7 @@ pub async fn create_form<S: Store>(
         index_key_fingerprint,
         created_at: now,
     };
-    store.create_form(form).await?;
+    let entry = audit.entry(Entry::ok(Some(org), Action::FormCreate, vec![Target::new("form", id)], now))?;
+    store.create_form(form, entry).await?;
     Ok(id)
 }

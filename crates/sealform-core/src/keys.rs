@@ -150,17 +150,22 @@ pub enum MasterWrappedRef {
         /// The form.
         form: FormId,
     },
+    /// The installation's audit keys.
+    AuditKeys,
 }
 
 impl MasterWrappedRef {
     /// The associated data binding the wrapped secret to what it is and whose it is.
-    fn aad(self) -> Vec<u8> {
-        let (label, org, id): (&[u8], OrgId, [u8; 16]) = match self {
-            Self::OrgKey { org, key } => (b"sealform/org-key/v1", org, key.0),
-            Self::FormIndexKey { org, form } => (b"sealform/form-index-key/v1", org, *form.as_uuid().as_bytes()),
+    pub fn aad(self) -> Vec<u8> {
+        let (label, org, id): (&[u8], Option<OrgId>, [u8; 16]) = match self {
+            Self::OrgKey { org, key } => (b"sealform/org-key/v1", Some(org), key.0),
+            Self::FormIndexKey { org, form } => (b"sealform/form-index-key/v1", Some(org), *form.as_uuid().as_bytes()),
+            Self::AuditKeys => (b"sealform/audit-keys/v1", None, [0; 16]),
         };
         let mut aad = label.to_vec();
-        aad.extend_from_slice(org.as_uuid().as_bytes());
+        if let Some(org) = org {
+            aad.extend_from_slice(org.as_uuid().as_bytes());
+        }
         aad.extend_from_slice(&id);
         aad
     }
@@ -224,7 +229,8 @@ impl MasterKeys {
         &self.keys[0]
     }
 
-    fn by_fingerprint(&self, fingerprint: [u8; 8]) -> Option<&Arc<dyn KeyEncryptionKey>> {
+    /// The held master key with this fingerprint.
+    pub fn by_fingerprint(&self, fingerprint: [u8; 8]) -> Option<&Arc<dyn KeyEncryptionKey>> {
         self.keys.iter().find(|k| k.fingerprint() == fingerprint)
     }
 }

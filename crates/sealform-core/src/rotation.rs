@@ -9,6 +9,7 @@
 use sealform_crypto::{KeyId, Suite, WrappedKey};
 
 use crate::DomainError;
+use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::clock::Clock;
 use crate::error::crypto_failure;
 use crate::ids::OrgId;
@@ -51,6 +52,7 @@ pub async fn rotate_org_key<S: Store>(
     store: &S,
     keyring: &Keyring<S>,
     clock: &dyn Clock,
+    audit: AuditCtx<'_>,
     org: OrgId,
     suite: Option<Suite>,
     max_batches: Option<u32>,
@@ -69,11 +71,23 @@ pub async fn rotate_org_key<S: Store>(
         let new_key =
             new_org_key(keyring.masters().current().as_ref(), org, suite.unwrap_or(current.suite), clock.now())?;
         let new_id = new_key.id;
-        store.begin_rotation(org, new_key).await?;
+        let targets = vec![
+            Target::new("organisation", org),
+            Target::new("key", key_hex(new_id)),
+            Target::new("key", key_hex(current.id)),
+        ];
+        let entry = audit.entry(Entry::ok(Some(org), Action::KeyRotate, targets, clock.now()))?;
+        store.begin_rotation(org, new_key, entry).await?;
         tracing::info!(org.id = %org, "organisation key rotation started");
         (current.id, new_id)
     };
-    rewrap(store, keyring, clock, org, old, new, max_batches, progress).await
+    rewrap(store, keyring, clock, audit, org, old, new, max_batches, progress).await
+}
+
+/// A key id as lower-case hex, for audit targets and the CLI.
+#[must_use]
+pub fn key_hex(key: KeyId) -> String {
+    key.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[expect(clippy::too_many_arguments, reason = "one internal step of rotate_org_key, called once")]
@@ -81,6 +95,7 @@ async fn rewrap<S: Store>(
     store: &S,
     keyring: &Keyring<S>,
     clock: &dyn Clock,
+    audit: AuditCtx<'_>,
     org: OrgId,
     old: KeyId,
     new: KeyId,
@@ -99,7 +114,9 @@ async fn rewrap<S: Store>(
     loop {
         let batch = store.wrapped_keys_for(org, old, REWRAP_BATCH).await?;
         if batch.is_empty() {
-            if store.retire_org_key(org, old, clock.now()).await? {
+            let targets = vec![Target::new("organisation", org), Target::new("key", key_hex(old))];
+            let entry = audit.entry(Entry::ok(Some(org), Action::KeyRetire, targets, clock.now()))?;
+            if store.retire_org_key(org, old, clock.now(), entry).await? {
                 keyring.forget_all();
                 tracing::info!(org.id = %org, rewrapped = done, "organisation key rotation completed");
                 return Ok(RotationOutcome::Completed { retired: old, active: new, rewrapped: done });

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::DomainError;
+use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::error::crypto_failure;
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::Keyring;
@@ -107,6 +108,61 @@ pub async fn open_revision<S: Store>(
     stored: &StoredRevision,
     only: Option<&[&str]>,
 ) -> Result<Answers, DomainError> {
+    open_unaudited(keyring, stored, only).await
+}
+
+/// Reads and opens the latest revision of a submission, audited: the answers are returned only once the
+/// `submission.read` entry naming the opened fields has committed (fail closed). `None` when it does not exist.
+///
+/// # Errors
+/// Storage, audit and crypto errors.
+pub async fn read_submission<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    submission: SubmissionId,
+    only: Option<&[&str]>,
+    now: OffsetDateTime,
+) -> Result<Option<Answers>, DomainError> {
+    let Some(stored) = store.latest_revision(org, submission).await? else { return Ok(None) };
+    let answers = open_unaudited(keyring, &stored, only).await?;
+    let targets = vec![Target::new("submission", submission), Target::new("form", stored.form_id)];
+    let fields = answers.keys().cloned().collect();
+    let entry = audit.entry(Entry::ok(Some(org), Action::SubmissionRead, targets, now).with_fields(fields))?;
+    store.append_audit(vec![entry]).await?;
+    Ok(Some(answers))
+}
+
+/// Deletes a submission by crypto-shredding, audited in the same transaction.
+///
+/// # Errors
+/// [`DomainError::NotFound`] when it does not exist; storage errors.
+pub async fn delete_submission<S: Store>(
+    store: &S,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    submission: SubmissionId,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    let entry = audit.entry(Entry::ok(
+        Some(org),
+        Action::SubmissionDelete,
+        vec![Target::new("submission", submission)],
+        now,
+    ))?;
+    if store.delete_submission(org, submission, entry).await? {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("no such submission".into()))
+    }
+}
+
+async fn open_unaudited<S: Store>(
+    keyring: &Keyring<S>,
+    stored: &StoredRevision,
+    only: Option<&[&str]>,
+) -> Result<Answers, DomainError> {
     let record = RecordRef {
         org: stored.org_id,
         form: stored.form_id,
@@ -180,6 +236,7 @@ pub fn normalise_for_index(value: &[u8]) -> Vec<u8> {
 pub async fn store_new_submission<S: Store>(
     store: &S,
     keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
     new: NewAnswers<'_>,
     created_at: OffsetDateTime,
 ) -> Result<SubmissionId, DomainError> {
@@ -196,11 +253,14 @@ pub async fn store_new_submission<S: Store>(
             }
         }
     }
+    let targets = vec![Target::new("submission", id), Target::new("form", form)];
+    let fields = answers.keys().cloned().collect();
+    let entry = audit.entry(Entry::ok(Some(org), Action::SubmissionCreate, targets, created_at).with_fields(fields))?;
     let mut attempts = 0;
     loop {
         let revision = seal_revision(keyring, record, answers, None, created_at).await?;
         let submission = NewSubmission { org_id: org, id, form_id: form, form_version, revision, index: index.clone() };
-        match store.insert_submission(submission).await {
+        match store.insert_submission(submission, entry.clone()).await {
             Ok(()) => return Ok(id),
             Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
             Err(err) => return Err(err.into()),
@@ -216,6 +276,7 @@ pub async fn store_new_submission<S: Store>(
 pub async fn find_by_index<S: Store>(
     store: &S,
     keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
     org: OrgId,
     form: FormId,
     field: &str,
@@ -223,5 +284,12 @@ pub async fn find_by_index<S: Store>(
 ) -> Result<Vec<SubmissionId>, DomainError> {
     let key = keyring.form_index_key(org, form).await?;
     let digest = sealform_crypto::blind_index(&key, field, &normalise_for_index(value));
-    Ok(store.submissions_by_index(org, form, field, digest).await?)
+    let found = store.submissions_by_index(org, form, field, digest).await?;
+    let mut targets = vec![Target::new("form", form)];
+    targets.extend(found.iter().map(|id| Target::new("submission", id)));
+    let now = OffsetDateTime::now_utc();
+    let entry = audit
+        .entry(Entry::ok(Some(org), Action::SubmissionSearch, targets, now).with_fields(vec![field.to_owned()]))?;
+    store.append_audit(vec![entry]).await?;
+    Ok(found)
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
+use crate::audit::{AuditRow, CheckpointRow, PendingAudit};
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use crate::org::{OrgName, Organisation};
@@ -84,7 +85,12 @@ pub trait HealthStore {
 pub trait OrganisationStore {
     /// Creates the installation's first organisation and its owner, atomically. [`StoreError::Conflict`] when the
     /// installation was bootstrapped already, even by a concurrent call.
-    fn bootstrap(&self, org: NewOrganisation, owner: NewUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn bootstrap(
+        &self,
+        org: NewOrganisation,
+        owner: NewUser,
+        audit: Vec<PendingAudit>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Creates another organisation with its owner. [`StoreError::Conflict`] when the name is taken or a new
     /// owner's e-mail exists; [`StoreError::NotFound`] when an existing owner does not.
@@ -92,6 +98,7 @@ pub trait OrganisationStore {
         &self,
         org: NewOrganisation,
         owner: Owner,
+        audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The organisation with this name, if any.
@@ -131,7 +138,12 @@ pub trait KeyStore {
 
     /// Starts a rotation: the active key becomes `retiring` and `new_key` becomes active, atomically. New writes use
     /// the new key from the moment this commits. [`StoreError::Conflict`] while another rotation is unfinished.
-    fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn begin_rotation(
+        &self,
+        org: OrgId,
+        new_key: NewOrgKey,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Up to `limit` data keys of `org` still wrapped to `key`.
     fn wrapped_keys_for(
@@ -163,23 +175,29 @@ pub trait KeyStore {
         org: OrgId,
         key: sealform_crypto::KeyId,
         at: OffsetDateTime,
+        audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores secrets re-wrapped under a new master key, all in one transaction.
     fn replace_master_wrapped(
         &self,
         secrets: Vec<MasterWrapped>,
+        audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Forms and sealed submissions. Only sealed bytes cross this boundary: there is no way to store plaintext answers.
 pub trait SubmissionStore {
     /// Creates a form with its first version.
-    fn create_form(&self, form: NewForm) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_form(&self, form: NewForm, audit: PendingAudit) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a new submission and its first sealed revision. [`StoreError::Conflict`] when the revision's key is
     /// no longer usable (retired meanwhile): the caller seals again to the active key.
-    fn insert_submission(&self, submission: NewSubmission) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_submission(
+        &self,
+        submission: NewSubmission,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest revision of a submission, sealed.
     fn latest_revision(
@@ -194,10 +212,15 @@ pub trait SubmissionStore {
         &self,
         org: OrgId,
         submission: SubmissionId,
+        audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes an organisation with everything it owns, its private keys first among them. Returns whether it existed.
-    fn delete_organisation(&self, org: OrgId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_organisation(
+        &self,
+        org: OrgId,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Submissions of `form` whose `field` has the blind-index `digest`.
     fn submissions_by_index(
@@ -212,9 +235,37 @@ pub trait SubmissionStore {
     fn count_submissions(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// The append-only audit trail (DESIGN.md §8). Entries describing a change are appended by that change's own
+/// store method, in its transaction; this trait appends the others (reads) and reads the trail back.
+pub trait AuditStore {
+    /// Appends entries in one transaction, after the chain head it reads and moves there.
+    fn append_audit(&self, entries: Vec<PendingAudit>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` entries with `seq > after`, in sequence order.
+    fn audit_entries(&self, after: i64, limit: u32) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+
+    /// The entry with this sequence number.
+    fn audit_entry(&self, seq: i64) -> impl Future<Output = Result<Option<AuditRow>, StoreError>> + Send;
+
+    /// Every signed checkpoint.
+    fn audit_checkpoints(&self) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
+
+    /// The installation's audit keys, wrapped, with the master fingerprint and the checkpoint public key.
+    fn audit_keyset(&self) -> impl Future<Output = Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError>> + Send;
+
+    /// Stores the audit keys once; false when another process stored a set first (use theirs).
+    fn insert_audit_keyset(
+        &self,
+        wrapped: Vec<u8>,
+        fingerprint: [u8; 8],
+        verifying_key: Vec<u8>,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
-    HealthStore + OrganisationStore + UserStore + KeyStore + SubmissionStore + Clone + Send + Sync + 'static
+    HealthStore + OrganisationStore + UserStore + KeyStore + SubmissionStore + AuditStore + Clone + Send + Sync + 'static
 {
     /// A short name for logs and `/readyz`: `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

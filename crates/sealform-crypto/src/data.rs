@@ -21,7 +21,7 @@ pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 const RECORD_LABEL: &[u8] = b"sealform/record/v1";
 
 /// An AES-256-GCM data key: one per submission revision. No `Clone`; `Debug` prints `DataKey([redacted])`; zeroized
-/// on drop. It leaves this crate only wrapped ([`crate::wrap`]).
+/// on drop. It leaves this crate only wrapped ([`crate::wrap()`]).
 ///
 /// It keeps its AES key schedule, so sealing or opening the many fields of one submission expands the key once.
 pub struct DataKey {

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod blind;
 mod codec;
 mod data;
@@ -34,6 +35,7 @@ mod kat;
 #[cfg(test)]
 mod test_keys;
 
+pub use audit::{AuditKeys, CHAIN_HASH_LEN, Checkpoint, CheckpointVerifier, GENESIS_HASH, TARGET_HASH_LEN};
 pub use blind::{BlindIndexKey, blind_index};
 pub use data::{DataKey, RecordBinding, SEAL_OVERHEAD, open, seal};
 pub use error::CryptoError;

@@ -8,6 +8,7 @@
 /// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
+        use sealform_core::audit::{AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
         use sealform_core::keys::{
             KeyState, MasterWrapped, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef,
@@ -22,26 +23,163 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, fingerprint, key_uuid, master_wrapped, membership,
-            name_key, org_columns, org_key_columns, revision_columns, user_columns, wrapped_ref,
+            AuditEventRow, KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
+            revision_columns, user_columns, wrapped_ref,
         };
+
+        // ----- the audit trail -----
+
+        /// Appends entries after the chain head, which is read under a row lock and moved in this transaction.
+        pub(crate) async fn append_audit(conn: &mut $Conn, entries: &[PendingAudit]) -> Result<(), StoreError> {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) = sqlx::query_as(concat!(
+                "SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1",
+                $lock_update
+            ))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("read audit head"))?;
+            let hash: [u8; 32] =
+                hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
+            let mut head = ChainHead { seq, hash, last_checkpoint_micros };
+            for entry in entries {
+                let sealed = entry.seal(head);
+                let row = &sealed.row;
+                sqlx::query(
+                    "INSERT INTO audit_events \
+                     (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(row.seq)
+                .bind(row.org.map(|o| *o.as_uuid()))
+                .bind(row.at)
+                .bind(&row.action)
+                .bind(row.actor_id)
+                .bind(&row.outcome)
+                .bind(row.target_hash.as_deref())
+                .bind(&row.detail)
+                .bind(row.chain_hash.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("append audit entry"))?;
+                if let Some((checkpoint, signature)) = &sealed.checkpoint {
+                    sqlx::query(
+                        "INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(checkpoint.seq)
+                    .bind(checkpoint.hash.as_slice())
+                    .bind(checkpoint.at_micros)
+                    .bind(signature)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("append audit checkpoint"))?;
+                }
+                head = sealed.head;
+            }
+            sqlx::query("UPDATE audit_head SET seq = $1, chain_hash = $2, last_checkpoint_micros = $3 WHERE id = 1")
+                .bind(head.seq)
+                .bind(head.hash.as_slice())
+                .bind(head.last_checkpoint_micros)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("move audit head"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn audit_entries(pool: &$Pool, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+            let rows: Vec<AuditEventRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            ))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read audit entries"))?;
+            rows.into_iter().map(AuditEventRow::into_domain).collect()
+        }
+
+        pub(crate) async fn audit_entry(pool: &$Pool, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+            let row: Option<AuditEventRow> =
+                sqlx::query_as(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE seq = $1"))
+                    .bind(seq)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("read audit entry"))?;
+            row.map(AuditEventRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn audit_checkpoints(pool: &$Pool) -> Result<Vec<CheckpointRow>, StoreError> {
+            let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, chain_hash, at_micros, signature FROM audit_checkpoints ORDER BY seq")
+                    .fetch_all(pool)
+                    .await
+                    .map_err(backend("read audit checkpoints"))?;
+            rows.into_iter().map(checkpoint_row).collect()
+        }
+
+        pub(crate) async fn audit_keyset(pool: &$Pool) -> Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError> {
+            let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> =
+                sqlx::query_as("SELECT wrapped, fingerprint, verifying_key FROM audit_keyset WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("read audit keys"))?;
+            row.map(|(wrapped, fp, verifying)| Ok((wrapped, fingerprint(&fp)?, verifying))).transpose()
+        }
+
+        pub(crate) async fn insert_audit_keyset(
+            conn: &mut $Conn,
+            wrapped: Vec<u8>,
+            fingerprint: [u8; 8],
+            verifying_key: Vec<u8>,
+            at: OffsetDateTime,
+        ) -> Result<bool, StoreError> {
+            let inserted = sqlx::query(
+                "INSERT INTO audit_keyset (id, wrapped, fingerprint, verifying_key, created_at) \
+                 VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(wrapped)
+            .bind(fingerprint.as_slice())
+            .bind(verifying_key)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store audit keys"))?;
+            Ok(inserted.rows_affected() == 1)
+        }
 
         // ----- organisations and users -----
 
-        pub(crate) async fn bootstrap(conn: &mut $Conn, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
+        pub(crate) async fn bootstrap(
+            conn: &mut $Conn,
+            org: NewOrganisation,
+            owner: NewUser,
+            audit: Vec<PendingAudit>,
+        ) -> Result<(), StoreError> {
             sqlx::query("INSERT INTO installation (id, bootstrapped_at) VALUES (1, $1)")
                 .bind(org.created_at)
                 .execute(&mut *conn)
                 .await
                 .map_err(conflict_on_unique("bootstrap", "the installation is already bootstrapped"))?;
-            create_organisation(conn, org, Owner::New(owner)).await
+            insert_organisation(conn, org, Owner::New(owner)).await?;
+            append_audit(conn, &audit).await
         }
 
         pub(crate) async fn create_organisation(
             conn: &mut $Conn,
             org: NewOrganisation,
             owner: Owner,
+            audit: PendingAudit,
         ) -> Result<(), StoreError> {
+            insert_organisation(conn, org, owner).await?;
+            append_audit(conn, &[audit]).await
+        }
+
+        async fn insert_organisation(conn: &mut $Conn, org: NewOrganisation, owner: Owner) -> Result<(), StoreError> {
             sqlx::query("INSERT INTO organisations (id, name, name_key, key_suite, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(org.id.as_uuid())
                 .bind(org.name.as_str())
@@ -169,7 +307,12 @@ macro_rules! shared_queries {
         }
 
 
-        pub(crate) async fn begin_rotation(conn: &mut $Conn, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
+        pub(crate) async fn begin_rotation(
+            conn: &mut $Conn,
+            org: OrgId,
+            new_key: NewOrgKey,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
             let keys: Vec<(String,)> =
                 sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1", $lock_update))
                     .bind(org.as_uuid())
@@ -187,7 +330,8 @@ macro_rules! shared_queries {
             if demoted.rows_affected() != 1 {
                 return Err(StoreError::NotFound("no such organisation".into()));
             }
-            insert_org_key(conn, org, &new_key, KeyState::Active).await
+            insert_org_key(conn, org, &new_key, KeyState::Active).await?;
+            append_audit(conn, &[audit]).await
         }
 
         pub(crate) async fn wrapped_keys_for(
@@ -252,6 +396,7 @@ macro_rules! shared_queries {
             org: OrgId,
             key: KeyId,
             at: OffsetDateTime,
+            audit: PendingAudit,
         ) -> Result<bool, StoreError> {
             // On PostgreSQL the row lock waits for inserts that hold a share lock on this key; the next statement's
             // fresh snapshot then sees their rows, so a key is never retired under a data key that names it.
@@ -273,7 +418,11 @@ macro_rules! shared_queries {
             .execute(&mut *conn)
             .await
             .map_err(backend("retire organisation key"))?;
-            Ok(retired.rows_affected() == 1)
+            let retired = retired.rows_affected() == 1;
+            if retired {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(retired)
         }
 
         pub(crate) async fn master_wrapped_secrets(pool: &$Pool) -> Result<Vec<MasterWrapped>, StoreError> {
@@ -297,7 +446,13 @@ macro_rules! shared_queries {
                 let at = MasterWrappedRef::FormIndexKey { org: OrgId::from_uuid(org), form: FormId::from_uuid(form) };
                 master_wrapped(at, wrapped, &fp)
             });
-            org_keys.chain(form_keys).collect()
+            let audit: Option<(Vec<u8>, Vec<u8>)> =
+                sqlx::query_as("SELECT wrapped, fingerprint FROM audit_keyset WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("list master-wrapped keys"))?;
+            let audit_keys = audit.map(|(wrapped, fp)| master_wrapped(MasterWrappedRef::AuditKeys, wrapped, &fp));
+            org_keys.chain(form_keys).chain(audit_keys).collect()
         }
 
         pub(crate) async fn form_index_key(
@@ -315,7 +470,11 @@ macro_rules! shared_queries {
             row.map(|(wrapped, fp)| Ok((wrapped, fingerprint(&fp)?))).transpose()
         }
 
-        pub(crate) async fn replace_master_wrapped(conn: &mut $Conn, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
+        pub(crate) async fn replace_master_wrapped(
+            conn: &mut $Conn,
+            secrets: Vec<MasterWrapped>,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
             for secret in secrets {
                 let query = match secret.at {
                     MasterWrappedRef::OrgKey { org, key } => sqlx::query(
@@ -333,15 +492,20 @@ macro_rules! shared_queries {
                     .bind(secret.fingerprint.to_vec())
                     .bind(*org.as_uuid())
                     .bind(*form.as_uuid()),
+                    MasterWrappedRef::AuditKeys => sqlx::query(
+                        "UPDATE audit_keyset SET wrapped = $1, fingerprint = $2 WHERE id = 1",
+                    )
+                    .bind(secret.wrapped)
+                    .bind(secret.fingerprint.to_vec()),
                 };
                 query.execute(&mut *conn).await.map_err(backend("re-wrap under master key"))?;
             }
-            Ok(())
+            append_audit(conn, &[audit]).await
         }
 
         // ----- forms and sealed submissions -----
 
-        pub(crate) async fn create_form(conn: &mut $Conn, form: NewForm) -> Result<(), StoreError> {
+        pub(crate) async fn create_form(conn: &mut $Conn, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO forms \
                  (id, org_id, title, status, current_version, index_key, index_key_fp, created_at, updated_at) \
@@ -366,10 +530,14 @@ macro_rules! shared_queries {
             .execute(&mut *conn)
             .await
             .map_err(backend("create form version"))?;
-            Ok(())
+            append_audit(conn, &[audit]).await
         }
 
-        pub(crate) async fn insert_submission(conn: &mut $Conn, new: NewSubmission) -> Result<(), StoreError> {
+        pub(crate) async fn insert_submission(
+            conn: &mut $Conn,
+            new: NewSubmission,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
             let sealed = &new.revision;
             let state: Option<(String,)> =
                 sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
@@ -429,7 +597,7 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("store blind index"))?;
             }
-            Ok(())
+            append_audit(conn, &[audit]).await
         }
 
         pub(crate) async fn submissions_by_index(
@@ -477,6 +645,7 @@ macro_rules! shared_queries {
             conn: &mut $Conn,
             org: OrgId,
             submission: SubmissionId,
+            audit: PendingAudit,
         ) -> Result<bool, StoreError> {
             let deleted = sqlx::query("DELETE FROM submissions WHERE org_id = $1 AND id = $2")
                 .bind(org.as_uuid())
@@ -484,16 +653,28 @@ macro_rules! shared_queries {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("delete submission"))?;
-            Ok(deleted.rows_affected() > 0)
+            let deleted = deleted.rows_affected() > 0;
+            if deleted {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(deleted)
         }
 
-        pub(crate) async fn delete_organisation(conn: &mut $Conn, org: OrgId) -> Result<bool, StoreError> {
+        pub(crate) async fn delete_organisation(
+            conn: &mut $Conn,
+            org: OrgId,
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
             let deleted = sqlx::query("DELETE FROM organisations WHERE id = $1")
                 .bind(org.as_uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("delete organisation"))?;
-            Ok(deleted.rows_affected() > 0)
+            let deleted = deleted.rows_affected() > 0;
+            if deleted {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(deleted)
         }
 
         pub(crate) async fn count_submissions(pool: &$Pool, org: OrgId, form: FormId) -> Result<u64, StoreError> {

@@ -1,5 +1,6 @@
 //! Row types and conversions shared by both backends: the column sets are the same, only the SQL types differ.
 
+use sealform_core::audit::{AuditRow, CheckpointRow};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
@@ -7,7 +8,7 @@ use sealform_core::password::PasswordHash;
 use sealform_core::store::StoreError;
 use sealform_core::submission::{SealedRevision, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord, UserStatus};
-use sealform_crypto::{KeyId, Suite};
+use sealform_crypto::{Checkpoint, KeyId, Suite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -195,4 +196,51 @@ pub(crate) fn fingerprint(bytes: &[u8]) -> Result<[u8; 8], StoreError> {
 /// A master-wrapped secret row.
 pub(crate) fn master_wrapped(at: MasterWrappedRef, wrapped: Vec<u8>, fp: &[u8]) -> Result<MasterWrapped, StoreError> {
     Ok(MasterWrapped { at, wrapped, fingerprint: fingerprint(fp)? })
+}
+
+/// Columns of an audit entry, in [`AuditEventRow`] order.
+macro_rules! audit_columns {
+    () => {
+        "seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash"
+    };
+}
+pub(crate) use audit_columns;
+
+/// An `audit_events` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditEventRow {
+    seq: i64,
+    org_id: Option<Uuid>,
+    at: OffsetDateTime,
+    action: String,
+    actor_id: Option<Uuid>,
+    outcome: String,
+    target_hash: Option<Vec<u8>>,
+    detail: Vec<u8>,
+    chain_hash: Vec<u8>,
+}
+
+impl AuditEventRow {
+    pub(crate) fn into_domain(self) -> Result<AuditRow, StoreError> {
+        Ok(AuditRow {
+            seq: self.seq,
+            org: self.org_id.map(OrgId::from_uuid),
+            at: self.at,
+            action: self.action,
+            actor_id: self.actor_id,
+            outcome: self.outcome,
+            target_hash: self.target_hash,
+            detail: self.detail,
+            // A wrong-length hash can only come from tampering; verification reports it as a modified entry.
+            chain_hash: self.chain_hash.as_slice().try_into().unwrap_or([0; 32]),
+        })
+    }
+}
+
+/// An `audit_checkpoints` row.
+pub(crate) fn checkpoint_row(
+    (seq, hash, at_micros, signature): (i64, Vec<u8>, i64, Vec<u8>),
+) -> Result<CheckpointRow, StoreError> {
+    let hash = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit checkpoint hash".into()))?;
+    Ok(CheckpointRow { checkpoint: Checkpoint { seq, hash, at_micros }, signature })
 }

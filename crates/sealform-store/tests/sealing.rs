@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sealform_core::audit::{Action, AuditCtx};
 use sealform_core::clock::SystemClock;
 use sealform_core::forms::create_form;
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
@@ -17,6 +18,7 @@ use sealform_core::store::{NewOrganisation, NewUser, Store};
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use sealform_testkit::fixtures;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -39,11 +41,9 @@ async fn fixture<S: Store>(store: S, dir: Option<tempfile::TempDir>, suite: Suit
         email: Email::parse("owner@clinic.example").unwrap(),
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$fake".into()),
     };
-    store
-        .bootstrap(NewOrganisation { id: org, name: OrgName::parse("Clinic").unwrap(), created_at: now, key }, owner)
-        .await
-        .unwrap();
-    let form = create_form(&store, master.as_ref(), org, "Intake", "{}".into(), now).await.unwrap();
+    let org_row = NewOrganisation { id: org, name: OrgName::parse("Clinic").unwrap(), created_at: now, key };
+    store.bootstrap(org_row, owner, vec![fixtures::audit(Action::InstallationBootstrap)]).await.unwrap();
+    let form = create_form(&store, master.as_ref(), ctx(), org, "Intake", "{}".into(), now).await.unwrap();
     let keyring = Arc::new(Keyring::new(store.clone(), MasterKeys::single(master)));
     Fixture { store, keyring, org, form, _dir: dir }
 }
@@ -62,7 +62,14 @@ async fn pg_fixture(test: &str, suite: Suite) -> Option<Fixture<PgStore>> {
 
 async fn submit<S: Store>(f: &Fixture<S>, given: &Answers) -> SubmissionId {
     let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: given, indexed: &[] };
-    store_new_submission(&f.store, &f.keyring, new, OffsetDateTime::now_utc()).await.unwrap()
+    store_new_submission(&f.store, &f.keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
+}
+
+/// An operator audit context with the test binary's audit keys.
+fn ctx() -> AuditCtx<'static> {
+    static AUDITOR: std::sync::OnceLock<Arc<sealform_core::audit::Auditor>> = std::sync::OnceLock::new();
+    static SCOPE: std::sync::OnceLock<sealform_core::audit::AuditScope> = std::sync::OnceLock::new();
+    AuditCtx { auditor: AUDITOR.get_or_init(fixtures::auditor), scope: SCOPE.get_or_init(fixtures::scope) }
 }
 
 fn answers(pairs: &[(&str, &str)]) -> Answers {
@@ -120,7 +127,7 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
                     let value = format!("concurrent {w}-{i}");
                     let given = answers(&[("q", &value)]);
                     let new = NewAnswers { org, form, form_version: 1, answers: &given, indexed: &[] };
-                    let id = store_new_submission(&store, &keyring, new, now).await.unwrap();
+                    let id = store_new_submission(&store, &keyring, ctx(), new, now).await.unwrap();
                     written.push((id, value));
                 }
                 written
@@ -128,7 +135,8 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
         })
         .collect();
     let mut progress = |_: u64, _: u64| {};
-    let outcome = rotate_org_key(&f.store, &f.keyring, &SystemClock, f.org, None, None, &mut progress).await.unwrap();
+    let outcome =
+        rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), f.org, None, None, &mut progress).await.unwrap();
     for writer in writers {
         expected.extend(writer.await.unwrap());
     }
@@ -165,6 +173,7 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
         &f.store,
         &f.keyring,
         &SystemClock,
+        ctx(),
         f.org,
         Some(Suite::RsaOaep3072Sha256),
         Some(1),
@@ -183,8 +192,9 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
     }
     // A fresh keyring (a new process) resumes; the suite choice of the interrupted run stands.
     let resumed_keyring = Keyring::new(f.store.clone(), f.keyring.masters().clone());
-    let second =
-        rotate_org_key(&f.store, &resumed_keyring, &SystemClock, f.org, None, None, &mut progress).await.unwrap();
+    let second = rotate_org_key(&f.store, &resumed_keyring, &SystemClock, ctx(), f.org, None, None, &mut progress)
+        .await
+        .unwrap();
     let RotationOutcome::Completed { rewrapped, active, .. } = second else { panic!("{second:?}") };
     assert_eq!(rewrapped, 600 - 256);
     let active_key = f.store.org_keys(f.org).await.unwrap().into_iter().find(|k| k.id == active).unwrap();
@@ -225,30 +235,31 @@ async fn blind_index_finds_exact_matches_only<S: Store>(f: Fixture<S>) {
     for (mrn, name) in [("MRN-001", "Ada"), ("mrn-002", "Grace"), ("MRN-001 ", "Ada again")] {
         let given = answers(&[("mrn", mrn), ("name", name)]);
         let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: &given, indexed: &["mrn"] };
-        ids.push(store_new_submission(&f.store, &f.keyring, new, now).await.unwrap());
+        ids.push(store_new_submission(&f.store, &f.keyring, ctx(), new, now).await.unwrap());
     }
-    let mut found = find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"mrn-001").await.unwrap();
+    let mut found = find_by_index(&f.store, &f.keyring, ctx(), f.org, f.form, "mrn", b"mrn-001").await.unwrap();
     found.sort();
     let mut expected = vec![ids[0], ids[2]];
     expected.sort();
     assert_eq!(found, expected, "case and surrounding spaces do not matter");
-    assert!(find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"MRN-00").await.unwrap().is_empty());
+    assert!(find_by_index(&f.store, &f.keyring, ctx(), f.org, f.form, "mrn", b"MRN-00").await.unwrap().is_empty());
     assert!(
-        find_by_index(&f.store, &f.keyring, f.org, f.form, "name", b"Ada").await.unwrap().is_empty(),
+        find_by_index(&f.store, &f.keyring, ctx(), f.org, f.form, "name", b"Ada").await.unwrap().is_empty(),
         "unindexed field"
     );
     assert!(
-        find_by_index(&f.store, &f.keyring, OrgId::new(), f.form, "mrn", b"MRN-001").await.is_err(),
+        find_by_index(&f.store, &f.keyring, ctx(), OrgId::new(), f.form, "mrn", b"MRN-001").await.is_err(),
         "other tenant"
     );
     // The digests are keyed: the same value in another form has another digest.
-    let other =
-        create_form(&f.store, f.keyring.masters().current().as_ref(), f.org, "Other", "{}".into(), now).await.unwrap();
+    let other = create_form(&f.store, f.keyring.masters().current().as_ref(), ctx(), f.org, "Other", "{}".into(), now)
+        .await
+        .unwrap();
     let given = answers(&[("mrn", "MRN-001")]);
     let new = NewAnswers { org: f.org, form: other, form_version: 1, answers: &given, indexed: &["mrn"] };
-    let in_other = store_new_submission(&f.store, &f.keyring, new, now).await.unwrap();
-    assert_eq!(find_by_index(&f.store, &f.keyring, f.org, other, "mrn", b"MRN-001").await.unwrap(), [in_other]);
-    assert_eq!(find_by_index(&f.store, &f.keyring, f.org, f.form, "mrn", b"MRN-001").await.unwrap().len(), 2);
+    let in_other = store_new_submission(&f.store, &f.keyring, ctx(), new, now).await.unwrap();
+    assert_eq!(find_by_index(&f.store, &f.keyring, ctx(), f.org, other, "mrn", b"MRN-001").await.unwrap(), [in_other]);
+    assert_eq!(find_by_index(&f.store, &f.keyring, ctx(), f.org, f.form, "mrn", b"MRN-001").await.unwrap().len(), 2);
 }
 
 both!(blind_index_finds_exact_matches_only, Suite::HybridMlKem768X25519);

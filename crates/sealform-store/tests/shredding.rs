@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use sealform_core::audit::{Action, AuditCtx};
 use sealform_core::forms::create_form;
 use sealform_core::ids::{FormId, OrgId, UserId};
 use sealform_core::keys::{Keyring, MasterKeys, new_org_key};
@@ -15,6 +16,7 @@ use sealform_core::store::{
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{SqliteOptions, SqliteStore};
+use sealform_testkit::fixtures;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -53,14 +55,9 @@ async fn setup() -> Setup {
         email: Email::parse("o@x.example").unwrap(),
         password_hash: PasswordHash::from_phc("$argon2id$fake".into()),
     };
-    store
-        .bootstrap(
-            NewOrganisation { id: org, name: OrgName::parse("Shred Clinic").unwrap(), created_at: now, key },
-            owner,
-        )
-        .await
-        .unwrap();
-    let form = create_form(&store, master.as_ref(), org, "F", "{}".into(), now).await.unwrap();
+    let org_row = NewOrganisation { id: org, name: OrgName::parse("Shred Clinic").unwrap(), created_at: now, key };
+    store.bootstrap(org_row, owner, vec![fixtures::audit(Action::InstallationBootstrap)]).await.unwrap();
+    let form = create_form(&store, master.as_ref(), ctx(), org, "F", "{}".into(), now).await.unwrap();
     let keyring = Keyring::new(store.clone(), MasterKeys::single(master));
     Setup { store, keyring, org, form, dir }
 }
@@ -68,7 +65,13 @@ async fn setup() -> Setup {
 async fn submit(s: &Setup, canary: &str) -> sealform_core::ids::SubmissionId {
     let given = canary_answers(canary);
     let new = NewAnswers { org: s.org, form: s.form, form_version: 1, answers: &given, indexed: &[] };
-    store_new_submission(&s.store, &s.keyring, new, OffsetDateTime::now_utc()).await.unwrap()
+    store_new_submission(&s.store, &s.keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
+}
+
+fn ctx() -> AuditCtx<'static> {
+    static AUDITOR: std::sync::OnceLock<Arc<sealform_core::audit::Auditor>> = std::sync::OnceLock::new();
+    static SCOPE: std::sync::OnceLock<sealform_core::audit::AuditScope> = std::sync::OnceLock::new();
+    AuditCtx { auditor: AUDITOR.get_or_init(fixtures::auditor), scope: SCOPE.get_or_init(fixtures::scope) }
 }
 
 fn canary_answers(canary: &str) -> Answers {
@@ -97,13 +100,16 @@ async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
     let before = disk_bytes(s.dir.path());
     assert!(contains(&before, &doomed.sealed.wrapped_key), "the test must see the bytes before deletion");
 
-    assert!(s.store.delete_submission(s.org, gone).await.unwrap());
+    assert!(s.store.delete_submission(s.org, gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap());
     let after = disk_bytes(s.dir.path());
     assert!(!contains(&after, &doomed.sealed.wrapped_key), "wrapped data key still on disk");
     assert!(!contains(&after, &doomed.sealed.envelope[8..40]), "envelope bytes still on disk");
     assert!(s.store.latest_revision(s.org, gone).await.unwrap().is_none());
     assert!(s.store.latest_revision(s.org, keep).await.unwrap().is_some(), "other submissions are untouched");
-    assert!(!s.store.delete_submission(s.org, gone).await.unwrap(), "a second delete finds nothing");
+    assert!(
+        !s.store.delete_submission(s.org, gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap(),
+        "a second delete finds nothing"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +120,7 @@ async fn deleting_an_organisation_destroys_its_private_keys() {
     submit(&s, "x").await;
     assert!(contains(&disk_bytes(s.dir.path()), &wrapped_private));
 
-    assert!(s.store.delete_organisation(s.org).await.unwrap());
+    assert!(s.store.delete_organisation(s.org, fixtures::audit(Action::OrgDelete)).await.unwrap());
     assert!(s.store.org_keys(s.org).await.unwrap().is_empty());
     assert!(!contains(&disk_bytes(s.dir.path()), &wrapped_private), "wrapped private key still on disk");
     s.store.close().await;

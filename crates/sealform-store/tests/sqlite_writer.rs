@@ -3,22 +3,29 @@
 use std::os::unix::fs::MetadataExt as _;
 use std::sync::Arc;
 
+use sealform_core::audit::Action;
 use sealform_core::store::{OrganisationStore as _, Owner, Store as _};
 use sealform_store::{SqliteOptions, SqliteStore};
-use sealform_testkit::fixtures::{organisation as org, user};
+use sealform_testkit::fixtures::{audit, organisation as org, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_share_commits_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("group.db");
     let store = Arc::new(SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap());
-    store.bootstrap(org("Root"), user("root@x.example")).await.unwrap();
+    store.bootstrap(org("Root"), user("root@x.example"), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
     let before = store.writer_stats();
     let tasks: Vec<_> = (0..300)
         .map(|i| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                store.create_organisation(org(&format!("Org {i}")), Owner::New(user(&format!("u{i}@x.example")))).await
+                store
+                    .create_organisation(
+                        org(&format!("Org {i}")),
+                        Owner::New(user(&format!("u{i}@x.example"))),
+                        audit(Action::OrgCreate),
+                    )
+                    .await
             })
         })
         .collect();
@@ -42,7 +49,7 @@ async fn database_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("private.db");
     let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
-    store.bootstrap(org("Root"), user("root@x.example")).await.unwrap();
+    store.bootstrap(org("Root"), user("root@x.example"), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
     for file in ["private.db", "private.db-wal", "private.db-shm"] {
         let mode = std::fs::metadata(dir.path().join(file)).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file} has mode {mode:o}");

@@ -4,12 +4,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sealform_core::audit::Action;
 use sealform_core::ids::{OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::store::{HealthStore as _, OrganisationStore as _, Owner, Store, StoreError, UserStore as _};
 use sealform_core::user::{Email, Role};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
-use sealform_testkit::fixtures::{organisation as org, user};
+use sealform_testkit::fixtures::{audit, organisation as org, user};
 
 /// Opens a fresh store of each backend for one test.
 trait Backend {
@@ -54,7 +55,7 @@ async fn bootstrap_creates_org_owner_and_membership<B: Backend>() {
     };
     let clinic = org("Riverside Clinic");
     let owner = user("owner@riverside.example");
-    store.bootstrap(clinic.clone(), owner.clone()).await.unwrap();
+    store.bootstrap(clinic.clone(), owner.clone(), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
 
     let found = store.organisation_by_name(&OrgName::parse("riverside clinic").unwrap()).await.unwrap().unwrap();
     assert_eq!(found.id, clinic.id);
@@ -72,8 +73,11 @@ async fn second_bootstrap_is_refused_and_changes_nothing<B: Backend>() {
     let Some((store, _guard)) = B::open("second_bootstrap").await else {
         return;
     };
-    store.bootstrap(org("First"), user("a@first.example")).await.unwrap();
-    let err = store.bootstrap(org("Second"), user("b@second.example")).await.unwrap_err();
+    store.bootstrap(org("First"), user("a@first.example"), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let err = store
+        .bootstrap(org("Second"), user("b@second.example"), vec![audit(Action::InstallationBootstrap)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(store.list_organisations().await.unwrap().len(), 1);
     assert!(store.user_by_email(&Email::parse("b@second.example").unwrap()).await.unwrap().is_none());
@@ -85,7 +89,15 @@ async fn concurrent_bootstraps_let_exactly_one_win<B: Backend>() {
     };
     let attempts = (0..8).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.bootstrap(org(&format!("Org {i}")), user(&format!("u{i}@x.example"))).await })
+        tokio::spawn(async move {
+            store
+                .bootstrap(
+                    org(&format!("Org {i}")),
+                    user(&format!("u{i}@x.example")),
+                    vec![audit(Action::InstallationBootstrap)],
+                )
+                .await
+        })
     });
     let mut wins = 0;
     for attempt in attempts {
@@ -103,8 +115,14 @@ async fn organisation_names_are_unique_ignoring_case<B: Backend>() {
     let Some((store, _guard)) = B::open("unique_names").await else {
         return;
     };
-    store.bootstrap(org("Harbor Health"), user("a@harbor.example")).await.unwrap();
-    let err = store.create_organisation(org("HARBOR health"), Owner::New(user("b@harbor.example"))).await.unwrap_err();
+    store
+        .bootstrap(org("Harbor Health"), user("a@harbor.example"), vec![audit(Action::InstallationBootstrap)])
+        .await
+        .unwrap();
+    let err = store
+        .create_organisation(org("HARBOR health"), Owner::New(user("b@harbor.example")), audit(Action::OrgCreate))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     // The owner created alongside the refused organisation must not exist either: one transaction.
     assert!(store.user_by_email(&Email::parse("b@harbor.example").unwrap()).await.unwrap().is_none());
@@ -114,10 +132,16 @@ async fn failed_owner_rolls_back_the_organisation<B: Backend>() {
     let Some((store, _guard)) = B::open("rollback").await else {
         return;
     };
-    store.bootstrap(org("One"), user("taken@x.example")).await.unwrap();
-    let err = store.create_organisation(org("Two"), Owner::New(user("taken@x.example"))).await.unwrap_err();
+    store.bootstrap(org("One"), user("taken@x.example"), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let err = store
+        .create_organisation(org("Two"), Owner::New(user("taken@x.example")), audit(Action::OrgCreate))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let err = store.create_organisation(org("Three"), Owner::Existing(UserId::new())).await.unwrap_err();
+    let err = store
+        .create_organisation(org("Three"), Owner::Existing(UserId::new()), audit(Action::OrgCreate))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     let names: Vec<String> =
         store.list_organisations().await.unwrap().into_iter().map(|o| o.name.to_string()).collect();
@@ -131,8 +155,8 @@ async fn existing_user_can_own_several_organisations<B: Backend>() {
     let owner = user("multi@x.example");
     let first = org("North Clinic");
     let second = org("South Clinic");
-    store.bootstrap(first.clone(), owner.clone()).await.unwrap();
-    store.create_organisation(second.clone(), Owner::Existing(owner.id)).await.unwrap();
+    store.bootstrap(first.clone(), owner.clone(), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    store.create_organisation(second.clone(), Owner::Existing(owner.id), audit(Action::OrgCreate)).await.unwrap();
     let mut orgs: Vec<OrgId> = store.memberships_of(owner.id).await.unwrap().iter().map(|m| m.org_id).collect();
     orgs.sort();
     let mut expected = vec![first.id, second.id];
@@ -146,7 +170,7 @@ async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
     };
-    store.bootstrap(org("Root"), user("root@x.example")).await.unwrap();
+    store.bootstrap(org("Root"), user("root@x.example"), vec![audit(Action::InstallationBootstrap)]).await.unwrap();
     // 150 distinct organisations and 50 that collide with one of them: exactly the 150 must commit.
     let store = Arc::new(store);
     let tasks: Vec<_> = (0..200)
@@ -154,7 +178,13 @@ async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
             let store = Arc::clone(&store);
             let name = format!("Clinic {}", i % 150);
             tokio::spawn(async move {
-                store.create_organisation(org(&name), Owner::New(user(&format!("owner{i}@x.example")))).await
+                store
+                    .create_organisation(
+                        org(&name),
+                        Owner::New(user(&format!("owner{i}@x.example"))),
+                        audit(Action::OrgCreate),
+                    )
+                    .await
             })
         })
         .collect();

@@ -154,6 +154,36 @@ CREATE TABLE audit_events (
     chain_hash  BYTEA NOT NULL      -- HMAC over the previous hash and this entry
 );
 CREATE INDEX audit_events_by_org ON audit_events (org_id, at);
+CREATE INDEX audit_events_by_target ON audit_events (target_hash);
+CREATE INDEX audit_events_by_actor ON audit_events (actor_id, at);
+
+-- The head of the chain: every append reads and moves it inside its own transaction (row-locked on PostgreSQL),
+-- so concurrent writers, CLI commands and nodes never fork the chain.
+CREATE TABLE audit_head (
+    id                     INTEGER PRIMARY KEY CHECK (id = 1),
+    seq                    BIGINT NOT NULL,
+    chain_hash             BYTEA NOT NULL,
+    last_checkpoint_micros BIGINT NOT NULL
+);
+INSERT INTO audit_head (id, seq, chain_hash, last_checkpoint_micros) VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
+
+-- Signed checkpoints (seq, hash, time): a third party holding the public key can check them, and they expose a
+-- truncated tail.
+CREATE TABLE audit_checkpoints (
+    seq        BIGINT PRIMARY KEY,
+    chain_hash BYTEA NOT NULL,
+    at_micros  BIGINT NOT NULL,
+    signature  BYTEA NOT NULL
+);
+
+-- The audit keys (chain, detail, target, signing), wrapped under the master key; one set per installation.
+CREATE TABLE audit_keyset (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    wrapped       BYTEA NOT NULL,
+    fingerprint   BYTEA NOT NULL,
+    verifying_key BYTEA NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL
+);
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'audit events are append-only';
@@ -178,3 +208,6 @@ CREATE TABLE jobs (
     created_at   TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX jobs_due ON jobs (state, run_at);
+
+CREATE TRIGGER audit_checkpoints_no_change BEFORE UPDATE OR DELETE ON audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();

@@ -154,6 +154,45 @@ CREATE TABLE audit_events (
     chain_hash  BLOB NOT NULL        -- HMAC over the previous hash and this entry
 ) STRICT;
 CREATE INDEX audit_events_by_org ON audit_events (org_id, at);
+CREATE INDEX audit_events_by_target ON audit_events (target_hash);
+CREATE INDEX audit_events_by_actor ON audit_events (actor_id, at);
+
+-- The head of the chain: every append reads and moves it inside its own transaction (row-locked on PostgreSQL),
+-- so concurrent writers, CLI commands and nodes never fork the chain.
+CREATE TABLE audit_head (
+    id                     INTEGER PRIMARY KEY CHECK (id = 1),
+    seq                    INTEGER NOT NULL,
+    chain_hash             BLOB NOT NULL,
+    last_checkpoint_micros INTEGER NOT NULL
+) STRICT;
+INSERT INTO audit_head (id, seq, chain_hash, last_checkpoint_micros) VALUES (1, 0, zeroblob(32), 0);
+
+-- Signed checkpoints (seq, hash, time): a third party holding the public key can check them, and they expose a
+-- truncated tail.
+CREATE TABLE audit_checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    chain_hash BLOB NOT NULL,
+    at_micros  INTEGER NOT NULL,
+    signature  BLOB NOT NULL
+) STRICT;
+
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
+
+-- The audit keys (chain, detail, target, signing), wrapped under the master key; one set per installation.
+CREATE TABLE audit_keyset (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    wrapped       BLOB NOT NULL,
+    fingerprint   BLOB NOT NULL,
+    verifying_key BLOB NOT NULL,
+    created_at    TEXT NOT NULL
+) STRICT;
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only');

@@ -5,12 +5,13 @@ mod queries;
 
 use std::time::Duration;
 
+use sealform_core::audit::{AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
-    HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
-    UserStore,
+    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError,
+    SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord};
@@ -73,13 +74,25 @@ impl HealthStore for PgStore {
 }
 
 impl OrganisationStore for PgStore {
-    async fn bootstrap(&self, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
-        self.in_transaction("bootstrap", async |conn| queries::bootstrap(conn, org, owner).await).await
+    async fn bootstrap(
+        &self,
+        org: NewOrganisation,
+        owner: NewUser,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("bootstrap", async |conn| queries::bootstrap(conn, org, owner, audit).await).await
     }
 
-    async fn create_organisation(&self, org: NewOrganisation, owner: Owner) -> Result<(), StoreError> {
-        self.in_transaction("create organisation", async |conn| queries::create_organisation(conn, org, owner).await)
-            .await
+    async fn create_organisation(
+        &self,
+        org: NewOrganisation,
+        owner: Owner,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("create organisation", async |conn| {
+            queries::create_organisation(conn, org, owner, audit).await
+        })
+        .await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
@@ -114,8 +127,9 @@ impl KeyStore for PgStore {
         queries::form_index_key(&self.pool, org, form).await
     }
 
-    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
-        self.in_transaction("begin rotation", async |conn| queries::begin_rotation(conn, org, new_key).await).await
+    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("begin rotation", async |conn| queries::begin_rotation(conn, org, new_key, audit).await)
+            .await
     }
 
     async fn wrapped_keys_for(
@@ -138,26 +152,35 @@ impl KeyStore for PgStore {
         .await
     }
 
-    async fn retire_org_key(&self, org: OrgId, key: KeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
-        self.in_transaction("retire organisation key", async |conn| queries::retire_org_key(conn, org, key, at).await)
-            .await
+    async fn retire_org_key(
+        &self,
+        org: OrgId,
+        key: KeyId,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("retire organisation key", async |conn| {
+            queries::retire_org_key(conn, org, key, at, audit).await
+        })
+        .await
     }
 
-    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
+    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("re-wrap under master key", async |conn| {
-            queries::replace_master_wrapped(conn, secrets).await
+            queries::replace_master_wrapped(conn, secrets, audit).await
         })
         .await
     }
 }
 
 impl SubmissionStore for PgStore {
-    async fn create_form(&self, form: NewForm) -> Result<(), StoreError> {
-        self.in_transaction("create form", async |conn| queries::create_form(conn, form).await).await
+    async fn create_form(&self, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("create form", async |conn| queries::create_form(conn, form, audit).await).await
     }
 
-    async fn insert_submission(&self, submission: NewSubmission) -> Result<(), StoreError> {
-        self.in_transaction("store submission", async |conn| queries::insert_submission(conn, submission).await).await
+    async fn insert_submission(&self, submission: NewSubmission, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("store submission", async |conn| queries::insert_submission(conn, submission, audit).await)
+            .await
     }
 
     async fn latest_revision(
@@ -170,13 +193,21 @@ impl SubmissionStore for PgStore {
 
     /// Deleted rows stay in PostgreSQL's heap until VACUUM reclaims them; operators who need the bytes gone at once
     /// run VACUUM (DESIGN.md notes this). The wrapped keys are unreachable through Sealform from the commit on.
-    async fn delete_submission(&self, org: OrgId, submission: SubmissionId) -> Result<bool, StoreError> {
-        self.in_transaction("delete submission", async |conn| queries::delete_submission(conn, org, submission).await)
-            .await
+    async fn delete_submission(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("delete submission", async |conn| {
+            queries::delete_submission(conn, org, submission, audit).await
+        })
+        .await
     }
 
-    async fn delete_organisation(&self, org: OrgId) -> Result<bool, StoreError> {
-        self.in_transaction("delete organisation", async |conn| queries::delete_organisation(conn, org).await).await
+    async fn delete_organisation(&self, org: OrgId, audit: PendingAudit) -> Result<bool, StoreError> {
+        self.in_transaction("delete organisation", async |conn| queries::delete_organisation(conn, org, audit).await)
+            .await
     }
 
     async fn submissions_by_index(
@@ -191,6 +222,41 @@ impl SubmissionStore for PgStore {
 
     async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
         queries::count_submissions(&self.pool, org, form).await
+    }
+}
+
+impl AuditStore for PgStore {
+    async fn append_audit(&self, entries: Vec<PendingAudit>) -> Result<(), StoreError> {
+        self.in_transaction("append audit", async |conn| queries::append_audit(conn, &entries).await).await
+    }
+
+    async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_entries(&self.pool, after, limit).await
+    }
+
+    async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+        queries::audit_entry(&self.pool, seq).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        queries::audit_checkpoints(&self.pool).await
+    }
+
+    async fn audit_keyset(&self) -> Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError> {
+        queries::audit_keyset(&self.pool).await
+    }
+
+    async fn insert_audit_keyset(
+        &self,
+        wrapped: Vec<u8>,
+        fingerprint: [u8; 8],
+        verifying_key: Vec<u8>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("store audit keys", async |conn| {
+            queries::insert_audit_keyset(conn, wrapped, fingerprint, verifying_key, at).await
+        })
+        .await
     }
 }
 

@@ -8,12 +8,13 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
+use sealform_core::audit::{AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
-    HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError, SubmissionStore,
-    UserStore,
+    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError,
+    SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord};
@@ -111,12 +112,22 @@ impl HealthStore for SqliteStore {
 }
 
 impl OrganisationStore for SqliteStore {
-    async fn bootstrap(&self, org: NewOrganisation, owner: NewUser) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::bootstrap(conn, org, owner))).await
+    async fn bootstrap(
+        &self,
+        org: NewOrganisation,
+        owner: NewUser,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::bootstrap(conn, org, owner, audit))).await
     }
 
-    async fn create_organisation(&self, org: NewOrganisation, owner: Owner) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::create_organisation(conn, org, owner))).await
+    async fn create_organisation(
+        &self,
+        org: NewOrganisation,
+        owner: Owner,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::create_organisation(conn, org, owner, audit))).await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
@@ -151,8 +162,8 @@ impl KeyStore for SqliteStore {
         queries::form_index_key(&self.reads, org, form).await
     }
 
-    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::begin_rotation(conn, org, new_key))).await
+    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::begin_rotation(conn, org, new_key, audit))).await
     }
 
     async fn wrapped_keys_for(
@@ -172,8 +183,15 @@ impl KeyStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::replace_wrapped_keys(conn, org, updates))).await
     }
 
-    async fn retire_org_key(&self, org: OrgId, key: KeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
-        let retired = self.writer.write(move |conn| Box::pin(queries::retire_org_key(conn, org, key, at))).await?;
+    async fn retire_org_key(
+        &self,
+        org: OrgId,
+        key: KeyId,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        let retired =
+            self.writer.write(move |conn| Box::pin(queries::retire_org_key(conn, org, key, at, audit))).await?;
         if retired {
             // The destroyed private key must not linger in the WAL either.
             self.writer.checkpoint().await?;
@@ -181,20 +199,20 @@ impl KeyStore for SqliteStore {
         Ok(retired)
     }
 
-    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::replace_master_wrapped(conn, secrets))).await?;
+    async fn replace_master_wrapped(&self, secrets: Vec<MasterWrapped>, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::replace_master_wrapped(conn, secrets, audit))).await?;
         // The secrets wrapped under the old master key must not linger in the WAL.
         self.writer.checkpoint().await
     }
 }
 
 impl SubmissionStore for SqliteStore {
-    async fn create_form(&self, form: NewForm) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::create_form(conn, form))).await
+    async fn create_form(&self, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::create_form(conn, form, audit))).await
     }
 
-    async fn insert_submission(&self, submission: NewSubmission) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::insert_submission(conn, submission))).await
+    async fn insert_submission(&self, submission: NewSubmission, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_submission(conn, submission, audit))).await
     }
 
     async fn latest_revision(
@@ -205,15 +223,20 @@ impl SubmissionStore for SqliteStore {
         queries::latest_revision(&self.reads, org, submission).await
     }
 
-    async fn delete_submission(&self, org: OrgId, submission: SubmissionId) -> Result<bool, StoreError> {
+    async fn delete_submission(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
         let deleted =
-            self.writer.write(move |conn| Box::pin(queries::delete_submission(conn, org, submission))).await?;
+            self.writer.write(move |conn| Box::pin(queries::delete_submission(conn, org, submission, audit))).await?;
         self.writer.checkpoint().await?;
         Ok(deleted)
     }
 
-    async fn delete_organisation(&self, org: OrgId) -> Result<bool, StoreError> {
-        let deleted = self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, org))).await?;
+    async fn delete_organisation(&self, org: OrgId, audit: PendingAudit) -> Result<bool, StoreError> {
+        let deleted = self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, org, audit))).await?;
         self.writer.checkpoint().await?;
         Ok(deleted)
     }
@@ -230,6 +253,40 @@ impl SubmissionStore for SqliteStore {
 
     async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
         queries::count_submissions(&self.reads, org, form).await
+    }
+}
+
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, entries: Vec<PendingAudit>) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(async move { queries::append_audit(conn, &entries).await })).await
+    }
+
+    async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_entries(&self.reads, after, limit).await
+    }
+
+    async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+        queries::audit_entry(&self.reads, seq).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        queries::audit_checkpoints(&self.reads).await
+    }
+
+    async fn audit_keyset(&self) -> Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError> {
+        queries::audit_keyset(&self.reads).await
+    }
+
+    async fn insert_audit_keyset(
+        &self,
+        wrapped: Vec<u8>,
+        fingerprint: [u8; 8],
+        verifying_key: Vec<u8>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| Box::pin(queries::insert_audit_keyset(conn, wrapped, fingerprint, verifying_key, at)))
+            .await
     }
 }
 

@@ -1,0 +1,757 @@
+//! The audit trail (DESIGN.md §8): who did what to which record, from where, with which fields — never the
+//! values. Every service that reads or changes PHI hands storage a [`PendingAudit`] with its change; storage
+//! appends it in the same transaction, so if the audit row cannot be written the operation fails (fail closed).
+//!
+//! Each entry's detail (targets, fields, IP, user agent, request id) is sealed; only what search needs stays in
+//! clear columns: time, action, actor id, outcome, and a keyed hash of the first target. Entries are chained with
+//! an HMAC and checkpoints are signed (see `sealform_crypto::AuditKeys`); [`verify`] walks the chain.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sealform_crypto::{AuditKeys, CHAIN_HASH_LEN, Checkpoint, CheckpointVerifier, GENESIS_HASH};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::DomainError;
+use crate::error::crypto_failure;
+use crate::ids::OrgId;
+
+/// Every auditable action. A closed set: storage refuses nothing, but nothing else can be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Action {
+    InstallationBootstrap,
+    OrgCreate,
+    OrgDelete,
+    FormCreate,
+    SubmissionCreate,
+    SubmissionRead,
+    SubmissionUpdate,
+    SubmissionDelete,
+    SubmissionExport,
+    SubmissionSearch,
+    FileRead,
+    UserCreate,
+    UserUpdate,
+    UserDeactivate,
+    GrantCreate,
+    GrantRevoke,
+    AccessRequestCreate,
+    AccessRequestDecide,
+    LoginSuccess,
+    LoginFailure,
+    Lockout,
+    MfaEnrol,
+    MfaRemove,
+    KeyRotate,
+    KeyRetire,
+    MasterKeyRotate,
+    BackupCreate,
+    BackupVerify,
+    BackupRestore,
+    AuditExport,
+}
+
+impl Action {
+    /// Every action, for parsing and documentation.
+    pub const ALL: [Self; 30] = [
+        Self::InstallationBootstrap,
+        Self::OrgCreate,
+        Self::OrgDelete,
+        Self::FormCreate,
+        Self::SubmissionCreate,
+        Self::SubmissionRead,
+        Self::SubmissionUpdate,
+        Self::SubmissionDelete,
+        Self::SubmissionExport,
+        Self::SubmissionSearch,
+        Self::FileRead,
+        Self::UserCreate,
+        Self::UserUpdate,
+        Self::UserDeactivate,
+        Self::GrantCreate,
+        Self::GrantRevoke,
+        Self::AccessRequestCreate,
+        Self::AccessRequestDecide,
+        Self::LoginSuccess,
+        Self::LoginFailure,
+        Self::Lockout,
+        Self::MfaEnrol,
+        Self::MfaRemove,
+        Self::KeyRotate,
+        Self::KeyRetire,
+        Self::MasterKeyRotate,
+        Self::BackupCreate,
+        Self::BackupVerify,
+        Self::BackupRestore,
+        Self::AuditExport,
+    ];
+
+    /// The stable dotted name stored and exported.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InstallationBootstrap => "installation.bootstrap",
+            Self::OrgCreate => "org.create",
+            Self::OrgDelete => "org.delete",
+            Self::FormCreate => "form.create",
+            Self::SubmissionCreate => "submission.create",
+            Self::SubmissionRead => "submission.read",
+            Self::SubmissionUpdate => "submission.update",
+            Self::SubmissionDelete => "submission.delete",
+            Self::SubmissionExport => "submission.export",
+            Self::SubmissionSearch => "submission.search",
+            Self::FileRead => "file.read",
+            Self::UserCreate => "user.create",
+            Self::UserUpdate => "user.update",
+            Self::UserDeactivate => "user.deactivate",
+            Self::GrantCreate => "grant.create",
+            Self::GrantRevoke => "grant.revoke",
+            Self::AccessRequestCreate => "access_request.create",
+            Self::AccessRequestDecide => "access_request.decide",
+            Self::LoginSuccess => "login.success",
+            Self::LoginFailure => "login.failure",
+            Self::Lockout => "lockout",
+            Self::MfaEnrol => "mfa.enrol",
+            Self::MfaRemove => "mfa.remove",
+            Self::KeyRotate => "key.rotate",
+            Self::KeyRetire => "key.retire",
+            Self::MasterKeyRotate => "key.master_rotate",
+            Self::BackupCreate => "backup.create",
+            Self::BackupVerify => "backup.verify",
+            Self::BackupRestore => "backup.restore",
+            Self::AuditExport => "audit.export",
+        }
+    }
+
+    /// Parses a stored name.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] for an unknown name.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| DomainError::Invalid("unknown audit action".into()))
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A logged-in user.
+    User(Uuid),
+    /// An API key.
+    ApiKey(Uuid),
+    /// An operator at the command line (the OS user is in the context).
+    Operator,
+    /// Sealform itself (background jobs).
+    System,
+    /// An anonymous respondent filling in a public form (the IP is in the context).
+    Respondent,
+}
+
+impl Actor {
+    /// The id kept in clear for search, if the actor has one.
+    #[must_use]
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Self::User(id) | Self::ApiKey(id) => Some(*id),
+            Self::Operator | Self::System | Self::Respondent => None,
+        }
+    }
+}
+
+/// Whether the action went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It happened.
+    Ok,
+    /// Authorization refused it.
+    Denied,
+    /// It failed.
+    Error,
+}
+
+impl Outcome {
+    /// The stored spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Where a request came from. IP and user agent are sealed in the detail, never logged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestContext {
+    /// Client IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Client user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The OS user running a CLI command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
+}
+
+/// A record an action touched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// What kind: `organisation`, `form`, `submission`, `key`, `user` …
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+}
+
+impl Target {
+    /// A target of `kind` with `id`.
+    pub fn new(kind: &str, id: impl fmt::Display) -> Self {
+        Self { kind: kind.to_owned(), id: id.to_string() }
+    }
+}
+
+/// The sealed part of an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detail {
+    /// Who acted.
+    pub actor: Actor,
+    /// What was touched.
+    pub targets: Vec<Target>,
+    /// The ids of the fields viewed or changed (never their values).
+    pub fields: Vec<String>,
+    /// Where from.
+    #[serde(flatten)]
+    pub context: RequestContext,
+}
+
+/// The audit keys, unwrapped, and what services need to make entries.
+pub struct Auditor {
+    keys: AuditKeys,
+}
+
+impl Auditor {
+    /// An auditor over unwrapped keys.
+    #[must_use]
+    pub fn new(keys: AuditKeys) -> Self {
+        Self { keys }
+    }
+
+    /// The public key third parties use to verify checkpoints.
+    #[must_use]
+    pub fn verifier(&self) -> CheckpointVerifier {
+        self.keys.verifying_key()
+    }
+
+    /// Prepares an entry: seals the detail and hashes the first target. Storage assigns the sequence number and
+    /// chain hash inside the transaction of the change it describes.
+    ///
+    /// # Errors
+    /// [`DomainError::Internal`] when sealing fails.
+    pub fn prepare(self: &Arc<Self>, scope: &AuditScope, entry: Entry) -> Result<PendingAudit, DomainError> {
+        let at = truncate_to_micros(entry.at);
+        let detail =
+            Detail { actor: scope.actor, targets: entry.targets, fields: entry.fields, context: scope.context.clone() };
+        let json = serde_json::to_vec(&detail).map_err(|e| DomainError::Internal(format!("audit detail: {e}")))?;
+        let target_hash = detail.targets.first().map(|t| self.keys.target_hash(t.id.as_bytes()));
+        let sealed = sealform_crypto::seal(self.keys.detail_key(), &detail_aad(entry.action.as_str(), at), &json)
+            .map_err(crypto_failure("seal audit detail"))?;
+        Ok(PendingAudit {
+            org: entry.org,
+            at,
+            action: entry.action,
+            actor_id: scope.actor.id(),
+            outcome: entry.outcome,
+            target_hash,
+            detail: sealed,
+            auditor: Arc::clone(self),
+        })
+    }
+
+    /// Opens a stored entry's detail.
+    ///
+    /// # Errors
+    /// [`DomainError::Internal`] when it does not authenticate.
+    pub fn open_detail(&self, row: &AuditRow) -> Result<Detail, DomainError> {
+        let json = sealform_crypto::open(self.keys.detail_key(), &detail_aad(&row.action, row.at), &row.detail)
+            .map_err(crypto_failure("open audit detail"))?;
+        serde_json::from_slice(&json).map_err(|e| DomainError::Internal(format!("audit detail: {e}")))
+    }
+
+    /// The keyed hash of a target id, to search by record.
+    #[must_use]
+    pub fn target_hash(&self, id: &str) -> [u8; 16] {
+        self.keys.target_hash(id.as_bytes())
+    }
+
+    fn link(&self, previous: &[u8; CHAIN_HASH_LEN], row: &AuditRow) -> [u8; CHAIN_HASH_LEN] {
+        self.keys.link(previous, &row.canonical_bytes())
+    }
+}
+
+/// Who is acting and from where; built once per request or command.
+#[derive(Clone, Debug)]
+pub struct AuditScope {
+    /// The actor.
+    pub actor: Actor,
+    /// The request context.
+    pub context: RequestContext,
+}
+
+impl AuditScope {
+    /// An operator at the command line, named by the OS user.
+    #[must_use]
+    pub fn operator() -> Self {
+        let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok();
+        Self { actor: Actor::Operator, context: RequestContext { os_user, ..RequestContext::default() } }
+    }
+}
+
+/// What a service reports about one action.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The organisation, or `None` for installation-wide actions.
+    pub org: Option<OrgId>,
+    /// The action.
+    pub action: Action,
+    /// What was touched; the first is also hashed for search.
+    pub targets: Vec<Target>,
+    /// The field ids viewed or changed.
+    pub fields: Vec<String>,
+    /// Whether it went through.
+    pub outcome: Outcome,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+impl Entry {
+    /// A successful action on `targets`.
+    #[must_use]
+    pub fn ok(org: Option<OrgId>, action: Action, targets: Vec<Target>, at: OffsetDateTime) -> Self {
+        Self { org, action, targets, fields: Vec::new(), outcome: Outcome::Ok, at }
+    }
+
+    /// With the field ids viewed or changed.
+    #[must_use]
+    pub fn with_fields(mut self, fields: Vec<String>) -> Self {
+        self.fields = fields;
+        self
+    }
+}
+
+/// An entry ready to append: storage calls [`PendingAudit::seal`] with the chain head it read in its transaction.
+#[derive(Clone)]
+pub struct PendingAudit {
+    /// The organisation.
+    pub org: Option<OrgId>,
+    /// When (microsecond precision, so both backends store it exactly).
+    pub at: OffsetDateTime,
+    /// The action.
+    pub action: Action,
+    /// The actor's id, in clear for search.
+    pub actor_id: Option<Uuid>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Keyed hash of the first target.
+    pub target_hash: Option<[u8; 16]>,
+    /// The sealed detail.
+    pub detail: Vec<u8>,
+    auditor: Arc<Auditor>,
+}
+
+impl fmt::Debug for PendingAudit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAudit").field("action", &self.action).field("org", &self.org).finish_non_exhaustive()
+    }
+}
+
+/// Make a checkpoint at least every this many entries…
+pub const CHECKPOINT_EVERY: i64 = 1000;
+/// …and at least this often (microseconds: ten minutes) while entries are written.
+pub const CHECKPOINT_INTERVAL_MICROS: i64 = 10 * 60 * 1_000_000;
+
+/// The chain head as storage keeps it.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainHead {
+    /// The last sequence number (0 before the first entry).
+    pub seq: i64,
+    /// The last chain hash.
+    pub hash: [u8; CHAIN_HASH_LEN],
+    /// When the last checkpoint was made.
+    pub last_checkpoint_micros: i64,
+}
+
+/// A sealed entry with its place in the chain, and a checkpoint when one is due.
+#[derive(Clone, Debug)]
+pub struct SealedAudit {
+    /// The row to insert.
+    pub row: AuditRow,
+    /// A signed checkpoint for this entry, when due.
+    pub checkpoint: Option<(Checkpoint, Vec<u8>)>,
+    /// The new head.
+    pub head: ChainHead,
+}
+
+impl PendingAudit {
+    /// Places the entry after `head`.
+    #[must_use]
+    pub fn seal(&self, head: ChainHead) -> SealedAudit {
+        let mut row = AuditRow {
+            seq: head.seq + 1,
+            org: self.org,
+            at: self.at,
+            action: self.action.as_str().to_owned(),
+            actor_id: self.actor_id,
+            outcome: self.outcome.as_str().to_owned(),
+            target_hash: self.target_hash.map(|h| h.to_vec()),
+            detail: self.detail.clone(),
+            chain_hash: [0; CHAIN_HASH_LEN],
+        };
+        row.chain_hash = self.auditor.link(&head.hash, &row);
+        let at_micros = micros(self.at);
+        let due =
+            row.seq % CHECKPOINT_EVERY == 0 || at_micros - head.last_checkpoint_micros >= CHECKPOINT_INTERVAL_MICROS;
+        let checkpoint = due.then(|| {
+            let checkpoint = Checkpoint { seq: row.seq, hash: row.chain_hash, at_micros };
+            let signature = self.auditor.keys.sign_checkpoint(&checkpoint);
+            (checkpoint, signature)
+        });
+        let last_checkpoint_micros = if due { at_micros } else { head.last_checkpoint_micros };
+        let head = ChainHead { seq: row.seq, hash: row.chain_hash, last_checkpoint_micros };
+        SealedAudit { row, checkpoint, head }
+    }
+}
+
+/// A stored audit entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Sequence number, gapless from 1.
+    pub seq: i64,
+    /// Organisation.
+    pub org: Option<OrgId>,
+    /// Time.
+    pub at: OffsetDateTime,
+    /// Action name.
+    pub action: String,
+    /// Actor id.
+    pub actor_id: Option<Uuid>,
+    /// Outcome.
+    pub outcome: String,
+    /// Keyed hash of the first target.
+    pub target_hash: Option<Vec<u8>>,
+    /// Sealed detail.
+    pub detail: Vec<u8>,
+    /// Chain hash.
+    pub chain_hash: [u8; CHAIN_HASH_LEN],
+}
+
+impl AuditRow {
+    /// The bytes the chain hash covers: every column but the hash itself, each length-prefixed.
+    #[must_use]
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = b"sealform/audit-entry/v1".to_vec();
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&micros(self.at).to_be_bytes());
+        let org = self.org.map(|o| *o.as_uuid().as_bytes());
+        let actor = self.actor_id.map(|a| *a.as_bytes());
+        for part in [
+            org.as_ref().map(<[u8; 16]>::as_slice),
+            Some(self.action.as_bytes()),
+            actor.as_ref().map(<[u8; 16]>::as_slice),
+            Some(self.outcome.as_bytes()),
+            self.target_hash.as_deref(),
+            Some(self.detail.as_slice()),
+        ] {
+            match part {
+                None => out.push(0),
+                Some(bytes) => {
+                    out.push(1);
+                    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+                    out.extend_from_slice(bytes);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A stored checkpoint and its signature.
+#[derive(Clone, Debug)]
+pub struct CheckpointRow {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Its Ed25519 signature.
+    pub signature: Vec<u8>,
+}
+
+fn detail_aad(action: &str, at: OffsetDateTime) -> Vec<u8> {
+    let mut aad = b"sealform/audit-detail/v1".to_vec();
+    aad.extend_from_slice(&micros(at).to_be_bytes());
+    aad.extend_from_slice(action.as_bytes());
+    aad
+}
+
+/// Microseconds since the Unix epoch.
+#[must_use]
+pub fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1000 * 1000).unwrap_or(at)
+}
+
+/// What is wrong with the trail at the first bad entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainFault {
+    /// The entry's content or hash was changed (or it was forged).
+    Modified,
+    /// Entries are missing before this sequence number.
+    Missing,
+    /// This entry and the next were swapped.
+    Reordered,
+    /// Entries after a signed checkpoint were removed: the trail ends before the checkpoint's entry.
+    TruncatedAfterCheckpoint,
+    /// A checkpoint's signature or hash does not match.
+    BadCheckpoint,
+}
+
+impl fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Modified => "modified",
+            Self::Missing => "missing",
+            Self::Reordered => "reordered",
+            Self::TruncatedAfterCheckpoint => "truncated after a checkpoint",
+            Self::BadCheckpoint => "checkpoint does not match",
+        })
+    }
+}
+
+/// The verdict of [`Verifier`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The whole chain checks out.
+    Ok {
+        /// Entries verified.
+        entries: u64,
+    },
+    /// The first bad entry.
+    Broken {
+        /// Its sequence number.
+        seq: i64,
+        /// What is wrong.
+        fault: ChainFault,
+    },
+}
+
+/// Walks the chain in sequence order, batch by batch, in constant memory.
+pub struct Verifier<'a> {
+    auditor: &'a Auditor,
+    verifying_key: CheckpointVerifier,
+    checkpoints: Vec<CheckpointRow>,
+    expected_seq: i64,
+    previous: [u8; CHAIN_HASH_LEN],
+    pending: Option<AuditRow>,
+    entries: u64,
+    broken: Option<(i64, ChainFault)>,
+}
+
+impl<'a> Verifier<'a> {
+    /// Starts at the beginning of the chain. `checkpoints` in any order; `verifying_key` as stored.
+    #[must_use]
+    pub fn new(auditor: &'a Auditor, verifying_key: CheckpointVerifier, mut checkpoints: Vec<CheckpointRow>) -> Self {
+        checkpoints.sort_by_key(|c| c.checkpoint.seq);
+        Self {
+            auditor,
+            verifying_key,
+            checkpoints,
+            expected_seq: 1,
+            previous: GENESIS_HASH,
+            pending: None,
+            entries: 0,
+            broken: None,
+        }
+    }
+
+    /// Feeds the next rows, in sequence order. Returns false once a fault is found (stop feeding).
+    pub fn feed(&mut self, rows: Vec<AuditRow>) -> bool {
+        for row in rows {
+            if self.broken.is_some() {
+                return false;
+            }
+            // One row of look-ahead lets a mismatch be told apart as a swap with its successor.
+            if let Some(current) = self.pending.replace(row) {
+                let next = self.pending.clone();
+                self.check(current, next.as_ref());
+            }
+        }
+        self.broken.is_none()
+    }
+
+    /// Finishes: checks the last row and the checkpoints.
+    #[must_use]
+    pub fn finish(mut self) -> Verdict {
+        if let Some(last) = self.pending.take() {
+            self.check(last, None);
+        }
+        if let Some((seq, fault)) = self.broken {
+            return Verdict::Broken { seq, fault };
+        }
+        let last_seq = self.expected_seq - 1;
+        for checkpoint in &self.checkpoints {
+            if !self.verifying_key.verify(&checkpoint.checkpoint, &checkpoint.signature) {
+                return Verdict::Broken { seq: checkpoint.checkpoint.seq, fault: ChainFault::BadCheckpoint };
+            }
+            if checkpoint.checkpoint.seq > last_seq {
+                return Verdict::Broken { seq: last_seq + 1, fault: ChainFault::TruncatedAfterCheckpoint };
+            }
+        }
+        Verdict::Ok { entries: self.entries }
+    }
+
+    fn check(&mut self, row: AuditRow, next: Option<&AuditRow>) {
+        if self.broken.is_some() {
+            return;
+        }
+        if row.seq != self.expected_seq {
+            let fault = if row.seq > self.expected_seq { ChainFault::Missing } else { ChainFault::Reordered };
+            self.broken = Some((self.expected_seq, fault));
+            return;
+        }
+        let expected = self.auditor.link(&self.previous, &row);
+        if expected != row.chain_hash {
+            let swapped = next.is_some_and(|n| {
+                let moved = AuditRow { seq: row.seq, ..n.clone() };
+                self.auditor.link(&self.previous, &moved) == n.chain_hash
+            });
+            self.broken = Some((row.seq, if swapped { ChainFault::Reordered } else { ChainFault::Modified }));
+            return;
+        }
+        if let Some(checkpoint) = self.checkpoints.iter().find(|c| c.checkpoint.seq == row.seq) {
+            if checkpoint.checkpoint.hash != row.chain_hash {
+                self.broken = Some((row.seq, ChainFault::BadCheckpoint));
+                return;
+            }
+        }
+        self.previous = row.chain_hash;
+        self.expected_seq += 1;
+        self.entries += 1;
+    }
+}
+
+/// An auditor and the scope of the current request or command: what services take to record their actions.
+#[derive(Clone, Copy)]
+pub struct AuditCtx<'a> {
+    /// The keys.
+    pub auditor: &'a Arc<Auditor>,
+    /// Who and where from.
+    pub scope: &'a AuditScope,
+}
+
+impl AuditCtx<'_> {
+    /// Prepares an entry in this scope.
+    ///
+    /// # Errors
+    /// As [`Auditor::prepare`].
+    pub fn entry(&self, entry: Entry) -> Result<PendingAudit, DomainError> {
+        self.auditor.prepare(self.scope, entry)
+    }
+}
+
+/// Loads the installation's audit keys, creating them (wrapped under the current master key) on first use.
+///
+/// # Errors
+/// Storage errors, or [`DomainError::Internal`] when the keys cannot be unwrapped.
+pub async fn load_or_create_auditor<S: crate::store::Store>(
+    store: &S,
+    masters: &crate::keys::MasterKeys,
+    now: OffsetDateTime,
+) -> Result<Arc<Auditor>, DomainError> {
+    let aad = crate::keys::MasterWrappedRef::AuditKeys.aad();
+    for _ in 0..2 {
+        if let Some((wrapped, fingerprint, _)) = store.audit_keyset().await? {
+            let master = masters.by_fingerprint(fingerprint).ok_or_else(|| {
+                DomainError::Invalid(
+                    "the master key does not match the database: it did not wrap the audit keys".into(),
+                )
+            })?;
+            let secret = master.unwrap_secret(&wrapped, &aad).map_err(crypto_failure("unwrap audit keys"))?;
+            let keys = AuditKeys::from_secret_bytes(&secret).map_err(crypto_failure("decode audit keys"))?;
+            return Ok(Arc::new(Auditor::new(keys)));
+        }
+        let keys = AuditKeys::generate().map_err(crypto_failure("generate audit keys"))?;
+        let master = masters.current();
+        let wrapped = master.wrap_secret(&keys.to_secret_bytes(), &aad).map_err(crypto_failure("wrap audit keys"))?;
+        let verifying = keys.verifying_key().as_bytes().to_vec();
+        if store.insert_audit_keyset(wrapped, master.fingerprint(), verifying, now).await? {
+            return Ok(Arc::new(Auditor::new(keys)));
+        }
+        // Another process created the keys first; load theirs.
+    }
+    Err(DomainError::Internal("the audit keys could not be created".into()))
+}
+
+/// Verifies the chain from the start (or from `from_seq`, trusting the entry before it), calling `progress` with
+/// the entries checked so far.
+///
+/// # Errors
+/// Storage errors; a broken chain is a [`Verdict`], not an error.
+pub async fn verify<S: crate::store::Store>(
+    store: &S,
+    auditor: &Auditor,
+    from_seq: Option<i64>,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Verdict, DomainError> {
+    const BATCH: u32 = 10_000;
+    let verifying_key = match store.audit_keyset().await? {
+        Some((_, _, key)) => CheckpointVerifier::from_bytes(&key),
+        None => return Ok(Verdict::Ok { entries: 0 }),
+    };
+    let mut verifier = Verifier::new(auditor, verifying_key, store.audit_checkpoints().await?);
+    let mut after = 0;
+    if let Some(from) = from_seq.filter(|&s| s > 1) {
+        let anchor = store
+            .audit_entry(from - 1)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("there is no audit entry {}", from - 1)))?;
+        verifier.resume_after(&anchor);
+        after = anchor.seq;
+    }
+    loop {
+        let rows = store.audit_entries(after, BATCH).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        let more = verifier.feed(rows);
+        progress(verifier.entries);
+        if !more {
+            break;
+        }
+    }
+    Ok(verifier.finish())
+}
+
+impl Verifier<'_> {
+    /// Starts after `anchor`, trusting it (for `audit verify --from`).
+    pub fn resume_after(&mut self, anchor: &AuditRow) {
+        self.expected_seq = anchor.seq + 1;
+        self.previous = anchor.chain_hash;
+        self.checkpoints.retain(|c| c.checkpoint.seq > anchor.seq);
+    }
+}
