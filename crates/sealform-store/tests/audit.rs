@@ -1,0 +1,418 @@
+//! The audit trail on both backends: one entry per operation with the right actor, action, targets and fields;
+//! fail-closed when the audit row cannot be written; and (SQLite, on the real file) tampering is detected with the
+//! first bad entry named.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealform_core::DomainError;
+use sealform_core::audit::{
+    Action, Actor, AuditCtx, AuditRow, AuditScope, Auditor, ChainFault, Entry, RequestContext, Target, Verdict,
+    load_or_create_auditor, verify,
+};
+use sealform_core::clock::SystemClock;
+use sealform_core::forms::create_form;
+use sealform_core::ids::{FormId, OrgId};
+use sealform_core::keys::{Keyring, MasterKeys};
+use sealform_core::rotation::rotate_org_key;
+use sealform_core::sealing::{NewAnswers, delete_submission, find_by_index, read_submission, store_new_submission};
+use sealform_core::store::{AuditStore as _, OrganisationStore as _, Store, SubmissionStore as _};
+use sealform_crypto::MasterKey;
+use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use sealform_testkit::fixtures;
+use sqlx::Connection as _;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+struct World<S: Store> {
+    store: S,
+    masters: MasterKeys,
+    auditor: Arc<Auditor>,
+    scope: AuditScope,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl<S: Store> World<S> {
+    async fn new(store: S, dir: Option<tempfile::TempDir>) -> Self {
+        let masters = MasterKeys::single(Arc::new(MasterKey::generate().unwrap()));
+        let auditor = load_or_create_auditor(&store, &masters, OffsetDateTime::now_utc()).await.unwrap();
+        let scope = AuditScope {
+            actor: Actor::User(Uuid::now_v7()),
+            context: RequestContext {
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("test-agent".into()),
+                request_id: Some("req-1".into()),
+                os_user: None,
+            },
+        };
+        Self { store, masters, auditor, scope, _dir: dir }
+    }
+
+    fn ctx(&self) -> AuditCtx<'_> {
+        AuditCtx { auditor: &self.auditor, scope: &self.scope }
+    }
+
+    async fn entries(&self) -> Vec<AuditRow> {
+        self.store.audit_entries(0, 100_000).await.unwrap()
+    }
+}
+
+async fn sqlite_world() -> World<SqliteStore> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("audit.db"), &SqliteOptions::default()).await.unwrap();
+    World::new(store, Some(dir)).await
+}
+
+async fn pg_world(test: &str) -> Option<World<PgStore>> {
+    let db = sealform_testkit::postgres::fresh_database(test)?;
+    Some(World::new(PgStore::open(&db.url, 8, Duration::from_secs(30)).await.unwrap(), None).await)
+}
+
+/// What one operation must leave in the trail.
+struct Expected {
+    action: Action,
+    targets: Vec<(&'static str, String)>,
+    fields: Vec<&'static str>,
+}
+
+/// Runs `op` and checks it appended exactly the expected entries, with actor, context, targets and fields.
+async fn expect_entries<S: Store>(w: &World<S>, expected: Vec<Expected>, before: usize) -> usize {
+    let rows = w.entries().await;
+    let new = &rows[before..];
+    let actions: Vec<&str> = new.iter().map(|r| r.action.as_str()).collect();
+    let wanted: Vec<&str> = expected.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, wanted, "entries appended");
+    for (row, want) in new.iter().zip(&expected) {
+        let detail = w.auditor.open_detail(row).unwrap();
+        assert_eq!(detail.actor, w.scope.actor, "{}", row.action);
+        assert_eq!(row.actor_id, w.scope.actor.id(), "{}", row.action);
+        assert_eq!(detail.context, w.scope.context, "{}", row.action);
+        let targets: Vec<(String, String)> = detail.targets.iter().map(|t| (t.kind.clone(), t.id.clone())).collect();
+        let wanted_targets: Vec<(String, String)> =
+            want.targets.iter().map(|(k, id)| ((*k).to_owned(), id.clone())).collect();
+        assert_eq!(targets, wanted_targets, "{}", row.action);
+        let mut fields = detail.fields.clone();
+        fields.sort();
+        assert_eq!(fields, want.fields, "{}", row.action);
+        assert_eq!(row.outcome, "ok");
+        if let Some(first) = want.targets.first() {
+            assert_eq!(row.target_hash.as_deref(), Some(w.auditor.target_hash(&first.1).as_slice()));
+        }
+    }
+    rows.len()
+}
+
+fn t(kind: &'static str, id: impl ToString) -> (&'static str, String) {
+    (kind, id.to_string())
+}
+
+async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
+    let master = Arc::clone(w.masters.current());
+    let request = sealform_core::admin::OrganisationRequest {
+        name: "Audit Clinic",
+        suite: sealform_crypto::Suite::HybridMlKem768X25519,
+        owner_email: "owner@audit.example",
+        password: secrecy::SecretString::from("a long enough password".to_owned()),
+    };
+    let created =
+        sealform_core::admin::bootstrap(&w.store, master.as_ref(), &SystemClock, w.ctx(), request).await.unwrap();
+    let org = created.org_id;
+    let org_targets = vec![t("organisation", org), t("user", created.owner_id)];
+    let mut seen = expect_entries(
+        &w,
+        vec![
+            Expected { action: Action::InstallationBootstrap, targets: org_targets.clone(), fields: vec![] },
+            Expected { action: Action::OrgCreate, targets: org_targets, fields: vec![] },
+        ],
+        0,
+    )
+    .await;
+
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org, "Intake", "{}".into(), now).await.unwrap();
+    seen = expect_entries(
+        &w,
+        vec![Expected { action: Action::FormCreate, targets: vec![t("form", form)], fields: vec![] }],
+        seen,
+    )
+    .await;
+
+    let keyring = Keyring::new(w.store.clone(), w.masters.clone());
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("name", "Ada"), ("mrn", "MRN-9")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Zeroizing::new(v.as_bytes().to_vec())))
+        .collect();
+    let new = NewAnswers { org, form, form_version: 1, answers: &answers, indexed: &["mrn"] };
+    let sub = store_new_submission(&w.store, &keyring, w.ctx(), new, now).await.unwrap();
+    seen = expect_entries(
+        &w,
+        vec![Expected {
+            action: Action::SubmissionCreate,
+            targets: vec![t("submission", sub), t("form", form)],
+            fields: vec!["mrn", "name"],
+        }],
+        seen,
+    )
+    .await;
+
+    let read = read_submission(&w.store, &keyring, w.ctx(), org, sub, Some(&["name"]), now).await.unwrap().unwrap();
+    assert_eq!(read.keys().collect::<Vec<_>>(), ["name"]);
+    seen = expect_entries(
+        &w,
+        vec![Expected {
+            action: Action::SubmissionRead,
+            targets: vec![t("submission", sub), t("form", form)],
+            fields: vec!["name"],
+        }],
+        seen,
+    )
+    .await;
+
+    let found = find_by_index(&w.store, &keyring, w.ctx(), org, form, "mrn", b"mrn-9").await.unwrap();
+    assert_eq!(found, [sub]);
+    seen = expect_entries(
+        &w,
+        vec![Expected {
+            action: Action::SubmissionSearch,
+            targets: vec![t("form", form), t("submission", sub)],
+            fields: vec!["mrn"],
+        }],
+        seen,
+    )
+    .await;
+
+    let keys_before = w.store.org_keys(org).await.unwrap();
+    let mut progress = |_: u64, _: u64| {};
+    rotate_org_key(&w.store, &keyring, &SystemClock, w.ctx(), org, None, None, &mut progress).await.unwrap();
+    let keys_after = w.store.org_keys(org).await.unwrap();
+    let old = sealform_core::rotation::key_hex(keys_before[0].id);
+    let new_key = sealform_core::rotation::key_hex(keys_after[0].id);
+    seen = expect_entries(
+        &w,
+        vec![
+            Expected {
+                action: Action::KeyRotate,
+                targets: vec![t("organisation", org), t("key", &new_key), t("key", &old)],
+                fields: vec![],
+            },
+            Expected {
+                action: Action::KeyRetire,
+                targets: vec![t("organisation", org), t("key", &old)],
+                fields: vec![],
+            },
+        ],
+        seen,
+    )
+    .await;
+
+    delete_submission(&w.store, w.ctx(), org, sub, now).await.unwrap();
+    seen = expect_entries(
+        &w,
+        vec![Expected { action: Action::SubmissionDelete, targets: vec![t("submission", sub)], fields: vec![] }],
+        seen,
+    )
+    .await;
+    assert!(matches!(delete_submission(&w.store, w.ctx(), org, sub, now).await, Err(DomainError::NotFound(_))));
+    seen = expect_entries(&w, vec![], seen).await;
+
+    sealform_core::admin::delete_organisation(&w.store, &SystemClock, w.ctx(), org).await.unwrap();
+    expect_entries(
+        &w,
+        vec![Expected { action: Action::OrgDelete, targets: vec![t("organisation", org)], fields: vec![] }],
+        seen,
+    )
+    .await;
+
+    // The trail outlives the organisation and verifies end to end.
+    let mut progress = |_: u64| {};
+    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 10 });
+}
+
+async fn concurrent_appends_never_fork_the_chain<S: Store>(w: World<S>) {
+    let w = Arc::new(w);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move {
+                for j in 0..25 {
+                    let entry = Entry::ok(
+                        None,
+                        Action::SubmissionRead,
+                        vec![Target::new("submission", format!("{i}-{j}"))],
+                        OffsetDateTime::now_utc(),
+                    );
+                    w.store.append_audit(vec![w.ctx().entry(entry).unwrap()]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rows = w.entries().await;
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<i64>>());
+    let mut progress = |_: u64| {};
+    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 200 });
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(sqlite_world().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(w) = pg_world(stringify!($name)).await else { return };
+                super::$name(w).await;
+            }
+        }
+    };
+}
+
+both!(every_operation_writes_exactly_its_entries);
+both!(concurrent_appends_never_fork_the_chain);
+
+// ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----
+
+async fn sqlite_raw(w: &World<SqliteStore>) -> sqlx::SqliteConnection {
+    let path = w._dir.as_ref().unwrap().path().join("audit.db");
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing() {
+    let w = sqlite_world().await;
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Fail Closed");
+    let org_id = org.id;
+    let org_key_master = fixtures::master();
+    // The fixture wraps organisation keys with its own master key: hold both.
+    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![org_key_master]));
+    w.store.bootstrap(org, fixtures::user("o@fail.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"kept".to_vec()))].into();
+    let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
+    let existing = store_new_submission(&w.store, &keyring, w.ctx(), new, now).await.unwrap();
+    let entries_before = w.entries().await.len();
+
+    let mut raw = sqlite_raw(&w).await;
+    sqlx::query("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'injected'); END")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
+    let write = store_new_submission(&w.store, &keyring, w.ctx(), new, now).await;
+    assert!(matches!(write, Err(DomainError::Store(_))), "{write:?}");
+    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 1, "no partial change");
+    let status = sealform_http::ApiError::from(write.unwrap_err()).status();
+    assert_eq!(status.as_u16(), 503);
+
+    let read = read_submission(&w.store, &keyring, w.ctx(), org_id, existing, None, now).await;
+    assert!(matches!(read, Err(DomainError::Store(_))), "a read whose audit fails returns nothing");
+
+    let delete = delete_submission(&w.store, w.ctx(), org_id, existing, now).await;
+    assert!(delete.is_err());
+    assert!(w.store.latest_revision(org_id, existing).await.unwrap().is_some(), "the delete was rolled back");
+    assert_eq!(w.entries().await.len(), entries_before);
+
+    sqlx::query("DROP TRIGGER fail_audit").execute(&mut raw).await.unwrap();
+    assert!(read_submission(&w.store, &keyring, w.ctx(), org_id, existing, None, now).await.unwrap().is_some());
+}
+
+// ----- tampering with the real SQLite file -----
+
+/// A trail of 30 entries one minute apart, so checkpoints fall at entries 1, 11 and 21.
+async fn thirty_entries() -> World<SqliteStore> {
+    let w = sqlite_world().await;
+    let start = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    for i in 0..30i64 {
+        let at = start + time::Duration::minutes(i);
+        let entry = Entry::ok(Some(OrgId::new()), Action::SubmissionRead, vec![Target::new("submission", i)], at)
+            .with_fields(vec![format!("q{i}")]);
+        w.store.append_audit(vec![w.ctx().entry(entry).unwrap()]).await.unwrap();
+    }
+    let checkpoints: Vec<i64> = w.store.audit_checkpoints().await.unwrap().iter().map(|c| c.checkpoint.seq).collect();
+    assert_eq!(checkpoints, [1, 11, 21]);
+    w
+}
+
+async fn verdict_after(tamper: &'static str) -> Verdict {
+    let w = thirty_entries().await;
+    let mut raw = sqlite_raw(&w).await;
+    sqlx::raw_sql("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::raw_sql(tamper).execute(&mut raw).await.unwrap();
+    raw.close().await.unwrap();
+    let mut progress = |_: u64| {};
+    verify(&w.store, &w.auditor, None, &mut progress).await.unwrap()
+}
+
+#[tokio::test]
+async fn untouched_chain_verifies() {
+    let w = thirty_entries().await;
+    let mut progress = |_: u64| {};
+    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 30 });
+    assert_eq!(verify(&w.store, &w.auditor, Some(12), &mut progress).await.unwrap(), Verdict::Ok { entries: 19 });
+}
+
+#[tokio::test]
+async fn a_changed_field_is_detected_at_its_entry() {
+    let verdict = verdict_after("UPDATE audit_events SET action = 'submission.update' WHERE seq = 7").await;
+    assert_eq!(verdict, Verdict::Broken { seq: 7, fault: ChainFault::Modified });
+    let verdict = verdict_after("UPDATE audit_events SET at = '2020-01-01 00:00:00+00:00' WHERE seq = 9").await;
+    assert_eq!(verdict, Verdict::Broken { seq: 9, fault: ChainFault::Modified });
+}
+
+#[tokio::test]
+async fn a_deleted_middle_row_is_detected() {
+    let verdict = verdict_after("DELETE FROM audit_events WHERE seq = 12").await;
+    assert_eq!(verdict, Verdict::Broken { seq: 12, fault: ChainFault::Missing });
+}
+
+#[tokio::test]
+async fn swapped_rows_are_detected_as_reordered() {
+    let swap = "CREATE TEMP TABLE s AS SELECT * FROM audit_events WHERE seq IN (15, 16);
+        UPDATE audit_events SET (org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) =
+            (SELECT org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash FROM s WHERE s.seq = 31 - audit_events.seq)
+        WHERE seq IN (15, 16);";
+    assert_eq!(verdict_after(swap).await, Verdict::Broken { seq: 15, fault: ChainFault::Reordered });
+}
+
+#[tokio::test]
+async fn a_truncated_tail_is_detected_by_the_checkpoint() {
+    let verdict = verdict_after("DELETE FROM audit_events WHERE seq >= 21").await;
+    assert_eq!(verdict, Verdict::Broken { seq: 21, fault: ChainFault::TruncatedAfterCheckpoint });
+}
+
+#[tokio::test]
+async fn a_forged_tail_is_detected_at_its_first_entry() {
+    // The attacker truncates and appends entries of their own: without the chain key they cannot compute hashes.
+    let forge = "DELETE FROM audit_events WHERE seq >= 25;
+        INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash)
+        SELECT seq + 10, org_id, at, action, actor_id, outcome, target_hash, detail, randomblob(32)
+        FROM audit_events WHERE seq BETWEEN 15 AND 20;";
+    assert_eq!(verdict_after(forge).await, Verdict::Broken { seq: 25, fault: ChainFault::Modified });
+}
+
+#[tokio::test]
+async fn details_are_sealed_and_ids_are_hashed() {
+    let w = thirty_entries().await;
+    let path = w._dir.as_ref().unwrap().path();
+    let mut bytes = std::fs::read(path.join("audit.db")).unwrap();
+    bytes.extend(std::fs::read(path.join("audit.db-wal")).unwrap_or_default());
+    for needle in ["203.0.113.7", "test-agent", "req-1", "q17"] {
+        assert!(!bytes.windows(needle.len()).any(|win| win == needle.as_bytes()), "{needle} stored in clear");
+    }
+    let _ = FormId::new();
+}
