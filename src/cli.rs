@@ -146,6 +146,9 @@ pub(crate) struct ServeArgs {
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "SEALFORM_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub(crate) shutdown_grace_secs: Option<u64>,
+    /// Days the audit trail is kept; at least 2190 (six years) [default: 2190].
+    #[arg(long, env = "SEALFORM_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub(crate) audit_retention_days: Option<u32>,
     /// Seconds to wait for the database at start [default: 10].
     #[arg(long, env = "SEALFORM_DB_CONNECT_TIMEOUT_SECS", value_name = "SECS")]
     pub(crate) db_connect_timeout_secs: Option<u64>,

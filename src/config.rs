@@ -22,6 +22,8 @@ pub(crate) mod defaults {
     pub(crate) const SHUTDOWN_GRACE_SECS: u64 = 30;
     pub(crate) const DB_CONNECT_TIMEOUT_SECS: u64 = 10;
     pub(crate) const LOG_LEVEL: &str = "info";
+    /// Six years: HIPAA's retention period for audit documentation (45 CFR 164.316(b)(2)).
+    pub(crate) const AUDIT_RETENTION_DAYS: u32 = 2190;
 }
 
 /// The TOML file. Unknown keys are refused, so a typo never silently falls back to a default.
@@ -42,6 +44,7 @@ struct FileConfig {
     header_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     db_connect_timeout_secs: Option<u64>,
+    audit_retention_days: Option<u32>,
 }
 
 /// How logs are written to stderr.
@@ -83,6 +86,9 @@ pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) database: DatabaseUrl,
     pub(crate) db_connect_timeout: Duration,
+    /// How long the audit trail is kept. Nothing deletes audit entries; the setting exists so a shorter period
+    /// cannot be configured by mistake.
+    pub(crate) audit_retention_days: u32,
     pub(crate) logging: LoggingConfig,
     pub(crate) server: ServerConfig,
 }
@@ -170,7 +176,22 @@ impl Config {
             file.db_connect_timeout_secs,
             defaults::DB_CONNECT_TIMEOUT_SECS,
         )?;
-        Ok(Self { data_dir, database, db_connect_timeout, logging: LoggingConfig { format, filter }, server })
+        let audit_retention_days =
+            serve.audit_retention_days.or(file.audit_retention_days).unwrap_or(defaults::AUDIT_RETENTION_DAYS);
+        if audit_retention_days < defaults::AUDIT_RETENTION_DAYS {
+            bail!(
+                "audit_retention_days: {audit_retention_days} is below the required minimum of {} days (six years)",
+                defaults::AUDIT_RETENTION_DAYS
+            );
+        }
+        Ok(Self {
+            data_dir,
+            database,
+            db_connect_timeout,
+            audit_retention_days,
+            logging: LoggingConfig { format, filter },
+            server,
+        })
     }
 
     /// The effective configuration as TOML, with the database password redacted. The master key is never shown,
@@ -194,6 +215,7 @@ impl Config {
             header_timeout_secs: u64,
             shutdown_grace_secs: u64,
             db_connect_timeout_secs: u64,
+            audit_retention_days: u32,
         }
         let s = &self.server;
         let shown = Shown {
@@ -211,6 +233,7 @@ impl Config {
             header_timeout_secs: s.header_timeout.as_secs(),
             shutdown_grace_secs: s.shutdown_grace.as_secs(),
             db_connect_timeout_secs: self.db_connect_timeout.as_secs(),
+            audit_retention_days: self.audit_retention_days,
         };
         let master_key = if std::env::var_os(crate::data_dir::MASTER_KEY_ENV).is_some() {
             format!("{} ([redacted])", crate::data_dir::MASTER_KEY_ENV)

@@ -142,3 +142,12 @@ async fn json_logs_carry_the_request_id() {
     assert_eq!(parsed["span"]["request_id"], request_id.as_str(), "{line}");
     assert!(!output.contains("SECRETKEY123"), "the query string must never be logged");
 }
+
+#[test]
+fn audit_retention_below_six_years_is_refused() {
+    assert_one_line_error(&run_cli(&["serve", "--audit-retention-days", "365"], None), "audit_retention_days");
+    let (_dir, file) = temp_file("sealform.toml", "audit_retention_days = 2000\n");
+    assert_one_line_error(&run_cli(&["--config", &file, "serve"], None), "six years");
+    let shown = stdout(&run_cli(&["config", "show", "--audit-retention-days", "3000"], None));
+    assert!(shown.contains("audit_retention_days = 3000"), "{shown}");
+}

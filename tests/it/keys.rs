@@ -47,7 +47,7 @@ fn master_rotation_replaces_the_key_file_and_the_old_key_is_refused() {
     let old_key = std::fs::read_to_string(&key_path).unwrap();
 
     let rotated = ok(&admin(&dir, &["keys", "rotate-master"], None));
-    assert!(rotated.contains("1 key(s) re-wrapped"), "{rotated}");
+    assert!(rotated.contains("2 key(s) re-wrapped"), "{rotated}");
     let new_key = std::fs::read_to_string(&key_path).unwrap();
     assert_ne!(old_key, new_key);
     assert!(!dir.join("master.key.next").exists());
