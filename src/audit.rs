@@ -51,9 +51,12 @@ async fn execute<S: Store>(store: &S, auditor: &std::sync::Arc<Auditor>, command
                 Verdict::Broken { seq, fault } => bail!("audit chain broken at entry {seq}: {fault}"),
             }
         }
-        AuditCommand::Export { from, to } => {
+        AuditCommand::Export { from, to, action, actor, target } => {
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
+            let action = action.as_deref().map(Action::parse).transpose()?.map(Action::as_str);
+            let actor = actor.as_deref().map(|a| a.parse::<uuid::Uuid>().map_err(|_| anyhow!("--actor must be an id")))
+                .transpose()?;
             let scope = AuditScope::operator();
             let ctx = AuditCtx { auditor, scope: &scope };
             let entry = ctx.entry(Entry::ok(None, Action::AuditExport, Vec::new(), SystemClock.now()))?;
@@ -65,10 +68,15 @@ async fn execute<S: Store>(store: &S, auditor: &std::sync::Arc<Auditor>, command
                 let Some(last) = rows.last() else { break };
                 after = last.seq;
                 for row in rows {
-                    if from.is_some_and(|f| row.at < f) || to.is_some_and(|t| row.at >= t) {
+                    let outside = from.is_some_and(|f| row.at < f) || to.is_some_and(|t| row.at >= t);
+                    let other = action.is_some_and(|a| row.action != a) || actor.is_some_and(|a| row.actor_id != Some(a));
+                    if outside || other {
                         continue;
                     }
                     let detail = auditor.open_detail(&row)?;
+                    if target.as_deref().is_some_and(|id| !detail.targets.iter().any(|t| t.id == id)) {
+                        continue;
+                    }
                     let line = json!({
                         "seq": row.seq,
                         "at": row.at.format(&Rfc3339)?,

@@ -70,6 +70,15 @@ pub(crate) enum AuditCommand {
         /// Only entries before this time (RFC 3339).
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
+        /// Only this action, e.g. submission.read.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this actor (user or API key id).
+        #[arg(long, value_name = "ID")]
+        actor: Option<String>,
+        /// Only entries that touched this record id: a submission's access history ("who has seen this record").
+        #[arg(long, value_name = "ID")]
+        target: Option<String>,
     },
     /// Print the Ed25519 public key (hex) that verifies audit checkpoints, for a third party.
     PublicKey,

@@ -50,6 +50,15 @@ fn verify_reports_ok_and_export_opens_every_entry() {
     let bad = admin(&dir, &["audit", "export", "--from", "yesterday"], None);
     crate::support::assert_one_line_error(&bad, "RFC 3339");
 
+    let harbor_id = lines[2]["targets"][0]["id"].as_str().unwrap().to_owned();
+    let history = ok(&admin(&dir, &["audit", "export", "--target", &harbor_id], None));
+    let history: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let history: Vec<&str> = history.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(history, ["org.create", "key.rotate", "key.retire"], "everything that touched Harbor");
+    let only = ok(&admin(&dir, &["audit", "export", "--action", "key.rotate"], None));
+    assert_eq!(only.lines().count(), 1, "{only}");
+    crate::support::assert_one_line_error(&admin(&dir, &["audit", "export", "--action", "nope"], None), "unknown audit action");
+
     let key = ok(&admin(&dir, &["audit", "public-key"], None));
     assert_eq!(key.trim().len(), 64, "{key}");
 }
