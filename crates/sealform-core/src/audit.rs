@@ -593,23 +593,23 @@ impl<'a> Verifier<'a> {
     /// Feeds the next rows, in sequence order. Returns false once a fault is found (stop feeding).
     pub fn feed(&mut self, rows: Vec<AuditRow>) -> bool {
         for row in rows {
+            // One row of look-ahead lets a mismatch be told apart as a swap with its successor.
+            if let Some(current) = self.pending.take() {
+                self.check(&current, Some(&row));
+            }
             if self.broken.is_some() {
                 return false;
             }
-            // One row of look-ahead lets a mismatch be told apart as a swap with its successor.
-            if let Some(current) = self.pending.replace(row) {
-                let next = self.pending.clone();
-                self.check(current, next.as_ref());
-            }
+            self.pending = Some(row);
         }
-        self.broken.is_none()
+        true
     }
 
     /// Finishes: checks the last row and the checkpoints.
     #[must_use]
     pub fn finish(mut self) -> Verdict {
         if let Some(last) = self.pending.take() {
-            self.check(last, None);
+            self.check(&last, None);
         }
         if let Some((seq, fault)) = self.broken {
             return Verdict::Broken { seq, fault };
@@ -626,7 +626,7 @@ impl<'a> Verifier<'a> {
         Verdict::Ok { entries: self.entries }
     }
 
-    fn check(&mut self, row: AuditRow, next: Option<&AuditRow>) {
+    fn check(&mut self, row: &AuditRow, next: Option<&AuditRow>) {
         if self.broken.is_some() {
             return;
         }
@@ -635,7 +635,7 @@ impl<'a> Verifier<'a> {
             self.broken = Some((self.expected_seq, fault));
             return;
         }
-        let expected = self.auditor.link(&self.previous, &row);
+        let expected = self.auditor.link(&self.previous, row);
         if expected != row.chain_hash {
             let swapped = next.is_some_and(|n| {
                 let moved = AuditRow { seq: row.seq, ..n.clone() };

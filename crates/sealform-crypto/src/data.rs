@@ -126,13 +126,14 @@ pub(crate) fn seal_with_nonce(
     plaintext: &[u8],
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+    // Zeroizing until sealed: if sealing failed, the buffer would still hold plaintext.
+    let mut out = Zeroizing::new(Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD));
     out.push(SEAL_VERSION);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     let tag = key.gcm.seal_in_place(nonce, aad, &mut out[1 + NONCE_LEN..])?;
     out.extend_from_slice(&tag);
-    Ok(out)
+    Ok(std::mem::take(&mut *out))
 }
 
 /// Opens what [`seal`] produced, with the same key and associated data.

@@ -101,7 +101,8 @@ pub(crate) fn master_wrap(
     aad: &[u8],
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut out = Vec::with_capacity(KEK_WRAP_OVERHEAD + secret.len());
+    // Zeroizing until sealed: if sealing failed, the buffer would still hold the secret.
+    let mut out = Zeroizing::new(Vec::with_capacity(KEK_WRAP_OVERHEAD + secret.len()));
     out.extend_from_slice(KEK_MAGIC);
     out.push(KEK_VERSION);
     out.extend_from_slice(&master.fingerprint());
@@ -112,7 +113,7 @@ pub(crate) fn master_wrap(
     let gcm = GcmKey::new(&hkdf_expand_one_block(master.expose(), WRAP_INFO))?;
     let tag = gcm.seal_in_place(nonce, &gcm_aad, &mut out[body_start..])?;
     out.extend_from_slice(&tag);
-    Ok(out)
+    Ok(std::mem::take(&mut *out))
 }
 
 fn concat(a: &[u8], b: &[u8]) -> Vec<u8> {

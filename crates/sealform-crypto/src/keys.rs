@@ -223,7 +223,7 @@ impl RecipientPrivateKey {
                 Zeroizing::new(der.as_ref().to_vec())
             }
         };
-        let encoded = encode_blob(SECRET_MAGIC, suite, key_id, &body)?;
+        let encoded = Zeroizing::new(encode_blob(SECRET_MAGIC, suite, key_id, &body)?);
         Self::from_secret_bytes(&encoded)
     }
 

@@ -144,11 +144,12 @@ impl StreamSealer {
     /// # Errors
     /// [`CryptoError::Misuse`] for a wrong length or a segment after the final one; [`CryptoError::Internal`].
     pub fn seal_segment(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>, CryptoError> {
-        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        // Zeroizing until sealed: if sealing failed, the buffer would still hold plaintext.
+        let mut out = Zeroizing::new(Vec::with_capacity(plaintext.len() + TAG_LEN));
         out.extend_from_slice(plaintext);
         let tag = self.seal_in_place(&mut out, last)?;
         out.extend_from_slice(&tag);
-        Ok(out)
+        Ok(std::mem::take(&mut *out))
     }
 
     fn seal_in_place(&mut self, in_out: &mut [u8], last: bool) -> Result<[u8; TAG_LEN], CryptoError> {

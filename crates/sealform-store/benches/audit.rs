@@ -1,0 +1,85 @@
+//! Audit trail throughput: preparing entries, appending them, and verifying a 1,000,000-entry chain on SQLite.
+//! `cargo bench -p sealform-store --bench audit` (set `AUDIT_BENCH_ENTRIES` for another size).
+//! Prints one line per measurement; figures go to BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sealform_core::audit::{Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, Verdict, verify};
+use sealform_core::ids::OrgId;
+use sealform_core::store::AuditStore as _;
+use sealform_crypto::AuditKeys;
+use sealform_store::{SqliteOptions, SqliteStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const BATCH: usize = 1000;
+
+fn main() {
+    let entries: usize = std::env::var("AUDIT_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run(entries));
+}
+
+async fn run(entries: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("bench.db"), &SqliteOptions::default()).await.unwrap();
+    let auditor = Arc::new(Auditor::new(AuditKeys::generate().unwrap()));
+    store
+        .insert_audit_keyset(vec![0], [0; 8], auditor.verifier().as_bytes().to_vec(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let scope = AuditScope {
+        actor: Actor::User(Uuid::now_v7()),
+        context: RequestContext { ip: Some("198.51.100.20".into()), user_agent: Some("Mozilla/5.0".into()), request_id: Some(Uuid::now_v7().to_string()), os_user: None },
+    };
+    let ctx = AuditCtx { auditor: &auditor, scope: &scope };
+    let org = OrgId::new();
+    let entry = |i: usize| {
+        Entry::ok(Some(org), Action::SubmissionRead, vec![Target::new("submission", Uuid::now_v7()), Target::new("form", i)], OffsetDateTime::now_utc())
+            .with_fields(vec!["name".into(), "dob".into(), "mrn".into()])
+    };
+
+    // Preparing an entry (JSON + AES-256-GCM of the detail + keyed target hash): the CPU a request pays.
+    let started = Instant::now();
+    let prepared: Vec<_> = (0..100_000).map(|i| ctx.entry(entry(i)).unwrap()).collect();
+    let per_entry = started.elapsed().as_secs_f64() / prepared.len() as f64;
+    println!("audit prepare: {:.2} µs/entry", per_entry * 1e6);
+    drop(prepared);
+
+    // Appending: each call is one transaction that reads and moves the chain head.
+    let started = Instant::now();
+    for _ in 0..1000 {
+        store.append_audit(vec![ctx.entry(entry(0)).unwrap()]).await.unwrap();
+    }
+    println!("audit append, 1 entry per transaction: {:.0} entries/s", 1000.0 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let mut written = 1000;
+    while written < entries {
+        let batch: Vec<_> = (0..BATCH.min(entries - written)).map(|i| ctx.entry(entry(i)).unwrap()).collect();
+        written += batch.len();
+        store.append_audit(batch).await.unwrap();
+    }
+    println!(
+        "audit append, {BATCH} entries per transaction: {:.0} entries/s ({written} entries)",
+        (written - 1000) as f64 / started.elapsed().as_secs_f64()
+    );
+
+    // Reading alone, to tell storage from crypto in the verify figure.
+    let started = Instant::now();
+    let (mut after, mut read) = (0, 0);
+    loop {
+        let rows = store.audit_entries(after, 10_000).await.unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        read += rows.len();
+    }
+    println!("audit read only: {:.0} entries/s", read as f64 / started.elapsed().as_secs_f64());
+
+    let started = Instant::now();
+    let mut progress = |_: u64| {};
+    let verdict = verify(&store, &auditor, None, &mut progress).await.unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
+    println!("audit verify: {written} entries in {elapsed:.2} s = {:.0} entries/s", written as f64 / elapsed);
+}
