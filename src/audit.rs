@@ -55,7 +55,9 @@ async fn execute<S: Store>(store: &S, auditor: &std::sync::Arc<Auditor>, command
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
             let action = action.as_deref().map(Action::parse).transpose()?.map(Action::as_str);
-            let actor = actor.as_deref().map(|a| a.parse::<uuid::Uuid>().map_err(|_| anyhow!("--actor must be an id")))
+            let actor = actor
+                .as_deref()
+                .map(|a| a.parse::<uuid::Uuid>().map_err(|_| anyhow!("--actor must be an id")))
                 .transpose()?;
             let scope = AuditScope::operator();
             let ctx = AuditCtx { auditor, scope: &scope };
@@ -69,7 +71,8 @@ async fn execute<S: Store>(store: &S, auditor: &std::sync::Arc<Auditor>, command
                 after = last.seq;
                 for row in rows {
                     let outside = from.is_some_and(|f| row.at < f) || to.is_some_and(|t| row.at >= t);
-                    let other = action.is_some_and(|a| row.action != a) || actor.is_some_and(|a| row.actor_id != Some(a));
+                    let other =
+                        action.is_some_and(|a| row.action != a) || actor.is_some_and(|a| row.actor_id != Some(a));
                     if outside || other {
                         continue;
                     }

@@ -47,9 +47,7 @@ pub(crate) fn promote_next_master_key(data_dir: &Path) -> anyhow::Result<()> {
     let next = next_master_key_path(data_dir);
     let current = master_key_path(data_dir);
     std::fs::rename(&next, &current).with_context(|| format!("replacing {}", current.display()))?;
-    std::fs::File::open(data_dir)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("syncing {}", data_dir.display()))
+    sync_dir(data_dir).with_context(|| format!("syncing {}", data_dir.display()))
 }
 
 /// Environment variable that supplies the master key instead of the file (e.g. from a secrets manager).
@@ -105,15 +103,25 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
     if !meta.is_dir() {
         bail!("data directory {} exists but is not a directory", dir.display());
     }
+    refuse_if_shared(dir, &meta, "data directory", "is accessible", "700")
+}
+
+/// Refuses a file or directory that group or others can use, naming the `chmod` that fixes it.
+fn refuse_if_shared(path: &Path, meta: &std::fs::Metadata, what: &str, verb: &str, fix: &str) -> anyhow::Result<()> {
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         bail!(
-            "data directory {} is accessible by group or others (mode {mode:03o}); run `chmod 700 {}`",
-            dir.display(),
-            dir.display()
+            "{what} {} {verb} by group or others (mode {mode:03o}); run `chmod {fix} {}`",
+            path.display(),
+            path.display()
         );
     }
     Ok(())
+}
+
+/// Makes a new or renamed directory entry durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn create_key_file(path: &Path) -> std::io::Result<MasterKey> {
@@ -123,21 +131,14 @@ fn create_key_file(path: &Path) -> std::io::Result<MasterKey> {
     file.sync_all()?;
     // Make the new directory entry durable too, so a crash cannot leave data sealed under a vanished key.
     if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+        sync_dir(parent)?;
     }
     Ok(key)
 }
 
 fn load_key_file(path: &Path) -> anyhow::Result<MasterKey> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading master key file {}", path.display()))?;
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "master key file {} is readable by group or others (mode {mode:03o}); run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
+    refuse_if_shared(path, &meta, "master key file", "is readable", "600")?;
     // A concurrent creator may not have written it yet; wait briefly rather than fail.
     for _ in 0..50 {
         let text = zeroize::Zeroizing::new(

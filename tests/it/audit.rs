@@ -57,7 +57,10 @@ fn verify_reports_ok_and_export_opens_every_entry() {
     assert_eq!(history, ["org.create", "key.rotate", "key.retire"], "everything that touched Harbor");
     let only = ok(&admin(&dir, &["audit", "export", "--action", "key.rotate"], None));
     assert_eq!(only.lines().count(), 1, "{only}");
-    crate::support::assert_one_line_error(&admin(&dir, &["audit", "export", "--action", "nope"], None), "unknown audit action");
+    crate::support::assert_one_line_error(
+        &admin(&dir, &["audit", "export", "--action", "nope"], None),
+        "unknown audit action",
+    );
 
     let key = ok(&admin(&dir, &["audit", "public-key"], None));
     assert_eq!(key.trim().len(), 64, "{key}");

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sealform_core::audit::{Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, Verdict, verify};
+use sealform_core::audit::{
+    Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, Verdict, verify,
+};
 use sealform_core::ids::OrgId;
 use sealform_core::store::AuditStore as _;
 use sealform_crypto::AuditKeys;
@@ -31,13 +33,23 @@ async fn run(entries: usize) {
         .unwrap();
     let scope = AuditScope {
         actor: Actor::User(Uuid::now_v7()),
-        context: RequestContext { ip: Some("198.51.100.20".into()), user_agent: Some("Mozilla/5.0".into()), request_id: Some(Uuid::now_v7().to_string()), os_user: None },
+        context: RequestContext {
+            ip: Some("198.51.100.20".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            request_id: Some(Uuid::now_v7().to_string()),
+            os_user: None,
+        },
     };
     let ctx = AuditCtx { auditor: &auditor, scope: &scope };
     let org = OrgId::new();
     let entry = |i: usize| {
-        Entry::ok(Some(org), Action::SubmissionRead, vec![Target::new("submission", Uuid::now_v7()), Target::new("form", i)], OffsetDateTime::now_utc())
-            .with_fields(vec!["name".into(), "dob".into(), "mrn".into()])
+        Entry::ok(
+            Some(org),
+            Action::SubmissionRead,
+            vec![Target::new("submission", Uuid::now_v7()), Target::new("form", i)],
+            OffsetDateTime::now_utc(),
+        )
+        .with_fields(vec!["name".into(), "dob".into(), "mrn".into()])
     };
 
     // Preparing an entry (JSON + AES-256-GCM of the detail + keyed target hash): the CPU a request pays.
