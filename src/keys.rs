@@ -9,7 +9,7 @@ use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::ids::OrgId;
 use sealform_core::keys::{KeyState, Keyring, MasterKeys, MasterWrapped, rewrap_under};
 use sealform_core::org::{OrgName, Organisation};
-use sealform_core::rotation::{RotationOutcome, rotate_org_key};
+use sealform_core::rotation::{RotationOptions, RotationOutcome, rotate_org_key};
 use sealform_core::store::Store;
 use sealform_crypto::KeyEncryptionKey as _;
 
@@ -42,9 +42,16 @@ async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> 
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let outcome =
-                rotate_org_key(store, &keyring, &SystemClock, audit, org.id, suite.map(Into::into), None, &mut report)
-                    .await?;
+            let outcome = rotate_org_key(
+                store,
+                &keyring,
+                &SystemClock,
+                audit,
+                org.id,
+                RotationOptions { suite: suite.map(Into::into), max_batches: None },
+                &mut report,
+            )
+            .await?;
             bar.finish_and_clear();
             match outcome {
                 RotationOutcome::Completed { retired, active, rewrapped } => println!(
@@ -114,10 +121,10 @@ async fn rotate_master<S: Store>(
 
 /// Finds an organisation by id or name.
 pub(crate) async fn resolve_org<S: Store>(store: &S, name_or_id: &str) -> anyhow::Result<Organisation> {
-    if let Ok(id) = name_or_id.parse::<OrgId>() {
-        if let Some(org) = store.list_organisations().await?.into_iter().find(|o| o.id == id) {
-            return Ok(org);
-        }
+    if let Ok(id) = name_or_id.parse::<OrgId>()
+        && let Some(org) = store.list_organisations().await?.into_iter().find(|o| o.id == id)
+    {
+        return Ok(org);
     }
     let name = OrgName::parse(name_or_id)?;
     match store.organisation_by_name(&name).await? {

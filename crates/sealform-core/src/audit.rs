@@ -644,11 +644,9 @@ impl<'a> Verifier<'a> {
             self.broken = Some((row.seq, if swapped { ChainFault::Reordered } else { ChainFault::Modified }));
             return;
         }
-        if let Some(checkpoint) = self.checkpoints.iter().find(|c| c.checkpoint.seq == row.seq) {
-            if checkpoint.checkpoint.hash != row.chain_hash {
-                self.broken = Some((row.seq, ChainFault::BadCheckpoint));
-                return;
-            }
+        if self.checkpoints.iter().any(|c| c.checkpoint.seq == row.seq && c.checkpoint.hash != row.chain_hash) {
+            self.broken = Some((row.seq, ChainFault::BadCheckpoint));
+            return;
         }
         self.previous = row.chain_hash;
         self.expected_seq += 1;
@@ -686,7 +684,8 @@ pub async fn load_or_create_auditor<S: crate::store::Store>(
 ) -> Result<Arc<Auditor>, DomainError> {
     let aad = crate::keys::MasterWrappedRef::AuditKeys.aad();
     for _ in 0..2 {
-        if let Some((wrapped, fingerprint, _)) = store.audit_keyset().await? {
+        if let Some(stored) = store.audit_keyset().await? {
+            let crate::keys::MasterWrappedBlob { wrapped, fingerprint } = stored.wrapped;
             let master = masters.by_fingerprint(fingerprint).ok_or_else(|| {
                 DomainError::Invalid(
                     "the master key does not match the database: it did not wrap the audit keys".into(),
@@ -721,7 +720,7 @@ pub async fn verify<S: crate::store::Store>(
 ) -> Result<Verdict, DomainError> {
     const BATCH: u32 = 10_000;
     let verifying_key = match store.audit_keyset().await? {
-        Some((_, _, key)) => CheckpointVerifier::from_bytes(&key),
+        Some(stored) => CheckpointVerifier::from_bytes(&stored.verifying_key),
         None => return Ok(Verdict::Ok { entries: 0 }),
     };
     let mut verifier = Verifier::new(auditor, verifying_key, store.audit_checkpoints().await?);

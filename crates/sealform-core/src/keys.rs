@@ -171,6 +171,24 @@ impl MasterWrappedRef {
     }
 }
 
+/// A secret wrapped under a master key, with that key's fingerprint.
+#[derive(Clone)]
+pub struct MasterWrappedBlob {
+    /// The wrapped bytes.
+    pub wrapped: Vec<u8>,
+    /// Which master key wrapped them.
+    pub fingerprint: [u8; 8],
+}
+
+/// The installation's audit keys as stored.
+#[derive(Clone)]
+pub struct StoredAuditKeys {
+    /// The keys, wrapped under a master key.
+    pub wrapped: MasterWrappedBlob,
+    /// The Ed25519 public key that verifies checkpoints.
+    pub verifying_key: Vec<u8>,
+}
+
 /// A master-wrapped secret as stored.
 #[derive(Clone)]
 pub struct MasterWrapped {
@@ -280,6 +298,8 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 /// How many unwrapped private keys are held at most.
 const CACHE_CAPACITY: usize = 64;
 
+type IndexKeyCache = HashMap<(OrgId, FormId), (Arc<BlindIndexKey>, Instant)>;
+
 struct Cached {
     key: Arc<RecipientPrivateKey>,
     loaded: Instant,
@@ -291,7 +311,7 @@ pub struct Keyring<S> {
     masters: MasterKeys,
     // Both caches are keyed by organisation too: a hit must never hand one tenant another tenant's key.
     cache: Mutex<HashMap<(OrgId, KeyId), Cached>>,
-    index_keys: Mutex<HashMap<(OrgId, FormId), (Arc<BlindIndexKey>, Instant)>>,
+    index_keys: Mutex<IndexKeyCache>,
 }
 
 impl<S: Store> Keyring<S> {
@@ -373,7 +393,7 @@ impl<S: Store> Keyring<S> {
                 None => {}
             }
         }
-        let (wrapped, fingerprint) =
+        let MasterWrappedBlob { wrapped, fingerprint } =
             self.store.form_index_key(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
         let master = self
             .masters

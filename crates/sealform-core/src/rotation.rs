@@ -39,12 +39,19 @@ pub enum RotationOutcome {
     },
 }
 
+/// Choices for a rotation run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RotationOptions {
+    /// Suite of the new key (default: the current key's).
+    pub suite: Option<Suite>,
+    /// Stop after this many batches (for tests, and for operators who want to spread the work).
+    pub max_batches: Option<u32>,
+}
+
 /// Progress of the re-wrap: `(done, total)` data keys.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 /// Starts a rotation of `org`'s key, or resumes the unfinished one, and runs the re-wrap job.
-/// `suite` chooses the new key's suite (default: the current key's). `max_batches` stops early (for tests and
-/// for operators who want to spread the work).
 ///
 /// # Errors
 /// Storage and crypto errors; the job can be run again after any of them.
@@ -54,10 +61,10 @@ pub async fn rotate_org_key<S: Store>(
     clock: &dyn Clock,
     audit: AuditCtx<'_>,
     org: OrgId,
-    suite: Option<Suite>,
-    max_batches: Option<u32>,
+    options: RotationOptions,
     progress: Progress<'_>,
 ) -> Result<RotationOutcome, DomainError> {
+    let RotationOptions { suite, max_batches } = options;
     let keys = store.org_keys(org).await?;
     let retiring = keys.iter().find(|k| k.state == KeyState::Retiring).map(|k| k.id);
     let (old, new) = if let Some(old) = retiring {

@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditRow, CheckpointRow, PendingAudit};
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
-use crate::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use crate::keys::{
+    MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
+};
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
@@ -134,7 +136,7 @@ pub trait KeyStore {
         &self,
         org: OrgId,
         form: FormId,
-    ) -> impl Future<Output = Result<Option<(Vec<u8>, [u8; 8])>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<MasterWrappedBlob>, StoreError>> + Send;
 
     /// Starts a rotation: the active key becomes `retiring` and `new_key` becomes active, atomically. New writes use
     /// the new key from the moment this commits. [`StoreError::Conflict`] while another rotation is unfinished.
@@ -251,7 +253,7 @@ pub trait AuditStore {
     fn audit_checkpoints(&self) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
 
     /// The installation's audit keys, wrapped, with the master fingerprint and the checkpoint public key.
-    fn audit_keyset(&self) -> impl Future<Output = Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError>> + Send;
+    fn audit_keyset(&self) -> impl Future<Output = Result<Option<StoredAuditKeys>, StoreError>> + Send;
 
     /// Stores the audit keys once; false when another process stored a set first (use theirs).
     fn insert_audit_keyset(

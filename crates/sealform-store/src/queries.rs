@@ -11,7 +11,8 @@ macro_rules! shared_queries {
         use sealform_core::audit::{AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
         use sealform_core::keys::{
-            KeyState, MasterWrapped, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef,
+            KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate,
+            StoredAuditKeys, WrappedKeyRef,
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
@@ -122,13 +123,19 @@ macro_rules! shared_queries {
             rows.into_iter().map(checkpoint_row).collect()
         }
 
-        pub(crate) async fn audit_keyset(pool: &$Pool) -> Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError> {
+        pub(crate) async fn audit_keyset(pool: &$Pool) -> Result<Option<StoredAuditKeys>, StoreError> {
             let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> =
                 sqlx::query_as("SELECT wrapped, fingerprint, verifying_key FROM audit_keyset WHERE id = 1")
                     .fetch_optional(pool)
                     .await
                     .map_err(backend("read audit keys"))?;
-            row.map(|(wrapped, fp, verifying)| Ok((wrapped, fingerprint(&fp)?, verifying))).transpose()
+            row.map(|(wrapped, fp, verifying_key)| {
+                Ok(StoredAuditKeys {
+                    wrapped: MasterWrappedBlob { wrapped, fingerprint: fingerprint(&fp)? },
+                    verifying_key,
+                })
+            })
+            .transpose()
         }
 
         pub(crate) async fn insert_audit_keyset(
@@ -459,7 +466,7 @@ macro_rules! shared_queries {
             pool: &$Pool,
             org: OrgId,
             form: FormId,
-        ) -> Result<Option<(Vec<u8>, [u8; 8])>, StoreError> {
+        ) -> Result<Option<MasterWrappedBlob>, StoreError> {
             let row: Option<(Vec<u8>, Vec<u8>)> =
                 sqlx::query_as("SELECT index_key, index_key_fp FROM forms WHERE org_id = $1 AND id = $2")
                     .bind(org.as_uuid())
@@ -467,7 +474,7 @@ macro_rules! shared_queries {
                     .fetch_optional(pool)
                     .await
                     .map_err(backend("read form key"))?;
-            row.map(|(wrapped, fp)| Ok((wrapped, fingerprint(&fp)?))).transpose()
+            row.map(|(wrapped, fp)| Ok(MasterWrappedBlob { wrapped, fingerprint: fingerprint(&fp)? })).transpose()
         }
 
         pub(crate) async fn replace_master_wrapped(

@@ -15,7 +15,7 @@ use sealform_core::clock::SystemClock;
 use sealform_core::forms::create_form;
 use sealform_core::ids::{FormId, OrgId};
 use sealform_core::keys::{Keyring, MasterKeys};
-use sealform_core::rotation::rotate_org_key;
+use sealform_core::rotation::{RotationOptions, rotate_org_key};
 use sealform_core::sealing::{NewAnswers, delete_submission, find_by_index, read_submission, store_new_submission};
 use sealform_core::store::{AuditStore as _, OrganisationStore as _, Store, SubmissionStore as _};
 use sealform_crypto::MasterKey;
@@ -185,7 +185,9 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
 
     let keys_before = w.store.org_keys(org).await.unwrap();
     let mut progress = |_: u64, _: u64| {};
-    rotate_org_key(&w.store, &keyring, &SystemClock, w.ctx(), org, None, None, &mut progress).await.unwrap();
+    rotate_org_key(&w.store, &keyring, &SystemClock, w.ctx(), org, RotationOptions::default(), &mut progress)
+        .await
+        .unwrap();
     let keys_after = w.store.org_keys(org).await.unwrap();
     let old = sealform_core::rotation::key_hex(keys_before[0].id);
     let new_key = sealform_core::rotation::key_hex(keys_after[0].id);

@@ -12,7 +12,7 @@ use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{KeyState, Keyring, MasterKeys, new_org_key};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
-use sealform_core::rotation::{RotationOutcome, rotate_org_key};
+use sealform_core::rotation::{RotationOptions, RotationOutcome, rotate_org_key};
 use sealform_core::sealing::{Answers, NewAnswers, find_by_index, open_revision, store_new_submission};
 use sealform_core::store::{NewOrganisation, NewUser, Store};
 use sealform_core::user::Email;
@@ -136,7 +136,9 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
         .collect();
     let mut progress = |_: u64, _: u64| {};
     let outcome =
-        rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), f.org, None, None, &mut progress).await.unwrap();
+        rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), f.org, RotationOptions::default(), &mut progress)
+            .await
+            .unwrap();
     for writer in writers {
         expected.extend(writer.await.unwrap());
     }
@@ -175,8 +177,7 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
         &SystemClock,
         ctx(),
         f.org,
-        Some(Suite::RsaOaep3072Sha256),
-        Some(1),
+        RotationOptions { suite: Some(Suite::RsaOaep3072Sha256), max_batches: Some(1) },
         &mut progress,
     )
     .await
@@ -192,9 +193,17 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
     }
     // A fresh keyring (a new process) resumes; the suite choice of the interrupted run stands.
     let resumed_keyring = Keyring::new(f.store.clone(), f.keyring.masters().clone());
-    let second = rotate_org_key(&f.store, &resumed_keyring, &SystemClock, ctx(), f.org, None, None, &mut progress)
-        .await
-        .unwrap();
+    let second = rotate_org_key(
+        &f.store,
+        &resumed_keyring,
+        &SystemClock,
+        ctx(),
+        f.org,
+        RotationOptions::default(),
+        &mut progress,
+    )
+    .await
+    .unwrap();
     let RotationOutcome::Completed { rewrapped, active, .. } = second else { panic!("{second:?}") };
     assert_eq!(rewrapped, 600 - 256);
     let active_key = f.store.org_keys(f.org).await.unwrap().into_iter().find(|k| k.id == active).unwrap();

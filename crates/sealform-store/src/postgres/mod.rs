@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use sealform_core::audit::{AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{MasterWrapped, NewOrgKey, OrgKeyRecord, RewrapUpdate, WrappedKeyRef};
+use sealform_core::keys::{
+    MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
+};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::store::{
     AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError,
@@ -123,7 +125,7 @@ impl KeyStore for PgStore {
         queries::master_wrapped_secrets(&self.pool).await
     }
 
-    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<(Vec<u8>, [u8; 8])>, StoreError> {
+    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<MasterWrappedBlob>, StoreError> {
         queries::form_index_key(&self.pool, org, form).await
     }
 
@@ -242,7 +244,7 @@ impl AuditStore for PgStore {
         queries::audit_checkpoints(&self.pool).await
     }
 
-    async fn audit_keyset(&self) -> Result<Option<(Vec<u8>, [u8; 8], Vec<u8>)>, StoreError> {
+    async fn audit_keyset(&self) -> Result<Option<StoredAuditKeys>, StoreError> {
         queries::audit_keyset(&self.pool).await
     }
 
