@@ -5,6 +5,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sealform_core::audit::Auditor;
+use sealform_core::clock::SystemClock;
 use sealform_core::store::Store;
 use sealform_http::{AppState, ConnectionLimits, HttpSettings};
 use tokio::net::TcpListener;
@@ -34,12 +36,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     with_store!(store, |store| {
         sealform_core::keys::check_master_keys(&store, &masters).await?;
         // Creates the audit keys on first start, and proves the master key opens them.
-        sealform_core::audit::load_or_create_auditor(&store, &masters, time::OffsetDateTime::now_utc()).await?;
-        serve_with(store, &config, tls).await
+        let auditor =
+            sealform_core::audit::load_or_create_auditor(&store, &masters, time::OffsetDateTime::now_utc()).await?;
+        serve_with(store, auditor, &config, tls).await
     })
 }
 
-async fn serve_with<S: Store>(store: S, config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<()> {
+async fn serve_with<S: Store>(
+    store: S,
+    auditor: Arc<Auditor>,
+    config: &Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     let server = &config.server;
     let listener = TcpListener::bind(server.listen).await.with_context(|| format!("listening on {}", server.listen))?;
     let address = listener.local_addr()?;
@@ -49,7 +57,7 @@ async fn serve_with<S: Store>(store: S, config: &Config, tls: Option<Arc<rustls:
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
     };
-    let app = sealform_http::router(AppState::new(store.clone()), &settings);
+    let app = sealform_http::router(AppState::new(store.clone(), auditor, Arc::new(SystemClock)), &settings);
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, database = store.backend_name(), "serving");

@@ -42,6 +42,7 @@ pub enum Action {
     AccessRequestDecide,
     LoginSuccess,
     LoginFailure,
+    Logout,
     Lockout,
     MfaEnrol,
     MfaRemove,
@@ -56,7 +57,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgDelete,
@@ -77,6 +78,7 @@ impl Action {
         Self::AccessRequestDecide,
         Self::LoginSuccess,
         Self::LoginFailure,
+        Self::Logout,
         Self::Lockout,
         Self::MfaEnrol,
         Self::MfaRemove,
@@ -113,6 +115,7 @@ impl Action {
             Self::AccessRequestDecide => "access_request.decide",
             Self::LoginSuccess => "login.success",
             Self::LoginFailure => "login.failure",
+            Self::Logout => "logout",
             Self::Lockout => "lockout",
             Self::MfaEnrol => "mfa.enrol",
             Self::MfaRemove => "mfa.remove",
@@ -753,4 +756,23 @@ impl Verifier<'_> {
         self.previous = anchor.chain_hash;
         self.checkpoints.retain(|c| c.checkpoint.seq > anchor.seq);
     }
+}
+
+/// A search of one organisation's trail (the auditor's console page).
+#[derive(Clone, Debug)]
+pub struct AuditQuery {
+    /// The organisation; always required, so a search never crosses tenants.
+    pub org: OrgId,
+    /// Only this action.
+    pub action: Option<Action>,
+    /// Only this actor id.
+    pub actor: Option<Uuid>,
+    /// Only entries whose first target has this keyed hash ([`Auditor::target_hash`]).
+    pub target_hash: Option<[u8; 16]>,
+    /// At or after.
+    pub from: Option<OffsetDateTime>,
+    /// Before.
+    pub to: Option<OffsetDateTime>,
+    /// At most this many, newest first.
+    pub limit: u32,
 }

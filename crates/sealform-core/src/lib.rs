@@ -12,6 +12,7 @@ pub mod org;
 pub mod password;
 pub mod rotation;
 pub mod sealing;
+pub mod sessions;
 pub mod store;
 pub mod submission;
 pub mod user;

@@ -7,13 +7,14 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use crate::audit::{AuditRow, CheckpointRow, PendingAudit};
+use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
+use crate::sessions::{NewSession, SessionRecord};
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
 use crate::user::{Email, Membership, UserRecord};
 
@@ -249,6 +250,9 @@ pub trait AuditStore {
     /// The entry with this sequence number.
     fn audit_entry(&self, seq: i64) -> impl Future<Output = Result<Option<AuditRow>, StoreError>> + Send;
 
+    /// An organisation's entries matching `query`, newest first.
+    fn audit_search(&self, query: AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+
     /// Every signed checkpoint.
     fn audit_checkpoints(&self) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
 
@@ -265,9 +269,55 @@ pub trait AuditStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Logins and server-side sessions (DESIGN.md §7).
+pub trait SessionStore {
+    /// Records a failed login: the new failure count and, when the policy locks the account, until when.
+    fn record_login_failure(
+        &self,
+        user: UserId,
+        failed_logins: u32,
+        locked_until: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Opens a session after a successful login and clears the failure count, in one transaction.
+    fn open_session(
+        &self,
+        session: NewSession,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session with this token hash, with its user and role.
+    fn session(&self, id_hash: [u8; 32]) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Marks activity on a session (for the idle timeout).
+    fn touch_session(
+        &self,
+        id_hash: [u8; 32],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.
+    fn close_session(
+        &self,
+        id_hash: [u8; 32],
+        audit: Option<PendingAudit>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
-    HealthStore + OrganisationStore + UserStore + KeyStore + SubmissionStore + AuditStore + Clone + Send + Sync + 'static
+    HealthStore
+    + OrganisationStore
+    + UserStore
+    + KeyStore
+    + SubmissionStore
+    + AuditStore
+    + SessionStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
     /// A short name for logs and `/readyz`: `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

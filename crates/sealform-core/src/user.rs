@@ -165,6 +165,10 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     /// When the password was last set, for expiry.
     pub password_changed_at: OffsetDateTime,
+    /// Consecutive failed logins since the last success.
+    pub failed_logins: u32,
+    /// Until when the account is locked after too many failures.
+    pub locked_until: Option<OffsetDateTime>,
 }
 
 /// A user's role in one organisation.

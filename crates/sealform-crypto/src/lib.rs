@@ -28,6 +28,7 @@ mod keys;
 mod master_key;
 mod random;
 mod stream;
+mod token;
 mod wrap;
 
 #[cfg(test)]
@@ -47,4 +48,5 @@ pub use stream::{
     STREAM_HEADER_LEN, STREAM_SEGMENT_LEN, StreamError, StreamOpener, StreamSealer, open_stream, seal_stream,
     sealed_stream_len,
 };
+pub use token::{TOKEN_HASH_LEN, constant_time_eq, hash_token, new_token};
 pub use wrap::{WrappedKey, unwrap, wrap};

@@ -9,13 +9,16 @@ use axum::middleware;
 use axum::routing::{get, post};
 use http::StatusCode;
 use minijinja::Environment;
+use sealform_core::audit::Auditor;
+use sealform_core::clock::Clock;
+use sealform_core::sessions::SessionPolicy;
 use sealform_core::store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::headers::{HeaderPolicy, security_headers};
 use crate::request_id::request_context;
-use crate::{pages, system};
+use crate::{console, pages, system};
 
 /// What the HTTP layer needs from the configuration.
 #[derive(Clone, Debug)]
@@ -34,19 +37,31 @@ pub struct HttpSettings {
 pub struct AppState<S> {
     /// The storage backend.
     pub store: S,
+    /// The audit keys.
+    pub auditor: Arc<Auditor>,
+    /// Where handlers read the time (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Lockout and session timeouts.
+    pub policy: SessionPolicy,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
 impl<S: Clone> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        Self { store: self.store.clone(), templates: Arc::clone(&self.templates) }
+        Self {
+            store: self.store.clone(),
+            auditor: Arc::clone(&self.auditor),
+            clock: Arc::clone(&self.clock),
+            policy: self.policy,
+            templates: Arc::clone(&self.templates),
+        }
     }
 }
 
 impl<S: Store> AppState<S> {
-    /// State over a store, with the built-in templates.
-    pub fn new(store: S) -> Self {
-        Self { store, templates: Arc::new(pages::templates()) }
+    /// State over a store, with the built-in templates and the default session policy.
+    pub fn new(store: S, auditor: Arc<Auditor>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, auditor, clock, policy: SessionPolicy::default(), templates: Arc::new(pages::templates()) }
     }
 }
 
@@ -59,6 +74,10 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/readyz", get(system::readyz::<S>))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/static/favicon.svg", get(pages::favicon))
+        .route("/login", get(console::login_page::<S>).post(console::login_submit::<S>))
+        .route("/logout", post(console::logout_submit::<S>))
+        .route("/console", get(console::console::<S>))
+        .route("/console/audit", get(console::audit_page::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .fallback(pages::not_found::<S>)
         .with_state(state);

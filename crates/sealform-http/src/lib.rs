@@ -2,6 +2,8 @@
 //! render; they never run SQL or touch key material (DESIGN.md §3).
 
 mod app;
+mod auth;
+mod console;
 mod headers;
 mod pages;
 mod problem;

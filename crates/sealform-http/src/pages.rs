@@ -19,6 +19,9 @@ pub(crate) fn templates() -> Environment<'static> {
         ("base.html", include_str!("../templates/base.html")),
         ("home.html", include_str!("../templates/home.html")),
         ("not_found.html", include_str!("../templates/not_found.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("console.html", include_str!("../templates/console.html")),
+        ("audit.html", include_str!("../templates/audit.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {
@@ -28,7 +31,7 @@ pub(crate) fn templates() -> Environment<'static> {
     env
 }
 
-fn render(env: &Environment<'static>, name: &str, ctx: minijinja::Value) -> Result<Html<String>, ApiError> {
+pub(crate) fn render(env: &Environment<'static>, name: &str, ctx: minijinja::Value) -> Result<Html<String>, ApiError> {
     env.get_template(name).and_then(|t| t.render(ctx)).map(Html).map_err(|err| {
         tracing::error!(template = name, error = %err, "template failed to render");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")

@@ -8,7 +8,7 @@
 /// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
-        use sealform_core::audit::{AuditRow, ChainHead, CheckpointRow, PendingAudit};
+        use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
         use sealform_core::keys::{
             KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate,
@@ -16,6 +16,7 @@ macro_rules! shared_queries {
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
+        use sealform_core::sessions::{NewSession, SessionRecord};
         use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
         use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
         use sealform_crypto::KeyId;
@@ -24,7 +25,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            AuditEventRow, KEY_RETIRED, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            AuditEventRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -114,6 +115,27 @@ macro_rules! shared_queries {
             row.map(AuditEventRow::into_domain).transpose()
         }
 
+        pub(crate) async fn audit_search(pool: &$Pool, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+            let rows: Vec<AuditEventRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR action = $2) \
+                 AND ($3 IS NULL OR actor_id = $3) AND ($4 IS NULL OR target_hash = $4) \
+                 AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq DESC LIMIT $7"
+            ))
+            .bind(query.org.as_uuid())
+            .bind(query.action.map(|a| a.as_str()))
+            .bind(query.actor)
+            .bind(query.target_hash.map(|h| h.to_vec()))
+            .bind(query.from)
+            .bind(query.to)
+            .bind(i64::from(query.limit))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("search audit entries"))?;
+            rows.into_iter().map(AuditEventRow::into_domain).collect()
+        }
+
         pub(crate) async fn audit_checkpoints(pool: &$Pool) -> Result<Vec<CheckpointRow>, StoreError> {
             let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> =
                 sqlx::query_as("SELECT seq, chain_hash, at_micros, signature FROM audit_checkpoints ORDER BY seq")
@@ -157,6 +179,88 @@ macro_rules! shared_queries {
             .await
             .map_err(backend("store audit keys"))?;
             Ok(inserted.rows_affected() == 1)
+        }
+
+        // ----- logins and sessions -----
+
+        pub(crate) async fn record_login_failure(
+            conn: &mut $Conn,
+            user: UserId,
+            failed_logins: u32,
+            locked_until: Option<OffsetDateTime>,
+            audit: Vec<PendingAudit>,
+        ) -> Result<(), StoreError> {
+            sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+                .bind(i32::try_from(failed_logins).unwrap_or(i32::MAX))
+                .bind(locked_until)
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("record login failure"))?;
+            append_audit(conn, &audit).await
+        }
+
+        pub(crate) async fn open_session(conn: &mut $Conn, session: NewSession, audit: PendingAudit) -> Result<(), StoreError> {
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(session.user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("open session"))?;
+            sqlx::query(
+                "INSERT INTO sessions (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6)",
+            )
+            .bind(session.id_hash.as_slice())
+            .bind(session.org.as_uuid())
+            .bind(session.user.as_uuid())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(&session.csrf_token)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("open session"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+            let row: Option<SessionRow> = sqlx::query_as(
+                "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
+            )
+            .bind(id_hash.as_slice())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read session"))?;
+            row.map(SessionRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn touch_session(conn: &mut $Conn, id_hash: [u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id_hash.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("touch session"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn close_session(
+            conn: &mut $Conn,
+            id_hash: [u8; 32],
+            audit: Option<PendingAudit>,
+        ) -> Result<bool, StoreError> {
+            let closed = sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id_hash.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("close session"))?
+                .rows_affected()
+                > 0;
+            if closed && let Some(audit) = audit {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(closed)
         }
 
         // ----- organisations and users -----

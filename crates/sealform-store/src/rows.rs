@@ -5,6 +5,7 @@ use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
+use sealform_core::sessions::SessionRecord;
 use sealform_core::store::StoreError;
 use sealform_core::submission::{SealedRevision, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord, UserStatus};
@@ -26,7 +27,7 @@ pub(crate) use org_columns;
 /// Columns of a user, in [`UserRow`] order.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, status, created_at, password_changed_at"
+        "id, email, password_hash, status, created_at, password_changed_at, failed_logins, locked_until"
     };
 }
 pub(crate) use user_columns;
@@ -71,6 +72,8 @@ pub(crate) struct UserRow {
     status: String,
     created_at: OffsetDateTime,
     password_changed_at: OffsetDateTime,
+    failed_logins: i32,
+    locked_until: Option<OffsetDateTime>,
 }
 
 impl UserRow {
@@ -82,6 +85,8 @@ impl UserRow {
             status: UserStatus::parse(&self.status).map_err(corrupt("user status"))?,
             created_at: self.created_at,
             password_changed_at: self.password_changed_at,
+            failed_logins: self.failed_logins.unsigned_abs(),
+            locked_until: self.locked_until,
         })
     }
 }
@@ -243,4 +248,34 @@ pub(crate) fn checkpoint_row(
 ) -> Result<CheckpointRow, StoreError> {
     let hash = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit checkpoint hash".into()))?;
     Ok(CheckpointRow { checkpoint: Checkpoint { seq, hash, at_micros }, signature })
+}
+
+/// A session joined with its user and membership.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: Vec<u8>,
+    org_id: Uuid,
+    user_id: Uuid,
+    email: String,
+    role: String,
+    status: String,
+    last_seen_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    csrf_token: String,
+}
+
+impl SessionRow {
+    pub(crate) fn into_domain(self) -> Result<SessionRecord, StoreError> {
+        Ok(SessionRecord {
+            id_hash: self.id.as_slice().try_into().map_err(|_| StoreError::Corrupt("session id".into()))?,
+            org: OrgId::from_uuid(self.org_id),
+            user: UserId::from_uuid(self.user_id),
+            email: Email::parse(&self.email).map_err(corrupt("user e-mail"))?,
+            role: self.role.parse().map_err(corrupt("membership role"))?,
+            user_status: UserStatus::parse(&self.status).map_err(corrupt("user status"))?,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+            csrf_token: self.csrf_token,
+        })
+    }
 }

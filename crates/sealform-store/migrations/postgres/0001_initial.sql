@@ -37,7 +37,9 @@ CREATE TABLE users (
     password_hash       TEXT NOT NULL,        -- argon2id PHC string
     status              TEXT NOT NULL CHECK (status IN ('active', 'deactivated')),
     created_at          TIMESTAMPTZ NOT NULL,
-    password_changed_at TIMESTAMPTZ NOT NULL
+    password_changed_at TIMESTAMPTZ NOT NULL,
+    failed_logins       INTEGER NOT NULL DEFAULT 0, -- consecutive failures; reset by a success
+    locked_until        TIMESTAMPTZ                         -- set after too many failures (lockout)
 );
 
 CREATE TABLE memberships (
@@ -55,7 +57,8 @@ CREATE TABLE sessions (
     user_id      UUID NOT NULL,
     created_at   TIMESTAMPTZ NOT NULL,
     last_seen_at TIMESTAMPTZ NOT NULL,
-    expires_at   TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL,            -- absolute timeout
+    csrf_token   TEXT NOT NULL,           -- synchroniser token for state-changing requests of this session
     FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);

@@ -37,7 +37,9 @@ CREATE TABLE users (
     password_hash       TEXT NOT NULL,        -- argon2id PHC string
     status              TEXT NOT NULL CHECK (status IN ('active', 'deactivated')),
     created_at          TEXT NOT NULL,
-    password_changed_at TEXT NOT NULL
+    password_changed_at TEXT NOT NULL,
+    failed_logins       INTEGER NOT NULL DEFAULT 0, -- consecutive failures; reset by a success
+    locked_until        TEXT                         -- set after too many failures (lockout)
 ) STRICT;
 
 CREATE TABLE memberships (
@@ -55,7 +57,8 @@ CREATE TABLE sessions (
     user_id      BLOB NOT NULL,
     created_at   TEXT NOT NULL,
     last_seen_at TEXT NOT NULL,
-    expires_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,            -- absolute timeout
+    csrf_token   TEXT NOT NULL,           -- synchroniser token for state-changing requests of this session
     FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);

@@ -5,15 +5,16 @@ mod queries;
 
 use std::time::Duration;
 
-use sealform_core::audit::{AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
 use sealform_core::org::{OrgName, Organisation};
+use sealform_core::sessions::{NewSession, SessionRecord};
 use sealform_core::store::{
-    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError,
-    SubmissionStore, UserStore,
+    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
+    StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord};
@@ -240,6 +241,10 @@ impl AuditStore for PgStore {
         queries::audit_entry(&self.pool, seq).await
     }
 
+    async fn audit_search(&self, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_search(&self.pool, query).await
+    }
+
     async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         queries::audit_checkpoints(&self.pool).await
     }
@@ -259,6 +264,37 @@ impl AuditStore for PgStore {
             queries::insert_audit_keyset(conn, wrapped, fingerprint, verifying_key, at).await
         })
         .await
+    }
+}
+
+impl SessionStore for PgStore {
+    async fn record_login_failure(
+        &self,
+        user: UserId,
+        failed_logins: u32,
+        locked_until: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("record login failure", async |conn| {
+            queries::record_login_failure(conn, user, failed_logins, locked_until, audit).await
+        })
+        .await
+    }
+
+    async fn open_session(&self, session: NewSession, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("open session", async |conn| queries::open_session(conn, session, audit).await).await
+    }
+
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        queries::session(&self.pool, id_hash).await
+    }
+
+    async fn touch_session(&self, id_hash: [u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        self.in_transaction("touch session", async |conn| queries::touch_session(conn, id_hash, at).await).await
+    }
+
+    async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
+        self.in_transaction("close session", async |conn| queries::close_session(conn, id_hash, audit).await).await
     }
 }
 

@@ -8,15 +8,16 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
-use sealform_core::audit::{AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
 use sealform_core::org::{OrgName, Organisation};
+use sealform_core::sessions::{NewSession, SessionRecord};
 use sealform_core::store::{
-    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, Store, StoreError,
-    SubmissionStore, UserStore,
+    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
+    StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, UserRecord};
@@ -271,6 +272,10 @@ impl AuditStore for SqliteStore {
         queries::audit_entry(&self.reads, seq).await
     }
 
+    async fn audit_search(&self, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_search(&self.reads, query).await
+    }
+
     async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         queries::audit_checkpoints(&self.reads).await
     }
@@ -289,6 +294,36 @@ impl AuditStore for SqliteStore {
         self.writer
             .write(move |conn| Box::pin(queries::insert_audit_keyset(conn, wrapped, fingerprint, verifying_key, at)))
             .await
+    }
+}
+
+impl SessionStore for SqliteStore {
+    async fn record_login_failure(
+        &self,
+        user: UserId,
+        failed_logins: u32,
+        locked_until: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| Box::pin(queries::record_login_failure(conn, user, failed_logins, locked_until, audit)))
+            .await
+    }
+
+    async fn open_session(&self, session: NewSession, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::open_session(conn, session, audit))).await
+    }
+
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        queries::session(&self.reads, id_hash).await
+    }
+
+    async fn touch_session(&self, id_hash: [u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::touch_session(conn, id_hash, at))).await
+    }
+
+    async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::close_session(conn, id_hash, audit))).await
     }
 }
 

@@ -1,0 +1,239 @@
+//! Logins and server-side sessions (DESIGN.md §7): argon2id verification on one path for known and unknown
+//! e-mails, lockout after repeated failures, idle and absolute timeouts read from the injectable clock, and every
+//! login, failure, lockout and logout audited.
+
+use std::sync::OnceLock;
+
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+use crate::audit::{Action, Actor, AuditCtx, AuditScope, Entry, Outcome, Target};
+use crate::clock::Clock;
+use crate::ids::{OrgId, UserId};
+use crate::password::{PasswordHash, PlainPassword, hash_password, verify_password_blocking};
+use crate::store::Store;
+use crate::user::{Email, Role, UserStatus};
+
+/// The account security policy. The defaults are the promises of DESIGN.md §7; each is tested.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionPolicy {
+    /// Consecutive failures that lock an account.
+    pub max_failures: u32,
+    /// How long a lockout lasts.
+    pub lockout: Duration,
+    /// A session unused this long is ended.
+    pub idle_timeout: Duration,
+    /// A session ends this long after login whatever its use.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            lockout: Duration::minutes(15),
+            idle_timeout: Duration::minutes(15),
+            absolute_timeout: Duration::hours(12),
+        }
+    }
+}
+
+/// A session to store. The token itself is never stored, only its SHA-256.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// SHA-256 of the cookie token.
+    pub id_hash: [u8; 32],
+    /// The organisation the session acts in.
+    pub org: OrgId,
+    /// The user.
+    pub user: UserId,
+    /// Login time.
+    pub created_at: OffsetDateTime,
+    /// Absolute expiry.
+    pub expires_at: OffsetDateTime,
+    /// The CSRF synchroniser token for this session's forms.
+    pub csrf_token: String,
+}
+
+/// A stored session joined with its user and role.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie token.
+    pub id_hash: [u8; 32],
+    /// The organisation.
+    pub org: OrgId,
+    /// The user.
+    pub user: UserId,
+    /// The user's login.
+    pub email: Email,
+    /// The user's role in the organisation.
+    pub role: Role,
+    /// Whether the user may still log in.
+    pub user_status: UserStatus,
+    /// Last activity.
+    pub last_seen_at: OffsetDateTime,
+    /// Absolute expiry.
+    pub expires_at: OffsetDateTime,
+    /// The CSRF token.
+    pub csrf_token: String,
+}
+
+/// The result of a login attempt. Every refusal looks the same to the client.
+pub enum LoginOutcome {
+    /// Logged in: set `token` as the session cookie.
+    Success {
+        /// The session cookie value.
+        token: Zeroizing<String>,
+        /// The session.
+        session: NewSession,
+    },
+    /// Wrong e-mail, wrong password, locked or deactivated account: deliberately indistinguishable.
+    Refused,
+}
+
+/// A hash to verify against when the e-mail is unknown, so both paths cost the same argon2 work.
+fn decoy_hash() -> Result<&'static PasswordHash, DomainError> {
+    static DECOY: OnceLock<PasswordHash> = OnceLock::new();
+    if let Some(hash) = DECOY.get() {
+        return Ok(hash);
+    }
+    let password = PlainPassword::parse(SecretString::from("decoy password for unknown accounts".to_owned()))?;
+    let hash = hash_password(&password)?;
+    Ok(DECOY.get_or_init(|| hash))
+}
+
+/// Checks an e-mail and password and, when they match an active, unlocked account with a membership, opens a
+/// session in the user's first organisation.
+///
+/// # Errors
+/// Storage, audit or hashing failures; a wrong password is [`LoginOutcome::Refused`], not an error.
+pub async fn login<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    audit: AuditCtx<'_>,
+    email: &str,
+    password: SecretString,
+) -> Result<LoginOutcome, DomainError> {
+    let now = clock.now();
+    let password = PlainPassword::parse(password).ok();
+    let user = match Email::parse(email) {
+        Ok(email) => store.user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    // Unknown e-mail, malformed input and known accounts all pay for one argon2 verification.
+    let hash = user.as_ref().map_or(decoy_hash()?.clone(), |u| u.password_hash.clone());
+    let password_ok = match password {
+        Some(password) => verify_password_blocking(password, hash).await?,
+        None => {
+            let decoy = PlainPassword::parse(SecretString::from("not the password at all".to_owned()))?;
+            let _ = verify_password_blocking(decoy, decoy_hash()?.clone()).await?;
+            false
+        }
+    };
+    let Some(user) = user else {
+        let entry = failure_entry(audit, None, now)?;
+        store.append_audit(vec![entry]).await?;
+        return Ok(LoginOutcome::Refused);
+    };
+    let user_scope = AuditScope { actor: Actor::User(*user.id.as_uuid()), context: audit.scope.context.clone() };
+    let as_user = AuditCtx { auditor: audit.auditor, scope: &user_scope };
+    let locked = user.locked_until.is_some_and(|until| until > now);
+    if !password_ok || locked || user.status != UserStatus::Active {
+        let mut entries = vec![failure_entry(as_user, Some(user.id), now)?];
+        let (failures, locked_until) = if locked {
+            (user.failed_logins, user.locked_until)
+        } else if password_ok {
+            (user.failed_logins, None) // right password, deactivated account: not a guessing attempt
+        } else {
+            let failures = user.failed_logins.saturating_add(1);
+            if failures >= policy.max_failures {
+                entries.push(as_user.entry(Entry::ok(
+                    None,
+                    Action::Lockout,
+                    vec![Target::new("user", user.id)],
+                    now,
+                ))?);
+                (0, Some(now + policy.lockout))
+            } else {
+                (failures, None)
+            }
+        };
+        store.record_login_failure(user.id, failures, locked_until, entries).await?;
+        return Ok(LoginOutcome::Refused);
+    }
+    let Some(membership) = store.memberships_of(user.id).await?.into_iter().next() else {
+        store.append_audit(vec![failure_entry(as_user, Some(user.id), now)?]).await?;
+        return Ok(LoginOutcome::Refused);
+    };
+    let (token, id_hash) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("session token"))?;
+    let (csrf_token, _) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("csrf token"))?;
+    let session = NewSession {
+        id_hash,
+        org: membership.org_id,
+        user: user.id,
+        created_at: now,
+        expires_at: now + policy.absolute_timeout,
+        csrf_token: csrf_token.to_string(),
+    };
+    let targets = vec![Target::new("user", user.id), Target::new("organisation", membership.org_id)];
+    let entry = as_user.entry(Entry::ok(Some(membership.org_id), Action::LoginSuccess, targets, now))?;
+    store.open_session(session.clone(), entry).await?;
+    Ok(LoginOutcome::Success { token, session })
+}
+
+fn failure_entry(
+    audit: AuditCtx<'_>,
+    user: Option<UserId>,
+    now: OffsetDateTime,
+) -> Result<crate::audit::PendingAudit, DomainError> {
+    let targets = user.map(|u| vec![Target::new("user", u)]).unwrap_or_default();
+    let mut entry = Entry::ok(None, Action::LoginFailure, targets, now);
+    entry.outcome = Outcome::Denied;
+    audit.entry(entry)
+}
+
+/// The session a cookie token names, if it is still valid: it exists, is neither idle past the timeout nor past its
+/// absolute expiry, and its user is active. A valid session's activity time is moved to now.
+///
+/// # Errors
+/// Storage failures.
+pub async fn authenticate<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    token: &str,
+) -> Result<Option<SessionRecord>, DomainError> {
+    let id_hash = sealform_crypto::hash_token(token);
+    let Some(session) = store.session(id_hash).await? else { return Ok(None) };
+    let now = clock.now();
+    let idle = now - session.last_seen_at > policy.idle_timeout;
+    if idle || now >= session.expires_at || session.user_status != UserStatus::Active {
+        store.close_session(id_hash, None).await?;
+        return Ok(None);
+    }
+    store.touch_session(id_hash, now).await?;
+    Ok(Some(session))
+}
+
+/// Ends a session (logout), audited.
+///
+/// # Errors
+/// Storage and audit failures.
+pub async fn logout<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    session: &SessionRecord,
+) -> Result<(), DomainError> {
+    let entry = audit.entry(Entry::ok(
+        Some(session.org),
+        Action::Logout,
+        vec![Target::new("user", session.user)],
+        clock.now(),
+    ))?;
+    store.close_session(session.id_hash, Some(entry)).await?;
+    Ok(())
+}

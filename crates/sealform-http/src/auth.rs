@@ -1,0 +1,84 @@
+//! Cookies, sessions and CSRF for the console.
+//!
+//! - The session cookie is `__Host-sealform`: Secure (browsers accept it on http://localhost too), HttpOnly,
+//!   SameSite=Lax, Path=/. Only its SHA-256 is stored.
+//! - Every state-changing form carries a CSRF token (the session's synchroniser token; before login, a
+//!   double-submit cookie), and a request from another site (`Origin` or `Sec-Fetch-Site`) is refused with 403.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use http::header::{COOKIE, HOST, ORIGIN, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use sealform_core::audit::{Actor, AuditScope, RequestContext};
+use sealform_core::sessions::SessionRecord;
+
+use crate::problem::ApiError;
+use crate::request_id::RequestId;
+
+/// The session cookie.
+pub(crate) const SESSION_COOKIE: &str = "__Host-sealform";
+/// The pre-login CSRF cookie of the login form.
+pub(crate) const LOGIN_CSRF_COOKIE: &str = "__Host-sealform-login";
+
+/// A cookie's value from the request, if present.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `Set-Cookie` for a host-only, secure, HTTP-only cookie; `max_age` 0 deletes it.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let cookie = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}");
+    // Tokens are URL-safe base64 and names are constants, so the value is always a valid header.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// Refuses requests another site made the browser send: a foreign `Origin`, or `Sec-Fetch-Site: cross-site`.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let forbidden = || ApiError::new(StatusCode::FORBIDDEN, "cross_site", "cross-site requests are refused");
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "cross-site") {
+        return Err(forbidden());
+    }
+    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if origin == "null" || origin_host != host {
+            return Err(forbidden());
+        }
+    }
+    Ok(())
+}
+
+/// Checks a submitted CSRF token against the expected one, in constant time.
+pub(crate) fn csrf_matches(expected: &str, submitted: &str) -> Result<(), ApiError> {
+    if !expected.is_empty() && sealform_crypto::constant_time_eq(expected.as_bytes(), submitted.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "the form has expired or was not sent from this site; reload the page and try again",
+        ))
+    }
+}
+
+/// Where a request came from, for the audit trail (sealed there; never logged).
+pub(crate) fn request_context<B>(request: &Request<B>) -> RequestContext {
+    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent =
+        request.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect());
+    let request_id = request.extensions().get::<RequestId>().map(ToString::to_string);
+    RequestContext { ip, user_agent, request_id, os_user: None }
+}
+
+/// The audit scope of a logged-in user.
+pub(crate) fn user_scope(session: &SessionRecord, context: RequestContext) -> AuditScope {
+    AuditScope { actor: Actor::User(*session.user.as_uuid()), context }
+}

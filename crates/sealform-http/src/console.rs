@@ -1,0 +1,229 @@
+//! The console: login, logout, the start page for staff, and the auditor's page.
+
+use axum::Form;
+use axum::extract::{Query, Request, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, StatusCode};
+use minijinja::context;
+use sealform_core::DomainError;
+use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
+use sealform_core::sessions::{LoginOutcome, SessionRecord, authenticate, login, logout};
+use sealform_core::store::Store;
+use sealform_core::user::Role;
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::AppState;
+use crate::auth::{
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, csrf_matches, request_context, same_origin, set_cookie, user_scope,
+};
+use crate::pages::render;
+use crate::problem::ApiError;
+
+/// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.
+pub(crate) const LOGIN_REFUSED: &str = "The e-mail or password is wrong, or the account is locked. Try again later.";
+
+/// The logged-in session of a request, if any.
+pub(crate) async fn current_session<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<Option<SessionRecord>, ApiError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    Ok(authenticate(&state.store, state.clock.as_ref(), &state.policy, token).await?)
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// `GET /login`.
+pub(crate) async fn login_page<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
+    login_form(&state, "", None, StatusCode::OK)
+}
+
+fn login_form<S: Store>(
+    state: &AppState<S>,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let (csrf, _) = sealform_crypto::new_token().map_err(|e| DomainError::Internal(format!("csrf token: {e}")))?;
+    let page = render(&state.templates, "login.html", context! { csrf => csrf.as_str(), email, error })?;
+    Ok((status, [(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600))], page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /login`.
+pub(crate) async fn login_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let context = request_context(&request);
+    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+    let Form(form) = Form::<LoginForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the login form is malformed"))?;
+    csrf_matches(&expected, &form.csrf)?;
+    let scope = AuditScope { actor: Actor::Respondent, context };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let password = SecretString::from(form.password);
+    match login(&state.store, state.clock.as_ref(), &state.policy, audit, &form.email, password).await? {
+        LoginOutcome::Success { token, session } => {
+            let max_age = (session.expires_at - session.created_at).whole_seconds();
+            let mut response = Redirect::to("/console").into_response();
+            let headers = response.headers_mut();
+            headers.append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
+            headers.append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0));
+            Ok(response)
+        }
+        LoginOutcome::Refused => login_form(&state, form.email.trim(), Some(LOGIN_REFUSED), StatusCode::UNAUTHORIZED),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub(crate) async fn logout_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) = Form::<CsrfForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    logout(&state.store, state.clock.as_ref(), audit, &session).await?;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0));
+    Ok(response)
+}
+
+fn can_audit(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Admin | Role::Auditor)
+}
+
+/// `GET /console`.
+pub(crate) async fn console<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(session) = current_session(&state, &headers).await? else { return Ok(to_login()) };
+    let page = render(
+        &state.templates,
+        "console.html",
+        context! {
+            email => session.email.as_str(),
+            role => session.role.as_str(),
+            org => session.org.to_string(),
+            can_audit => can_audit(session.role),
+            csrf => session.csrf_token,
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize, Default, serde::Serialize)]
+pub(crate) struct AuditFilter {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /console/audit`: the organisation's trail for owners, admins and auditors, filtered by action, actor,
+/// record and time. Viewing it is itself audited.
+pub(crate) async fn audit_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, ApiError> {
+    let Some(session) = current_session(&state, &headers).await? else { return Ok(to_login()) };
+    if !can_audit(session.role) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the audit trail is for owners, admins and auditors",
+        ));
+    }
+    let invalid =
+        |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not valid"));
+    let action = (!filter.action.is_empty())
+        .then(|| Action::parse(&filter.action))
+        .transpose()
+        .map_err(|_| invalid("the action"))?;
+    let actor = (!filter.actor.is_empty())
+        .then(|| filter.actor.trim().parse())
+        .transpose()
+        .map_err(|_| invalid("the actor id"))?;
+    let day = |text: &str| -> Result<Option<OffsetDateTime>, ApiError> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| invalid("the date"))?;
+        Ok(Some(date.midnight().assume_utc()))
+    };
+    let query = AuditQuery {
+        org: session.org,
+        action,
+        actor,
+        target_hash: (!filter.target.is_empty()).then(|| state.auditor.target_hash(filter.target.trim())),
+        from: day(&filter.from)?,
+        to: day(&filter.to)?.map(|d| d + time::Duration::days(1)),
+        limit: 200,
+    };
+    let rows = state.store.audit_search(query).await.map_err(DomainError::from)?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let detail = state.auditor.open_detail(row)?;
+        let actor = match detail.actor {
+            Actor::User(id) => format!("user {id}"),
+            Actor::ApiKey(id) => format!("API key {id}"),
+            Actor::Operator => format!("operator {}", detail.context.os_user.clone().unwrap_or_default()),
+            Actor::System => "system".to_owned(),
+            Actor::Respondent => "respondent".to_owned(),
+        };
+        let targets: Vec<String> = detail.targets.iter().map(|t| format!("{} {}", t.kind, t.id)).collect();
+        entries.push(context! {
+            seq => row.seq,
+            at => row.at.format(&Rfc3339).unwrap_or_default(),
+            action => row.action.clone(),
+            outcome => row.outcome.clone(),
+            actor,
+            targets => targets.join(", "),
+            fields => detail.fields.join(", "),
+            ip => detail.context.ip.unwrap_or_default(),
+        });
+    }
+    let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+    let page = render(&state.templates, "audit.html", context! { entries, actions, filter })?;
+    Ok(Html(page.0).into_response())
+}
+
+use axum::extract::FromRequest as _;

@@ -1,0 +1,249 @@
+//! The console in process, with a manual clock: login, lockout, idle timeout, CSRF, logout, and the auditor's page
+//! scoped to the organisation.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use sealform_core::admin::{OrganisationRequest, bootstrap, create_organisation};
+use sealform_core::audit::{AuditCtx, load_or_create_auditor};
+use sealform_core::clock::{Clock as _, ManualClock};
+use sealform_core::keys::MasterKeys;
+use sealform_crypto::{MasterKey, Suite};
+use sealform_http::{AppState, HttpSettings, router};
+use sealform_store::{SqliteOptions, SqliteStore};
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt as _;
+
+const PASSWORD: &str = "a long enough password";
+
+struct Console {
+    app: Router,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+async fn console() -> Console {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("console.db"), &SqliteOptions::default()).await.unwrap();
+    let clock = ManualClock::new(OffsetDateTime::now_utc());
+    let masters = MasterKeys::single(Arc::new(MasterKey::generate().unwrap()));
+    let auditor = load_or_create_auditor(&store, &masters, clock.now()).await.unwrap();
+    let scope = sealform_core::audit::AuditScope::operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    for (i, (org, email)) in [("Clinic A", "a@a.example"), ("Clinic B", "b@b.example")].into_iter().enumerate() {
+        let request = OrganisationRequest {
+            name: org,
+            suite: Suite::HybridMlKem768X25519,
+            owner_email: email,
+            password: SecretString::from(PASSWORD.to_owned()),
+        };
+        if i == 0 {
+            bootstrap(&store, masters.current().as_ref(), &clock, audit, request).await.unwrap();
+        } else {
+            create_organisation(&store, masters.current().as_ref(), &clock, audit, request).await.unwrap();
+        }
+    }
+    let settings = HttpSettings {
+        max_body_bytes: 1 << 20,
+        request_timeout: StdDuration::from_secs(30),
+        body_idle_timeout: StdDuration::from_secs(30),
+        hsts: false,
+    };
+    let app = router(AppState::new(store, auditor, Arc::new(clock.clone())), &settings);
+    Console { app, clock, _dir: dir }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Console {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        Reply { status, headers, body }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Reply {
+        self.send(Request::get(path).header("cookie", cookie).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &str) -> Reply {
+        let request = Request::post(path)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_owned()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Fetches the login form and submits it; returns the reply and the session cookie if one was set.
+    async fn login(&self, email: &str, password: &str) -> (Reply, Option<String>) {
+        let page = self.get("/login", "").await;
+        let login_cookie = set_cookie(&page, "__Host-sealform-login").unwrap();
+        let csrf = hidden_csrf(&page.body);
+        let form = format!("email={}&password={}&csrf={csrf}", urlencode(email), urlencode(password));
+        let reply = self.post("/login", &format!("__Host-sealform-login={login_cookie}"), &form).await;
+        let session = set_cookie(&reply, "__Host-sealform").filter(|v| !v.is_empty());
+        (reply, session)
+    }
+}
+
+fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_owned()))
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("csrf field") + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn login_sets_a_host_only_secure_cookie_and_opens_the_console() {
+    let c = console().await;
+    let (reply, session) = c.login("A@A.example", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers["location"], "/console");
+    let raw = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("__Host-sealform="))
+        .unwrap()
+        .to_owned();
+    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(raw.contains(attribute), "{raw}");
+    }
+    assert!(!raw.contains("Domain"), "__Host- cookies carry no Domain: {raw}");
+    let page = c.get("/console", &format!("__Host-sealform={}", session.unwrap())).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("a@a.example") && page.body.contains("owner"), "{}", page.body);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(c.get("/console", "").await.headers["location"], "/login", "no session: to the login page");
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes() {
+    let c = console().await;
+    let (unknown, _) = c.login("nobody@nowhere.example", PASSWORD).await;
+    for _ in 0..5 {
+        let (reply, session) = c.login("a@a.example", "wrong password!").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(session.is_none());
+    }
+    let (locked, session) = c.login("a@a.example", PASSWORD).await;
+    assert!(session.is_none(), "the right password is refused while locked");
+    assert_eq!(locked.status, unknown.status);
+    assert!(locked.body.contains(sealform_http_refused()) && unknown.body.contains(sealform_http_refused()));
+
+    c.clock.advance(Duration::minutes(14));
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_none(), "still locked at 14 minutes");
+    c.clock.advance(Duration::minutes(1) + Duration::seconds(1));
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "access returns after the window");
+}
+
+fn sealform_http_refused() -> &'static str {
+    "The e-mail or password is wrong, or the account is locked."
+}
+
+#[tokio::test]
+async fn sessions_end_after_fifteen_idle_minutes() {
+    let c = console().await;
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    c.clock.advance(Duration::minutes(14) + Duration::seconds(59));
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK, "idle 14:59 is accepted");
+    c.clock.advance(Duration::minutes(15) + Duration::seconds(1));
+    let reply = c.get("/console", &cookie).await;
+    assert_eq!(reply.headers.get("location").map(|v| v.to_str().unwrap()), Some("/login"), "idle 15:01 is refused");
+    c.clock.advance(Duration::seconds(-1));
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::SEE_OTHER, "an ended session stays ended");
+}
+
+#[tokio::test]
+async fn sessions_end_at_the_absolute_timeout_even_when_active() {
+    let c = console().await;
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    for _ in 0..60 {
+        c.clock.advance(Duration::minutes(14));
+        if c.get("/console", &cookie).await.status != StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::SEE_OTHER, "12 h absolute timeout");
+}
+
+#[tokio::test]
+async fn state_changing_posts_need_the_csrf_token_and_the_same_origin() {
+    let c = console().await;
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.post("/logout", &cookie, "csrf=forged").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(c.post("/logout", &cookie, "").await.status, StatusCode::FORBIDDEN);
+    let page = c.get("/console", &cookie).await;
+    let csrf = hidden_csrf(&page.body);
+    let cross = Request::post("/logout")
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .header("host", "clinic.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={csrf}")))
+        .unwrap();
+    assert_eq!(c.send(cross).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK, "refused logouts changed nothing");
+    // Login itself needs its double-submit token.
+    let no_token = c.post("/login", "", &format!("email=a%40a.example&password={}&csrf=x", urlencode(PASSWORD))).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    let out = c.post("/logout", &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/console", &cookie).await.headers["location"], "/login", "logged out");
+}
+
+#[tokio::test]
+async fn the_audit_page_shows_only_the_organisation_s_own_trail() {
+    let c = console().await;
+    let a = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let b = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let page_a = c.get("/console/audit", &a).await;
+    assert_eq!(page_a.status, StatusCode::OK);
+    assert!(page_a.body.contains("login.success") && page_a.body.contains("org.create"), "{}", page_a.body);
+    let page_b = c.get("/console/audit", &b).await;
+    let b_rows = page_b.body.matches("<tr><td>").count();
+    let a_rows = page_a.body.matches("<tr><td>").count();
+    // installation.bootstrap belongs to no organisation, so each sees its org.create and its own login.
+    assert_eq!((a_rows, b_rows), (2, 2));
+    assert!(!page_a.body.contains("b@b.example") && !page_b.body.contains(&a_org_id(&page_a.body)));
+    let only_logins = c.get("/console/audit?action=login.success", &a).await;
+    assert_eq!(only_logins.body.matches("<tr><td>").count(), 1);
+    let bad = c.get("/console/audit?action=%3Cscript%3E", &a).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!bad.body.contains("<script>"));
+}
+
+/// The organisation id in A's `org.create` row ("organisation <id>").
+fn a_org_id(html: &str) -> String {
+    let start = html.find("organisation ").expect("an organisation target") + "organisation ".len();
+    html[start..start + 36].to_owned()
+}
