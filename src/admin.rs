@@ -9,10 +9,11 @@ use sealform_core::audit::{AuditCtx, AuditScope, load_or_create_auditor};
 use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::keys::MasterKeys;
 use sealform_core::store::Store;
+use sealform_core::user::Role;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::cli::{AdminCommand, OrgCommand};
+use crate::cli::{AdminCommand, OrgCommand, UserCommand};
 use crate::config::Config;
 use crate::data_dir;
 use crate::stores::{self, with_store};
@@ -58,6 +59,17 @@ async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminComman
             for org in store.list_organisations().await.context("listing organisations")? {
                 println!("{}\t{}", org.id, org.name);
             }
+        }
+        AdminCommand::User(UserCommand::Add { org, email, role, password_stdin }) => {
+            let role: Role = role.parse()?;
+            let org = crate::keys::resolve_org(store, &org).await?;
+            let password = password_from_stdin(password_stdin)?;
+            let user = admin::add_user(store, &SystemClock, audit, org.id, &email, role, password).await?;
+            println!("added user {user} to {} as {role}", org.name);
+        }
+        AdminCommand::User(UserCommand::Deactivate { email }) => {
+            let user = admin::deactivate_user(store, &SystemClock, audit, &email).await?;
+            println!("deactivated user {user}; their sessions have ended");
         }
         AdminCommand::Org(OrgCommand::Delete { name, confirm }) => {
             if name != confirm {

@@ -189,6 +189,34 @@ pub(crate) enum AdminCommand {
     /// Manage organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user to an organisation; they can log in at once.
+    Add {
+        /// Organisation name or id.
+        #[arg(long)]
+        org: String,
+        /// The user's e-mail (their login).
+        #[arg(long)]
+        email: String,
+        /// owner, admin, form-manager, reviewer, approver or auditor.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Deactivate a user: no more logins, and their sessions end at once.
+    Deactivate {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -151,3 +151,70 @@ async fn server_and_admin_commands_run_on_postgres() {
     let page = client().get(&server.url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("1 organisation"), "{page}");
 }
+
+#[test]
+fn users_are_added_with_a_role_and_can_be_deactivated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let boot = admin(
+        &data,
+        &["admin", "bootstrap", "--org", "Clinic", "--email", "o@c.example", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(boot.status.success());
+    let added = admin(
+        &data,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            "Clinic",
+            "--email",
+            "aud@c.example",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(stdout(&added).contains("as auditor"), "{}", String::from_utf8_lossy(&added.stderr));
+    let again = admin(
+        &data,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            "Clinic",
+            "--email",
+            "aud@c.example",
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert_one_line_error(&again, "member of this organisation already");
+    let bad_role = admin(
+        &data,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            "Clinic",
+            "--email",
+            "x@c.example",
+            "--role",
+            "superuser",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert_one_line_error(&bad_role, "form-manager");
+    let gone = admin(&data, &["admin", "user", "deactivate", "--email", "aud@c.example"], None);
+    assert!(stdout(&gone).contains("sessions have ended"), "{}", String::from_utf8_lossy(&gone.stderr));
+    let export = stdout(&admin(&data, &["audit", "export", "--action", "user.deactivate"], None));
+    assert_eq!(export.lines().count(), 1, "{export}");
+}

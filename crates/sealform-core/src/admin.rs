@@ -11,7 +11,7 @@ use crate::keys::new_org_key;
 use crate::org::OrgName;
 use crate::password::{PlainPassword, hash_password_blocking, verify_password_blocking};
 use crate::store::{NewOrganisation, NewUser, Owner, Store};
-use crate::user::Email;
+use crate::user::{Email, Role, UserStatus};
 
 /// What an admin command created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,4 +161,64 @@ pub async fn delete_organisation<S: Store>(
     }
     tracing::info!(org.id = %org, "organisation deleted and its keys destroyed");
     Ok(())
+}
+
+/// Adds a user to an organisation with a role. A new login is created with the given password; an existing login
+/// must prove itself with its password (as for [`create_organisation`]). The user can log in at once.
+///
+/// # Errors
+/// [`DomainError::Invalid`] for bad input; [`DomainError::Conflict`] when already a member;
+/// [`DomainError::Unauthorized`] when an existing user's password does not match.
+pub async fn add_user<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    email: &str,
+    role: Role,
+    password: SecretString,
+) -> Result<UserId, DomainError> {
+    let email = Email::parse(email)?;
+    let password = PlainPassword::parse(password)?;
+    let now = clock.now();
+    let (member, user_id) = match store.user_by_email(&email).await? {
+        Some(existing) => {
+            if !verify_password_blocking(password, existing.password_hash).await? {
+                return Err(DomainError::Unauthorized(
+                    "this e-mail already has a login and the password given is not its password".into(),
+                ));
+            }
+            (Owner::Existing(existing.id), existing.id)
+        }
+        None => {
+            let password_hash = hash_password_blocking(password).await?;
+            let id = UserId::new();
+            (Owner::New(NewUser { id, email, password_hash }), id)
+        }
+    };
+    let targets = vec![Target::new("user", user_id), Target::new("organisation", org)];
+    let mut entry = Entry::ok(Some(org), Action::UserCreate, targets, now);
+    entry.fields = vec![format!("role:{}", role.as_str())];
+    store.add_member(org, member, role, now, audit.entry(entry)?).await?;
+    tracing::info!(org.id = %org, user.id = %user_id, role = role.as_str(), "user added");
+    Ok(user_id)
+}
+
+/// Deactivates a login: it can no longer sign in, and every session it has ends at once.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown e-mail; storage errors.
+pub async fn deactivate_user<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    email: &str,
+) -> Result<UserId, DomainError> {
+    let email = Email::parse(email)?;
+    let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
+    let entry =
+        audit.entry(Entry::ok(None, Action::UserDeactivate, vec![Target::new("user", user.id)], clock.now()))?;
+    store.set_user_status(user.id, UserStatus::Deactivated, entry).await?;
+    tracing::info!(user.id = %user.id, "user deactivated and sessions revoked");
+    Ok(user.id)
 }

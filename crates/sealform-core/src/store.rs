@@ -16,7 +16,7 @@ use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
 use crate::sessions::{NewSession, SessionRecord};
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
-use crate::user::{Email, Membership, UserRecord};
+use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
 
 /// Why storage failed. Messages name the operation and never contain row values.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +116,25 @@ pub trait OrganisationStore {
 
 /// Users and memberships.
 pub trait UserStore {
+    /// Adds a member to `org` with `role`: a new user created in the same transaction, or an existing one.
+    /// [`StoreError::Conflict`] when the e-mail exists (for a new user) or the user is a member already.
+    fn add_member(
+        &self,
+        org: OrgId,
+        member: Owner,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets a user's status; deactivating ends all their sessions in the same transaction.
+    fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The user with this login, if any.
     fn user_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
 

@@ -24,6 +24,9 @@ const PASSWORD: &str = "a long enough password";
 struct Console {
     app: Router,
     clock: ManualClock,
+    store: SqliteStore,
+    auditor: Arc<sealform_core::audit::Auditor>,
+    org_a: sealform_core::ids::OrgId,
     _dir: tempfile::TempDir,
 }
 
@@ -35,6 +38,7 @@ async fn console() -> Console {
     let auditor = load_or_create_auditor(&store, &masters, clock.now()).await.unwrap();
     let scope = sealform_core::audit::AuditScope::operator();
     let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    let mut org_a = None;
     for (i, (org, email)) in [("Clinic A", "a@a.example"), ("Clinic B", "b@b.example")].into_iter().enumerate() {
         let request = OrganisationRequest {
             name: org,
@@ -43,7 +47,7 @@ async fn console() -> Console {
             password: SecretString::from(PASSWORD.to_owned()),
         };
         if i == 0 {
-            bootstrap(&store, masters.current().as_ref(), &clock, audit, request).await.unwrap();
+            org_a = Some(bootstrap(&store, masters.current().as_ref(), &clock, audit, request).await.unwrap().org_id);
         } else {
             create_organisation(&store, masters.current().as_ref(), &clock, audit, request).await.unwrap();
         }
@@ -54,8 +58,8 @@ async fn console() -> Console {
         body_idle_timeout: StdDuration::from_secs(30),
         hsts: false,
     };
-    let app = router(AppState::new(store, auditor, Arc::new(clock.clone())), &settings);
-    Console { app, clock, _dir: dir }
+    let app = router(AppState::new(store.clone(), Arc::clone(&auditor), Arc::new(clock.clone())), &settings);
+    Console { app, clock, store, auditor, org_a: org_a.unwrap(), _dir: dir }
 }
 
 struct Reply {
@@ -246,4 +250,36 @@ async fn the_audit_page_shows_only_the_organisation_s_own_trail() {
 fn a_org_id(html: &str) -> String {
     let start = html.find("organisation ").expect("an organisation target") + "organisation ".len();
     html[start..start + 36].to_owned()
+}
+
+impl Console {
+    fn operator(&self) -> (Arc<sealform_core::audit::Auditor>, sealform_core::audit::AuditScope) {
+        (Arc::clone(&self.auditor), sealform_core::audit::AuditScope::operator())
+    }
+}
+
+#[tokio::test]
+async fn a_reviewer_may_not_read_the_audit_trail() {
+    let c = console().await;
+    let (auditor, scope) = c.operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    let role = sealform_core::user::Role::Reviewer;
+    let password = SecretString::from(PASSWORD.to_owned());
+    sealform_core::admin::add_user(&c.store, &c.clock, audit, c.org_a, "rev@a.example", role, password).await.unwrap();
+    let reviewer = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
+    let console_page = c.get("/console", &reviewer).await;
+    assert!(console_page.body.contains("reviewer") && !console_page.body.contains("/console/audit"));
+    assert_eq!(c.get("/console/audit", &reviewer).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deactivating_a_user_ends_their_live_session_on_the_next_request() {
+    let c = console().await;
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK);
+    let (auditor, scope) = c.operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    sealform_core::admin::deactivate_user(&c.store, &c.clock, audit, "a@a.example").await.unwrap();
+    assert_eq!(c.get("/console", &cookie).await.headers["location"], "/login");
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_none(), "a deactivated user cannot log in");
 }

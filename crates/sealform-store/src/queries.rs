@@ -301,32 +301,7 @@ macro_rules! shared_queries {
                 .await
                 .map_err(conflict_on_unique("create organisation", "an organisation with this name exists already"))?;
             insert_org_key(conn, org.id, &org.key, KeyState::Active).await?;
-            let owner_id = match owner {
-                Owner::New(user) => {
-                    sqlx::query(
-                        "INSERT INTO users (id, email, password_hash, status, created_at, password_changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5)",
-                    )
-                    .bind(user.id.as_uuid())
-                    .bind(user.email.as_str())
-                    .bind(user.password_hash.as_phc())
-                    .bind(UserStatus::Active.as_str())
-                    .bind(org.created_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(conflict_on_unique("create user", "a user with this e-mail exists already"))?;
-                    user.id
-                }
-                Owner::Existing(id) => {
-                    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-                        .bind(id.as_uuid())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(backend("find owner"))?;
-                    exists.ok_or_else(|| StoreError::NotFound("no such user".into()))?;
-                    id
-                }
-            };
+            let owner_id = insert_or_find_user(conn, owner, org.created_at).await?;
             sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(org.id.as_uuid())
                 .bind(owner_id.as_uuid())
@@ -336,6 +311,81 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("add owner membership"))?;
             Ok(())
+        }
+
+        pub(crate) async fn add_member(
+            conn: &mut $Conn,
+            org: OrgId,
+            member: Owner,
+            role: Role,
+            at: OffsetDateTime,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let user_id = insert_or_find_user(conn, member, at).await?;
+            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(org.as_uuid())
+                .bind(user_id.as_uuid())
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(conflict_on_unique("add member", "the user is a member of this organisation already"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn set_user_status(
+            conn: &mut $Conn,
+            user: UserId,
+            status: UserStatus,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let changed = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+                .bind(status.as_str())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("set user status"))?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such user".into()));
+            }
+            if status != UserStatus::Active {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("revoke sessions"))?;
+            }
+            append_audit(conn, &[audit]).await
+        }
+
+        /// Creates a new user or checks an existing one exists; returns its id.
+        async fn insert_or_find_user(conn: &mut $Conn, member: Owner, at: OffsetDateTime) -> Result<UserId, StoreError> {
+            match member {
+                Owner::New(user) => {
+                    sqlx::query(
+                        "INSERT INTO users (id, email, password_hash, status, created_at, password_changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(user.id.as_uuid())
+                    .bind(user.email.as_str())
+                    .bind(user.password_hash.as_phc())
+                    .bind(UserStatus::Active.as_str())
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(conflict_on_unique("create user", "a user with this e-mail exists already"))?;
+                    Ok(user.id)
+                }
+                Owner::Existing(id) => {
+                    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend("find user"))?;
+                    exists.ok_or_else(|| StoreError::NotFound("no such user".into()))?;
+                    Ok(id)
+                }
+            }
         }
 
         pub(crate) async fn organisation_by_name(pool: &$Pool, name: &OrgName) -> Result<Option<Organisation>, StoreError> {

@@ -17,7 +17,7 @@ use sealform_core::store::{
     StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
-use sealform_core::user::{Email, Membership, UserRecord};
+use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_crypto::KeyId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgConnection};
@@ -108,6 +108,22 @@ impl OrganisationStore for PgStore {
 }
 
 impl UserStore for PgStore {
+    async fn add_member(
+        &self,
+        org: OrgId,
+        member: Owner,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("add member", async |conn| queries::add_member(conn, org, member, role, at, audit).await)
+            .await
+    }
+
+    async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("set user status", async |conn| queries::set_user_status(conn, user, status, audit).await)
+            .await
+    }
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         queries::user_by_email(&self.pool, email).await
     }

@@ -20,7 +20,7 @@ use sealform_core::store::{
     StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
-use sealform_core::user::{Email, Membership, UserRecord};
+use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_crypto::KeyId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -143,6 +143,20 @@ impl OrganisationStore for SqliteStore {
 }
 
 impl UserStore for SqliteStore {
+    async fn add_member(
+        &self,
+        org: OrgId,
+        member: Owner,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::add_member(conn, org, member, role, at, audit))).await
+    }
+
+    async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_user_status(conn, user, status, audit))).await
+    }
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         queries::user_by_email(&self.reads, email).await
     }
