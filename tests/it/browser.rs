@@ -30,15 +30,25 @@ fn browser_suite_passes() {
         return;
     }
     let server = start(&[]);
+    let (email, password) = ("owner@browser.example", "a browser test passphrase");
+    let boot = crate::support::admin(
+        server.data_dir(),
+        &["admin", "bootstrap", "--org", "Browser Clinic", "--email", email, "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(boot.status.success(), "{}", String::from_utf8_lossy(&boot.stderr));
     let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec"])
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))
+        .arg(dir.join("login.test.mjs"))
         .env("SEALFORM_URL", &server.url)
+        .env("SEALFORM_EMAIL", email)
+        .env("SEALFORM_PASSWORD", password)
         .current_dir(&dir)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("pass 2") || stdout.contains("ℹ pass 2"), "expected 2 passing browser tests:\n{stdout}");
+    assert!(stdout.contains("pass 4"), "expected 4 passing browser tests:\n{stdout}");
 }

@@ -134,15 +134,18 @@ pub async fn login<S: Store>(
         }
     };
     let Some(user) = user else {
-        let entry = failure_entry(audit, None, now)?;
+        let entry = failure_entry(audit, None, None, now)?;
         store.append_audit(vec![entry]).await?;
         return Ok(LoginOutcome::Refused);
     };
     let user_scope = AuditScope { actor: Actor::User(*user.id.as_uuid()), context: audit.scope.context.clone() };
     let as_user = AuditCtx { auditor: audit.auditor, scope: &user_scope };
+    // Failures on a known account go to its organisation's trail, where its admins and auditors look.
+    let membership = store.memberships_of(user.id).await?.into_iter().next();
+    let home_org = membership.map(|m| m.org_id);
     let locked = user.locked_until.is_some_and(|until| until > now);
     if !password_ok || locked || user.status != UserStatus::Active {
-        let mut entries = vec![failure_entry(as_user, Some(user.id), now)?];
+        let mut entries = vec![failure_entry(as_user, home_org, Some(user.id), now)?];
         let (failures, locked_until) = if locked {
             (user.failed_logins, user.locked_until)
         } else if password_ok {
@@ -164,8 +167,8 @@ pub async fn login<S: Store>(
         store.record_login_failure(user.id, failures, locked_until, entries).await?;
         return Ok(LoginOutcome::Refused);
     }
-    let Some(membership) = store.memberships_of(user.id).await?.into_iter().next() else {
-        store.append_audit(vec![failure_entry(as_user, Some(user.id), now)?]).await?;
+    let Some(membership) = membership else {
+        store.append_audit(vec![failure_entry(as_user, None, Some(user.id), now)?]).await?;
         return Ok(LoginOutcome::Refused);
     };
     let (token, id_hash) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("session token"))?;
@@ -186,11 +189,12 @@ pub async fn login<S: Store>(
 
 fn failure_entry(
     audit: AuditCtx<'_>,
+    org: Option<OrgId>,
     user: Option<UserId>,
     now: OffsetDateTime,
 ) -> Result<crate::audit::PendingAudit, DomainError> {
     let targets = user.map(|u| vec![Target::new("user", u)]).unwrap_or_default();
-    let mut entry = Entry::ok(None, Action::LoginFailure, targets, now);
+    let mut entry = Entry::ok(org, Action::LoginFailure, targets, now);
     entry.outcome = Outcome::Denied;
     audit.entry(entry)
 }

@@ -40,16 +40,19 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: i64) -> HeaderVa
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// Refuses requests another site made the browser send: a foreign `Origin`, or `Sec-Fetch-Site: cross-site`.
+/// Refuses requests another site made the browser send. Modern browsers say where a request comes from in
+/// `Sec-Fetch-Site`; only `same-origin` (and `none`, typed by the user) pass. Otherwise a real `Origin` must name this
+/// host. `Origin: null` is what our own forms send under `Referrer-Policy: no-referrer`, so it alone proves nothing
+/// either way: the CSRF token decides.
 pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let forbidden = || ApiError::new(StatusCode::FORBIDDEN, "cross_site", "cross-site requests are refused");
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "cross-site") {
-        return Err(forbidden());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return if site == "same-origin" || site == "none" { Ok(()) } else { Err(forbidden()) };
     }
-    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") {
         let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-        if origin == "null" || origin_host != host {
+        if origin_host != host {
             return Err(forbidden());
         }
     }
@@ -81,4 +84,23 @@ pub(crate) fn request_context<B>(request: &Request<B>) -> RequestContext {
 /// The audit scope of a logged-in user.
 pub(crate) fn user_scope(session: &SessionRecord, context: RequestContext) -> AuditScope {
     AuditScope { actor: Actor::User(*session.user.as_uuid()), context }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn cross_site_requests_are_refused_and_own_forms_pass() {
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin"), ("origin", "null")])).is_ok());
+        assert!(same_origin(&headers(&[("sec-fetch-site", "cross-site")])).is_err());
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-site")])).is_err());
+        assert!(same_origin(&headers(&[("origin", "https://evil.example"), ("host", "clinic.example")])).is_err());
+        assert!(same_origin(&headers(&[("origin", "https://clinic.example"), ("host", "clinic.example")])).is_ok());
+        assert!(same_origin(&headers(&[])).is_ok(), "no browser hints: the CSRF token decides");
+    }
 }

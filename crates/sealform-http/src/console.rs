@@ -14,7 +14,6 @@ use sealform_core::user::Role;
 use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
 use crate::auth::{
@@ -212,7 +211,7 @@ pub(crate) async fn audit_page<S: Store>(
         let targets: Vec<String> = detail.targets.iter().map(|t| format!("{} {}", t.kind, t.id)).collect();
         entries.push(context! {
             seq => row.seq,
-            at => row.at.format(&Rfc3339).unwrap_or_default(),
+            at => row.at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default(),
             action => row.action.clone(),
             outcome => row.outcome.clone(),
             actor,
