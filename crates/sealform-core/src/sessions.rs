@@ -27,6 +27,11 @@ pub struct SessionPolicy {
     pub idle_timeout: Duration,
     /// A session ends this long after login whatever its use.
     pub absolute_timeout: Duration,
+    /// A password older than this must be changed at the next login; `None` turns expiry off (NIST SP 800-63B
+    /// allows it).
+    pub password_expiry: Option<Duration>,
+    /// A new password may not equal any of this many most recent ones (the current one included).
+    pub password_history: usize,
 }
 
 impl Default for SessionPolicy {
@@ -36,6 +41,8 @@ impl Default for SessionPolicy {
             lockout: Duration::minutes(15),
             idle_timeout: Duration::minutes(15),
             absolute_timeout: Duration::hours(12),
+            password_expiry: Some(Duration::days(90)),
+            password_history: 6,
         }
     }
 }
@@ -55,6 +62,8 @@ pub struct NewSession {
     pub expires_at: OffsetDateTime,
     /// The CSRF synchroniser token for this session's forms.
     pub csrf_token: String,
+    /// The password expired: only the password change page is open.
+    pub must_change_password: bool,
 }
 
 /// A stored session joined with its user and role.
@@ -78,6 +87,8 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
     /// The CSRF token.
     pub csrf_token: String,
+    /// The password expired: only the password change page is open.
+    pub must_change_password: bool,
 }
 
 /// The result of a login attempt. Every refusal looks the same to the client.
@@ -171,16 +182,8 @@ pub async fn login<S: Store>(
         store.append_audit(vec![failure_entry(as_user, None, Some(user.id), now)?]).await?;
         return Ok(LoginOutcome::Refused);
     };
-    let (token, id_hash) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("session token"))?;
-    let (csrf_token, _) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("csrf token"))?;
-    let session = NewSession {
-        id_hash,
-        org: membership.org_id,
-        user: user.id,
-        created_at: now,
-        expires_at: now + policy.absolute_timeout,
-        csrf_token: csrf_token.to_string(),
-    };
+    let expired = policy.password_expiry.is_some_and(|max_age| now - user.password_changed_at > max_age);
+    let (token, session) = new_session(policy, membership.org_id, user.id, now, expired)?;
     let targets = vec![Target::new("user", user.id), Target::new("organisation", membership.org_id)];
     let entry = as_user.entry(Entry::ok(Some(membership.org_id), Action::LoginSuccess, targets, now))?;
     store.open_session(session.clone(), entry).await?;
@@ -240,4 +243,94 @@ pub async fn logout<S: Store>(
     ))?;
     store.close_session(session.id_hash, Some(entry)).await?;
     Ok(())
+}
+
+/// A fresh session: a new random token (a new session id at login and at every privilege change) and CSRF token.
+fn new_session(
+    policy: &SessionPolicy,
+    org: OrgId,
+    user: UserId,
+    now: OffsetDateTime,
+    must_change_password: bool,
+) -> Result<(Zeroizing<String>, NewSession), DomainError> {
+    let (token, id_hash) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("session token"))?;
+    let (csrf_token, _) = sealform_crypto::new_token().map_err(crate::error::crypto_failure("csrf token"))?;
+    let session = NewSession {
+        id_hash,
+        org,
+        user,
+        created_at: now,
+        expires_at: now + policy.absolute_timeout,
+        csrf_token: csrf_token.to_string(),
+        must_change_password,
+    };
+    Ok((token, session))
+}
+
+/// A password change, ready to store: the new hash, the old one for the history, and the session that replaces
+/// every session the user had.
+#[derive(Clone, Debug)]
+pub struct PasswordChange {
+    /// The user.
+    pub user: UserId,
+    /// The new hash.
+    pub new_hash: PasswordHash,
+    /// The hash it replaces, kept in the history.
+    pub old_hash: PasswordHash,
+    /// How many hashes the history keeps.
+    pub keep: usize,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The new session.
+    pub session: NewSession,
+}
+
+/// Changes the signed-in user's password. The current password must be given; the new one must meet the length
+/// policy and differ from the last [`SessionPolicy::password_history`] passwords. Every session of the user ends
+/// and a new one (new id) replaces the current one.
+///
+/// # Errors
+/// [`DomainError::Unauthorized`] for a wrong current password, [`DomainError::Invalid`] for a refused new one.
+pub async fn change_password<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    audit: AuditCtx<'_>,
+    session: &SessionRecord,
+    current: SecretString,
+    new: SecretString,
+) -> Result<(Zeroizing<String>, NewSession), DomainError> {
+    let user =
+        store.user_by_email(&session.email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
+    let current =
+        PlainPassword::parse(current).map_err(|_| DomainError::Unauthorized("the current password is wrong".into()))?;
+    if !verify_password_blocking(current, user.password_hash.clone()).await? {
+        return Err(DomainError::Unauthorized("the current password is wrong".into()));
+    }
+    let new_secret = new;
+    let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
+    for old in std::iter::once(user.password_hash.clone()).chain(recent) {
+        let candidate = PlainPassword::parse(new_secret.clone())?;
+        if verify_password_blocking(candidate, old).await? {
+            return Err(DomainError::Invalid(format!(
+                "choose a password you have not used for your last {} passwords",
+                policy.password_history
+            )));
+        }
+    }
+    let new_hash = crate::password::hash_password_blocking(PlainPassword::parse(new_secret)?).await?;
+    let now = clock.now();
+    let (token, new_session) = new_session(policy, session.org, session.user, now, false)?;
+    let change = PasswordChange {
+        user: user.id,
+        new_hash,
+        old_hash: user.password_hash,
+        keep: policy.password_history.saturating_sub(1),
+        at: now,
+        session: new_session.clone(),
+    };
+    let entry = Entry::ok(Some(session.org), Action::UserUpdate, vec![Target::new("user", user.id)], now)
+        .with_fields(vec!["password".into()]);
+    store.change_password(change, audit.entry(entry)?).await?;
+    Ok((token, new_session))
 }

@@ -14,7 +14,7 @@ use crate::keys::{
 };
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
-use crate::sessions::{NewSession, SessionRecord};
+use crate::sessions::{NewSession, PasswordChange, SessionRecord};
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
 
@@ -314,6 +314,21 @@ pub trait SessionStore {
         &self,
         id_hash: [u8; 32],
         at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user's earlier password hashes, newest first, at most `limit`.
+    fn password_history(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PasswordHash>, StoreError>> + Send;
+
+    /// Stores a password change: new hash, history (trimmed to `keep`), all sessions of the user replaced by the
+    /// change's new session, all in one transaction.
+    fn change_password(
+        &self,
+        change: PasswordChange,
+        audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.

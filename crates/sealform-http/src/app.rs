@@ -78,6 +78,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/logout", post(console::logout_submit::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))
+        .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .fallback(pages::not_found::<S>)
         .with_state(state);

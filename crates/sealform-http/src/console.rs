@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use sealform_core::DomainError;
 use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
-use sealform_core::sessions::{LoginOutcome, SessionRecord, authenticate, login, logout};
+use sealform_core::sessions::{LoginOutcome, SessionRecord, authenticate, change_password, login, logout};
 use sealform_core::store::Store;
 use sealform_core::user::Role;
 use secrecy::SecretString;
@@ -36,6 +36,18 @@ pub(crate) async fn current_session<S: Store>(
 
 fn to_login() -> Response {
     Redirect::to("/login").into_response()
+}
+
+/// A session whose password expired may only change it.
+async fn open_session<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<Result<SessionRecord, Response>, ApiError> {
+    Ok(match current_session(state, headers).await? {
+        None => Err(to_login()),
+        Some(session) if session.must_change_password => Err(Redirect::to("/console/password").into_response()),
+        Some(session) => Ok(session),
+    })
 }
 
 /// `GET /login`.
@@ -126,7 +138,10 @@ pub(crate) async fn console<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(session) = current_session(&state, &headers).await? else { return Ok(to_login()) };
+    let session = match open_session(&state, &headers).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
     let page = render(
         &state.templates,
         "console.html",
@@ -162,7 +177,10 @@ pub(crate) async fn audit_page<S: Store>(
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, ApiError> {
-    let Some(session) = current_session(&state, &headers).await? else { return Ok(to_login()) };
+    let session = match open_session(&state, &headers).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
     if !can_audit(session.role) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -223,6 +241,76 @@ pub(crate) async fn audit_page<S: Store>(
     let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     let page = render(&state.templates, "audit.html", context! { entries, actions, filter })?;
     Ok(Html(page.0).into_response())
+}
+
+/// `GET /console/password`.
+pub(crate) async fn password_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(session) = current_session(&state, &headers).await? else { return Ok(to_login()) };
+    password_form(&state, &session, None, StatusCode::OK)
+}
+
+fn password_form<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let page = render(
+        &state.templates,
+        "password.html",
+        context! { csrf => session.csrf_token.as_str(), expired => session.must_change_password, error },
+    )?;
+    Ok((status, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+/// `POST /console/password`: on success every session of the user ends and a new session replaces this one.
+pub(crate) async fn password_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) = Form::<PasswordForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let result = change_password(
+        &state.store,
+        state.clock.as_ref(),
+        &state.policy,
+        audit,
+        &session,
+        SecretString::from(form.current),
+        SecretString::from(form.new),
+    )
+    .await;
+    match result {
+        Ok((token, new_session)) => {
+            let max_age = (new_session.expires_at - new_session.created_at).whole_seconds();
+            let mut response = Redirect::to("/console").into_response();
+            response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
+            Ok(response)
+        }
+        Err(DomainError::Invalid(message) | DomainError::Unauthorized(message)) => {
+            password_form(&state, &session, Some(&message), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 use axum::extract::FromRequest as _;

@@ -22,6 +22,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("login.html", include_str!("../templates/login.html")),
         ("console.html", include_str!("../templates/console.html")),
         ("audit.html", include_str!("../templates/audit.html")),
+        ("password.html", include_str!("../templates/password.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {

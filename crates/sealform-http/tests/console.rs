@@ -12,27 +12,52 @@ use sealform_core::admin::{OrganisationRequest, bootstrap, create_organisation};
 use sealform_core::audit::{AuditCtx, load_or_create_auditor};
 use sealform_core::clock::{Clock as _, ManualClock};
 use sealform_core::keys::MasterKeys;
+use sealform_core::store::Store;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_http::{AppState, HttpSettings, router};
-use sealform_store::{SqliteOptions, SqliteStore};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore};
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 use tower::ServiceExt as _;
 
 const PASSWORD: &str = "a long enough password";
 
-struct Console {
+struct Console<S: Store> {
     app: Router,
     clock: ManualClock,
-    store: SqliteStore,
+    store: S,
     auditor: Arc<sealform_core::audit::Auditor>,
     org_a: sealform_core::ids::OrgId,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
-async fn console() -> Console {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("console.db"), &SqliteOptions::default()).await.unwrap();
+/// A store of each backend for one test; `None` when PostgreSQL is unavailable here (a notice was printed).
+trait Backend {
+    type S: Store;
+    async fn open(test: &str) -> Option<(Self::S, Option<tempfile::TempDir>)>;
+}
+
+struct Sqlite;
+impl Backend for Sqlite {
+    type S = SqliteStore;
+    async fn open(_test: &str) -> Option<(SqliteStore, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("console.db"), &SqliteOptions::default()).await.unwrap();
+        Some((store, Some(dir)))
+    }
+}
+
+struct Postgres;
+impl Backend for Postgres {
+    type S = PgStore;
+    async fn open(test: &str) -> Option<(PgStore, Option<tempfile::TempDir>)> {
+        let db = sealform_testkit::postgres::fresh_database(test)?;
+        Some((PgStore::open(&db.url, 8, StdDuration::from_secs(30)).await.unwrap(), None))
+    }
+}
+
+async fn console<B: Backend>(test: &str) -> Option<Console<B::S>> {
+    let (store, dir) = B::open(test).await?;
     let clock = ManualClock::new(OffsetDateTime::now_utc());
     let masters = MasterKeys::single(Arc::new(MasterKey::generate().unwrap()));
     let auditor = load_or_create_auditor(&store, &masters, clock.now()).await.unwrap();
@@ -59,7 +84,7 @@ async fn console() -> Console {
         hsts: false,
     };
     let app = router(AppState::new(store.clone(), Arc::clone(&auditor), Arc::new(clock.clone())), &settings);
-    Console { app, clock, store, auditor, org_a: org_a.unwrap(), _dir: dir }
+    Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), _dir: dir })
 }
 
 struct Reply {
@@ -68,7 +93,7 @@ struct Reply {
     body: String,
 }
 
-impl Console {
+impl<S: Store> Console<S> {
     async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -124,9 +149,10 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn login_sets_a_host_only_secure_cookie_and_opens_the_console() {
-    let c = console().await;
+async fn login_sets_a_host_only_secure_cookie_and_opens_the_console<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(login_sets_a_host_only_secure_cookie_and_opens_the_console)).await else {
+        return;
+    };
     let (reply, session) = c.login("A@A.example", PASSWORD).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.headers["location"], "/console");
@@ -149,9 +175,12 @@ async fn login_sets_a_host_only_secure_cookie_and_opens_the_console() {
     assert_eq!(c.get("/console", "").await.headers["location"], "/login", "no session: to the login page");
 }
 
-#[tokio::test]
-async fn five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes() {
-    let c = console().await;
+async fn five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes<B: Backend>() {
+    let Some(c) =
+        console::<B>(stringify!(five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes)).await
+    else {
+        return;
+    };
     let (unknown, _) = c.login("nobody@nowhere.example", PASSWORD).await;
     for _ in 0..5 {
         let (reply, session) = c.login("a@a.example", "wrong password!").await;
@@ -173,9 +202,8 @@ fn sealform_http_refused() -> &'static str {
     "The e-mail or password is wrong, or the account is locked."
 }
 
-#[tokio::test]
-async fn sessions_end_after_fifteen_idle_minutes() {
-    let c = console().await;
+async fn sessions_end_after_fifteen_idle_minutes<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(sessions_end_after_fifteen_idle_minutes)).await else { return };
     let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     c.clock.advance(Duration::minutes(14) + Duration::seconds(59));
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK, "idle 14:59 is accepted");
@@ -186,9 +214,8 @@ async fn sessions_end_after_fifteen_idle_minutes() {
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::SEE_OTHER, "an ended session stays ended");
 }
 
-#[tokio::test]
-async fn sessions_end_at_the_absolute_timeout_even_when_active() {
-    let c = console().await;
+async fn sessions_end_at_the_absolute_timeout_even_when_active<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(sessions_end_at_the_absolute_timeout_even_when_active)).await else { return };
     let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     for _ in 0..60 {
         c.clock.advance(Duration::minutes(14));
@@ -199,9 +226,10 @@ async fn sessions_end_at_the_absolute_timeout_even_when_active() {
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::SEE_OTHER, "12 h absolute timeout");
 }
 
-#[tokio::test]
-async fn state_changing_posts_need_the_csrf_token_and_the_same_origin() {
-    let c = console().await;
+async fn state_changing_posts_need_the_csrf_token_and_the_same_origin<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(state_changing_posts_need_the_csrf_token_and_the_same_origin)).await else {
+        return;
+    };
     let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     assert_eq!(c.post("/logout", &cookie, "csrf=forged").await.status, StatusCode::FORBIDDEN);
     assert_eq!(c.post("/logout", &cookie, "").await.status, StatusCode::FORBIDDEN);
@@ -225,9 +253,10 @@ async fn state_changing_posts_need_the_csrf_token_and_the_same_origin() {
     assert_eq!(c.get("/console", &cookie).await.headers["location"], "/login", "logged out");
 }
 
-#[tokio::test]
-async fn the_audit_page_shows_only_the_organisation_s_own_trail() {
-    let c = console().await;
+async fn the_audit_page_shows_only_the_organisation_s_own_trail<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(the_audit_page_shows_only_the_organisation_s_own_trail)).await else {
+        return;
+    };
     let a = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     let b = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
     let page_a = c.get("/console/audit", &a).await;
@@ -252,15 +281,14 @@ fn a_org_id(html: &str) -> String {
     html[start..start + 36].to_owned()
 }
 
-impl Console {
+impl<S: Store> Console<S> {
     fn operator(&self) -> (Arc<sealform_core::audit::Auditor>, sealform_core::audit::AuditScope) {
         (Arc::clone(&self.auditor), sealform_core::audit::AuditScope::operator())
     }
 }
 
-#[tokio::test]
-async fn a_reviewer_may_not_read_the_audit_trail() {
-    let c = console().await;
+async fn a_reviewer_may_not_read_the_audit_trail<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(a_reviewer_may_not_read_the_audit_trail)).await else { return };
     let (auditor, scope) = c.operator();
     let audit = AuditCtx { auditor: &auditor, scope: &scope };
     let role = sealform_core::user::Role::Reviewer;
@@ -272,9 +300,11 @@ async fn a_reviewer_may_not_read_the_audit_trail() {
     assert_eq!(c.get("/console/audit", &reviewer).await.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn deactivating_a_user_ends_their_live_session_on_the_next_request() {
-    let c = console().await;
+async fn deactivating_a_user_ends_their_live_session_on_the_next_request<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(deactivating_a_user_ends_their_live_session_on_the_next_request)).await
+    else {
+        return;
+    };
     let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK);
     let (auditor, scope) = c.operator();
@@ -283,3 +313,94 @@ async fn deactivating_a_user_ends_their_live_session_on_the_next_request() {
     assert_eq!(c.get("/console", &cookie).await.headers["location"], "/login");
     assert!(c.login("a@a.example", PASSWORD).await.1.is_none(), "a deactivated user cannot log in");
 }
+
+async fn change_password<S: Store>(c: &Console<S>, cookie: &str, current: &str, new: &str) -> Reply {
+    let page = c.get("/console/password", cookie).await;
+    let csrf = hidden_csrf(&page.body);
+    c.post("/console/password", cookie, &format!("csrf={csrf}&current={}&new={}", urlencode(current), urlencode(new)))
+        .await
+}
+
+async fn an_expired_password_must_be_changed_and_the_last_six_are_refused<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(an_expired_password_must_be_changed_and_the_last_six_are_refused)).await
+    else {
+        return;
+    };
+    c.clock.advance(Duration::days(91));
+    let (reply, session) = c.login("a@a.example", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let cookie = format!("__Host-sealform={}", session.unwrap());
+    assert_eq!(
+        c.get("/console", &cookie).await.headers["location"],
+        "/console/password",
+        "only the change page is open"
+    );
+    assert_eq!(c.get("/console/audit", &cookie).await.headers["location"], "/console/password");
+    assert!(c.get("/console/password", &cookie).await.body.contains("expired"));
+
+    let reused = change_password(&c, &cookie, PASSWORD, PASSWORD).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reused.body.contains("last 6 passwords"), "{}", reused.body);
+    let wrong = change_password(&c, &cookie, "not my password", "a brand new password 1").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Walk through six passwords; each of the last six is refused, the seventh-oldest is allowed again.
+    let mut cookie = cookie;
+    let mut current = PASSWORD.to_owned();
+    let passwords: Vec<String> = (1..=6).map(|i| format!("rotating password number {i}")).collect();
+    for next in &passwords {
+        let reply = change_password(&c, &cookie, &current, next).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let new_cookie = format!("__Host-sealform={}", set_cookie(&reply, "__Host-sealform").unwrap());
+        assert_eq!(c.get("/console", &cookie).await.status, StatusCode::SEE_OTHER, "the old session id is gone");
+        cookie = new_cookie;
+        current = next.clone();
+    }
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK);
+    for old in passwords.iter().take(5).chain(std::iter::once(&current)) {
+        let reply = change_password(&c, &cookie, &current, old).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{old} is among the last six");
+    }
+    let reply = change_password(&c, &cookie, &current, PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "seven changes ago may be used again: {}", reply.body);
+}
+
+async fn changing_the_password_ends_every_other_session<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(changing_the_password_ends_every_other_session)).await else { return };
+    let first = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let second = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let reply = change_password(&c, &first, PASSWORD, "an entirely new password").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/console", &second).await.status, StatusCode::SEE_OTHER, "the other session ended");
+    assert!(c.login("a@a.example", "an entirely new password").await.1.is_some());
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name::<super::Sqlite>().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name::<super::Postgres>().await;
+            })*
+        }
+    };
+}
+
+both!(
+    login_sets_a_host_only_secure_cookie_and_opens_the_console,
+    five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes,
+    sessions_end_after_fifteen_idle_minutes,
+    sessions_end_at_the_absolute_timeout_even_when_active,
+    state_changing_posts_need_the_csrf_token_and_the_same_origin,
+    the_audit_page_shows_only_the_organisation_s_own_trail,
+    a_reviewer_may_not_read_the_audit_trail,
+    deactivating_a_user_ends_their_live_session_on_the_next_request,
+    an_expired_password_must_be_changed_and_the_last_six_are_refused,
+    changing_the_password_ends_every_other_session
+);

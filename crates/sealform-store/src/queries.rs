@@ -16,7 +16,8 @@ macro_rules! shared_queries {
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
-        use sealform_core::sessions::{NewSession, SessionRecord};
+        use sealform_core::password::PasswordHash;
+        use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
         use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
         use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
         use sealform_crypto::KeyId;
@@ -207,8 +208,76 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("open session"))?;
             sqlx::query(
-                "INSERT INTO sessions (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6)",
+                "INSERT INTO sessions \
+                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+            )
+            .bind(session.id_hash.as_slice())
+            .bind(session.org.as_uuid())
+            .bind(session.user.as_uuid())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(&session.csrf_token)
+            .bind(i32::from(session.must_change_password))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("open session"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn password_history(pool: &$Pool, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(user.as_uuid())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read password history"))?;
+            Ok(rows.into_iter().map(|(phc,)| PasswordHash::from_phc(phc)).collect())
+        }
+
+        pub(crate) async fn change_password(conn: &mut $Conn, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
+            let user = change.user;
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL \
+                 WHERE id = $3",
+            )
+            .bind(change.new_hash.as_phc())
+            .bind(change.at)
+            .bind(user.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("change password"))?;
+            sqlx::query("INSERT INTO password_history (id, user_id, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(Uuid::now_v7())
+                .bind(user.as_uuid())
+                .bind(change.old_hash.as_phc())
+                .bind(change.at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("record password history"))?;
+            // Keep only the newest `keep` earlier hashes.
+            sqlx::query(
+                "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN \
+                 (SELECT id FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .bind(user.as_uuid())
+            .bind(i64::try_from(change.keep).unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("trim password history"))?;
+            // A password change ends every session of the user; the new session replaces the one that changed it.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("revoke sessions"))?;
+            let session = change.session;
+            sqlx::query(
+                "INSERT INTO sessions \
+                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, 0)",
             )
             .bind(session.id_hash.as_slice())
             .bind(session.org.as_uuid())
@@ -224,7 +293,8 @@ macro_rules! shared_queries {
 
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
-                "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token \
+                "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
+                 s.must_change_password \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
             )

@@ -262,6 +262,7 @@ pub(crate) struct SessionRow {
     last_seen_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     csrf_token: String,
+    must_change_password: i32,
 }
 
 impl SessionRow {
@@ -276,6 +277,7 @@ impl SessionRow {
             last_seen_at: self.last_seen_at,
             expires_at: self.expires_at,
             csrf_token: self.csrf_token,
+            must_change_password: self.must_change_password != 0,
         })
     }
 }

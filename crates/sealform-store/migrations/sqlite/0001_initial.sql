@@ -42,6 +42,15 @@ CREATE TABLE users (
     locked_until        TEXT                         -- set after too many failures (lockout)
 ) STRICT;
 
+-- Earlier password hashes, so the last ones cannot be reused (DESIGN.md §7).
+CREATE TABLE password_history (
+    id            BLOB PRIMARY KEY, -- UUIDv7: orders entries even when the clock does not move
+    user_id       BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX password_history_by_user ON password_history (user_id, id);
+
 CREATE TABLE memberships (
     org_id     BLOB NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
     user_id    BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -59,6 +68,7 @@ CREATE TABLE sessions (
     last_seen_at TEXT NOT NULL,
     expires_at   TEXT NOT NULL,            -- absolute timeout
     csrf_token   TEXT NOT NULL,           -- synchroniser token for state-changing requests of this session
+    must_change_password INTEGER NOT NULL DEFAULT 0, -- 1: the password expired; only the change page is open
     FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);

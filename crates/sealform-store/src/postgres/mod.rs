@@ -11,7 +11,8 @@ use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
 use sealform_core::org::{OrgName, Organisation};
-use sealform_core::sessions::{NewSession, SessionRecord};
+use sealform_core::password::PasswordHash;
+use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
     AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
     StoreError, SubmissionStore, UserStore,
@@ -307,6 +308,14 @@ impl SessionStore for PgStore {
 
     async fn touch_session(&self, id_hash: [u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
         self.in_transaction("touch session", async |conn| queries::touch_session(conn, id_hash, at).await).await
+    }
+
+    async fn password_history(&self, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
+        queries::password_history(&self.pool, user, limit).await
+    }
+
+    async fn change_password(&self, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("change password", async |conn| queries::change_password(conn, change, audit).await).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {

@@ -14,7 +14,8 @@ use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
 use sealform_core::org::{OrgName, Organisation};
-use sealform_core::sessions::{NewSession, SessionRecord};
+use sealform_core::password::PasswordHash;
+use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
     AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
     StoreError, SubmissionStore, UserStore,
@@ -334,6 +335,14 @@ impl SessionStore for SqliteStore {
 
     async fn touch_session(&self, id_hash: [u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::touch_session(conn, id_hash, at))).await
+    }
+
+    async fn password_history(&self, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
+        queries::password_history(&self.reads, user, limit).await
+    }
+
+    async fn change_password(&self, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::change_password(conn, change, audit))).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
