@@ -48,9 +48,46 @@ pub(crate) enum Command {
     /// Organisation and master keys: status and rotation.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// API keys for integrations: create (printed once) and revoke.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
     /// The audit trail: verify, export, the checkpoint public key.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key for a user; prints only the key, which is never shown again.
+    Create {
+        /// The user the key acts for.
+        #[arg(long)]
+        email: String,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// read, submit, write, export, admin (repeatable or comma-separated).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Restrict the key to one form.
+        #[arg(long, value_name = "FORM_ID")]
+        form: Option<String>,
+        /// The organisation (name or id), when the user belongs to several.
+        #[arg(long)]
+        org: Option<String>,
+        /// Expire the key after this many days.
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
+    },
+    /// Revoke a key by its visible prefix (sf_…).
+    Revoke {
+        /// The organisation (name or id).
+        #[arg(long)]
+        org: String,
+        /// The key's prefix.
+        #[arg(long)]
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `sealform`: the one binary. Parses the command line, loads the configuration and wires the crates together.
 
 mod admin;
+mod api_key;
 mod audit;
 mod cli;
 mod config;
@@ -49,6 +50,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
                 logging::init_for_cli(&config.logging)?;
                 audit::run(&config, command).await
+            }
+            cli::Command::ApiKey(command) => {
+                let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;
+                logging::init_for_cli(&config.logging)?;
+                api_key::run(&config, command).await
             }
             cli::Command::Keys(command) => {
                 let config = config::Config::load(&cli.global, &cli::ServeArgs::default())?;

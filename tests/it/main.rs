@@ -1,6 +1,7 @@
 //! Integration tests: the real `sealform` binary, started as a user would start it.
 
 mod admin;
+mod api_keys;
 mod audit;
 mod browser;
 mod config;

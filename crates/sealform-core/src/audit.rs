@@ -48,6 +48,8 @@ pub enum Action {
     MfaRemove,
     KeyRotate,
     KeyRetire,
+    ApiKeyCreate,
+    ApiKeyRevoke,
     MasterKeyRotate,
     BackupCreate,
     BackupVerify,
@@ -57,7 +59,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 33] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgDelete,
@@ -84,6 +86,8 @@ impl Action {
         Self::MfaRemove,
         Self::KeyRotate,
         Self::KeyRetire,
+        Self::ApiKeyCreate,
+        Self::ApiKeyRevoke,
         Self::MasterKeyRotate,
         Self::BackupCreate,
         Self::BackupVerify,
@@ -121,6 +125,8 @@ impl Action {
             Self::MfaRemove => "mfa.remove",
             Self::KeyRotate => "key.rotate",
             Self::KeyRetire => "key.retire",
+            Self::ApiKeyCreate => "api_key.create",
+            Self::ApiKeyRevoke => "api_key.revoke",
             Self::MasterKeyRotate => "key.master_rotate",
             Self::BackupCreate => "backup.create",
             Self::BackupVerify => "backup.verify",

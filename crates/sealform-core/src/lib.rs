@@ -2,6 +2,7 @@
 //! services that the CLI and the HTTP layer call. Nothing here knows about HTTP or SQL (DESIGN.md §3).
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod clock;
 pub mod error;

@@ -7,6 +7,9 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
+use uuid::Uuid;
+
+use crate::api_keys::{ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::{
@@ -339,6 +342,30 @@ pub trait SessionStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// API keys.
+pub trait ApiKeyStore {
+    /// Stores a new key.
+    fn insert_api_key(
+        &self,
+        key: NewApiKey,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The key with this visible prefix, with its user's current role and status.
+    fn api_key_by_prefix(&self, prefix: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+
+    /// Records a use.
+    fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes a key.
+    fn revoke_api_key(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -348,6 +375,7 @@ pub trait Store:
     + SubmissionStore
     + AuditStore
     + SessionStore
+    + ApiKeyStore
     + Clone
     + Send
     + Sync

@@ -18,7 +18,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::headers::{HeaderPolicy, security_headers};
 use crate::request_id::request_context;
-use crate::{console, pages, system};
+use crate::{api, console, pages, system};
 
 /// What the HTTP layer needs from the configuration.
 #[derive(Clone, Debug)]
@@ -76,6 +76,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/login", get(console::login_page::<S>).post(console::login_submit::<S>))
         .route("/logout", post(console::logout_submit::<S>))
+        .route("/api/v1/me", get(api::me::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))

@@ -1,6 +1,7 @@
 //! Sealform's HTTP layer: routes, middleware and the connection loop. Handlers extract, call one core service and
 //! render; they never run SQL or touch key material (DESIGN.md §3).
 
+mod api;
 mod app;
 mod auth;
 mod console;

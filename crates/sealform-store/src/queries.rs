@@ -8,6 +8,7 @@
 /// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
+        use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
         use sealform_core::keys::{
@@ -26,7 +27,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            AuditEventRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -180,6 +181,69 @@ macro_rules! shared_queries {
             .await
             .map_err(backend("store audit keys"))?;
             Ok(inserted.rows_affected() == 1)
+        }
+
+        // ----- API keys -----
+
+        pub(crate) async fn insert_api_key(conn: &mut $Conn, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
+            let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO api_keys (id, org_id, user_id, name, prefix, key_hash, scopes, form_id, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(key.id)
+            .bind(key.org.as_uuid())
+            .bind(key.user.as_uuid())
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(key.key_hash.as_slice())
+            .bind(scopes.join(","))
+            .bind(key.form.map(|f| *f.as_uuid()))
+            .bind(key.expires_at)
+            .bind(key.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_on_unique("store API key", "an API key with this prefix exists already"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn api_key_by_prefix(pool: &$Pool, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+            let row: Option<ApiKeyRow> = sqlx::query_as(
+                "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
+                 JOIN users u ON u.id = k.user_id WHERE k.prefix = $1",
+            )
+            .bind(prefix)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("find API key"))?;
+            row.map(ApiKeyRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn touch_api_key(conn: &mut $Conn, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("record API key use"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn revoke_api_key(
+            conn: &mut $Conn,
+            id: Uuid,
+            at: OffsetDateTime,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("revoke API key"))?;
+            append_audit(conn, &[audit]).await
         }
 
         // ----- logins and sessions -----

@@ -1,5 +1,6 @@
 //! Row types and conversions shared by both backends: the column sets are the same, only the SQL types differ.
 
+use sealform_core::api_keys::{ApiKeyRecord, NewApiKey, parse_scopes};
 use sealform_core::audit::{AuditRow, CheckpointRow};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
@@ -278,6 +279,52 @@ impl SessionRow {
             expires_at: self.expires_at,
             csrf_token: self.csrf_token,
             must_change_password: self.must_change_password != 0,
+        })
+    }
+}
+
+/// An `api_keys` row joined with the member's role and the user's status.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: Uuid,
+    org_id: Uuid,
+    user_id: Uuid,
+    name: String,
+    prefix: String,
+    key_hash: Vec<u8>,
+    scopes: String,
+    form_id: Option<Uuid>,
+    expires_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    role: String,
+    status: String,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_domain(self) -> Result<ApiKeyRecord, StoreError> {
+        Ok(ApiKeyRecord {
+            key: NewApiKey {
+                id: self.id,
+                org: OrgId::from_uuid(self.org_id),
+                user: UserId::from_uuid(self.user_id),
+                name: self.name,
+                prefix: self.prefix,
+                key_hash: self
+                    .key_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("API key hash".into()))?,
+                scopes: parse_scopes([self.scopes.as_str()]).map_err(corrupt("API key scopes"))?,
+                form: self.form_id.map(FormId::from_uuid),
+                expires_at: self.expires_at,
+                created_at: self.created_at,
+            },
+            revoked_at: self.revoked_at,
+            last_used_at: self.last_used_at,
+            role: self.role.parse().map_err(corrupt("membership role"))?,
+            user_active: UserStatus::parse(&self.status).map_err(corrupt("user status"))? == UserStatus::Active,
         })
     }
 }

@@ -73,6 +73,24 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
 
+-- API keys (DESIGN.md §6): shown once, stored as SHA-256 only, found by their visible prefix.
+CREATE TABLE api_keys (
+    id           UUID PRIMARY KEY,
+    org_id       UUID NOT NULL,
+    user_id      UUID NOT NULL,
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL UNIQUE, -- the visible part, e.g. sf_AB12CD34
+    key_hash     BYTEA NOT NULL,      -- SHA-256 of the whole key
+    scopes       TEXT NOT NULL,        -- comma-separated: read, submit, write, export, admin
+    form_id      UUID,               -- restricted to one form when set
+    expires_at   TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ,
+    revoked_at   TIMESTAMPTZ,
+    created_at   TIMESTAMPTZ NOT NULL,
+    FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
+);
+CREATE INDEX api_keys_by_user ON api_keys (org_id, user_id);
+
 CREATE TABLE forms (
     id              UUID PRIMARY KEY,
     org_id          UUID NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,

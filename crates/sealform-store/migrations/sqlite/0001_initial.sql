@@ -73,6 +73,24 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);
 
+-- API keys (DESIGN.md §6): shown once, stored as SHA-256 only, found by their visible prefix.
+CREATE TABLE api_keys (
+    id           BLOB PRIMARY KEY,
+    org_id       BLOB NOT NULL,
+    user_id      BLOB NOT NULL,
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL UNIQUE, -- the visible part, e.g. sf_AB12CD34
+    key_hash     BLOB NOT NULL,      -- SHA-256 of the whole key
+    scopes       TEXT NOT NULL,        -- comma-separated: read, submit, write, export, admin
+    form_id      BLOB,               -- restricted to one form when set
+    expires_at   TEXT,
+    last_used_at TEXT,
+    revoked_at   TEXT,
+    created_at   TEXT NOT NULL,
+    FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX api_keys_by_user ON api_keys (org_id, user_id);
+
 CREATE TABLE forms (
     id              BLOB PRIMARY KEY,
     org_id          BLOB NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,

@@ -5,6 +5,7 @@ mod queries;
 
 use std::time::Duration;
 
+use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
@@ -14,8 +15,8 @@ use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
-    StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
+    Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
@@ -320,6 +321,24 @@ impl SessionStore for PgStore {
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.in_transaction("close session", async |conn| queries::close_session(conn, id_hash, audit).await).await
+    }
+}
+
+impl ApiKeyStore for PgStore {
+    async fn insert_api_key(&self, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("store API key", async |conn| queries::insert_api_key(conn, key, audit).await).await
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        queries::api_key_by_prefix(&self.pool, prefix).await
+    }
+
+    async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.in_transaction("record API key use", async |conn| queries::touch_api_key(conn, id, at).await).await
+    }
+
+    async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("revoke API key", async |conn| queries::revoke_api_key(conn, id, at, audit).await).await
     }
 }
 

@@ -8,6 +8,7 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
+use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
@@ -17,8 +18,8 @@ use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore, Store,
-    StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
+    Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
@@ -347,6 +348,24 @@ impl SessionStore for SqliteStore {
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.writer.write(move |conn| Box::pin(queries::close_session(conn, id_hash, audit))).await
+    }
+}
+
+impl ApiKeyStore for SqliteStore {
+    async fn insert_api_key(&self, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_api_key(conn, key, audit))).await
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        queries::api_key_by_prefix(&self.reads, prefix).await
+    }
+
+    async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::touch_api_key(conn, id, at))).await
+    }
+
+    async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::revoke_api_key(conn, id, at, audit))).await
     }
 }
 
