@@ -7,6 +7,7 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sealform_core::audit::Auditor;
 use sealform_core::clock::SystemClock;
+use sealform_core::keys::MasterKeys;
 use sealform_core::store::Store;
 use sealform_http::{AppState, ConnectionLimits, HttpSettings};
 use tokio::net::TcpListener;
@@ -38,13 +39,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         // Creates the audit keys on first start, and proves the master key opens them.
         let auditor =
             sealform_core::audit::load_or_create_auditor(&store, &masters, time::OffsetDateTime::now_utc()).await?;
-        serve_with(store, auditor, &config, tls).await
+        serve_with(store, auditor, masters, &config, tls).await
     })
 }
 
 async fn serve_with<S: Store>(
     store: S,
     auditor: Arc<Auditor>,
+    masters: MasterKeys,
     config: &Config,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
@@ -57,7 +59,7 @@ async fn serve_with<S: Store>(
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
     };
-    let app = sealform_http::router(AppState::new(store.clone(), auditor, Arc::new(SystemClock)), &settings);
+    let app = sealform_http::router(AppState::new(store.clone(), auditor, masters, Arc::new(SystemClock)), &settings);
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, database = store.backend_name(), "serving");

@@ -46,6 +46,8 @@ pub enum Action {
     Lockout,
     MfaEnrol,
     MfaRemove,
+    MfaSuccess,
+    MfaFailure,
     KeyRotate,
     KeyRetire,
     ApiKeyCreate,
@@ -59,7 +61,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 35] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgDelete,
@@ -84,6 +86,8 @@ impl Action {
         Self::Lockout,
         Self::MfaEnrol,
         Self::MfaRemove,
+        Self::MfaSuccess,
+        Self::MfaFailure,
         Self::KeyRotate,
         Self::KeyRetire,
         Self::ApiKeyCreate,
@@ -123,6 +127,8 @@ impl Action {
             Self::Lockout => "lockout",
             Self::MfaEnrol => "mfa.enrol",
             Self::MfaRemove => "mfa.remove",
+            Self::MfaSuccess => "mfa.success",
+            Self::MfaFailure => "mfa.failure",
             Self::KeyRotate => "key.rotate",
             Self::KeyRetire => "key.retire",
             Self::ApiKeyCreate => "api_key.create",

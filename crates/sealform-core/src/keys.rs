@@ -152,6 +152,11 @@ pub enum MasterWrappedRef {
     },
     /// The installation's audit keys.
     AuditKeys,
+    /// A user's TOTP secret.
+    TotpSecret {
+        /// The user.
+        user: crate::ids::UserId,
+    },
 }
 
 impl MasterWrappedRef {
@@ -161,6 +166,7 @@ impl MasterWrappedRef {
             Self::OrgKey { org, key } => (b"sealform/org-key/v1", Some(org), key.0),
             Self::FormIndexKey { org, form } => (b"sealform/form-index-key/v1", Some(org), *form.as_uuid().as_bytes()),
             Self::AuditKeys => (b"sealform/audit-keys/v1", None, [0; 16]),
+            Self::TotpSecret { user } => (b"sealform/totp-secret/v1", None, *user.as_uuid().as_bytes()),
         };
         let mut aad = label.to_vec();
         if let Some(org) = org {
@@ -178,6 +184,12 @@ pub struct MasterWrappedBlob {
     pub wrapped: Vec<u8>,
     /// Which master key wrapped them.
     pub fingerprint: [u8; 8],
+}
+
+impl std::fmt::Debug for MasterWrappedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterWrappedBlob").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
 }
 
 /// The installation's audit keys as stored.

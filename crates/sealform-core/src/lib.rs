@@ -9,6 +9,7 @@ pub mod error;
 pub mod forms;
 pub mod ids;
 pub mod keys;
+pub mod mfa;
 pub mod org;
 pub mod password;
 pub mod rotation;

@@ -64,6 +64,8 @@ pub struct NewSession {
     pub csrf_token: String,
     /// The password expired: only the password change page is open.
     pub must_change_password: bool,
+    /// The password was right but the second factor is still to come.
+    pub mfa_pending: bool,
 }
 
 /// A stored session joined with its user and role.
@@ -89,6 +91,8 @@ pub struct SessionRecord {
     pub csrf_token: String,
     /// The password expired: only the password change page is open.
     pub must_change_password: bool,
+    /// The password was right but the second factor is still to come.
+    pub mfa_pending: bool,
 }
 
 /// The result of a login attempt. Every refusal looks the same to the client.
@@ -183,7 +187,8 @@ pub async fn login<S: Store>(
         return Ok(LoginOutcome::Refused);
     };
     let expired = policy.password_expiry.is_some_and(|max_age| now - user.password_changed_at > max_age);
-    let (token, session) = new_session(policy, membership.org_id, user.id, now, expired)?;
+    let (token, mut session) = new_session(policy, membership.org_id, user.id, now, expired)?;
+    session.mfa_pending = user.totp.is_some();
     let targets = vec![Target::new("user", user.id), Target::new("organisation", membership.org_id)];
     let entry = as_user.entry(Entry::ok(Some(membership.org_id), Action::LoginSuccess, targets, now))?;
     store.open_session(session.clone(), entry).await?;
@@ -245,6 +250,20 @@ pub async fn logout<S: Store>(
     Ok(())
 }
 
+/// A fresh session for `user` (used after the second factor too).
+///
+/// # Errors
+/// [`DomainError::Internal`] when the RNG fails.
+pub fn fresh_session(
+    policy: &SessionPolicy,
+    org: OrgId,
+    user: UserId,
+    now: OffsetDateTime,
+    must_change_password: bool,
+) -> Result<(Zeroizing<String>, NewSession), DomainError> {
+    new_session(policy, org, user, now, must_change_password)
+}
+
 /// A fresh session: a new random token (a new session id at login and at every privilege change) and CSRF token.
 fn new_session(
     policy: &SessionPolicy,
@@ -263,6 +282,7 @@ fn new_session(
         expires_at: now + policy.absolute_timeout,
         csrf_token: csrf_token.to_string(),
         must_change_password,
+        mfa_pending: false,
     };
     Ok((token, session))
 }

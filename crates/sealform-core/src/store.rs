@@ -15,6 +15,7 @@ use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
+use crate::mfa::{MfaCompletion, TotpEnrolment};
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
 use crate::sessions::{NewSession, PasswordChange, SessionRecord};
@@ -333,6 +334,23 @@ pub trait SessionStore {
         change: PasswordChange,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a confirmed TOTP enrolment: the wrapped secret, the step already used, and recovery code hashes
+    /// (replacing earlier ones).
+    fn enrol_totp(
+        &self,
+        enrolment: TotpEnrolment,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Completes a second-factor check: consumes the TOTP step (only if newer than the last one) or the recovery
+    /// code (only if unused), and swaps the pending session for a full one, in one transaction. False when the step
+    /// or code was already used (a replay), in which case nothing changes.
+    fn complete_mfa(
+        &self,
+        completion: MfaCompletion,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.
     fn close_session(

@@ -169,6 +169,10 @@ pub struct UserRecord {
     pub failed_logins: u32,
     /// Until when the account is locked after too many failures.
     pub locked_until: Option<OffsetDateTime>,
+    /// The TOTP secret, wrapped under a master key, when the user enrolled one.
+    pub totp: Option<crate::keys::MasterWrappedBlob>,
+    /// The last TOTP step accepted.
+    pub totp_last_step: Option<u64>,
 }
 
 /// A user's role in one organisation.

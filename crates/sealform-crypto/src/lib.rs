@@ -29,6 +29,7 @@ mod master_key;
 mod random;
 mod stream;
 mod token;
+mod totp;
 mod wrap;
 
 #[cfg(test)]
@@ -49,4 +50,5 @@ pub use stream::{
     sealed_stream_len,
 };
 pub use token::{TOKEN_HASH_LEN, constant_time_eq, hash_token, new_token};
+pub use totp::{TOTP_STEP_SECS, TotpSecret};
 pub use wrap::{WrappedKey, unwrap, wrap};

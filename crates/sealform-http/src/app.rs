@@ -11,6 +11,7 @@ use http::StatusCode;
 use minijinja::Environment;
 use sealform_core::audit::Auditor;
 use sealform_core::clock::Clock;
+use sealform_core::keys::MasterKeys;
 use sealform_core::sessions::SessionPolicy;
 use sealform_core::store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -43,6 +44,8 @@ pub struct AppState<S> {
     pub clock: Arc<dyn Clock>,
     /// Lockout and session timeouts.
     pub policy: SessionPolicy,
+    /// The master keys, to wrap and unwrap per-user secrets (TOTP).
+    pub masters: MasterKeys,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -53,6 +56,7 @@ impl<S: Clone> Clone for AppState<S> {
             auditor: Arc::clone(&self.auditor),
             clock: Arc::clone(&self.clock),
             policy: self.policy,
+            masters: self.masters.clone(),
             templates: Arc::clone(&self.templates),
         }
     }
@@ -60,8 +64,15 @@ impl<S: Clone> Clone for AppState<S> {
 
 impl<S: Store> AppState<S> {
     /// State over a store, with the built-in templates and the default session policy.
-    pub fn new(store: S, auditor: Arc<Auditor>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, auditor, clock, policy: SessionPolicy::default(), templates: Arc::new(pages::templates()) }
+    pub fn new(store: S, auditor: Arc<Auditor>, masters: MasterKeys, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            auditor,
+            clock,
+            policy: SessionPolicy::default(),
+            masters,
+            templates: Arc::new(pages::templates()),
+        }
     }
 }
 
@@ -76,6 +87,8 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/login", get(console::login_page::<S>).post(console::login_submit::<S>))
         .route("/logout", post(console::logout_submit::<S>))
+        .route("/login/mfa", get(console::mfa_page::<S>).post(console::mfa_submit::<S>))
+        .route("/console/mfa", get(console::mfa_enrol_page::<S>).post(console::mfa_enrol_submit::<S>))
         .route("/api/v1/me", get(api::me::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))

@@ -8,6 +8,7 @@ use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use sealform_core::DomainError;
 use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
+use sealform_core::mfa::{complete_login, enrol_totp};
 use sealform_core::sessions::{LoginOutcome, SessionRecord, authenticate, change_password, login, logout};
 use sealform_core::store::Store;
 use sealform_core::user::Role;
@@ -25,11 +26,16 @@ use crate::problem::ApiError;
 /// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.
 pub(crate) const LOGIN_REFUSED: &str = "The e-mail or password is wrong, or the account is locked. Try again later.";
 
-/// The logged-in session of a request, if any.
+/// The logged-in session of a request, if any. A session still waiting for its second factor is not logged in.
 pub(crate) async fn current_session<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
 ) -> Result<Option<SessionRecord>, ApiError> {
+    Ok(any_session(state, headers).await?.filter(|s| !s.mfa_pending))
+}
+
+/// The session of a request, whether or not its second factor is done.
+async fn any_session<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Option<SessionRecord>, ApiError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     Ok(authenticate(&state.store, state.clock.as_ref(), &state.policy, token).await?)
 }
@@ -94,7 +100,8 @@ pub(crate) async fn login_submit<S: Store>(
     match login(&state.store, state.clock.as_ref(), &state.policy, audit, &form.email, password).await? {
         LoginOutcome::Success { token, session } => {
             let max_age = (session.expires_at - session.created_at).whole_seconds();
-            let mut response = Redirect::to("/console").into_response();
+            let next = if session.mfa_pending { "/login/mfa" } else { "/console" };
+            let mut response = Redirect::to(next).into_response();
             let headers = response.headers_mut();
             headers.append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
             headers.append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0));
@@ -308,6 +315,134 @@ pub(crate) async fn password_submit<S: Store>(
         }
         Err(DomainError::Invalid(message) | DomainError::Unauthorized(message)) => {
             password_form(&state, &session, Some(&message), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /login/mfa`: the second step of a login.
+pub(crate) async fn mfa_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match any_session(&state, &headers).await? {
+        Some(session) if session.mfa_pending => mfa_form(&state, &session, None, StatusCode::OK),
+        Some(_) => Ok(Redirect::to("/console").into_response()),
+        None => Ok(to_login()),
+    }
+}
+
+fn mfa_form<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let page = render(&state.templates, "mfa_challenge.html", context! { csrf => session.csrf_token.as_str(), error })?;
+    Ok((status, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// `POST /login/mfa`.
+pub(crate) async fn mfa_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let Some(pending) = any_session(&state, request.headers()).await?.filter(|s| s.mfa_pending) else {
+        return Ok(to_login());
+    };
+    let scope = user_scope(&pending, request_context(&request));
+    let Form(form) = Form::<CodeForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&pending.csrf_token, &form.csrf)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let done =
+        complete_login(&state.store, state.clock.as_ref(), &state.policy, &state.masters, audit, &pending, &form.code)
+            .await?;
+    match done {
+        Some((token, session)) => {
+            let max_age = (session.expires_at - session.created_at).whole_seconds();
+            let mut response = Redirect::to("/console").into_response();
+            response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
+            Ok(response)
+        }
+        None => {
+            mfa_form(&state, &pending, Some("That code is not right, or was used already."), StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+/// `GET /console/mfa`: turn on two-step sign-in.
+pub(crate) async fn mfa_enrol_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let session = match open_session(&state, &headers).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let secret = sealform_core::mfa::new_secret()?;
+    enrol_form(&state, &session, &secret.to_base32(), None, StatusCode::OK).await
+}
+
+async fn enrol_form<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    secret_base32: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let enrolled =
+        state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
+    let secret = sealform_crypto::TotpSecret::from_base32(secret_base32)
+        .map_err(|_| ApiError::bad_request("the secret is malformed"))?;
+    let uri = secret.otpauth_uri("Sealform", session.email.as_str());
+    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
+        .map(|code| code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(180, 180).build())
+        .map_err(|e| DomainError::Internal(format!("QR code: {e}")))?;
+    // The SVG comes from the QR encoder, not from user input; drop its XML prolog to inline it.
+    let qr_svg = qr_svg.split_once("?>").map_or(qr_svg.as_str(), |(_, svg)| svg).to_owned();
+    let page = render(
+        &state.templates,
+        "mfa_enrol.html",
+        context! { enrolled, secret => secret_base32, qr_svg, csrf => session.csrf_token.as_str(), error },
+    )?;
+    Ok((status, page).into_response())
+}
+
+/// `POST /console/mfa`: confirm the enrolment with a code; shows the recovery codes once.
+pub(crate) async fn mfa_enrol_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) = Form::<CodeForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    match enrol_totp(&state.store, state.clock.as_ref(), &state.masters, audit, &session, &form.secret, &form.code)
+        .await
+    {
+        Ok(codes) => {
+            let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            Ok(render(&state.templates, "mfa_codes.html", context! { codes })?.into_response())
+        }
+        Err(DomainError::Invalid(message)) => {
+            enrol_form(&state, &session, &form.secret, Some(&message), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(other) => Err(other.into()),
     }

@@ -23,6 +23,9 @@ pub(crate) fn templates() -> Environment<'static> {
         ("console.html", include_str!("../templates/console.html")),
         ("audit.html", include_str!("../templates/audit.html")),
         ("password.html", include_str!("../templates/password.html")),
+        ("mfa_challenge.html", include_str!("../templates/mfa_challenge.html")),
+        ("mfa_enrol.html", include_str!("../templates/mfa_enrol.html")),
+        ("mfa_codes.html", include_str!("../templates/mfa_codes.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {

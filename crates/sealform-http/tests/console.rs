@@ -83,7 +83,8 @@ async fn console<B: Backend>(test: &str) -> Option<Console<B::S>> {
         body_idle_timeout: StdDuration::from_secs(30),
         hsts: false,
     };
-    let app = router(AppState::new(store.clone(), Arc::clone(&auditor), Arc::new(clock.clone())), &settings);
+    let app =
+        router(AppState::new(store.clone(), Arc::clone(&auditor), masters.clone(), Arc::new(clock.clone())), &settings);
     Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), _dir: dir })
 }
 
@@ -375,6 +376,66 @@ async fn changing_the_password_ends_every_other_session<B: Backend>() {
     assert!(c.login("a@a.example", "an entirely new password").await.1.is_some());
 }
 
+/// Turns on TOTP for the signed-in user; returns the secret and the recovery codes.
+async fn enrol<S: Store>(c: &Console<S>, cookie: &str) -> (sealform_crypto::TotpSecret, Vec<String>) {
+    let page = c.get("/console/mfa", cookie).await;
+    assert!(page.body.contains("<svg"), "a QR code is shown");
+    let start = page.body.find("id=\"totp-key\">").unwrap() + "id=\"totp-key\">".len();
+    let key = page.body[start..].split('<').next().unwrap().to_owned();
+    let secret = sealform_crypto::TotpSecret::from_base32(&key).unwrap();
+    let csrf = hidden_csrf(&page.body);
+    let wrong = c.post("/console/mfa", cookie, &format!("csrf={csrf}&secret={key}&code=000000")).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let code = format!("{:06}", secret.code_at_step(step_now(c)));
+    let done = c.post("/console/mfa", cookie, &format!("csrf={csrf}&secret={key}&code={code}")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let codes: Vec<String> =
+        done.body.split("<li><code>").skip(1).map(|s| s.split('<').next().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+fn step_now<S: Store>(c: &Console<S>) -> u64 {
+    u64::try_from(c.clock.now().unix_timestamp() / 30).unwrap()
+}
+
+async fn submit_code<S: Store>(c: &Console<S>, cookie: &str, code: &str) -> Reply {
+    let page = c.get("/login/mfa", cookie).await;
+    let csrf = hidden_csrf(&page.body);
+    c.post("/login/mfa", cookie, &format!("csrf={csrf}&code={code}")).await
+}
+
+async fn totp_is_required_after_enrolment_and_each_code_works_once<B: Backend>() {
+    let Some(c) = console::<B>("totp").await else { return };
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let (secret, recovery) = enrol(&c, &cookie).await;
+
+    let (reply, pending) = c.login("a@a.example", PASSWORD).await;
+    assert_eq!(reply.headers["location"], "/login/mfa");
+    let pending = format!("__Host-sealform={}", pending.unwrap());
+    assert_eq!(c.get("/console", &pending).await.headers["location"], "/login", "not signed in before the code");
+    assert_eq!(submit_code(&c, &pending, "123456").await.status, StatusCode::UNAUTHORIZED);
+
+    c.clock.advance(Duration::seconds(30));
+    let code = format!("{:06}", secret.code_at_step(step_now(&c)));
+    let ok = submit_code(&c, &pending, &code).await;
+    assert_eq!(ok.headers["location"], "/console");
+    let full = format!("__Host-sealform={}", set_cookie(&ok, "__Host-sealform").unwrap());
+    assert_eq!(c.get("/console", &full).await.status, StatusCode::OK);
+    assert_eq!(c.get("/console", &pending).await.status, StatusCode::SEE_OTHER, "the pending session id is gone");
+
+    // The same code again is a replay, even on a fresh login within its time window.
+    let (_, again) = c.login("a@a.example", PASSWORD).await;
+    let again = format!("__Host-sealform={}", again.unwrap());
+    assert_eq!(submit_code(&c, &again, &code).await.status, StatusCode::UNAUTHORIZED, "replay refused");
+    // A recovery code works once.
+    assert_eq!(submit_code(&c, &again, &recovery[0]).await.headers["location"], "/console");
+    let (_, third) = c.login("a@a.example", PASSWORD).await;
+    let third = format!("__Host-sealform={}", third.unwrap());
+    assert_eq!(submit_code(&c, &third, &recovery[0]).await.status, StatusCode::UNAUTHORIZED, "used up");
+    assert_eq!(submit_code(&c, &third, &recovery[1]).await.headers["location"], "/console");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -393,6 +454,7 @@ macro_rules! both {
 }
 
 both!(
+    totp_is_required_after_enrolment_and_each_code_works_once,
     login_sets_a_host_only_secure_cookie_and_opens_the_console,
     five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes,
     sessions_end_after_fifteen_idle_minutes,

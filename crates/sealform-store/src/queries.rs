@@ -17,6 +17,7 @@ macro_rules! shared_queries {
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
+        use sealform_core::mfa::{MfaCompletion, SecondFactor, TotpEnrolment};
         use sealform_core::password::PasswordHash;
         use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
         use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
@@ -273,8 +274,87 @@ macro_rules! shared_queries {
                 .map_err(backend("open session"))?;
             sqlx::query(
                 "INSERT INTO sessions \
-                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password, mfa_pending) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+            )
+            .bind(session.id_hash.as_slice())
+            .bind(session.org.as_uuid())
+            .bind(session.user.as_uuid())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(&session.csrf_token)
+            .bind(i32::from(session.must_change_password))
+            .bind(i32::from(session.mfa_pending))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("open session"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn enrol_totp(conn: &mut $Conn, enrolment: TotpEnrolment, audit: PendingAudit) -> Result<(), StoreError> {
+            let user = enrolment.user;
+            sqlx::query("UPDATE users SET totp_secret = $1, totp_fp = $2, totp_last_step = $3 WHERE id = $4")
+                .bind(&enrolment.secret.wrapped)
+                .bind(enrolment.secret.fingerprint.as_slice())
+                .bind(i64::try_from(enrolment.last_step).unwrap_or(i64::MAX))
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("enrol TOTP"))?;
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("replace recovery codes"))?;
+            for hash in &enrolment.recovery_hashes {
+                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                    .bind(user.as_uuid())
+                    .bind(hash.as_slice())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("store recovery code"))?;
+            }
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn complete_mfa(conn: &mut $Conn, completion: MfaCompletion, audit: PendingAudit) -> Result<bool, StoreError> {
+            let user = completion.user;
+            let consumed = match completion.factor {
+                SecondFactor::Totp(step) => sqlx::query(
+                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(i64::try_from(step).unwrap_or(i64::MAX))
+                .bind(user.as_uuid()),
+                SecondFactor::Recovery(hash) => sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+                )
+                .bind(completion.session.created_at)
+                .bind(*user.as_uuid())
+                .bind(hash.to_vec()),
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("check second factor"))?
+            .rows_affected()
+                == 1;
+            if !consumed {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("complete login"))?;
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(completion.pending_session.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("complete login"))?;
+            let session = completion.session;
+            sqlx::query(
+                "INSERT INTO sessions \
+                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password, mfa_pending) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, 0)",
             )
             .bind(session.id_hash.as_slice())
             .bind(session.org.as_uuid())
@@ -285,8 +365,9 @@ macro_rules! shared_queries {
             .bind(i32::from(session.must_change_password))
             .execute(&mut *conn)
             .await
-            .map_err(backend("open session"))?;
-            append_audit(conn, &[audit]).await
+            .map_err(backend("complete login"))?;
+            append_audit(conn, &[audit]).await?;
+            Ok(true)
         }
 
         pub(crate) async fn password_history(pool: &$Pool, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
@@ -358,7 +439,7 @@ macro_rules! shared_queries {
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
-                 s.must_change_password \
+                 s.must_change_password, s.mfa_pending \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
             )
@@ -741,13 +822,22 @@ macro_rules! shared_queries {
                 let at = MasterWrappedRef::FormIndexKey { org: OrgId::from_uuid(org), form: FormId::from_uuid(form) };
                 master_wrapped(at, wrapped, &fp)
             });
+            let totp: Vec<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, totp_secret, totp_fp FROM users WHERE totp_secret IS NOT NULL AND totp_fp IS NOT NULL",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list master-wrapped keys"))?;
+            let totp_keys = totp.into_iter().map(|(user, wrapped, fp)| {
+                master_wrapped(MasterWrappedRef::TotpSecret { user: UserId::from_uuid(user) }, wrapped, &fp)
+            });
             let audit: Option<(Vec<u8>, Vec<u8>)> =
                 sqlx::query_as("SELECT wrapped, fingerprint FROM audit_keyset WHERE id = 1")
                     .fetch_optional(pool)
                     .await
                     .map_err(backend("list master-wrapped keys"))?;
             let audit_keys = audit.map(|(wrapped, fp)| master_wrapped(MasterWrappedRef::AuditKeys, wrapped, &fp));
-            org_keys.chain(form_keys).chain(audit_keys).collect()
+            org_keys.chain(form_keys).chain(totp_keys).chain(audit_keys).collect()
         }
 
         pub(crate) async fn form_index_key(
@@ -787,6 +877,12 @@ macro_rules! shared_queries {
                     .bind(secret.fingerprint.to_vec())
                     .bind(*org.as_uuid())
                     .bind(*form.as_uuid()),
+                    MasterWrappedRef::TotpSecret { user } => {
+                        sqlx::query("UPDATE users SET totp_secret = $1, totp_fp = $2 WHERE id = $3")
+                            .bind(secret.wrapped)
+                            .bind(secret.fingerprint.to_vec())
+                            .bind(*user.as_uuid())
+                    }
                     MasterWrappedRef::AuditKeys => sqlx::query(
                         "UPDATE audit_keyset SET wrapped = $1, fingerprint = $2 WHERE id = 1",
                     )

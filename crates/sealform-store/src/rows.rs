@@ -3,7 +3,7 @@
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey, parse_scopes};
 use sealform_core::audit::{AuditRow, CheckpointRow};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
+use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::SessionRecord;
@@ -28,7 +28,8 @@ pub(crate) use org_columns;
 /// Columns of a user, in [`UserRow`] order.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, status, created_at, password_changed_at, failed_logins, locked_until"
+        "id, email, password_hash, status, created_at, password_changed_at, failed_logins, locked_until, \
+         totp_secret, totp_fp, totp_last_step"
     };
 }
 pub(crate) use user_columns;
@@ -75,6 +76,9 @@ pub(crate) struct UserRow {
     password_changed_at: OffsetDateTime,
     failed_logins: i32,
     locked_until: Option<OffsetDateTime>,
+    totp_secret: Option<Vec<u8>>,
+    totp_fp: Option<Vec<u8>>,
+    totp_last_step: Option<i64>,
 }
 
 impl UserRow {
@@ -88,6 +92,11 @@ impl UserRow {
             password_changed_at: self.password_changed_at,
             failed_logins: self.failed_logins.unsigned_abs(),
             locked_until: self.locked_until,
+            totp: match (self.totp_secret, self.totp_fp) {
+                (Some(wrapped), Some(fp)) => Some(MasterWrappedBlob { wrapped, fingerprint: fingerprint(&fp)? }),
+                _ => None,
+            },
+            totp_last_step: self.totp_last_step.map(i64::unsigned_abs),
         })
     }
 }
@@ -264,6 +273,7 @@ pub(crate) struct SessionRow {
     expires_at: OffsetDateTime,
     csrf_token: String,
     must_change_password: i32,
+    mfa_pending: i32,
 }
 
 impl SessionRow {
@@ -279,6 +289,7 @@ impl SessionRow {
             expires_at: self.expires_at,
             csrf_token: self.csrf_token,
             must_change_password: self.must_change_password != 0,
+            mfa_pending: self.mfa_pending != 0,
         })
     }
 }

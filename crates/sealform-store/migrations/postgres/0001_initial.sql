@@ -39,7 +39,18 @@ CREATE TABLE users (
     created_at          TIMESTAMPTZ NOT NULL,
     password_changed_at TIMESTAMPTZ NOT NULL,
     failed_logins       INTEGER NOT NULL DEFAULT 0, -- consecutive failures; reset by a success
-    locked_until        TIMESTAMPTZ                         -- set after too many failures (lockout)
+    locked_until        TIMESTAMPTZ,                        -- set after too many failures (lockout)
+    totp_secret         BYTEA,                      -- TOTP secret wrapped under the master key; NULL: no TOTP
+    totp_fp             BYTEA,                      -- which master key wrapped it
+    totp_last_step      BIGINT                        -- the last accepted time step (a code works once)
+);
+
+-- Single-use recovery codes for a lost authenticator; stored as SHA-256.
+CREATE TABLE recovery_codes (
+    user_id   UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BYTEA NOT NULL,
+    used_at   TIMESTAMPTZ,
+    PRIMARY KEY (user_id, code_hash)
 );
 
 -- Earlier password hashes, so the last ones cannot be reused (DESIGN.md §7).
@@ -69,6 +80,7 @@ CREATE TABLE sessions (
     expires_at   TIMESTAMPTZ NOT NULL,            -- absolute timeout
     csrf_token   TEXT NOT NULL,           -- synchroniser token for state-changing requests of this session
     must_change_password INTEGER NOT NULL DEFAULT 0, -- 1: the password expired; only the change page is open
+    mfa_pending  INTEGER NOT NULL DEFAULT 0, -- 1: password checked, second factor not yet
     FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);

@@ -11,6 +11,7 @@ use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
+use sealform_core::mfa::{MfaCompletion, TotpEnrolment};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
@@ -317,6 +318,14 @@ impl SessionStore for PgStore {
 
     async fn change_password(&self, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("change password", async |conn| queries::change_password(conn, change, audit).await).await
+    }
+
+    async fn enrol_totp(&self, enrolment: TotpEnrolment, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("enrol TOTP", async |conn| queries::enrol_totp(conn, enrolment, audit).await).await
+    }
+
+    async fn complete_mfa(&self, completion: MfaCompletion, audit: PendingAudit) -> Result<bool, StoreError> {
+        self.in_transaction("complete login", async |conn| queries::complete_mfa(conn, completion, audit).await).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {

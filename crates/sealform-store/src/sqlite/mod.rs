@@ -14,6 +14,7 @@ use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
+use sealform_core::mfa::{MfaCompletion, TotpEnrolment};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
@@ -344,6 +345,14 @@ impl SessionStore for SqliteStore {
 
     async fn change_password(&self, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::change_password(conn, change, audit))).await
+    }
+
+    async fn enrol_totp(&self, enrolment: TotpEnrolment, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::enrol_totp(conn, enrolment, audit))).await
+    }
+
+    async fn complete_mfa(&self, completion: MfaCompletion, audit: PendingAudit) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::complete_mfa(conn, completion, audit))).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
