@@ -37,10 +37,19 @@ fn browser_suite_passes() {
         Some(&format!("{password}\n")),
     );
     assert!(boot.status.success(), "{}", String::from_utf8_lossy(&boot.stderr));
+    let mfa_email = "mfa@browser.example";
+    let added = crate::support::admin(
+        server.data_dir(),
+        &["admin", "user", "add", "--org", "Browser Clinic", "--email", mfa_email, "--role", "reviewer", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))
         .arg(dir.join("login.test.mjs"))
+        .arg(dir.join("mfa.test.mjs"))
+        .env("SEALFORM_MFA_EMAIL", mfa_email)
         .env("SEALFORM_URL", &server.url)
         .env("SEALFORM_EMAIL", email)
         .env("SEALFORM_PASSWORD", password)
@@ -50,5 +59,5 @@ fn browser_suite_passes() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("pass 4"), "expected 4 passing browser tests:\n{stdout}");
+    assert!(stdout.contains("pass 5"), "expected 5 passing browser tests:\n{stdout}");
 }
