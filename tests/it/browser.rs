@@ -40,7 +40,18 @@ fn browser_suite_passes() {
     let mfa_email = "mfa@browser.example";
     let added = crate::support::admin(
         server.data_dir(),
-        &["admin", "user", "add", "--org", "Browser Clinic", "--email", mfa_email, "--role", "reviewer", "--password-stdin"],
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            "Browser Clinic",
+            "--email",
+            mfa_email,
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
         Some(&format!("{password}\n")),
     );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
