@@ -71,6 +71,12 @@ async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminComman
             let user = admin::deactivate_user(store, &SystemClock, audit, &email).await?;
             println!("deactivated user {user}; their sessions have ended");
         }
+        AdminCommand::Org(OrgCommand::RequireMfa { name, required }) => {
+            let org = crate::keys::resolve_org(store, &name).await?;
+            admin::set_mfa_required(store, &SystemClock, audit, org.id, required).await?;
+            let state = if required { "now requires" } else { "no longer requires" };
+            println!("{} {state} two-step sign-in", org.name);
+        }
         AdminCommand::Org(OrgCommand::Delete { name, confirm }) => {
             if name != confirm {
                 bail!("--confirm must repeat the organisation name exactly");

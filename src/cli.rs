@@ -275,6 +275,15 @@ pub(crate) enum OrgCommand {
     },
     /// List organisations.
     List,
+    /// Require members to use two-step sign-in (or stop requiring it).
+    RequireMfa {
+        /// Organisation name or id.
+        #[arg(long)]
+        name: String,
+        /// true or false.
+        #[arg(long, action = clap::ArgAction::Set)]
+        required: bool,
+    },
     /// Delete an organisation with all its forms and submissions, destroying its keys (crypto-shredding).
     Delete {
         /// Organisation name.

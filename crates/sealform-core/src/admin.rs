@@ -222,3 +222,21 @@ pub async fn deactivate_user<S: Store>(
     tracing::info!(user.id = %user.id, "user deactivated and sessions revoked");
     Ok(user.id)
 }
+
+/// Sets the organisation's "MFA required" policy: when on, a member without a second factor can do nothing after
+/// signing in but enrol one.
+///
+/// # Errors
+/// Storage failures.
+pub async fn set_mfa_required<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    required: bool,
+) -> Result<(), DomainError> {
+    let entry = Entry::ok(Some(org), Action::OrgUpdate, vec![Target::new("organisation", org)], clock.now())
+        .with_fields(vec![format!("mfa_required:{required}")]);
+    store.set_mfa_required(org, required, audit.entry(entry)?).await?;
+    Ok(())
+}

@@ -24,6 +24,7 @@ use crate::ids::OrgId;
 pub enum Action {
     InstallationBootstrap,
     OrgCreate,
+    OrgUpdate,
     OrgDelete,
     FormCreate,
     SubmissionCreate,
@@ -61,9 +62,10 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 36] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
+        Self::OrgUpdate,
         Self::OrgDelete,
         Self::FormCreate,
         Self::SubmissionCreate,
@@ -105,6 +107,7 @@ impl Action {
         match self {
             Self::InstallationBootstrap => "installation.bootstrap",
             Self::OrgCreate => "org.create",
+            Self::OrgUpdate => "org.update",
             Self::OrgDelete => "org.delete",
             Self::FormCreate => "form.create",
             Self::SubmissionCreate => "submission.create",

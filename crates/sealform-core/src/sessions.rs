@@ -93,6 +93,8 @@ pub struct SessionRecord {
     pub must_change_password: bool,
     /// The password was right but the second factor is still to come.
     pub mfa_pending: bool,
+    /// The organisation requires a second factor and the user has none yet: only enrolment is open.
+    pub needs_mfa_enrolment: bool,
 }
 
 /// The result of a login attempt. Every refusal looks the same to the client.

@@ -114,6 +114,14 @@ pub trait OrganisationStore {
         name: &OrgName,
     ) -> impl Future<Output = Result<Option<Organisation>, StoreError>> + Send;
 
+    /// Requires (or stops requiring) members to enrol a second factor.
+    fn set_mfa_required(
+        &self,
+        org: OrgId,
+        required: bool,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// All organisations, oldest first. For operators of multi-clinic installations.
     fn list_organisations(&self) -> impl Future<Output = Result<Vec<Organisation>, StoreError>> + Send;
 }

@@ -52,6 +52,7 @@ async fn open_session<S: Store>(
     Ok(match current_session(state, headers).await? {
         None => Err(to_login()),
         Some(session) if session.must_change_password => Err(Redirect::to("/console/password").into_response()),
+        Some(session) if session.needs_mfa_enrolment => Err(Redirect::to("/console/mfa").into_response()),
         Some(session) => Ok(session),
     })
 }
@@ -388,9 +389,11 @@ pub(crate) async fn mfa_enrol_page<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = match open_session(&state, &headers).await? {
-        Ok(session) => session,
-        Err(redirect) => return Ok(redirect),
+    // Open to sessions that must enrol (the organisation requires MFA); not to ones that must change a password.
+    let session = match current_session(&state, &headers).await? {
+        Some(session) if session.must_change_password => return Ok(Redirect::to("/console/password").into_response()),
+        Some(session) => session,
+        None => return Ok(to_login()),
     };
     let secret = sealform_core::mfa::new_secret()?;
     enrol_form(&state, &session, &secret.to_base32(), None, StatusCode::OK).await
@@ -413,10 +416,11 @@ async fn enrol_form<S: Store>(
         .map_err(|e| DomainError::Internal(format!("QR code: {e}")))?;
     // The SVG comes from the QR encoder, not from user input; drop its XML prolog to inline it.
     let qr_svg = qr_svg.split_once("?>").map_or(qr_svg.as_str(), |(_, svg)| svg).to_owned();
+    let required = session.needs_mfa_enrolment;
     let page = render(
         &state.templates,
         "mfa_enrol.html",
-        context! { enrolled, secret => secret_base32, qr_svg, csrf => session.csrf_token.as_str(), error },
+        context! { enrolled, required, secret => secret_base32, qr_svg, csrf => session.csrf_token.as_str(), error },
     )?;
     Ok((status, page).into_response())
 }

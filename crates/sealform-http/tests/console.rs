@@ -436,6 +436,19 @@ async fn totp_is_required_after_enrolment_and_each_code_works_once<B: Backend>()
     assert_eq!(submit_code(&c, &third, &recovery[1]).await.headers["location"], "/console");
 }
 
+async fn mfa_required_forces_enrolment_first<B: Backend>() {
+    let Some(c) = console::<B>("mfa_required").await else { return };
+    let (auditor, scope) = c.operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    sealform_core::admin::set_mfa_required(&c.store, &c.clock, audit, c.org_a, true).await.unwrap();
+    let cookie = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console", &cookie).await.headers["location"], "/console/mfa");
+    assert_eq!(c.get("/console/audit", &cookie).await.headers["location"], "/console/mfa");
+    assert!(c.get("/console/mfa", &cookie).await.body.contains("requires two-step sign-in"));
+    enrol(&c, &cookie).await;
+    assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK, "enrolled: the console opens");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -454,6 +467,7 @@ macro_rules! both {
 }
 
 both!(
+    mfa_required_forces_enrolment_first,
     totp_is_required_after_enrolment_and_each_code_works_once,
     login_sets_a_host_only_secure_cookie_and_opens_the_console,
     five_failures_lock_the_account_like_an_unknown_email_until_the_window_passes,

@@ -439,8 +439,9 @@ macro_rules! shared_queries {
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
-                 s.must_change_password, s.mfa_pending \
-                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 s.must_change_password, s.mfa_pending, \
+                 CASE WHEN o.mfa_required <> 0 AND u.totp_secret IS NULL THEN 1 ELSE 0 END AS needs_mfa_enrolment \
+                 FROM sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = s.org_id \
                  JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
             )
             .bind(id_hash.as_slice())
@@ -601,6 +602,24 @@ macro_rules! shared_queries {
                     Ok(id)
                 }
             }
+        }
+
+        pub(crate) async fn set_mfa_required(
+            conn: &mut $Conn,
+            org: OrgId,
+            required: bool,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let changed = sqlx::query("UPDATE organisations SET mfa_required = $1 WHERE id = $2")
+                .bind(i32::from(required))
+                .bind(org.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("set MFA policy"))?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such organisation".into()));
+            }
+            append_audit(conn, &[audit]).await
         }
 
         pub(crate) async fn organisation_by_name(pool: &$Pool, name: &OrgName) -> Result<Option<Organisation>, StoreError> {

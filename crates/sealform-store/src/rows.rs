@@ -274,6 +274,7 @@ pub(crate) struct SessionRow {
     csrf_token: String,
     must_change_password: i32,
     mfa_pending: i32,
+    needs_mfa_enrolment: i32,
 }
 
 impl SessionRow {
@@ -290,6 +291,7 @@ impl SessionRow {
             csrf_token: self.csrf_token,
             must_change_password: self.must_change_password != 0,
             mfa_pending: self.mfa_pending != 0,
+            needs_mfa_enrolment: self.needs_mfa_enrolment != 0,
         })
     }
 }

@@ -12,6 +12,7 @@ CREATE TABLE organisations (
     name       TEXT NOT NULL,
     name_key   TEXT NOT NULL UNIQUE, -- case-folded name, so "Clinic" and "clinic" cannot both exist
     key_suite  INTEGER NOT NULL,      -- envelope suite for new data keys: 1 hybrid ML-KEM-768+X25519, 2 RSA-OAEP-3072
+    mfa_required INTEGER NOT NULL DEFAULT 0, -- 1: members must enrol a second factor before anything else
     created_at TEXT NOT NULL
 ) STRICT;
 

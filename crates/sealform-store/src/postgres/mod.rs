@@ -101,6 +101,11 @@ impl OrganisationStore for PgStore {
         .await
     }
 
+    async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("set MFA policy", async |conn| queries::set_mfa_required(conn, org, required, audit).await)
+            .await
+    }
+
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
         queries::organisation_by_name(&self.pool, name).await
     }

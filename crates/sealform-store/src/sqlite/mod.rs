@@ -136,6 +136,10 @@ impl OrganisationStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::create_organisation(conn, org, owner, audit))).await
     }
 
+    async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, org, required, audit))).await
+    }
+
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
         queries::organisation_by_name(&self.reads, name).await
     }
