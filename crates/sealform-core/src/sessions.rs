@@ -32,6 +32,10 @@ pub struct SessionPolicy {
     pub password_expiry: Option<Duration>,
     /// A new password may not equal any of this many most recent ones (the current one included).
     pub password_history: usize,
+    /// Failed sign-ins one client IP may make per window, across all accounts (password spraying).
+    pub failures_per_ip: u32,
+    /// The window of that limit.
+    pub ip_window: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -43,6 +47,8 @@ impl Default for SessionPolicy {
             absolute_timeout: Duration::hours(12),
             password_expiry: Some(Duration::days(90)),
             password_history: 6,
+            failures_per_ip: 30,
+            ip_window: Duration::minutes(15),
         }
     }
 }
@@ -108,6 +114,8 @@ pub enum LoginOutcome {
     },
     /// Wrong e-mail, wrong password, locked or deactivated account: deliberately indistinguishable.
     Refused,
+    /// Too many failures from this client's address recently; nothing was checked.
+    Throttled,
 }
 
 /// A hash to verify against when the e-mail is unknown, so both paths cost the same argon2 work.
@@ -135,6 +143,36 @@ pub async fn login<S: Store>(
     password: SecretString,
 ) -> Result<LoginOutcome, DomainError> {
     let now = clock.now();
+    // Per-IP limit on failures, kept in the database so it holds across nodes. The IP is keyed-hashed: the
+    // limiter table must not become a list of patients' addresses.
+    let ip_key =
+        audit.scope.context.ip.as_deref().map(|ip| format!("login-ip:{}", hex(&audit.auditor.target_hash(ip))));
+    if let Some(key) = &ip_key
+        && store.rate_limit_count(key, now - policy.ip_window).await? >= policy.failures_per_ip
+    {
+        return Ok(LoginOutcome::Throttled);
+    }
+    let outcome = check_password(store, now, policy, audit, email, password).await?;
+    if matches!(outcome, LoginOutcome::Refused)
+        && let Some(key) = &ip_key
+    {
+        store.hit_rate_limit(key, now, now - policy.ip_window).await?;
+    }
+    Ok(outcome)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn check_password<S: Store>(
+    store: &S,
+    now: OffsetDateTime,
+    policy: &SessionPolicy,
+    audit: AuditCtx<'_>,
+    email: &str,
+    password: SecretString,
+) -> Result<LoginOutcome, DomainError> {
     let password = PlainPassword::parse(password).ok();
     let user = match Email::parse(email) {
         Ok(email) => store.user_by_email(&email).await?,

@@ -360,6 +360,22 @@ pub trait SessionStore {
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Counts one event under `key` in a fixed window that started no earlier than `window_start_after`; returns
+    /// the count in the current window (a window older than that starts afresh at 1).
+    fn hit_rate_limit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window_start_after: OffsetDateTime,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The count under `key` in the current window (0 when the window is older than `window_start_after`).
+    fn rate_limit_count(
+        &self,
+        key: &str,
+        window_start_after: OffsetDateTime,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
     /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.
     fn close_session(
         &self,

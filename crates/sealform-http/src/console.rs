@@ -25,6 +25,8 @@ use crate::problem::ApiError;
 
 /// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.
 pub(crate) const LOGIN_REFUSED: &str = "The e-mail or password is wrong, or the account is locked. Try again later.";
+/// The message when a client address made too many failed sign-ins.
+pub(crate) const LOGIN_THROTTLED: &str = "Too many failed sign-ins from your network. Try again in 15 minutes.";
 
 /// The logged-in session of a request, if any. A session still waiting for its second factor is not logged in.
 pub(crate) async fn current_session<S: Store>(
@@ -109,6 +111,15 @@ pub(crate) async fn login_submit<S: Store>(
             Ok(response)
         }
         LoginOutcome::Refused => login_form(&state, form.email.trim(), Some(LOGIN_REFUSED), StatusCode::UNAUTHORIZED),
+        LoginOutcome::Throttled => {
+            let mut response =
+                login_form(&state, form.email.trim(), Some(LOGIN_THROTTLED), StatusCode::TOO_MANY_REQUESTS)?;
+            let retry = state.policy.ip_window.whole_seconds().to_string();
+            if let Ok(value) = http::HeaderValue::from_str(&retry) {
+                response.headers_mut().insert(http::header::RETRY_AFTER, value);
+            }
+            Ok(response)
+        }
     }
 }
 

@@ -95,7 +95,10 @@ struct Reply {
 }
 
 impl<S: Store> Console<S> {
-    async fn send(&self, request: Request<Body>) -> Reply {
+    async fn send(&self, mut request: Request<Body>) -> Reply {
+        // As the server loop does: every request knows its client's address.
+        let client: std::net::SocketAddr = "203.0.113.9:50000".parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(client));
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -449,6 +452,20 @@ async fn mfa_required_forces_enrolment_first<B: Backend>() {
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK, "enrolled: the console opens");
 }
 
+async fn password_spraying_from_one_address_is_throttled<B: Backend>() {
+    let Some(c) = console::<B>("spraying").await else { return };
+    for i in 0..30 {
+        let (reply, _) = c.login(&format!("user{i}@a.example"), "Summer2026!").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (throttled, session) = c.login("a@a.example", PASSWORD).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(session.is_none(), "even the right password waits out the window");
+    assert_eq!(throttled.headers["retry-after"], "900");
+    c.clock.advance(Duration::minutes(15) + Duration::seconds(1));
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "the window passed");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -467,6 +484,7 @@ macro_rules! both {
 }
 
 both!(
+    password_spraying_from_one_address_is_throttled,
     mfa_required_forces_enrolment_first,
     totp_is_required_after_enrolment_and_each_code_works_once,
     login_sets_a_host_only_secure_cookie_and_opens_the_console,

@@ -436,6 +436,39 @@ macro_rules! shared_queries {
             append_audit(conn, &[audit]).await
         }
 
+        pub(crate) async fn hit_rate_limit(
+            conn: &mut $Conn,
+            key: String,
+            now: OffsetDateTime,
+            window_start_after: OffsetDateTime,
+        ) -> Result<u32, StoreError> {
+            let (count,): (i32,) = sqlx::query_as(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
+                 window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
+                 RETURNING count",
+            )
+            .bind(&key)
+            .bind(now)
+            .bind(window_start_after)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("count rate limit"))?;
+            Ok(count.unsigned_abs())
+        }
+
+        pub(crate) async fn rate_limit_count(pool: &$Pool, key: &str, window_start_after: OffsetDateTime) -> Result<u32, StoreError> {
+            let row: Option<(i32,)> =
+                sqlx::query_as("SELECT count FROM rate_limits WHERE key = $1 AND window_start > $2")
+                    .bind(key)
+                    .bind(window_start_after)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(backend("read rate limit"))?;
+            Ok(row.map_or(0, |(count,)| count.unsigned_abs()))
+        }
+
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \

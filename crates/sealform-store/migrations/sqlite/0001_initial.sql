@@ -54,6 +54,13 @@ CREATE TABLE recovery_codes (
     PRIMARY KEY (user_id, code_hash)
 ) STRICT;
 
+-- Rate-limit counters kept in the database, so a limit holds across nodes (DESIGN.md §1).
+CREATE TABLE rate_limits (
+    key          TEXT PRIMARY KEY, -- e.g. "login-ip:<keyed hash of the IP>"
+    window_start TEXT NOT NULL,
+    count        INTEGER NOT NULL
+) STRICT;
+
 -- Earlier password hashes, so the last ones cannot be reused (DESIGN.md §7).
 CREATE TABLE password_history (
     id            BLOB PRIMARY KEY, -- UUIDv7: orders entries even when the clock does not move

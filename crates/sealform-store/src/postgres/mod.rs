@@ -333,6 +333,15 @@ impl SessionStore for PgStore {
         self.in_transaction("complete login", async |conn| queries::complete_mfa(conn, completion, audit).await).await
     }
 
+    async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, after: OffsetDateTime) -> Result<u32, StoreError> {
+        let key = key.to_owned();
+        self.in_transaction("count rate limit", async |conn| queries::hit_rate_limit(conn, key, now, after).await).await
+    }
+
+    async fn rate_limit_count(&self, key: &str, after: OffsetDateTime) -> Result<u32, StoreError> {
+        queries::rate_limit_count(&self.pool, key, after).await
+    }
+
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.in_transaction("close session", async |conn| queries::close_session(conn, id_hash, audit).await).await
     }

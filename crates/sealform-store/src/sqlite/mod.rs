@@ -359,6 +359,15 @@ impl SessionStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::complete_mfa(conn, completion, audit))).await
     }
 
+    async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, after: OffsetDateTime) -> Result<u32, StoreError> {
+        let key = key.to_owned();
+        self.writer.write(move |conn| Box::pin(queries::hit_rate_limit(conn, key, now, after))).await
+    }
+
+    async fn rate_limit_count(&self, key: &str, after: OffsetDateTime) -> Result<u32, StoreError> {
+        queries::rate_limit_count(&self.reads, key, after).await
+    }
+
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.writer.write(move |conn| Box::pin(queries::close_session(conn, id_hash, audit))).await
     }
