@@ -44,6 +44,7 @@ pub enum Action {
     LoginSuccess,
     LoginFailure,
     Logout,
+    SessionRevoke,
     Lockout,
     MfaEnrol,
     MfaRemove,
@@ -62,7 +63,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 37] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -85,6 +86,7 @@ impl Action {
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::Logout,
+        Self::SessionRevoke,
         Self::Lockout,
         Self::MfaEnrol,
         Self::MfaRemove,
@@ -127,6 +129,7 @@ impl Action {
             Self::LoginSuccess => "login.success",
             Self::LoginFailure => "login.failure",
             Self::Logout => "logout",
+            Self::SessionRevoke => "session.revoke",
             Self::Lockout => "lockout",
             Self::MfaEnrol => "mfa.enrol",
             Self::MfaRemove => "mfa.remove",

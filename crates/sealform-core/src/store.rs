@@ -376,6 +376,20 @@ pub trait SessionStore {
         window_start_after: OffsetDateTime,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
+    /// The user's open sessions, newest first: (token hash, created, last seen).
+    fn sessions_of(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<([u8; 32], OffsetDateTime, OffsetDateTime)>, StoreError>> + Send;
+
+    /// Ends one of `user`'s sessions; false when no such session of that user exists.
+    fn revoke_session_of(
+        &self,
+        user: UserId,
+        id_hash: [u8; 32],
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.
     fn close_session(
         &self,

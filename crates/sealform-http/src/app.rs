@@ -92,6 +92,8 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/api/v1/me", get(api::me::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))
+        .route("/console/sessions", get(console::sessions_page::<S>))
+        .route("/console/sessions/revoke", post(console::revoke_session::<S>))
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .fallback(pages::not_found::<S>)

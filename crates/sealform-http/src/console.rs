@@ -463,4 +463,80 @@ pub(crate) async fn mfa_enrol_submit<S: Store>(
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET /console/sessions`: where the user is signed in.
+pub(crate) async fn sessions_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let session = match open_session(&state, &headers).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let sessions: Vec<_> = state
+        .store
+        .sessions_of(session.user)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|(id, created, seen)| {
+            context! {
+                id => hex(&id),
+                created => created.format(&format).unwrap_or_default(),
+                seen => seen.format(&format).unwrap_or_default(),
+                current => id == session.id_hash,
+            }
+        })
+        .collect();
+    Ok(render(&state.templates, "sessions.html", context! { sessions, csrf => session.csrf_token.as_str() })?
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    session: String,
+}
+
+/// `POST /console/sessions/revoke`: ends one of the user's own sessions.
+pub(crate) async fn revoke_session<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let session = match open_session(&state, request.headers()).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) = Form::<RevokeForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let id: [u8; 32] = (0..form.session.len())
+        .step_by(2)
+        .map(|i| form.session.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("no such session"))?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let entry = audit.entry(sealform_core::audit::Entry::ok(
+        Some(session.org),
+        Action::SessionRevoke,
+        vec![sealform_core::audit::Target::new("user", session.user)],
+        state.clock.now(),
+    ))?;
+    if !state.store.revoke_session_of(session.user, id, entry).await.map_err(DomainError::from)? {
+        return Err(ApiError::not_found());
+    }
+    Ok(Redirect::to("/console/sessions").into_response())
+}
+
 use axum::extract::FromRequest as _;
+use sealform_core::clock::Clock as _;

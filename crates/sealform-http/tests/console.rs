@@ -466,6 +466,36 @@ async fn password_spraying_from_one_address_is_throttled<B: Backend>() {
     assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "the window passed");
 }
 
+async fn users_see_and_end_their_own_sessions_only<B: Backend>() {
+    let Some(c) = console::<B>("own_sessions").await else { return };
+    let phone = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let laptop = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let page = c.get("/console/sessions", &laptop).await;
+    assert_eq!(page.body.matches("Signed in ").count(), 2, "{}", page.body);
+    assert_eq!(page.body.matches("<strong>this session</strong>").count(), 1);
+    let start = page.body.find("name=\"session\" value=\"").unwrap() + "name=\"session\" value=\"".len();
+    let phone_id = page.body[start..].split('"').next().unwrap().to_owned();
+    let csrf = hidden_csrf(&page.body);
+
+    // B cannot end A's session, even knowing its id.
+    let b_page = c.get("/console/sessions", &other).await;
+    let b_csrf = hidden_csrf_or_console(&c, &other, &b_page.body).await;
+    let foreign = c.post("/console/sessions/revoke", &other, &format!("csrf={b_csrf}&session={phone_id}")).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.get("/console", &phone).await.status, StatusCode::OK);
+
+    let ended = c.post("/console/sessions/revoke", &laptop, &format!("csrf={csrf}&session={phone_id}")).await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/console", &phone).await.status, StatusCode::SEE_OTHER, "the phone is signed out");
+    assert_eq!(c.get("/console", &laptop).await.status, StatusCode::OK);
+}
+
+/// B has one session, so its sessions page has no revoke form: take the CSRF token from the console page instead.
+async fn hidden_csrf_or_console<S: Store>(c: &Console<S>, cookie: &str, body: &str) -> String {
+    if body.contains("name=\"csrf\"") { hidden_csrf(body) } else { hidden_csrf(&c.get("/console", cookie).await.body) }
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -484,6 +514,7 @@ macro_rules! both {
 }
 
 both!(
+    users_see_and_end_their_own_sessions_only,
     password_spraying_from_one_address_is_throttled,
     mfa_required_forces_enrolment_first,
     totp_is_required_after_enrolment_and_each_code_works_once,

@@ -469,6 +469,45 @@ macro_rules! shared_queries {
             Ok(row.map_or(0, |(count,)| count.unsigned_abs()))
         }
 
+        pub(crate) async fn sessions_of(
+            pool: &$Pool,
+            user: UserId,
+        ) -> Result<Vec<([u8; 32], OffsetDateTime, OffsetDateTime)>, StoreError> {
+            let rows: Vec<(Vec<u8>, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+                "SELECT id, created_at, last_seen_at FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
+            )
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list sessions"))?;
+            rows.into_iter()
+                .map(|(id, created, seen)| {
+                    let id = id.as_slice().try_into().map_err(|_| StoreError::Corrupt("session id".into()))?;
+                    Ok((id, created, seen))
+                })
+                .collect()
+        }
+
+        pub(crate) async fn revoke_session_of(
+            conn: &mut $Conn,
+            user: UserId,
+            id_hash: [u8; 32],
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
+            let revoked = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(id_hash.as_slice())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("revoke session"))?
+                .rows_affected()
+                > 0;
+            if revoked {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(revoked)
+        }
+
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \

@@ -342,6 +342,20 @@ impl SessionStore for PgStore {
         queries::rate_limit_count(&self.pool, key, after).await
     }
 
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], OffsetDateTime, OffsetDateTime)>, StoreError> {
+        queries::sessions_of(&self.pool, user).await
+    }
+
+    async fn revoke_session_of(
+        &self,
+        user: UserId,
+        id_hash: [u8; 32],
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("revoke session", async |conn| queries::revoke_session_of(conn, user, id_hash, audit).await)
+            .await
+    }
+
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.in_transaction("close session", async |conn| queries::close_session(conn, id_hash, audit).await).await
     }

@@ -368,6 +368,19 @@ impl SessionStore for SqliteStore {
         queries::rate_limit_count(&self.reads, key, after).await
     }
 
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], OffsetDateTime, OffsetDateTime)>, StoreError> {
+        queries::sessions_of(&self.reads, user).await
+    }
+
+    async fn revoke_session_of(
+        &self,
+        user: UserId,
+        id_hash: [u8; 32],
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::revoke_session_of(conn, user, id_hash, audit))).await
+    }
+
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
         self.writer.write(move |conn| Box::pin(queries::close_session(conn, id_hash, audit))).await
     }
