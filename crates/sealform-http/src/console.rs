@@ -539,4 +539,3 @@ pub(crate) async fn revoke_session<S: Store>(
 }
 
 use axum::extract::FromRequest as _;
-use sealform_core::clock::Clock as _;
