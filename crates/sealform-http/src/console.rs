@@ -9,7 +9,7 @@ use minijinja::context;
 use sealform_core::DomainError;
 use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
 use sealform_core::mfa::{complete_login, enrol_totp};
-use sealform_core::sessions::{LoginOutcome, SessionRecord, authenticate, change_password, login, logout};
+use sealform_core::sessions::{LoginOutcome, NewSession, SessionRecord, authenticate, change_password, login, logout};
 use sealform_core::store::Store;
 use sealform_core::user::Role;
 use secrecy::SecretString;
@@ -40,6 +40,14 @@ pub(crate) async fn current_session<S: Store>(
 async fn any_session<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Option<SessionRecord>, ApiError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     Ok(authenticate(&state.store, state.clock.as_ref(), &state.policy, token).await?)
+}
+
+/// A redirect to `next` that sets the session cookie of a new session, valid until its absolute expiry.
+fn with_session_cookie(next: &str, token: &str, session: &NewSession) -> Response {
+    let max_age = (session.expires_at - session.created_at).whole_seconds();
+    let mut response = Redirect::to(next).into_response();
+    response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, token, max_age));
+    response
 }
 
 fn to_login() -> Response {
@@ -102,12 +110,9 @@ pub(crate) async fn login_submit<S: Store>(
     let password = SecretString::from(form.password);
     match login(&state.store, state.clock.as_ref(), &state.policy, audit, &form.email, password).await? {
         LoginOutcome::Success { token, session } => {
-            let max_age = (session.expires_at - session.created_at).whole_seconds();
             let next = if session.mfa_pending { "/login/mfa" } else { "/console" };
-            let mut response = Redirect::to(next).into_response();
-            let headers = response.headers_mut();
-            headers.append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
-            headers.append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0));
+            let mut response = with_session_cookie(next, &token, &session);
+            response.headers_mut().append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0));
             Ok(response)
         }
         LoginOutcome::Refused => login_form(&state, form.email.trim(), Some(LOGIN_REFUSED), StatusCode::UNAUTHORIZED),
@@ -319,12 +324,7 @@ pub(crate) async fn password_submit<S: Store>(
     )
     .await;
     match result {
-        Ok((token, new_session)) => {
-            let max_age = (new_session.expires_at - new_session.created_at).whole_seconds();
-            let mut response = Redirect::to("/console").into_response();
-            response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
-            Ok(response)
-        }
+        Ok((token, new_session)) => Ok(with_session_cookie("/console", &token, &new_session)),
         Err(DomainError::Invalid(message) | DomainError::Unauthorized(message)) => {
             password_form(&state, &session, Some(&message), StatusCode::UNPROCESSABLE_ENTITY)
         }
@@ -383,12 +383,7 @@ pub(crate) async fn mfa_submit<S: Store>(
         complete_login(&state.store, state.clock.as_ref(), &state.policy, &state.masters, audit, &pending, &form.code)
             .await?;
     match done {
-        Some((token, session)) => {
-            let max_age = (session.expires_at - session.created_at).whole_seconds();
-            let mut response = Redirect::to("/console").into_response();
-            response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age));
-            Ok(response)
-        }
+        Some((token, session)) => Ok(with_session_cookie("/console", &token, &session)),
         None => {
             mfa_form(&state, &pending, Some("That code is not right, or was used already."), StatusCode::UNAUTHORIZED)
         }

@@ -272,22 +272,7 @@ macro_rules! shared_queries {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("open session"))?;
-            sqlx::query(
-                "INSERT INTO sessions \
-                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password, mfa_pending) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
-            )
-            .bind(session.id_hash.as_slice())
-            .bind(session.org.as_uuid())
-            .bind(session.user.as_uuid())
-            .bind(session.created_at)
-            .bind(session.expires_at)
-            .bind(&session.csrf_token)
-            .bind(i32::from(session.must_change_password))
-            .bind(i32::from(session.mfa_pending))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("open session"))?;
+            insert_session(conn, &session).await?;
             append_audit(conn, &[audit]).await
         }
 
@@ -351,10 +336,16 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("complete login"))?;
             let session = completion.session;
+            insert_session(conn, &session).await?;
+            append_audit(conn, &[audit]).await?;
+            Ok(true)
+        }
+
+        async fn insert_session(conn: &mut $Conn, session: &NewSession) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO sessions \
                  (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password, mfa_pending) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, 0)",
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
             )
             .bind(session.id_hash.as_slice())
             .bind(session.org.as_uuid())
@@ -363,11 +354,11 @@ macro_rules! shared_queries {
             .bind(session.expires_at)
             .bind(&session.csrf_token)
             .bind(i32::from(session.must_change_password))
+            .bind(i32::from(session.mfa_pending))
             .execute(&mut *conn)
             .await
-            .map_err(backend("complete login"))?;
-            append_audit(conn, &[audit]).await?;
-            Ok(true)
+            .map_err(backend("open session"))?;
+            Ok(())
         }
 
         pub(crate) async fn password_history(pool: &$Pool, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
@@ -419,20 +410,7 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("revoke sessions"))?;
             let session = change.session;
-            sqlx::query(
-                "INSERT INTO sessions \
-                 (id, org_id, user_id, created_at, last_seen_at, expires_at, csrf_token, must_change_password) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, 0)",
-            )
-            .bind(session.id_hash.as_slice())
-            .bind(session.org.as_uuid())
-            .bind(session.user.as_uuid())
-            .bind(session.created_at)
-            .bind(session.expires_at)
-            .bind(&session.csrf_token)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("open session"))?;
+            insert_session(conn, &session).await?;
             append_audit(conn, &[audit]).await
         }
 
