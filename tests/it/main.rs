@@ -3,6 +3,7 @@
 mod admin;
 mod api_keys;
 mod audit;
+mod bad_input;
 mod browser;
 mod config;
 mod headers;
