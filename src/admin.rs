@@ -26,16 +26,26 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> anyhow::Resul
     data_dir::ensure_private_dir(&config.data_dir)?;
     let store = stores::open(config).await?;
     let masters = data_dir::master_keys(&config.data_dir)?;
-    with_store!(store, |store| run_with(store, &masters, command).await)
+    with_store!(store, |store| run_with(store, config, &masters, command).await)
 }
 
-async fn run_with<S: Store>(store: S, masters: &MasterKeys, command: AdminCommand) -> anyhow::Result<()> {
-    let result = execute(&store, masters, command).await;
+async fn run_with<S: Store>(
+    store: S,
+    config: &Config,
+    masters: &MasterKeys,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    let result = execute(&store, config, masters, command).await;
     store.close().await;
     result
 }
 
-async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminCommand) -> anyhow::Result<()> {
+async fn execute<S: Store>(
+    store: &S,
+    config: &Config,
+    masters: &MasterKeys,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
     let master = masters.current().as_ref();
     let auditor = load_or_create_auditor(store, masters, SystemClock.now()).await?;
     let scope = AuditScope::operator();
@@ -66,6 +76,28 @@ async fn execute<S: Store>(store: &S, masters: &MasterKeys, command: AdminComman
             let password = password_from_stdin(password_stdin)?;
             let user = admin::add_user(store, &SystemClock, audit, org.id, &email, role, password).await?;
             println!("added user {user} to {} as {role}", org.name);
+        }
+        AdminCommand::User(UserCommand::Invite { org, email, role }) => {
+            let role: Role = role.parse()?;
+            let org = crate::keys::resolve_org(store, &org).await?;
+            let mailer = crate::mail::LettreMailer::new(
+                config.smtp_url.as_ref(),
+                &config.mail_from,
+                config.data_dir.join("mail"),
+            )?;
+            sealform_core::invitations::invite(
+                store,
+                &mailer,
+                &SystemClock,
+                audit,
+                org.id,
+                org.name.as_str(),
+                &email,
+                role,
+                &config.public_url,
+            )
+            .await?;
+            println!("invitation to {} as {role} sent to {email}", org.name);
         }
         AdminCommand::User(UserCommand::Deactivate { email }) => {
             let user = admin::deactivate_user(store, &SystemClock, audit, &email).await?;

@@ -33,6 +33,15 @@ pub(crate) struct GlobalArgs {
     /// Log filter, e.g. info or sealform=debug,info [default: info].
     #[arg(long, global = true, env = "SEALFORM_LOG", value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
+    /// SMTP server for e-mail, e.g. smtps://user:pass@mail.example.org [default: .eml files in <data dir>/mail].
+    #[arg(long, global = true, env = "SEALFORM_SMTP_URL", hide_env_values = true, value_name = "URL")]
+    pub(crate) smtp_url: Option<String>,
+    /// Sender of e-mail [default: Sealform <sealform@localhost>].
+    #[arg(long, global = true, env = "SEALFORM_MAIL_FROM", value_name = "ADDRESS")]
+    pub(crate) mail_from: Option<String>,
+    /// The address users reach Sealform at, for links in e-mail [default: http://<listen address>].
+    #[arg(long, global = true, env = "SEALFORM_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +256,18 @@ pub(crate) enum UserCommand {
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Invite someone by e-mail: a single-use link, valid 7 days, to set a password and join with a role.
+    Invite {
+        /// Organisation name or id.
+        #[arg(long)]
+        org: String,
+        /// The invitee's e-mail.
+        #[arg(long)]
+        email: String,
+        /// owner, admin, form-manager, reviewer, approver or auditor.
+        #[arg(long)]
+        role: String,
     },
     /// Deactivate a user: no more logins, and their sessions end at once.
     Deactivate {

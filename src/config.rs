@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use sealform_store::DatabaseUrl;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{GlobalArgs, ServeArgs};
@@ -45,6 +46,9 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     db_connect_timeout_secs: Option<u64>,
     audit_retention_days: Option<u32>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    public_url: Option<String>,
 }
 
 /// How logs are written to stderr.
@@ -89,6 +93,11 @@ pub(crate) struct Config {
     /// How long the audit trail is kept. Nothing deletes audit entries; the setting exists so a shorter period
     /// cannot be configured by mistake.
     pub(crate) audit_retention_days: u32,
+    /// SMTP server for e-mail; `None` writes `.eml` files into `<data dir>/mail`.
+    pub(crate) smtp_url: Option<SecretString>,
+    pub(crate) mail_from: String,
+    /// Base of links in e-mail.
+    pub(crate) public_url: String,
     pub(crate) logging: LoggingConfig,
     pub(crate) server: ServerConfig,
 }
@@ -184,11 +193,24 @@ impl Config {
                 defaults::AUDIT_RETENTION_DAYS
             );
         }
+        let smtp_url = global.smtp_url.clone().or(file.smtp_url).map(SecretString::from);
+        let mail_from =
+            global.mail_from.clone().or(file.mail_from).unwrap_or_else(|| "Sealform <sealform@localhost>".into());
+        let public_url = global.public_url.clone().or(file.public_url).unwrap_or_else(|| {
+            let scheme = if server.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}", server.listen)
+        });
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("public_url: {public_url:?} must start with http:// or https://");
+        }
         Ok(Self {
             data_dir,
             database,
             db_connect_timeout,
             audit_retention_days,
+            smtp_url,
+            mail_from,
+            public_url,
             logging: LoggingConfig { format, filter },
             server,
         })
@@ -216,6 +238,10 @@ impl Config {
             shutdown_grace_secs: u64,
             db_connect_timeout_secs: u64,
             audit_retention_days: u32,
+            mail_from: &'a str,
+            public_url: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            smtp_url: Option<&'static str>,
         }
         let s = &self.server;
         let shown = Shown {
@@ -234,6 +260,9 @@ impl Config {
             shutdown_grace_secs: s.shutdown_grace.as_secs(),
             db_connect_timeout_secs: self.db_connect_timeout.as_secs(),
             audit_retention_days: self.audit_retention_days,
+            mail_from: &self.mail_from,
+            public_url: &self.public_url,
+            smtp_url: self.smtp_url.as_ref().map(|_| "[redacted]"),
         };
         let master_key = if std::env::var_os(crate::data_dir::MASTER_KEY_ENV).is_some() {
             format!("{} ([redacted])", crate::data_dir::MASTER_KEY_ENV)

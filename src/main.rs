@@ -8,6 +8,7 @@ mod config;
 mod data_dir;
 mod keys;
 mod logging;
+mod mail;
 mod serve;
 mod stores;
 

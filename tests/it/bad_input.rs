@@ -21,6 +21,7 @@ const ROUTES: &[&str] = &[
     "/console/sessions",
     "/console/sessions/revoke",
     "/api/v1/me",
+    "/invite/not-a-real-token",
     "/csp-report",
 ];
 

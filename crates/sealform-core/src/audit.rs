@@ -35,6 +35,7 @@ pub enum Action {
     SubmissionSearch,
     FileRead,
     UserCreate,
+    UserInvite,
     UserUpdate,
     UserDeactivate,
     GrantCreate,
@@ -63,7 +64,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 38] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -77,6 +78,7 @@ impl Action {
         Self::SubmissionSearch,
         Self::FileRead,
         Self::UserCreate,
+        Self::UserInvite,
         Self::UserUpdate,
         Self::UserDeactivate,
         Self::GrantCreate,
@@ -120,6 +122,7 @@ impl Action {
             Self::SubmissionSearch => "submission.search",
             Self::FileRead => "file.read",
             Self::UserCreate => "user.create",
+            Self::UserInvite => "user.invite",
             Self::UserUpdate => "user.update",
             Self::UserDeactivate => "user.deactivate",
             Self::GrantCreate => "grant.create",

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::api_keys::{ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
+use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
@@ -138,6 +139,31 @@ pub trait UserStore {
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores an invitation.
+    fn insert_invitation(
+        &self,
+        invitation: NewInvitation,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The invitation with this token hash.
+    fn invitation_by_token(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<InvitationRecord>, StoreError>> + Send;
+
+    /// Marks the invitation accepted (only if it still is open) and adds the member, in one transaction. False when
+    /// it was accepted meanwhile.
+    fn accept_invitation(
+        &self,
+        id: Uuid,
+        member: Owner,
+        org: OrgId,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Sets a user's status; deactivating ends all their sessions in the same transaction.
     fn set_user_status(

@@ -87,6 +87,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/login", get(console::login_page::<S>).post(console::login_submit::<S>))
         .route("/logout", post(console::logout_submit::<S>))
+        .route("/invite/{token}", get(console::invite_page::<S>).post(console::invite_submit::<S>))
         .route("/login/mfa", get(console::mfa_page::<S>).post(console::mfa_submit::<S>))
         .route("/console/mfa", get(console::mfa_enrol_page::<S>).post(console::mfa_enrol_submit::<S>))
         .route("/api/v1/me", get(api::me::<S>))

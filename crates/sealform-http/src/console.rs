@@ -533,4 +533,74 @@ pub(crate) async fn revoke_session<S: Store>(
     Ok(Redirect::to("/console/sessions").into_response())
 }
 
+/// `GET /invite/{token}`: the invitation's form. The pre-login CSRF cookie protects it like the login form.
+pub(crate) async fn invite_page<S: Store>(
+    State(state): State<AppState<S>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    invite_form(&state, &token, None, StatusCode::OK).await
+}
+
+async fn invite_form<S: Store>(
+    state: &AppState<S>,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let record = sealform_core::invitations::open_invitation(&state.store, state.clock.as_ref(), token).await?;
+    let invitation = record.invitation;
+    let existing = state.store.user_by_email(&invitation.email).await.map_err(DomainError::from)?.is_some();
+    let (csrf, _) = sealform_crypto::new_token().map_err(|e| DomainError::Internal(format!("csrf token: {e}")))?;
+    let page = render(
+        &state.templates,
+        "invite.html",
+        context! { email => invitation.email.as_str(), role => invitation.role.as_str(), existing, csrf => csrf.as_str(), error },
+    )?;
+    Ok((status, [(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600))], page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /invite/{token}`: accept; then sign in.
+pub(crate) async fn invite_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let context = request_context(&request);
+    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+    let Form(form) = Form::<InviteForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&expected, &form.csrf)?;
+    let scope = AuditScope { actor: Actor::Respondent, context };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let accepted = sealform_core::invitations::accept(
+        &state.store,
+        state.clock.as_ref(),
+        audit,
+        &token,
+        SecretString::from(form.password),
+    )
+    .await;
+    match accepted {
+        Ok(_) => {
+            let mut response = Redirect::to("/login").into_response();
+            response.headers_mut().append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0));
+            Ok(response)
+        }
+        Err(DomainError::Invalid(message) | DomainError::Unauthorized(message)) => {
+            invite_form(&state, &token, Some(&message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 use axum::extract::FromRequest as _;

@@ -21,6 +21,17 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// Paths whose last segment is a bearer secret (an invitation link's token): logged without it.
+const SECRET_PATH_PREFIXES: [&str; 1] = ["/invite/"];
+
+/// The path as logged: secrets in links replaced by `[redacted]`.
+pub(crate) fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match SECRET_PATH_PREFIXES.iter().find(|prefix| path.starts_with(**prefix)) {
+        Some(prefix) => std::borrow::Cow::Owned(format!("{prefix}[redacted]")),
+        None => std::borrow::Cow::Borrowed(path),
+    }
+}
+
 /// Header carrying the id back to the client, for support requests.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -33,7 +44,7 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %loggable_path(request.uri().path()),
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -11,6 +11,7 @@ macro_rules! shared_queries {
         use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+        use sealform_core::invitations::{InvitationRecord, NewInvitation};
         use sealform_core::keys::{
             KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate,
             StoredAuditKeys, WrappedKeyRef,
@@ -28,7 +29,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, InvitationRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -597,6 +598,69 @@ macro_rules! shared_queries {
                 .await
                 .map_err(conflict_on_unique("add member", "the user is a member of this organisation already"))?;
             append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn insert_invitation(
+            conn: &mut $Conn,
+            invitation: NewInvitation,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO invitations (id, org_id, email, role, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(invitation.id)
+            .bind(invitation.org.as_uuid())
+            .bind(invitation.email.as_str())
+            .bind(invitation.role.as_str())
+            .bind(invitation.token_hash.as_slice())
+            .bind(invitation.created_at)
+            .bind(invitation.expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store invitation"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn invitation_by_token(
+            pool: &$Pool,
+            token_hash: [u8; 32],
+        ) -> Result<Option<InvitationRecord>, StoreError> {
+            let row: Option<InvitationRow> = sqlx::query_as(
+                "SELECT id, org_id, email, role, token_hash, created_at, expires_at, accepted_at \
+                 FROM invitations WHERE token_hash = $1",
+            )
+            .bind(token_hash.as_slice())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("find invitation"))?;
+            row.map(InvitationRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn accept_invitation(
+            conn: &mut $Conn,
+            id: Uuid,
+            member: Owner,
+            org: OrgId,
+            role: Role,
+            at: OffsetDateTime,
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
+            let claimed = sqlx::query(
+                "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND expires_at > $1",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("accept invitation"))?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                return Ok(false);
+            }
+            add_member(conn, org, member, role, at, audit).await?;
+            Ok(true)
         }
 
         pub(crate) async fn set_user_status(

@@ -3,6 +3,7 @@
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey, parse_scopes};
 use sealform_core::audit::{AuditRow, CheckpointRow};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
@@ -338,6 +339,40 @@ impl ApiKeyRow {
             last_used_at: self.last_used_at,
             role: self.role.parse().map_err(corrupt("membership role"))?,
             user_active: UserStatus::parse(&self.status).map_err(corrupt("user status"))? == UserStatus::Active,
+        })
+    }
+}
+
+/// An `invitations` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct InvitationRow {
+    id: Uuid,
+    org_id: Uuid,
+    email: String,
+    role: String,
+    token_hash: Vec<u8>,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    accepted_at: Option<OffsetDateTime>,
+}
+
+impl InvitationRow {
+    pub(crate) fn into_domain(self) -> Result<InvitationRecord, StoreError> {
+        Ok(InvitationRecord {
+            invitation: NewInvitation {
+                id: self.id,
+                org: OrgId::from_uuid(self.org_id),
+                email: Email::parse(&self.email).map_err(corrupt("invitation e-mail"))?,
+                role: self.role.parse().map_err(corrupt("invitation role"))?,
+                token_hash: self
+                    .token_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("invitation token".into()))?,
+                created_at: self.created_at,
+                expires_at: self.expires_at,
+            },
+            accepted_at: self.accepted_at,
         })
     }
 }

@@ -93,6 +93,18 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
 
+-- Invitations: a single-use, expiring link sent by e-mail; only its SHA-256 is stored.
+CREATE TABLE invitations (
+    id          UUID PRIMARY KEY,
+    org_id      UUID NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    email       TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    token_hash  BYTEA NOT NULL UNIQUE,
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    accepted_at TIMESTAMPTZ
+);
+
 -- API keys (DESIGN.md §6): shown once, stored as SHA-256 only, found by their visible prefix.
 CREATE TABLE api_keys (
     id           UUID PRIMARY KEY,

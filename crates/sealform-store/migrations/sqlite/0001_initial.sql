@@ -93,6 +93,18 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);
 
+-- Invitations: a single-use, expiring link sent by e-mail; only its SHA-256 is stored.
+CREATE TABLE invitations (
+    id          BLOB PRIMARY KEY,
+    org_id      BLOB NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    email       TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    token_hash  BLOB NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    accepted_at TEXT
+) STRICT;
+
 -- API keys (DESIGN.md §6): shown once, stored as SHA-256 only, found by their visible prefix.
 CREATE TABLE api_keys (
     id           BLOB PRIMARY KEY,

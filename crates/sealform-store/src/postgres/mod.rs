@@ -8,6 +8,7 @@ use std::time::Duration;
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
@@ -126,6 +127,30 @@ impl UserStore for PgStore {
     ) -> Result<(), StoreError> {
         self.in_transaction("add member", async |conn| queries::add_member(conn, org, member, role, at, audit).await)
             .await
+    }
+
+    async fn insert_invitation(&self, invitation: NewInvitation, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("store invitation", async |conn| queries::insert_invitation(conn, invitation, audit).await)
+            .await
+    }
+
+    async fn invitation_by_token(&self, token_hash: [u8; 32]) -> Result<Option<InvitationRecord>, StoreError> {
+        queries::invitation_by_token(&self.pool, token_hash).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        member: Owner,
+        org: OrgId,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("accept invitation", async |conn| {
+            queries::accept_invitation(conn, id, member, org, role, at, audit).await
+        })
+        .await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
 };
@@ -159,6 +160,28 @@ impl UserStore for SqliteStore {
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::add_member(conn, org, member, role, at, audit))).await
+    }
+
+    async fn insert_invitation(&self, invitation: NewInvitation, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_invitation(conn, invitation, audit))).await
+    }
+
+    async fn invitation_by_token(&self, token_hash: [u8; 32]) -> Result<Option<InvitationRecord>, StoreError> {
+        queries::invitation_by_token(&self.reads, token_hash).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        member: Owner,
+        org: OrgId,
+        role: Role,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| Box::pin(queries::accept_invitation(conn, id, member, org, role, at, audit)))
+            .await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
