@@ -1,5 +1,6 @@
-// Browser test of two-step sign-in: sign in → turn on TOTP (QR + key) → sign out → sign in with a TOTP code.
-// Started by tests/it/browser.rs with SEALFORM_URL, SEALFORM_MFA_EMAIL and SEALFORM_PASSWORD.
+// Browser test of joining and two-step sign-in: open the e-mailed invitation → set a password → sign in → turn on
+// TOTP (QR + key) → sign out → sign in with a TOTP code.
+// Started by tests/it/browser.rs with SEALFORM_URL, SEALFORM_INVITE_LINK, SEALFORM_MFA_EMAIL and SEALFORM_PASSWORD.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -9,12 +10,13 @@ import { chromium } from 'playwright-core';
 const BASE = process.env.SEALFORM_URL;
 const EMAIL = process.env.SEALFORM_MFA_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
+const INVITE = process.env.SEALFORM_INVITE_LINK;
 const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-assert.ok(BASE && EMAIL && PASSWORD, 'SEALFORM_URL, SEALFORM_MFA_EMAIL and SEALFORM_PASSWORD must be set');
+assert.ok(BASE && EMAIL && PASSWORD && INVITE, 'SEALFORM_URL, SEALFORM_INVITE_LINK, SEALFORM_MFA_EMAIL and SEALFORM_PASSWORD must be set');
 mkdirSync(ARTIFACTS, { recursive: true });
 
 // RFC 6238 as an authenticator app computes it: HMAC-SHA1 over the 30-second step, dynamic truncation, 6 digits.
@@ -39,10 +41,15 @@ async function signIn(page) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-test('a user turns on TOTP and then signs in with a code', async () => {
+test('an invitee sets a password, turns on TOTP and then signs in with a code', async () => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
   try {
     const page = await browser.newPage(PHONE);
+    await page.goto(INVITE);
+    await page.getByRole('heading', { name: 'Join Sealform' }).waitFor();
+    await page.getByLabel(/Choose a password/).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Accept invitation' }).click();
+    await page.waitForURL(BASE + '/login');
     await signIn(page);
     await page.waitForURL(BASE + '/console');
     await page.getByRole('link', { name: 'Two-step sign-in' }).click();

@@ -37,30 +37,34 @@ fn browser_suite_passes() {
         Some(&format!("{password}\n")),
     );
     assert!(boot.status.success(), "{}", String::from_utf8_lossy(&boot.stderr));
+    // The TOTP user arrives by invitation: the browser test follows the e-mailed link.
     let mfa_email = "mfa@browser.example";
-    let added = crate::support::admin(
+    let invited = crate::support::admin(
         server.data_dir(),
         &[
+            "--public-url",
+            &server.url,
             "admin",
             "user",
-            "add",
+            "invite",
             "--org",
             "Browser Clinic",
             "--email",
             mfa_email,
             "--role",
             "reviewer",
-            "--password-stdin",
         ],
-        Some(&format!("{password}\n")),
+        None,
     );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(invited.status.success(), "{}", String::from_utf8_lossy(&invited.stderr));
+    let invite_link = crate::invitations::link_in_mail(server.data_dir());
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))
         .arg(dir.join("login.test.mjs"))
         .arg(dir.join("mfa.test.mjs"))
         .env("SEALFORM_MFA_EMAIL", mfa_email)
+        .env("SEALFORM_INVITE_LINK", &invite_link)
         .env("SEALFORM_URL", &server.url)
         .env("SEALFORM_EMAIL", email)
         .env("SEALFORM_PASSWORD", password)

@@ -11,7 +11,7 @@ fn ok(out: &std::process::Output) -> String {
 }
 
 /// The invitation link in the only message in the mail directory (quoted-printable soft breaks undone).
-fn link_in_mail(dir: &std::path::Path) -> String {
+pub fn link_in_mail(dir: &std::path::Path) -> String {
     let files: Vec<_> = std::fs::read_dir(dir.join("mail")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let raw = std::fs::read_to_string(&files[0]).unwrap().replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
