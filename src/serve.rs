@@ -53,13 +53,21 @@ async fn serve_with<S: Store>(
     let server = &config.server;
     let listener = TcpListener::bind(server.listen).await.with_context(|| format!("listening on {}", server.listen))?;
     let address = listener.local_addr()?;
+    let mailer: Arc<dyn sealform_core::mail::Mailer> = Arc::new(crate::mail::LettreMailer::new(
+        config.smtp_url.as_ref(),
+        &config.mail_from,
+        config.data_dir.join("mail"),
+    )?);
     let settings = HttpSettings {
         max_body_bytes: server.max_body_bytes,
         request_timeout: server.request_timeout,
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
     };
-    let app = sealform_http::router(AppState::new(store.clone(), auditor, masters, Arc::new(SystemClock)), &settings);
+    let app = sealform_http::router(
+        AppState::new(store.clone(), auditor, masters, (mailer, config.public_url.clone()), Arc::new(SystemClock)),
+        &settings,
+    );
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, database = store.backend_name(), "serving");

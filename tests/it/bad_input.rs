@@ -22,6 +22,8 @@ const ROUTES: &[&str] = &[
     "/console/sessions/revoke",
     "/api/v1/me",
     "/invite/not-a-real-token",
+    "/reset",
+    "/reset/not-a-real-token",
     "/csp-report",
 ];
 

@@ -36,6 +36,7 @@ pub enum Action {
     FileRead,
     UserCreate,
     UserInvite,
+    PasswordResetRequest,
     UserUpdate,
     UserDeactivate,
     GrantCreate,
@@ -64,7 +65,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 39] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -79,6 +80,7 @@ impl Action {
         Self::FileRead,
         Self::UserCreate,
         Self::UserInvite,
+        Self::PasswordResetRequest,
         Self::UserUpdate,
         Self::UserDeactivate,
         Self::GrantCreate,
@@ -123,6 +125,7 @@ impl Action {
             Self::FileRead => "file.read",
             Self::UserCreate => "user.create",
             Self::UserInvite => "user.invite",
+            Self::PasswordResetRequest => "password_reset.request",
             Self::UserUpdate => "user.update",
             Self::UserDeactivate => "user.deactivate",
             Self::GrantCreate => "grant.create",

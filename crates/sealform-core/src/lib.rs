@@ -14,6 +14,7 @@ pub mod mail;
 pub mod mfa;
 pub mod org;
 pub mod password;
+pub mod resets;
 pub mod rotation;
 pub mod sealing;
 pub mod sessions;

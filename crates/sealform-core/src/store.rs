@@ -19,6 +19,7 @@ use crate::keys::{
 use crate::mfa::{MfaCompletion, TotpEnrolment};
 use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
+use crate::resets::{CompletedReset, NewReset};
 use crate::sessions::{NewSession, PasswordChange, SessionRecord};
 use crate::submission::{NewForm, NewSubmission, StoredRevision};
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
@@ -175,6 +176,9 @@ pub trait UserStore {
 
     /// The user with this login, if any.
     fn user_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
+    /// The user with this id, if any.
+    fn user_by_id(&self, user: UserId) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
 
     /// The user's memberships, one per organisation.
     fn memberships_of(&self, user: UserId) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
@@ -413,6 +417,24 @@ pub trait SessionStore {
         &self,
         user: UserId,
         id_hash: [u8; 32],
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a password reset request.
+    fn insert_reset(&self, reset: NewReset, audit: PendingAudit)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The reset with this token hash, and when it was used.
+    fn reset_by_token(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<(NewReset, Option<OffsetDateTime>)>, StoreError>> + Send;
+
+    /// Uses up the reset (only if still open), sets the new password, keeps the history and ends every session of
+    /// the user, in one transaction. False when the link was used meanwhile.
+    fn complete_reset(
+        &self,
+        reset: CompletedReset,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -12,6 +12,7 @@ use minijinja::Environment;
 use sealform_core::audit::Auditor;
 use sealform_core::clock::Clock;
 use sealform_core::keys::MasterKeys;
+use sealform_core::mail::Mailer;
 use sealform_core::sessions::SessionPolicy;
 use sealform_core::store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -46,6 +47,10 @@ pub struct AppState<S> {
     pub policy: SessionPolicy,
     /// The master keys, to wrap and unwrap per-user secrets (TOTP).
     pub masters: MasterKeys,
+    /// Outgoing e-mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Base of links in e-mail.
+    pub public_url: Arc<str>,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -57,6 +62,8 @@ impl<S: Clone> Clone for AppState<S> {
             clock: Arc::clone(&self.clock),
             policy: self.policy,
             masters: self.masters.clone(),
+            mailer: Arc::clone(&self.mailer),
+            public_url: Arc::clone(&self.public_url),
             templates: Arc::clone(&self.templates),
         }
     }
@@ -64,13 +71,22 @@ impl<S: Clone> Clone for AppState<S> {
 
 impl<S: Store> AppState<S> {
     /// State over a store, with the built-in templates and the default session policy.
-    pub fn new(store: S, auditor: Arc<Auditor>, masters: MasterKeys, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: S,
+        auditor: Arc<Auditor>,
+        masters: MasterKeys,
+        mail: (Arc<dyn Mailer>, String),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (mailer, public_url) = mail;
         Self {
             store,
             auditor,
             clock,
             policy: SessionPolicy::default(),
             masters,
+            mailer,
+            public_url: public_url.into(),
             templates: Arc::new(pages::templates()),
         }
     }
@@ -87,6 +103,8 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/login", get(console::login_page::<S>).post(console::login_submit::<S>))
         .route("/logout", post(console::logout_submit::<S>))
+        .route("/reset", get(console::reset_request_page::<S>).post(console::reset_request_submit::<S>))
+        .route("/reset/{token}", get(console::reset_page::<S>).post(console::reset_submit::<S>))
         .route("/invite/{token}", get(console::invite_page::<S>).post(console::invite_submit::<S>))
         .route("/login/mfa", get(console::mfa_page::<S>).post(console::mfa_submit::<S>))
         .route("/console/mfa", get(console::mfa_enrol_page::<S>).post(console::mfa_enrol_submit::<S>))

@@ -603,4 +603,105 @@ pub(crate) async fn invite_submit<S: Store>(
     }
 }
 
+/// The pre-login CSRF cookie and token for anonymous forms (login, invitation, reset).
+fn anonymous_csrf() -> Result<(String, http::HeaderValue), ApiError> {
+    let (csrf, _) = sealform_crypto::new_token().map_err(|e| DomainError::Internal(format!("csrf token: {e}")))?;
+    let cookie = set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600);
+    Ok((csrf.to_string(), cookie))
+}
+
+/// `GET /reset`.
+pub(crate) async fn reset_request_page<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
+    let (csrf, cookie) = anonymous_csrf()?;
+    let page = render(&state.templates, "reset_request.html", context! { csrf, sent => false })?;
+    Ok(([(SET_COOKIE, cookie)], page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResetRequestForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /reset`: the same answer whether or not the address has a login.
+pub(crate) async fn reset_request_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let context = request_context(&request);
+    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+    let Form(form) = Form::<ResetRequestForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&expected, &form.csrf)?;
+    let scope = AuditScope { actor: Actor::Respondent, context };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    sealform_core::resets::request_reset(
+        &state.store,
+        state.mailer.as_ref(),
+        state.clock.as_ref(),
+        audit,
+        &form.email,
+        &state.public_url,
+    )
+    .await?;
+    Ok(render(&state.templates, "reset_request.html", context! { sent => true })?.into_response())
+}
+
+/// `GET /reset/{token}`.
+pub(crate) async fn reset_page<S: Store>(
+    State(state): State<AppState<S>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    reset_form(&state, &token, None, StatusCode::OK).await
+}
+
+async fn reset_form<S: Store>(
+    state: &AppState<S>,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    sealform_core::resets::open_reset(&state.store, state.clock.as_ref(), token).await?;
+    let (csrf, cookie) = anonymous_csrf()?;
+    let page = render(&state.templates, "reset.html", context! { csrf, error })?;
+    Ok((status, [(SET_COOKIE, cookie)], page).into_response())
+}
+
+/// `POST /reset/{token}`: sets the password, ends every session, then sign in.
+pub(crate) async fn reset_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let context = request_context(&request);
+    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+    let Form(form) = Form::<InviteForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&expected, &form.csrf)?;
+    let scope = AuditScope { actor: Actor::Respondent, context };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let result = sealform_core::resets::complete_reset(
+        &state.store,
+        state.clock.as_ref(),
+        &state.policy,
+        audit,
+        &token,
+        SecretString::from(form.password),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(Redirect::to("/login").into_response()),
+        Err(DomainError::Invalid(message)) => {
+            reset_form(&state, &token, Some(&message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 use axum::extract::FromRequest as _;

@@ -28,6 +28,8 @@ pub(crate) fn templates() -> Environment<'static> {
         ("mfa_codes.html", include_str!("../templates/mfa_codes.html")),
         ("sessions.html", include_str!("../templates/sessions.html")),
         ("invite.html", include_str!("../templates/invite.html")),
+        ("reset_request.html", include_str!("../templates/reset_request.html")),
+        ("reset.html", include_str!("../templates/reset.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {

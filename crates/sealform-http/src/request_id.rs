@@ -22,7 +22,7 @@ impl fmt::Display for RequestId {
 }
 
 /// Paths whose last segment is a bearer secret (an invitation link's token): logged without it.
-const SECRET_PATH_PREFIXES: [&str; 1] = ["/invite/"];
+const SECRET_PATH_PREFIXES: [&str; 2] = ["/invite/", "/reset/"];
 
 /// The path as logged: secrets in links replaced by `[redacted]`.
 pub(crate) fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {

@@ -1,6 +1,8 @@
 //! The console in process, with a manual clock: login, lockout, idle timeout, CSRF, logout, and the auditor's page
 //! scoped to the organisation.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -28,7 +30,22 @@ struct Console<S: Store> {
     store: S,
     auditor: Arc<sealform_core::audit::Auditor>,
     org_a: sealform_core::ids::OrgId,
+    mailbox: Arc<Mailbox>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Captures outgoing mail.
+#[derive(Default)]
+struct Mailbox(std::sync::Mutex<Vec<sealform_core::mail::Mail>>);
+
+impl sealform_core::mail::Mailer for Mailbox {
+    fn send(
+        &self,
+        mail: sealform_core::mail::Mail,
+    ) -> Pin<Box<dyn Future<Output = Result<(), sealform_core::DomainError>> + Send + '_>> {
+        self.0.lock().unwrap().push(mail);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A store of each backend for one test; `None` when PostgreSQL is unavailable here (a notice was printed).
@@ -83,9 +100,17 @@ async fn console<B: Backend>(test: &str) -> Option<Console<B::S>> {
         body_idle_timeout: StdDuration::from_secs(30),
         hsts: false,
     };
-    let app =
-        router(AppState::new(store.clone(), Arc::clone(&auditor), masters.clone(), Arc::new(clock.clone())), &settings);
-    Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), _dir: dir })
+    let mailbox = Arc::new(Mailbox::default());
+    let mailer: Arc<dyn sealform_core::mail::Mailer> = Arc::clone(&mailbox) as _;
+    let state = AppState::new(
+        store.clone(),
+        Arc::clone(&auditor),
+        masters.clone(),
+        (mailer, "https://clinic.example".to_owned()),
+        Arc::new(clock.clone()),
+    );
+    let app = router(state, &settings);
+    Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), mailbox, _dir: dir })
 }
 
 struct Reply {
@@ -496,6 +521,58 @@ async fn hidden_csrf_or_console<S: Store>(c: &Console<S>, cookie: &str, body: &s
     if body.contains("name=\"csrf\"") { hidden_csrf(body) } else { hidden_csrf(&c.get("/console", cookie).await.body) }
 }
 
+async fn ask_reset<S: Store>(c: &Console<S>, email: &str) -> Reply {
+    let page = c.get("/reset", "").await;
+    let login_cookie = set_cookie(&page, "__Host-sealform-login").unwrap();
+    let csrf = hidden_csrf(&page.body);
+    c.post(
+        "/reset",
+        &format!("__Host-sealform-login={login_cookie}"),
+        &format!("email={}&csrf={csrf}", urlencode(email)),
+    )
+    .await
+}
+
+async fn a_reset_link_sets_a_new_password_once_and_ends_every_session<B: Backend>() {
+    let Some(c) = console::<B>("reset").await else { return };
+    let old_session = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let unknown = ask_reset(&c, "nobody@nowhere.example").await;
+    let known = ask_reset(&c, "a@a.example").await;
+    assert_eq!((unknown.status, known.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(unknown.body, known.body, "the answer does not tell whether the address has a login");
+    let mails = c.mailbox.0.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "only the real login gets mail");
+    assert!(!mails[0].body.contains(PASSWORD));
+    let link =
+        mails[0].body.split_whitespace().find(|w| w.starts_with("https://clinic.example/reset/")).unwrap().to_owned();
+    let path = link.trim_start_matches("https://clinic.example").to_owned();
+
+    let page = c.get(&path, "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let login_cookie = format!("__Host-sealform-login={}", set_cookie(&page, "__Host-sealform-login").unwrap());
+    let csrf = hidden_csrf(&page.body);
+    let reused = c.post(&path, &login_cookie, &format!("csrf={csrf}&password={}", urlencode(PASSWORD))).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "history applies to resets too");
+    let page = c.get(&path, "").await;
+    let login_cookie = format!("__Host-sealform-login={}", set_cookie(&page, "__Host-sealform-login").unwrap());
+    let csrf = hidden_csrf(&page.body);
+    let done = c
+        .post(&path, &login_cookie, &format!("csrf={csrf}&password={}", urlencode("a fresh password after reset")))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get(&path, "").await.status, StatusCode::NOT_FOUND, "the link works once");
+    assert_eq!(c.get("/console", &old_session).await.status, StatusCode::SEE_OTHER, "every session ended");
+    assert!(c.login("a@a.example", "a fresh password after reset").await.1.is_some());
+
+    // A second link expires after 30 minutes.
+    ask_reset(&c, "a@a.example").await;
+    let mails = c.mailbox.0.lock().unwrap().clone();
+    let link =
+        mails[1].body.split_whitespace().find(|w| w.starts_with("https://clinic.example/reset/")).unwrap().to_owned();
+    c.clock.advance(Duration::minutes(31));
+    assert_eq!(c.get(link.trim_start_matches("https://clinic.example"), "").await.status, StatusCode::NOT_FOUND);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -514,6 +591,7 @@ macro_rules! both {
 }
 
 both!(
+    a_reset_link_sets_a_new_password_once_and_ends_every_session,
     users_see_and_end_their_own_sessions_only,
     password_spraying_from_one_address_is_throttled,
     mfa_required_forces_enrolment_first,

@@ -20,6 +20,7 @@ macro_rules! shared_queries {
         use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
         use sealform_core::mfa::{MfaCompletion, SecondFactor, TotpEnrolment};
         use sealform_core::password::PasswordHash;
+        use sealform_core::resets::{CompletedReset, NewReset};
         use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
         use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
         use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
@@ -362,6 +363,97 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        pub(crate) async fn insert_reset(conn: &mut $Conn, reset: NewReset, audit: PendingAudit) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(reset.token_hash.as_slice())
+                .bind(reset.user.as_uuid())
+                .bind(reset.created_at)
+                .bind(reset.expires_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store password reset"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn reset_by_token(
+            pool: &$Pool,
+            token_hash: [u8; 32],
+        ) -> Result<Option<(NewReset, Option<OffsetDateTime>)>, StoreError> {
+            let row: Option<(Uuid, OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
+                "SELECT user_id, created_at, expires_at, used_at FROM password_resets WHERE token_hash = $1",
+            )
+            .bind(token_hash.as_slice())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("find password reset"))?;
+            Ok(row.map(|(user, created_at, expires_at, used_at)| {
+                (NewReset { token_hash, user: UserId::from_uuid(user), created_at, expires_at }, used_at)
+            }))
+        }
+
+        pub(crate) async fn complete_reset(conn: &mut $Conn, reset: CompletedReset, audit: PendingAudit) -> Result<bool, StoreError> {
+            let claimed = sqlx::query(
+                "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(reset.at)
+            .bind(reset.token_hash.as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("use password reset"))?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                return Ok(false);
+            }
+            store_new_password(conn, reset.user, &reset.new_hash, &reset.old_hash, reset.keep, reset.at).await?;
+            append_audit(conn, &[audit]).await?;
+            Ok(true)
+        }
+
+        /// Sets a new password hash, keeps the old one in the (trimmed) history and ends every session of the user.
+        async fn store_new_password(
+            conn: &mut $Conn,
+            user: UserId,
+            new_hash: &PasswordHash,
+            old_hash: &PasswordHash,
+            keep: usize,
+            at: OffsetDateTime,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL \
+                 WHERE id = $3",
+            )
+            .bind(new_hash.as_phc())
+            .bind(at)
+            .bind(user.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("change password"))?;
+            sqlx::query("INSERT INTO password_history (id, user_id, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(Uuid::now_v7())
+                .bind(user.as_uuid())
+                .bind(old_hash.as_phc())
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("record password history"))?;
+            sqlx::query(
+                "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN \
+                 (SELECT id FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .bind(user.as_uuid())
+            .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("trim password history"))?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("revoke sessions"))?;
+            Ok(())
+        }
+
         pub(crate) async fn password_history(pool: &$Pool, user: UserId, limit: usize) -> Result<Vec<PasswordHash>, StoreError> {
             let rows: Vec<(String,)> = sqlx::query_as(
                 "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
@@ -375,41 +467,8 @@ macro_rules! shared_queries {
         }
 
         pub(crate) async fn change_password(conn: &mut $Conn, change: PasswordChange, audit: PendingAudit) -> Result<(), StoreError> {
-            let user = change.user;
-            sqlx::query(
-                "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL \
-                 WHERE id = $3",
-            )
-            .bind(change.new_hash.as_phc())
-            .bind(change.at)
-            .bind(user.as_uuid())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("change password"))?;
-            sqlx::query("INSERT INTO password_history (id, user_id, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(Uuid::now_v7())
-                .bind(user.as_uuid())
-                .bind(change.old_hash.as_phc())
-                .bind(change.at)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("record password history"))?;
-            // Keep only the newest `keep` earlier hashes.
-            sqlx::query(
-                "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN \
-                 (SELECT id FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
-            )
-            .bind(user.as_uuid())
-            .bind(i64::try_from(change.keep).unwrap_or(i64::MAX))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("trim password history"))?;
             // A password change ends every session of the user; the new session replaces the one that changed it.
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user.as_uuid())
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("revoke sessions"))?;
+            store_new_password(conn, change.user, &change.new_hash, &change.old_hash, change.keep, change.at).await?;
             let session = change.session;
             insert_session(conn, &session).await?;
             append_audit(conn, &[audit]).await
@@ -758,6 +817,15 @@ macro_rules! shared_queries {
         pub(crate) async fn user_by_email(pool: &$Pool, email: &Email) -> Result<Option<UserRecord>, StoreError> {
             let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))
                 .bind(email.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(backend("find user"))?;
+            row.map(UserRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn user_by_id(pool: &$Pool, user: UserId) -> Result<Option<UserRecord>, StoreError> {
+            let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                .bind(user.as_uuid())
                 .fetch_optional(pool)
                 .await
                 .map_err(backend("find user"))?;

@@ -46,6 +46,15 @@ CREATE TABLE users (
     totp_last_step      BIGINT                        -- the last accepted time step (a code works once)
 );
 
+-- Password resets: a single-use link valid 30 minutes; only its SHA-256 is stored.
+CREATE TABLE password_resets (
+    token_hash BYTEA PRIMARY KEY,
+    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at    TIMESTAMPTZ
+);
+
 -- Single-use recovery codes for a lost authenticator; stored as SHA-256.
 CREATE TABLE recovery_codes (
     user_id   UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,

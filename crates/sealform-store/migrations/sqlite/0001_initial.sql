@@ -46,6 +46,15 @@ CREATE TABLE users (
     totp_last_step      INTEGER                        -- the last accepted time step (a code works once)
 ) STRICT;
 
+-- Password resets: a single-use link valid 30 minutes; only its SHA-256 is stored.
+CREATE TABLE password_resets (
+    token_hash BLOB PRIMARY KEY,
+    user_id    BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) STRICT;
+
 -- Single-use recovery codes for a lost authenticator; stored as SHA-256.
 CREATE TABLE recovery_codes (
     user_id   BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -18,6 +18,7 @@ use sealform_core::keys::{
 use sealform_core::mfa::{MfaCompletion, TotpEnrolment};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
+use sealform_core::resets::{CompletedReset, NewReset};
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
     ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
@@ -189,6 +190,10 @@ impl UserStore for SqliteStore {
     }
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         queries::user_by_email(&self.reads, email).await
+    }
+
+    async fn user_by_id(&self, user: UserId) -> Result<Option<UserRecord>, StoreError> {
+        queries::user_by_id(&self.reads, user).await
     }
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
@@ -402,6 +407,21 @@ impl SessionStore for SqliteStore {
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.writer.write(move |conn| Box::pin(queries::revoke_session_of(conn, user, id_hash, audit))).await
+    }
+
+    async fn insert_reset(&self, reset: NewReset, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_reset(conn, reset, audit))).await
+    }
+
+    async fn reset_by_token(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<(NewReset, Option<OffsetDateTime>)>, StoreError> {
+        queries::reset_by_token(&self.reads, token_hash).await
+    }
+
+    async fn complete_reset(&self, reset: CompletedReset, audit: PendingAudit) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::complete_reset(conn, reset, audit))).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
