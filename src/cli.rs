@@ -201,6 +201,12 @@ pub(crate) struct ServeArgs {
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "SEALFORM_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub(crate) shutdown_grace_secs: Option<u64>,
+    /// Days after which a password must be changed; 0 turns expiry off [default: 90].
+    #[arg(long, env = "SEALFORM_PASSWORD_EXPIRY_DAYS", value_name = "DAYS")]
+    pub(crate) password_expiry_days: Option<u32>,
+    /// Minutes after which a session ends however active; 30 to 1440 [default: 720].
+    #[arg(long, env = "SEALFORM_SESSION_ABSOLUTE_MINUTES", value_name = "MINUTES")]
+    pub(crate) session_absolute_minutes: Option<u32>,
     /// Days the audit trail is kept; at least 2190 (six years) [default: 2190].
     #[arg(long, env = "SEALFORM_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub(crate) audit_retention_days: Option<u32>,

@@ -49,6 +49,8 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     public_url: Option<String>,
+    password_expiry_days: Option<u32>,
+    session_absolute_minutes: Option<u32>,
 }
 
 /// How logs are written to stderr.
@@ -98,6 +100,9 @@ pub(crate) struct Config {
     pub(crate) mail_from: String,
     /// Base of links in e-mail.
     pub(crate) public_url: String,
+    /// 0: passwords never expire.
+    pub(crate) password_expiry_days: u32,
+    pub(crate) session_absolute_minutes: u32,
     pub(crate) logging: LoggingConfig,
     pub(crate) server: ServerConfig,
 }
@@ -200,6 +205,11 @@ impl Config {
             let scheme = if server.tls.is_some() { "https" } else { "http" };
             format!("{scheme}://{}", server.listen)
         });
+        let password_expiry_days = serve.password_expiry_days.or(file.password_expiry_days).unwrap_or(90);
+        let session_absolute_minutes = serve.session_absolute_minutes.or(file.session_absolute_minutes).unwrap_or(720);
+        if !(30..=1440).contains(&session_absolute_minutes) {
+            bail!("session_absolute_minutes: {session_absolute_minutes} is outside 30 to 1440");
+        }
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("public_url: {public_url:?} must start with http:// or https://");
         }
@@ -211,6 +221,8 @@ impl Config {
             smtp_url,
             mail_from,
             public_url,
+            password_expiry_days,
+            session_absolute_minutes,
             logging: LoggingConfig { format, filter },
             server,
         })
@@ -240,6 +252,8 @@ impl Config {
             audit_retention_days: u32,
             mail_from: &'a str,
             public_url: &'a str,
+            password_expiry_days: u32,
+            session_absolute_minutes: u32,
             #[serde(skip_serializing_if = "Option::is_none")]
             smtp_url: Option<&'static str>,
         }
@@ -262,6 +276,8 @@ impl Config {
             audit_retention_days: self.audit_retention_days,
             mail_from: &self.mail_from,
             public_url: &self.public_url,
+            password_expiry_days: self.password_expiry_days,
+            session_absolute_minutes: self.session_absolute_minutes,
             smtp_url: self.smtp_url.as_ref().map(|_| "[redacted]"),
         };
         let master_key = if std::env::var_os(crate::data_dir::MASTER_KEY_ENV).is_some() {
@@ -270,6 +286,16 @@ impl Config {
             crate::data_dir::master_key_path(&self.data_dir).display().to_string()
         };
         Ok(format!("{}# master key: {master_key}\n", toml::to_string(&shown)?))
+    }
+
+    /// The account policy: the defaults of DESIGN.md §7 with the configured expiry and absolute timeout.
+    pub(crate) fn session_policy(&self) -> sealform_core::sessions::SessionPolicy {
+        sealform_core::sessions::SessionPolicy {
+            password_expiry: (self.password_expiry_days > 0)
+                .then(|| time::Duration::days(i64::from(self.password_expiry_days))),
+            absolute_timeout: time::Duration::minutes(i64::from(self.session_absolute_minutes)),
+            ..sealform_core::sessions::SessionPolicy::default()
+        }
     }
 
     /// Whether clients reach us over TLS, so HSTS must be sent.

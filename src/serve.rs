@@ -64,10 +64,10 @@ async fn serve_with<S: Store>(
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
     };
-    let app = sealform_http::router(
-        AppState::new(store.clone(), auditor, masters, (mailer, config.public_url.clone()), Arc::new(SystemClock)),
-        &settings,
-    );
+    let mut state =
+        AppState::new(store.clone(), auditor, masters, (mailer, config.public_url.clone()), Arc::new(SystemClock));
+    state.policy = config.session_policy();
+    let app = sealform_http::router(state, &settings);
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, database = store.backend_name(), "serving");

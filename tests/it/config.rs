@@ -151,3 +151,11 @@ fn audit_retention_below_six_years_is_refused() {
     let shown = stdout(&run_cli(&["config", "show", "--audit-retention-days", "3000"], None));
     assert!(shown.contains("audit_retention_days = 3000"), "{shown}");
 }
+
+#[test]
+fn account_policy_settings_are_validated_and_shown() {
+    let shown =
+        stdout(&run_cli(&["config", "show", "--password-expiry-days", "0", "--session-absolute-minutes", "30"], None));
+    assert!(shown.contains("password_expiry_days = 0") && shown.contains("session_absolute_minutes = 30"), "{shown}");
+    assert_one_line_error(&run_cli(&["serve", "--session-absolute-minutes", "5"], None), "session_absolute_minutes");
+}

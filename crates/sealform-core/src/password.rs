@@ -44,6 +44,13 @@ impl PlainPassword {
     }
 }
 
+impl PlainPassword {
+    /// A copy of the secret, for re-hashing a password that verified.
+    pub(crate) fn expose(&self) -> SecretString {
+        self.0.clone()
+    }
+}
+
 impl fmt::Debug for PlainPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PlainPassword([redacted])")
@@ -101,6 +108,33 @@ pub fn verify_password(password: &PlainPassword, hash: &PasswordHash) -> bool {
     hasher().is_ok_and(|h| h.verify_password(password.0.expose_secret().as_bytes(), &parsed).is_ok())
 }
 
+/// Whether a stored hash was made with other parameters than today's policy (weaker or just different), so it should
+/// be re-hashed the next time the password is known (at login).
+#[must_use]
+pub fn needs_rehash(hash: &PasswordHash) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else { return true };
+    let Ok(params) = Params::try_from(&parsed) else { return true };
+    parsed.algorithm.as_str() != "argon2id"
+        || params.m_cost() != ARGON2_M_KIB
+        || params.t_cost() != ARGON2_T
+        || params.p_cost() != ARGON2_P
+}
+
+/// Hashes with explicit argon2id parameters; for tests of re-hashing only.
+///
+/// # Errors
+/// [`DomainError::Internal`] if hashing fails.
+#[doc(hidden)]
+pub fn hash_with_params(password: &PlainPassword, m_kib: u32, t: u32) -> Result<PasswordHash, DomainError> {
+    let params =
+        Params::new(m_kib, t, 1, None).map_err(|e| DomainError::Internal(format!("argon2 parameters: {e}")))?;
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.0.expose_secret().as_bytes(), &salt)
+        .map_err(|e| DomainError::Internal(format!("argon2 hash: {e}")))?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
 /// Hashes on the blocking pool so a login burst never stalls the executor.
 ///
 /// # Errors
@@ -145,6 +179,16 @@ mod tests {
         assert!(verify_password(&pw("correct horse battery").unwrap(), &hash));
         assert!(!verify_password(&pw("correct horse batterY").unwrap(), &hash));
         assert!(!verify_password(&pw("correct horse battery").unwrap(), &PasswordHash::from_phc("garbage".into())));
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_need_rehashing() {
+        let password = pw("correct horse battery").unwrap();
+        assert!(!needs_rehash(&hash_password(&password).unwrap()));
+        let weak = hash_with_params(&password, 8 * 1024, 1).unwrap();
+        assert!(needs_rehash(&weak));
+        assert!(verify_password(&password, &weak), "an old hash still verifies");
+        assert!(needs_rehash(&PasswordHash::from_phc("garbage".into())));
     }
 
     #[test]

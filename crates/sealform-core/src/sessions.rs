@@ -180,6 +180,7 @@ async fn check_password<S: Store>(
     };
     // Unknown e-mail, malformed input and known accounts all pay for one argon2 verification.
     let hash = user.as_ref().map_or(decoy_hash()?.clone(), |u| u.password_hash.clone());
+    let rehash_input = password.as_ref().and_then(|p| PlainPassword::parse(p.expose()).ok());
     let password_ok = match password {
         Some(password) => verify_password_blocking(password, hash).await?,
         None => {
@@ -221,6 +222,13 @@ async fn check_password<S: Store>(
         };
         store.record_login_failure(user.id, failures, locked_until, entries).await?;
         return Ok(LoginOutcome::Refused);
+    }
+    if let Some(plain) = rehash_input
+        && crate::password::needs_rehash(&user.password_hash)
+    {
+        // The password is known only now: move its hash to today's parameters.
+        let hash = crate::password::hash_password_blocking(plain).await?;
+        store.rehash_password(user.id, hash).await?;
     }
     let Some(membership) = membership else {
         store.append_audit(vec![failure_entry(as_user, None, Some(user.id), now)?]).await?;

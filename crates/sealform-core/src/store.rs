@@ -180,6 +180,9 @@ pub trait UserStore {
     /// The user with this id, if any.
     fn user_by_id(&self, user: UserId) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
 
+    /// Replaces a password hash with one of the same password under today's parameters (re-hash at login).
+    fn rehash_password(&self, user: UserId, hash: PasswordHash) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The user's memberships, one per organisation.
     fn memberships_of(&self, user: UserId) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
 }

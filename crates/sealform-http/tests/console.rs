@@ -14,7 +14,7 @@ use sealform_core::admin::{OrganisationRequest, bootstrap, create_organisation};
 use sealform_core::audit::{AuditCtx, load_or_create_auditor};
 use sealform_core::clock::{Clock as _, ManualClock};
 use sealform_core::keys::MasterKeys;
-use sealform_core::store::Store;
+use sealform_core::store::{Store, UserStore as _};
 use sealform_crypto::{MasterKey, Suite};
 use sealform_http::{AppState, HttpSettings, router};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
@@ -573,6 +573,19 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session<B: Backend
     assert_eq!(c.get(link.trim_start_matches("https://clinic.example"), "").await.status, StatusCode::NOT_FOUND);
 }
 
+async fn an_old_hash_is_moved_to_todays_parameters_at_login<B: Backend>() {
+    let Some(c) = console::<B>("rehash").await else { return };
+    let email = sealform_core::user::Email::parse("a@a.example").unwrap();
+    let user = c.store.user_by_email(&email).await.unwrap().unwrap();
+    let password = sealform_core::password::PlainPassword::parse(SecretString::from(PASSWORD.to_owned())).unwrap();
+    let weak = sealform_core::password::hash_with_params(&password, 8 * 1024, 1).unwrap();
+    c.store.rehash_password(user.id, weak.clone()).await.unwrap();
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "the old hash still signs in");
+    let after = c.store.user_by_email(&email).await.unwrap().unwrap().password_hash;
+    assert_ne!(after, weak);
+    assert!(!sealform_core::password::needs_rehash(&after), "{}", after.as_phc());
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -591,6 +604,7 @@ macro_rules! both {
 }
 
 both!(
+    an_old_hash_is_moved_to_todays_parameters_at_login,
     a_reset_link_sets_a_new_password_once_and_ends_every_session,
     users_see_and_end_their_own_sessions_only,
     password_spraying_from_one_address_is_throttled,

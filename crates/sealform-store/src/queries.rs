@@ -832,6 +832,16 @@ macro_rules! shared_queries {
             row.map(UserRow::into_domain).transpose()
         }
 
+        pub(crate) async fn rehash_password(conn: &mut $Conn, user: UserId, hash: PasswordHash) -> Result<(), StoreError> {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash.as_phc())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("re-hash password"))?;
+            Ok(())
+        }
+
         pub(crate) async fn memberships_of(pool: &$Pool, user: UserId) -> Result<Vec<Membership>, StoreError> {
             let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
                 "SELECT org_id, user_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id",

@@ -166,6 +166,10 @@ impl UserStore for PgStore {
         queries::user_by_id(&self.pool, user).await
     }
 
+    async fn rehash_password(&self, user: UserId, hash: PasswordHash) -> Result<(), StoreError> {
+        self.in_transaction("re-hash password", async |conn| queries::rehash_password(conn, user, hash).await).await
+    }
+
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         queries::memberships_of(&self.pool, user).await
     }

@@ -196,6 +196,10 @@ impl UserStore for SqliteStore {
         queries::user_by_id(&self.reads, user).await
     }
 
+    async fn rehash_password(&self, user: UserId, hash: PasswordHash) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::rehash_password(conn, user, hash))).await
+    }
+
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         queries::memberships_of(&self.reads, user).await
     }
