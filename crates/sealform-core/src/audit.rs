@@ -52,6 +52,7 @@ pub enum Action {
     MfaRemove,
     MfaSuccess,
     MfaFailure,
+    StepUp,
     KeyRotate,
     KeyRetire,
     ApiKeyCreate,
@@ -65,7 +66,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 40] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -96,6 +97,7 @@ impl Action {
         Self::MfaRemove,
         Self::MfaSuccess,
         Self::MfaFailure,
+        Self::StepUp,
         Self::KeyRotate,
         Self::KeyRetire,
         Self::ApiKeyCreate,
@@ -141,6 +143,7 @@ impl Action {
             Self::MfaRemove => "mfa.remove",
             Self::MfaSuccess => "mfa.success",
             Self::MfaFailure => "mfa.failure",
+            Self::StepUp => "step_up",
             Self::KeyRotate => "key.rotate",
             Self::KeyRetire => "key.retire",
             Self::ApiKeyCreate => "api_key.create",

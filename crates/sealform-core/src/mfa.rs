@@ -149,6 +149,24 @@ pub async fn complete_login<S: Store>(
     Ok(None)
 }
 
+/// Checks a TOTP code (not a recovery code) against the user's secret; the matching step, if any.
+///
+/// # Errors
+/// [`DomainError::Internal`] when the secret cannot be unwrapped.
+pub(crate) fn check_totp(
+    masters: &MasterKeys,
+    user: UserId,
+    blob: &MasterWrappedBlob,
+    last_step: Option<u64>,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<Option<u64>, DomainError> {
+    match check_code(masters, user, blob, last_step, code, now)? {
+        Some(SecondFactor::Totp(step)) => Ok(Some(step)),
+        _ => Ok(None),
+    }
+}
+
 fn check_code(
     masters: &MasterKeys,
     user: UserId,

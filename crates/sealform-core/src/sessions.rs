@@ -101,6 +101,69 @@ pub struct SessionRecord {
     pub mfa_pending: bool,
     /// The organisation requires a second factor and the user has none yet: only enrolment is open.
     pub needs_mfa_enrolment: bool,
+    /// When the user last re-authenticated in this session (step-up), if ever.
+    pub reauthenticated_at: Option<OffsetDateTime>,
+}
+
+/// How long a step-up re-authentication lets sensitive actions through.
+pub const STEP_UP_VALIDITY: Duration = Duration::minutes(5);
+
+impl SessionRecord {
+    /// Whether a sensitive action (user administration, exports, key rotation) may proceed without asking again.
+    #[must_use]
+    pub fn recently_reauthenticated(&self, now: OffsetDateTime) -> bool {
+        self.reauthenticated_at.is_some_and(|at| now - at <= STEP_UP_VALIDITY)
+    }
+}
+
+/// What a user gives to re-authenticate.
+pub struct StepUpProof {
+    /// The password.
+    pub password: SecretString,
+    /// A TOTP code, when the user has TOTP.
+    pub code: String,
+}
+
+/// Step-up re-authentication: the password again, and a TOTP code when the user has one. Failures count towards
+/// the lockout like failed logins.
+///
+/// # Errors
+/// Storage failures; a wrong password or code is `Ok(false)`.
+pub async fn reauthenticate<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    masters: &crate::keys::MasterKeys,
+    audit: AuditCtx<'_>,
+    session: &SessionRecord,
+    proof: StepUpProof,
+) -> Result<bool, DomainError> {
+    let StepUpProof { password, code } = proof;
+    let code = code.as_str();
+    let now = clock.now();
+    let user =
+        store.user_by_email(&session.email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
+    let password_ok = match PlainPassword::parse(password) {
+        Ok(password) => verify_password_blocking(password, user.password_hash.clone()).await?,
+        Err(_) => false,
+    };
+    let code_ok = match &user.totp {
+        None => true,
+        Some(blob) => crate::mfa::check_totp(masters, user.id, blob, user.totp_last_step, code, now)?.is_some(),
+    };
+    let targets = vec![Target::new("user", user.id)];
+    if password_ok && code_ok {
+        let entry = audit.entry(Entry::ok(Some(session.org), Action::StepUp, targets, now))?;
+        store.mark_reauthenticated(session.id_hash, now, entry).await?;
+        return Ok(true);
+    }
+    let mut entry = Entry::ok(Some(session.org), Action::StepUp, targets, now);
+    entry.outcome = Outcome::Denied;
+    let failures = user.failed_logins.saturating_add(1);
+    let (failures, locked_until) =
+        if failures >= policy.max_failures { (0, Some(now + policy.lockout)) } else { (failures, user.locked_until) };
+    store.record_login_failure(user.id, failures, locked_until, vec![audit.entry(entry)?]).await?;
+    Ok(false)
 }
 
 /// The result of a login attempt. Every refusal looks the same to the client.

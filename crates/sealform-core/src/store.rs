@@ -183,6 +183,9 @@ pub trait UserStore {
     /// Replaces a password hash with one of the same password under today's parameters (re-hash at login).
     fn rehash_password(&self, user: UserId, hash: PasswordHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The members of an organisation with their roles, by e-mail.
+    fn members_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<(UserRecord, Role)>, StoreError>> + Send;
+
     /// The user's memberships, one per organisation.
     fn memberships_of(&self, user: UserId) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
 }
@@ -440,6 +443,14 @@ pub trait SessionStore {
         reset: CompletedReset,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records a step-up re-authentication on a session.
+    fn mark_reauthenticated(
+        &self,
+        id_hash: [u8; 32],
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Ends a session; `audit` is appended only when it existed. Returns whether it existed.
     fn close_session(

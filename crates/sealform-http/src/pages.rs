@@ -30,6 +30,8 @@ pub(crate) fn templates() -> Environment<'static> {
         ("invite.html", include_str!("../templates/invite.html")),
         ("reset_request.html", include_str!("../templates/reset_request.html")),
         ("reset.html", include_str!("../templates/reset.html")),
+        ("users.html", include_str!("../templates/users.html")),
+        ("reauth.html", include_str!("../templates/reauth.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {

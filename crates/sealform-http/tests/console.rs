@@ -586,6 +586,89 @@ async fn an_old_hash_is_moved_to_todays_parameters_at_login<B: Backend>() {
     assert!(!sealform_core::password::needs_rehash(&after), "{}", after.as_phc());
 }
 
+async fn user_administration_needs_a_recent_step_up_and_stays_in_its_organisation<B: Backend>() {
+    let Some(c) = console::<B>("users_admin").await else { return };
+    let (auditor, scope) = c.operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    let reviewer = sealform_core::user::Role::Reviewer;
+    sealform_core::admin::add_user(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "rev@a.example",
+        reviewer,
+        SecretString::from(PASSWORD.to_owned()),
+    )
+    .await
+    .unwrap();
+    let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let page = c.get("/console/users", &owner).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("rev@a.example") && !page.body.contains("b@b.example"), "{}", page.body);
+    let csrf = hidden_csrf(&page.body);
+
+    let invite = format!("csrf={csrf}&email=new%40a.example&role=reviewer");
+    let first = c.post("/console/users/invite", &owner, &invite).await;
+    assert_eq!(first.headers["location"], "/console/reauth?next=/console/users", "a step-up comes first");
+    assert!(c.mailbox.0.lock().unwrap().is_empty());
+    let wrong =
+        c.post("/console/reauth", &owner, &format!("csrf={csrf}&password=wrong+password&next=/console/users")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let open_redirect = c
+        .post(
+            "/console/reauth",
+            &owner,
+            &format!("csrf={csrf}&password={}&next=https://evil.example", urlencode(PASSWORD)),
+        )
+        .await;
+    assert_eq!(open_redirect.headers["location"], "/console", "only console pages are valid targets");
+    assert_eq!(
+        c.post("/console/users/invite", &owner, &invite).await.headers["location"],
+        "/console/users?notice=invited"
+    );
+    assert_eq!(c.mailbox.0.lock().unwrap().len(), 1);
+
+    let other_org = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=b%40b.example")).await;
+    assert_eq!(other_org.status, StatusCode::NOT_FOUND, "another organisation's user is not visible");
+    let myself = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=a%40a.example")).await;
+    assert_eq!(myself.status, StatusCode::CONFLICT);
+    let done = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=rev%40a.example")).await;
+    assert_eq!(done.headers["location"], "/console/users?notice=deactivated");
+    assert!(c.login("rev@a.example", PASSWORD).await.1.is_none());
+
+    c.clock.advance(Duration::minutes(6));
+    let stale =
+        c.post("/console/users/invite", &owner, &format!("csrf={csrf}&email=late%40a.example&role=reviewer")).await;
+    assert_eq!(stale.headers["location"], "/console/reauth?next=/console/users", "the step-up lasts five minutes");
+
+    let b = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console/users", &b).await.status, StatusCode::OK, "B administers B");
+}
+
+async fn reviewers_cannot_administer_users<B: Backend>() {
+    let Some(c) = console::<B>("users_reviewer").await else { return };
+    let (auditor, scope) = c.operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+    let reviewer = sealform_core::user::Role::Reviewer;
+    sealform_core::admin::add_user(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "rev@a.example",
+        reviewer,
+        SecretString::from(PASSWORD.to_owned()),
+    )
+    .await
+    .unwrap();
+    let cookie = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console/users", &cookie).await.status, StatusCode::FORBIDDEN);
+    let csrf = hidden_csrf(&c.get("/console", &cookie).await.body);
+    let post = c.post("/console/users/invite", &cookie, &format!("csrf={csrf}&email=x%40a.example&role=owner")).await;
+    assert_eq!(post.status, StatusCode::FORBIDDEN);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -604,6 +687,8 @@ macro_rules! both {
 }
 
 both!(
+    user_administration_needs_a_recent_step_up_and_stays_in_its_organisation,
+    reviewers_cannot_administer_users,
     an_old_hash_is_moved_to_todays_parameters_at_login,
     a_reset_link_sets_a_new_password_once_and_ends_every_session,
     users_see_and_end_their_own_sessions_only,

@@ -30,7 +30,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, InvitationRow, KEY_RETIRED, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -546,10 +546,25 @@ macro_rules! shared_queries {
             Ok(revoked)
         }
 
+        pub(crate) async fn mark_reauthenticated(
+            conn: &mut $Conn,
+            id_hash: [u8; 32],
+            at: OffsetDateTime,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            sqlx::query("UPDATE sessions SET reauthenticated_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id_hash.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("record re-authentication"))?;
+            append_audit(conn, &[audit]).await
+        }
+
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
-                 s.must_change_password, s.mfa_pending, \
+                 s.must_change_password, s.mfa_pending, s.reauthenticated_at, \
                  CASE WHEN o.mfa_required <> 0 AND u.totp_secret IS NULL THEN 1 ELSE 0 END AS needs_mfa_enrolment \
                  FROM sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = s.org_id \
                  JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
@@ -840,6 +855,20 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("re-hash password"))?;
             Ok(())
+        }
+
+        pub(crate) async fn members_of(pool: &$Pool, org: OrgId) -> Result<Vec<(UserRecord, Role)>, StoreError> {
+            let rows: Vec<MemberRow> = sqlx::query_as(
+                // user_columns!() qualified with the table: `created_at` exists in both tables.
+                "SELECT u.id, u.email, u.password_hash, u.status, u.created_at, u.password_changed_at, \
+                 u.failed_logins, u.locked_until, u.totp_secret, u.totp_fp, u.totp_last_step, m.role \
+                 FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.org_id = $1 ORDER BY u.email",
+            )
+            .bind(org.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list members"))?;
+            rows.into_iter().map(MemberRow::into_domain).collect()
         }
 
         pub(crate) async fn memberships_of(pool: &$Pool, user: UserId) -> Result<Vec<Membership>, StoreError> {

@@ -10,7 +10,7 @@ use sealform_core::password::PasswordHash;
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::StoreError;
 use sealform_core::submission::{SealedRevision, StoredRevision};
-use sealform_core::user::{Email, Membership, UserRecord, UserStatus};
+use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_crypto::{Checkpoint, KeyId, Suite};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -275,6 +275,7 @@ pub(crate) struct SessionRow {
     csrf_token: String,
     must_change_password: i32,
     mfa_pending: i32,
+    reauthenticated_at: Option<OffsetDateTime>,
     needs_mfa_enrolment: i32,
 }
 
@@ -293,6 +294,7 @@ impl SessionRow {
             must_change_password: self.must_change_password != 0,
             mfa_pending: self.mfa_pending != 0,
             needs_mfa_enrolment: self.needs_mfa_enrolment != 0,
+            reauthenticated_at: self.reauthenticated_at,
         })
     }
 }
@@ -374,5 +376,19 @@ impl InvitationRow {
             },
             accepted_at: self.accepted_at,
         })
+    }
+}
+
+/// A user row with the member's role.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    role: String,
+}
+
+impl MemberRow {
+    pub(crate) fn into_domain(self) -> Result<(UserRecord, Role), StoreError> {
+        Ok((self.user.into_domain()?, self.role.parse().map_err(corrupt("membership role"))?))
     }
 }

@@ -98,6 +98,7 @@ CREATE TABLE sessions (
     csrf_token   TEXT NOT NULL,           -- synchroniser token for state-changing requests of this session
     must_change_password INTEGER NOT NULL DEFAULT 0, -- 1: the password expired; only the change page is open
     mfa_pending  INTEGER NOT NULL DEFAULT 0, -- 1: password checked, second factor not yet
+    reauthenticated_at TEXT,            -- last step-up re-authentication, for sensitive actions
     FOREIGN KEY (org_id, user_id) REFERENCES memberships (org_id, user_id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);

@@ -170,6 +170,10 @@ impl UserStore for PgStore {
         self.in_transaction("re-hash password", async |conn| queries::rehash_password(conn, user, hash).await).await
     }
 
+    async fn members_of(&self, org: OrgId) -> Result<Vec<(UserRecord, Role)>, StoreError> {
+        queries::members_of(&self.pool, org).await
+    }
+
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         queries::memberships_of(&self.pool, user).await
     }
@@ -403,6 +407,18 @@ impl SessionStore for PgStore {
 
     async fn complete_reset(&self, reset: CompletedReset, audit: PendingAudit) -> Result<bool, StoreError> {
         self.in_transaction("reset password", async |conn| queries::complete_reset(conn, reset, audit).await).await
+    }
+
+    async fn mark_reauthenticated(
+        &self,
+        id_hash: [u8; 32],
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("record re-authentication", async |conn| {
+            queries::mark_reauthenticated(conn, id_hash, at, audit).await
+        })
+        .await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {

@@ -200,6 +200,10 @@ impl UserStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::rehash_password(conn, user, hash))).await
     }
 
+    async fn members_of(&self, org: OrgId) -> Result<Vec<(UserRecord, Role)>, StoreError> {
+        queries::members_of(&self.reads, org).await
+    }
+
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         queries::memberships_of(&self.reads, user).await
     }
@@ -426,6 +430,15 @@ impl SessionStore for SqliteStore {
 
     async fn complete_reset(&self, reset: CompletedReset, audit: PendingAudit) -> Result<bool, StoreError> {
         self.writer.write(move |conn| Box::pin(queries::complete_reset(conn, reset, audit))).await
+    }
+
+    async fn mark_reauthenticated(
+        &self,
+        id_hash: [u8; 32],
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::mark_reauthenticated(conn, id_hash, at, audit))).await
     }
 
     async fn close_session(&self, id_hash: [u8; 32], audit: Option<PendingAudit>) -> Result<bool, StoreError> {
