@@ -24,6 +24,8 @@ const ROUTES: &[&str] = &[
     "/console/users/invite",
     "/console/users/deactivate",
     "/console/reauth",
+    "/console/api-keys",
+    "/console/api-keys/revoke",
     "/api/v1/me",
     "/invite/not-a-real-token",
     "/reset",

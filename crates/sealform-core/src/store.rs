@@ -472,6 +472,13 @@ pub trait ApiKeyStore {
     /// The key with this visible prefix, with its user's current role and status.
     fn api_key_by_prefix(&self, prefix: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
 
+    /// The keys `user` holds in `org`, newest first.
+    fn api_keys_of(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
+
     /// Records a use.
     fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
 

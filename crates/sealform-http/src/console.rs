@@ -952,4 +952,142 @@ pub(crate) async fn reauth_submit<S: Store>(
     }
 }
 
+/// `GET /console/api-keys`: the user's own keys.
+pub(crate) async fn api_keys_page<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let session = match open_session(&state, &headers).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    api_keys_view(&state, &session, None, StatusCode::OK).await
+}
+
+async fn api_keys_view<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    new_key: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let now = state.clock.now();
+    let keys: Vec<_> = state
+        .store
+        .api_keys_of(session.org, session.user)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|k| {
+            let expired = k.key.expires_at.is_some_and(|at| at <= now);
+            let state = if k.revoked_at.is_some() {
+                "revoked"
+            } else if expired {
+                "expired"
+            } else {
+                "active"
+            };
+            context! {
+                name => k.key.name,
+                prefix => k.key.prefix,
+                scopes => k.key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                last_used => k.last_used_at.and_then(|at| at.format(&format).ok()).unwrap_or_else(|| "never".into()),
+                state,
+                active => state == "active",
+            }
+        })
+        .collect();
+    let scopes: Vec<&str> =
+        sealform_core::api_keys::Scope::allowed_for(session.role).iter().map(|s| s.as_str()).collect();
+    let page = render(
+        &state.templates,
+        "api_keys.html",
+        context! { keys, scopes, new_key, csrf => session.csrf_token.as_str() },
+    )?;
+    Ok((status, page).into_response())
+}
+
+/// `POST /console/api-keys`: creates a key and shows it once. Repeated `scope` fields are read from the raw form.
+pub(crate) async fn api_keys_create<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let session = match open_session(&state, request.headers()).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let scope = user_scope(&session, request_context(&request));
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| ApiError::bad_request("the form is too large"))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
+    csrf_matches(&session.csrf_token, field("csrf"))?;
+    let scopes =
+        sealform_core::api_keys::parse_scopes(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+    let days = field("days").trim();
+    let days = if days.is_empty() {
+        Ok(None)
+    } else {
+        days.parse::<u32>().map(Some).map_err(|_| DomainError::Invalid("the expiry must be a number of days".into()))
+    };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let created = match (scopes, days) {
+        (Ok(scopes), Ok(days)) => {
+            sealform_core::api_keys::create(
+                &state.store,
+                state.clock.as_ref(),
+                audit,
+                session.org,
+                session.email.as_str(),
+                field("name"),
+                scopes,
+                None,
+                days,
+            )
+            .await
+        }
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    match created {
+        Ok((key, _)) => api_keys_view(&state, &session, Some(key.as_str()), StatusCode::OK).await,
+        Err(DomainError::Invalid(message)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeKeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    prefix: String,
+}
+
+/// `POST /console/api-keys/revoke`: revokes one of the user's own keys.
+pub(crate) async fn api_keys_revoke<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let session = match open_session(&state, request.headers()).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) = Form::<RevokeKeyForm>::from_request(request, &())
+        .await
+        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let own = state.store.api_keys_of(session.org, session.user).await.map_err(DomainError::from)?;
+    if !own.iter().any(|k| k.key.prefix == form.prefix) {
+        return Err(ApiError::not_found());
+    }
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    sealform_core::api_keys::revoke(&state.store, state.clock.as_ref(), audit, session.org, &form.prefix).await?;
+    Ok(Redirect::to("/console/api-keys").into_response())
+}
+
 use axum::extract::FromRequest as _;

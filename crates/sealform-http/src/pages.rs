@@ -32,6 +32,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("reset.html", include_str!("../templates/reset.html")),
         ("users.html", include_str!("../templates/users.html")),
         ("reauth.html", include_str!("../templates/reauth.html")),
+        ("api_keys.html", include_str!("../templates/api_keys.html")),
     ] {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {

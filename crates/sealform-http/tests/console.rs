@@ -669,6 +669,41 @@ async fn reviewers_cannot_administer_users<B: Backend>() {
     assert_eq!(post.status, StatusCode::FORBIDDEN);
 }
 
+async fn users_create_use_and_revoke_their_own_api_keys<B: Backend>() {
+    let Some(c) = console::<B>("console_api_keys").await else { return };
+    let a = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let page = c.get("/console/api-keys", &a).await;
+    assert!(page.body.contains("no API keys"));
+    let csrf = hidden_csrf(&page.body);
+    let created =
+        c.post("/console/api-keys", &a, &format!("csrf={csrf}&name=etl&scope=read&scope=export&days=30")).await;
+    assert_eq!(created.status, StatusCode::OK);
+    let start = created.body.find("<code id=\"new-key\">").unwrap() + "<code id=\"new-key\">".len();
+    let key = created.body[start..].split('<').next().unwrap().to_owned();
+    assert!(key.starts_with("sf_"));
+    assert!(!c.get("/console/api-keys", &a).await.body.contains(&key), "shown once");
+    let me = c
+        .send(Request::get("/api/v1/me").header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert!(me.body.contains("\"export\""));
+
+    let none = c.post("/console/api-keys", &a, &format!("csrf={csrf}&name=x")).await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY, "at least one scope");
+    let b = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let b_csrf = hidden_csrf(&c.get("/console/api-keys", &b).await.body);
+    let prefix = &key[..13];
+    let foreign = c.post("/console/api-keys/revoke", &b, &format!("csrf={b_csrf}&prefix={prefix}")).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another user's key is not theirs to revoke");
+    let revoked = c.post("/console/api-keys/revoke", &a, &format!("csrf={csrf}&prefix={prefix}")).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let after = c
+        .send(Request::get("/api/v1/me").header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert!(c.get("/console/api-keys", &a).await.body.contains("revoked"));
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -687,6 +722,7 @@ macro_rules! both {
 }
 
 both!(
+    users_create_use_and_revoke_their_own_api_keys,
     user_administration_needs_a_recent_step_up_and_stays_in_its_organisation,
     reviewers_cannot_administer_users,
     an_old_hash_is_moved_to_todays_parameters_at_login,

@@ -224,6 +224,21 @@ macro_rules! shared_queries {
             row.map(ApiKeyRow::into_domain).transpose()
         }
 
+        pub(crate) async fn api_keys_of(pool: &$Pool, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            let rows: Vec<ApiKeyRow> = sqlx::query_as(
+                "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
+                 JOIN users u ON u.id = k.user_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
+            )
+            .bind(org.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list API keys"))?;
+            rows.into_iter().map(ApiKeyRow::into_domain).collect()
+        }
+
         pub(crate) async fn touch_api_key(conn: &mut $Conn, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
             sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
                 .bind(at)

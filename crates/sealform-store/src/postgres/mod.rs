@@ -435,6 +435,10 @@ impl ApiKeyStore for PgStore {
         queries::api_key_by_prefix(&self.pool, prefix).await
     }
 
+    async fn api_keys_of(&self, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        queries::api_keys_of(&self.pool, org, user).await
+    }
+
     async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
         self.in_transaction("record API key use", async |conn| queries::touch_api_key(conn, id, at).await).await
     }

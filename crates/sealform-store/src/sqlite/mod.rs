@@ -455,6 +455,10 @@ impl ApiKeyStore for SqliteStore {
         queries::api_key_by_prefix(&self.reads, prefix).await
     }
 
+    async fn api_keys_of(&self, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        queries::api_keys_of(&self.reads, org, user).await
+    }
+
     async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::touch_api_key(conn, id, at))).await
     }
