@@ -142,9 +142,7 @@ pub async fn complete_login<S: Store>(
     }
     let mut entry = Entry::ok(Some(pending.org), Action::MfaFailure, targets, now);
     entry.outcome = Outcome::Denied;
-    let failures = user.failed_logins.saturating_add(1);
-    let (failures, locked_until) =
-        if failures >= policy.max_failures { (0, Some(now + policy.lockout)) } else { (failures, user.locked_until) };
+    let (failures, locked_until) = policy.after_failure(&user, now);
     store.record_login_failure(user.id, failures, locked_until, vec![audit.entry(entry)?]).await?;
     Ok(None)
 }

@@ -36,6 +36,26 @@ pub struct SessionPolicy {
     pub failures_per_ip: u32,
     /// The window of that limit.
     pub ip_window: Duration,
+    /// The first progressive delay (from the third consecutive wrong password on); zero turns it off.
+    pub progressive_delay: std::time::Duration,
+}
+
+impl SessionPolicy {
+    /// The failure count and lock after one more failure: at the limit the account locks and the count restarts.
+    #[must_use]
+    pub fn after_failure(&self, user: &crate::user::UserRecord, now: OffsetDateTime) -> (u32, Option<OffsetDateTime>) {
+        let failures = user.failed_logins.saturating_add(1);
+        if failures >= self.max_failures { (0, Some(now + self.lockout)) } else { (failures, user.locked_until) }
+    }
+
+    /// How long to hold back the answer to the `failures`-th consecutive wrong password: nothing for the first two,
+    /// then the base doubling each time, at most 4 seconds.
+    #[must_use]
+    pub fn delay_after(&self, failures: u32) -> std::time::Duration {
+        let Some(doublings) = failures.checked_sub(3) else { return std::time::Duration::ZERO };
+        let delay = self.progressive_delay.saturating_mul(1 << doublings.min(8));
+        delay.min(std::time::Duration::from_secs(4))
+    }
 }
 
 impl Default for SessionPolicy {
@@ -49,6 +69,7 @@ impl Default for SessionPolicy {
             password_history: 6,
             failures_per_ip: 30,
             ip_window: Duration::minutes(15),
+            progressive_delay: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -159,9 +180,7 @@ pub async fn reauthenticate<S: Store>(
     }
     let mut entry = Entry::ok(Some(session.org), Action::StepUp, targets, now);
     entry.outcome = Outcome::Denied;
-    let failures = user.failed_logins.saturating_add(1);
-    let (failures, locked_until) =
-        if failures >= policy.max_failures { (0, Some(now + policy.lockout)) } else { (failures, user.locked_until) };
+    let (failures, locked_until) = policy.after_failure(&user, now);
     store.record_login_failure(user.id, failures, locked_until, vec![audit.entry(entry)?]).await?;
     Ok(false)
 }
@@ -270,20 +289,18 @@ async fn check_password<S: Store>(
         } else if password_ok {
             (user.failed_logins, None) // right password, deactivated account: not a guessing attempt
         } else {
-            let failures = user.failed_logins.saturating_add(1);
-            if failures >= policy.max_failures {
-                entries.push(as_user.entry(Entry::ok(
-                    None,
-                    Action::Lockout,
-                    vec![Target::new("user", user.id)],
-                    now,
-                ))?);
-                (0, Some(now + policy.lockout))
-            } else {
-                (failures, None)
+            let (failures, locked_until) = policy.after_failure(&user, now);
+            if locked_until.is_some() {
+                let lockout = Entry::ok(home_org, Action::Lockout, vec![Target::new("user", user.id)], now);
+                entries.push(as_user.entry(lockout)?);
             }
+            (failures, locked_until)
         };
         store.record_login_failure(user.id, failures, locked_until, entries).await?;
+        if !password_ok && !locked {
+            // Progressive delay: each further wrong guess on this account answers more slowly.
+            tokio::time::sleep(policy.delay_after(user.failed_logins.saturating_add(1))).await;
+        }
         return Ok(LoginOutcome::Refused);
     }
     if let Some(plain) = rehash_input
@@ -464,4 +481,19 @@ pub async fn change_password<S: Store>(
         .with_fields(vec!["password".into()]);
     store.change_password(change, audit.entry(entry)?).await?;
     Ok((token, new_session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_grows_from_the_third_failure_and_is_capped() {
+        let policy = SessionPolicy::default();
+        let ms = |n| policy.delay_after(n).as_millis();
+        assert_eq!((ms(1), ms(2), ms(3), ms(4), ms(5)), (0, 0, 250, 500, 1000));
+        assert_eq!(ms(40), 4000);
+        let off = SessionPolicy { progressive_delay: std::time::Duration::ZERO, ..SessionPolicy::default() };
+        assert_eq!(off.delay_after(10).as_millis(), 0);
+    }
 }
