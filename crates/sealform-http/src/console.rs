@@ -7,7 +7,7 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use sealform_core::DomainError;
-use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
+use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope, RequestContext};
 use sealform_core::mfa::{complete_login, enrol_totp};
 use sealform_core::sessions::{LoginOutcome, NewSession, SessionRecord, authenticate, change_password, login, logout};
 use sealform_core::store::Store;
@@ -48,6 +48,87 @@ fn with_session_cookie(next: &str, token: &str, session: &NewSession) -> Respons
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, token, max_age));
     response
+}
+
+/// Which sessions may post a form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// A fully signed-in session with nothing pending (no expired password, no required enrolment).
+    Open,
+    /// Any fully signed-in session, also one that must first change its password or enrol MFA.
+    SignedIn,
+    /// A session waiting for its second factor.
+    Pending,
+}
+
+/// A form with the CSRF token it carries.
+trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),* $(,)?) => {
+        $(impl WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+with_csrf!(
+    LoginForm,
+    CsrfForm,
+    PasswordForm,
+    CodeForm,
+    RevokeForm,
+    InviteForm,
+    ResetRequestForm,
+    MemberForm,
+    ReauthForm,
+    RevokeKeyForm
+);
+
+/// A form posted in a session: same-origin, a session the gate admits, the form parsed, its CSRF token checked.
+/// `Err(response)` is the redirect to send instead (to the login page, the password change, MFA enrolment).
+async fn posted<S: Store, F: serde::de::DeserializeOwned + WithCsrf>(
+    state: &AppState<S>,
+    request: Request,
+    gate: Gate,
+) -> Result<Result<(SessionRecord, AuditScope, F), Response>, ApiError> {
+    same_origin(request.headers())?;
+    let session = match gate {
+        Gate::Open => match open_session(state, request.headers()).await? {
+            Ok(session) => session,
+            Err(redirect) => return Ok(Err(redirect)),
+        },
+        Gate::SignedIn => match current_session(state, request.headers()).await? {
+            Some(session) => session,
+            None => return Ok(Err(to_login())),
+        },
+        Gate::Pending => match any_session(state, request.headers()).await?.filter(|s| s.mfa_pending) {
+            Some(session) => session,
+            None => return Ok(Err(to_login())),
+        },
+    };
+    let scope = user_scope(&session, request_context(&request));
+    let Form(form) =
+        Form::<F>::from_request(request, &()).await.map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, form.csrf())?;
+    Ok(Ok((session, scope, form)))
+}
+
+/// A form posted without a session (login, invitation, reset): same-origin, parsed, checked against the
+/// double-submit CSRF cookie. Returns where the request came from, for the audit trail.
+async fn anonymous_post<F: serde::de::DeserializeOwned + WithCsrf>(
+    request: Request,
+) -> Result<(RequestContext, F), ApiError> {
+    same_origin(request.headers())?;
+    let context = request_context(&request);
+    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
+    let Form(form) =
+        Form::<F>::from_request(request, &()).await.map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&expected, form.csrf())?;
+    Ok((context, form))
 }
 
 fn to_login() -> Response {
@@ -98,13 +179,7 @@ pub(crate) async fn login_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let context = request_context(&request);
-    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
-    let Form(form) = Form::<LoginForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the login form is malformed"))?;
-    csrf_matches(&expected, &form.csrf)?;
+    let (context, form) = anonymous_post::<LoginForm>(request).await?;
     let scope = AuditScope { actor: Actor::Respondent, context };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let password = SecretString::from(form.password);
@@ -139,13 +214,10 @@ pub(crate) async fn logout_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<CsrfForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let (session, scope, _form) = match posted::<S, CsrfForm>(&state, request, Gate::SignedIn).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     logout(&state.store, state.clock.as_ref(), audit, &session).await?;
     let mut response = Redirect::to("/login").into_response();
@@ -306,13 +378,10 @@ pub(crate) async fn password_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<PasswordForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let (session, scope, form) = match posted::<S, PasswordForm>(&state, request, Gate::SignedIn).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let result = change_password(
         &state.store,
@@ -370,15 +439,10 @@ pub(crate) async fn mfa_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let Some(pending) = any_session(&state, request.headers()).await?.filter(|s| s.mfa_pending) else {
-        return Ok(to_login());
+    let (pending, scope, form) = match posted::<S, CodeForm>(&state, request, Gate::Pending).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
     };
-    let scope = user_scope(&pending, request_context(&request));
-    let Form(form) = Form::<CodeForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&pending.csrf_token, &form.csrf)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let done =
         complete_login(&state.store, state.clock.as_ref(), &state.policy, &state.masters, audit, &pending, &form.code)
@@ -437,13 +501,10 @@ pub(crate) async fn mfa_enrol_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let Some(session) = current_session(&state, request.headers()).await? else { return Ok(to_login()) };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<CodeForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
+    let (session, scope, form) = match posted::<S, CodeForm>(&state, request, Gate::SignedIn).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     match enrol_totp(&state.store, state.clock.as_ref(), &state.masters, audit, &session, &form.secret, &form.code)
         .await
@@ -505,16 +566,10 @@ pub(crate) async fn revoke_session<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let session = match open_session(&state, request.headers()).await? {
-        Ok(session) => session,
+    let (session, scope, form) = match posted::<S, RevokeForm>(&state, request, Gate::Open).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<RevokeForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
     let id: [u8; 32] = (0..form.session.len())
         .step_by(2)
         .map(|i| form.session.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
@@ -574,13 +629,7 @@ pub(crate) async fn invite_submit<S: Store>(
     axum::extract::Path(token): axum::extract::Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let context = request_context(&request);
-    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
-    let Form(form) = Form::<InviteForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&expected, &form.csrf)?;
+    let (context, form) = anonymous_post::<InviteForm>(request).await?;
     let scope = AuditScope { actor: Actor::Respondent, context };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let accepted = sealform_core::invitations::accept(
@@ -631,13 +680,7 @@ pub(crate) async fn reset_request_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let context = request_context(&request);
-    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
-    let Form(form) = Form::<ResetRequestForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&expected, &form.csrf)?;
+    let (context, form) = anonymous_post::<ResetRequestForm>(request).await?;
     let scope = AuditScope { actor: Actor::Respondent, context };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     sealform_core::resets::request_reset(
@@ -678,13 +721,7 @@ pub(crate) async fn reset_submit<S: Store>(
     axum::extract::Path(token): axum::extract::Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let context = request_context(&request);
-    let expected = cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned();
-    let Form(form) = Form::<InviteForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&expected, &form.csrf)?;
+    let (context, form) = anonymous_post::<InviteForm>(request).await?;
     let scope = AuditScope { actor: Actor::Respondent, context };
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let result = sealform_core::resets::complete_reset(
@@ -781,19 +818,13 @@ async fn admin_action<S: Store>(
     state: &AppState<S>,
     request: Request,
 ) -> Result<Result<(SessionRecord, AuditScope, MemberForm), Response>, ApiError> {
-    same_origin(request.headers())?;
-    let session = match open_session(state, request.headers()).await? {
-        Ok(session) => session,
+    let (session, scope, form) = match posted::<S, MemberForm>(state, request, Gate::Open).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(Err(redirect)),
     };
     if !can_admin(session.role) {
         return Err(forbidden_admin());
     }
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<MemberForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
     if !session.recently_reauthenticated(state.clock.now()) {
         return Ok(Err(to_reauth("/console/users")));
     }
@@ -923,16 +954,10 @@ pub(crate) async fn reauth_submit<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let session = match open_session(&state, request.headers()).await? {
-        Ok(session) => session,
+    let (session, scope, form) = match posted::<S, ReauthForm>(&state, request, Gate::Open).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<ReauthForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let next = safe_next(Some(&form.next)).to_owned();
     let ok = sealform_core::sessions::reauthenticate(
@@ -1071,16 +1096,10 @@ pub(crate) async fn api_keys_revoke<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
-    let session = match open_session(&state, request.headers()).await? {
-        Ok(session) => session,
+    let (session, scope, form) = match posted::<S, RevokeKeyForm>(&state, request, Gate::Open).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let scope = user_scope(&session, request_context(&request));
-    let Form(form) = Form::<RevokeKeyForm>::from_request(request, &())
-        .await
-        .map_err(|_| ApiError::bad_request("the form is malformed"))?;
-    csrf_matches(&session.csrf_token, &form.csrf)?;
     let own = state.store.api_keys_of(session.org, session.user).await.map_err(DomainError::from)?;
     if !own.iter().any(|k| k.key.prefix == form.prefix) {
         return Err(ApiError::not_found());
