@@ -5,9 +5,7 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use sealform_core::admin::{self, OrganisationRequest};
-use sealform_core::audit::{AuditCtx, AuditScope, load_or_create_auditor};
-use sealform_core::clock::{Clock as _, SystemClock};
-use sealform_core::keys::MasterKeys;
+use sealform_core::clock::SystemClock;
 use sealform_core::store::Store;
 use sealform_core::user::Role;
 use secrecy::SecretString;
@@ -15,41 +13,19 @@ use zeroize::Zeroizing;
 
 use crate::cli::{AdminCommand, OrgCommand, UserCommand};
 use crate::config::Config;
-use crate::data_dir;
-use crate::stores::{self, with_store};
+use crate::stores::{Operator, operator_command};
 
 /// Longest password read from stdin; anything longer is refused by the policy anyway.
 const MAX_STDIN_PASSWORD_BYTES: u64 = 4096;
 
 pub(crate) async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    // Organisation keys are wrapped with the master key, so it must exist before the first organisation.
-    data_dir::ensure_private_dir(&config.data_dir)?;
-    let store = stores::open(config).await?;
-    let masters = data_dir::master_keys(&config.data_dir)?;
-    with_store!(store, |store| run_with(store, config, &masters, command).await)
+    // Organisation keys are wrapped with the master key, which the command prepares before the first organisation.
+    operator_command!(config, |store, op| execute(&store, config, &op, command).await)
 }
 
-async fn run_with<S: Store>(
-    store: S,
-    config: &Config,
-    masters: &MasterKeys,
-    command: AdminCommand,
-) -> anyhow::Result<()> {
-    let result = execute(&store, config, masters, command).await;
-    store.close().await;
-    result
-}
-
-async fn execute<S: Store>(
-    store: &S,
-    config: &Config,
-    masters: &MasterKeys,
-    command: AdminCommand,
-) -> anyhow::Result<()> {
-    let master = masters.current().as_ref();
-    let auditor = load_or_create_auditor(store, masters, SystemClock.now()).await?;
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+async fn execute<S: Store>(store: &S, config: &Config, op: &Operator, command: AdminCommand) -> anyhow::Result<()> {
+    let master = op.masters.current().as_ref();
+    let audit = op.audit();
     match command {
         AdminCommand::Bootstrap { org, key_suite, email, password_stdin } => {
             let password = password_from_stdin(password_stdin)?;

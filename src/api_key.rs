@@ -2,32 +2,19 @@
 
 use anyhow::{anyhow, bail};
 use sealform_core::api_keys::{self, parse_scopes};
-use sealform_core::audit::{AuditCtx, AuditScope, load_or_create_auditor};
-use sealform_core::clock::{Clock as _, SystemClock};
+use sealform_core::audit::AuditCtx;
+use sealform_core::clock::SystemClock;
 use sealform_core::ids::FormId;
 use sealform_core::store::Store;
 use sealform_core::user::Email;
 
 use crate::cli::ApiKeyCommand;
 use crate::config::Config;
-use crate::data_dir;
 use crate::keys::resolve_org;
-use crate::stores::{self, with_store};
+use crate::stores::operator_command;
 
 pub(crate) async fn run(config: &Config, command: ApiKeyCommand) -> anyhow::Result<()> {
-    data_dir::ensure_private_dir(&config.data_dir)?;
-    let store = stores::open(config).await?;
-    let masters = data_dir::master_keys(&config.data_dir)?;
-    with_store!(store, |store| {
-        let result = async {
-            let auditor = load_or_create_auditor(&store, &masters, SystemClock.now()).await?;
-            let scope = AuditScope::operator();
-            execute(&store, AuditCtx { auditor: &auditor, scope: &scope }, command).await
-        }
-        .await;
-        store.close().await;
-        result
-    })
+    operator_command!(config, |store, op| execute(&store, op.audit(), command).await)
 }
 
 async fn execute<S: Store>(store: &S, audit: AuditCtx<'_>, command: ApiKeyCommand) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use sealform_core::audit::{Action, AuditCtx, AuditScope, Auditor, Entry, Verdict, load_or_create_auditor, verify};
+use sealform_core::audit::{Action, AuditCtx, AuditScope, Auditor, Entry, Verdict, verify};
 use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::store::Store;
 use serde_json::json;
@@ -14,25 +14,13 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::cli::AuditCommand;
 use crate::config::Config;
-use crate::data_dir;
-use crate::stores::{self, with_store};
+use crate::stores::operator_command;
 
 /// Entries read per batch when exporting.
 const EXPORT_BATCH: u32 = 5_000;
 
 pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<()> {
-    data_dir::ensure_private_dir(&config.data_dir)?;
-    let store = stores::open(config).await?;
-    let masters = data_dir::master_keys(&config.data_dir)?;
-    with_store!(store, |store| {
-        let result = async {
-            let auditor = load_or_create_auditor(&store, &masters, SystemClock.now()).await?;
-            execute(&store, &auditor, command).await
-        }
-        .await;
-        store.close().await;
-        result
-    })
+    operator_command!(config, |store, op| execute(&store, &op.auditor, command).await)
 }
 
 async fn execute<S: Store>(store: &S, auditor: &std::sync::Arc<Auditor>, command: AuditCommand) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use sealform_core::audit::{Action, AuditCtx, AuditScope, Entry, load_or_create_auditor};
+use sealform_core::audit::{Action, AuditCtx, Entry};
 use sealform_core::clock::{Clock as _, SystemClock};
 use sealform_core::ids::OrgId;
 use sealform_core::keys::{KeyState, Keyring, MasterKeys, MasterWrapped, rewrap_under};
@@ -16,23 +16,15 @@ use sealform_crypto::KeyEncryptionKey as _;
 use crate::cli::KeysCommand;
 use crate::config::Config;
 use crate::data_dir;
-use crate::stores::{self, with_store};
+use crate::stores::{Operator, operator_command};
 
 pub(crate) async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    data_dir::ensure_private_dir(&config.data_dir)?;
-    let store = stores::open(config).await?;
-    with_store!(store, |store| {
-        let result = execute(&store, config, command).await;
-        store.close().await;
-        result
-    })
+    operator_command!(config, |store, op| execute(&store, config, &op, command).await)
 }
 
-async fn execute<S: Store>(store: &S, config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    let masters = data_dir::master_keys(&config.data_dir)?;
-    let auditor = load_or_create_auditor(store, &masters, SystemClock.now()).await?;
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &auditor, scope: &scope };
+async fn execute<S: Store>(store: &S, config: &Config, op: &Operator, command: KeysCommand) -> anyhow::Result<()> {
+    let masters = op.masters.clone();
+    let audit = op.audit();
     match command {
         KeysCommand::Rotate { org, suite } => {
             let org = resolve_org(store, &org).await?;
