@@ -23,6 +23,7 @@ const ROUTES: &[&str] = &[
     "/console/users",
     "/console/users/invite",
     "/console/users/deactivate",
+    "/console/users/role",
     "/console/reauth",
     "/console/api-keys",
     "/console/api-keys/revoke",

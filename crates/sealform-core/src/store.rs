@@ -166,6 +166,16 @@ pub trait UserStore {
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Changes a member's role. [`StoreError::Conflict`] when it would leave the organisation without an owner;
+    /// the member's sessions in this organisation end (a new session id at every privilege change).
+    fn set_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Sets a user's status; deactivating ends all their sessions in the same transaction.
     fn set_user_status(
         &self,

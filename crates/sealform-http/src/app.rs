@@ -115,6 +115,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/users", get(console::users_page::<S>))
         .route("/console/users/invite", post(console::users_invite::<S>))
         .route("/console/users/deactivate", post(console::users_deactivate::<S>))
+        .route("/console/users/role", post(console::users_role::<S>))
         .route("/console/api-keys", get(console::api_keys_page::<S>).post(console::api_keys_create::<S>))
         .route("/console/api-keys/revoke", post(console::api_keys_revoke::<S>))
         .route("/console/reauth", get(console::reauth_page::<S>).post(console::reauth_submit::<S>))

@@ -637,6 +637,28 @@ async fn user_administration_needs_a_recent_step_up_and_stays_in_its_organisatio
     assert_eq!(done.headers["location"], "/console/users?notice=deactivated");
     assert!(c.login("rev@a.example", PASSWORD).await.1.is_none());
 
+    // Roles: a reviewer becomes an auditor (their session ends); the last owner cannot step down.
+    sealform_core::admin::add_user(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "rev2@a.example",
+        reviewer,
+        SecretString::from(PASSWORD.to_owned()),
+    )
+    .await
+    .unwrap();
+    let rev2 = format!("__Host-sealform={}", c.login("rev2@a.example", PASSWORD).await.1.unwrap());
+    let promoted =
+        c.post("/console/users/role", &owner, &format!("csrf={csrf}&email=rev2%40a.example&role=auditor")).await;
+    assert_eq!(promoted.headers["location"], "/console/users?notice=role");
+    assert_eq!(c.get("/console", &rev2).await.status, StatusCode::SEE_OTHER, "a privilege change ends the session");
+    assert!(c.get("/console/users", &owner).await.body.contains("auditor"));
+    let last_owner =
+        c.post("/console/users/role", &owner, &format!("csrf={csrf}&email=a%40a.example&role=admin")).await;
+    assert_eq!(last_owner.status, StatusCode::CONFLICT);
+
     c.clock.advance(Duration::minutes(6));
     let stale =
         c.post("/console/users/invite", &owner, &format!("csrf={csrf}&email=late%40a.example&role=reviewer")).await;

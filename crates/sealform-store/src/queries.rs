@@ -752,6 +752,41 @@ macro_rules! shared_queries {
             Ok(true)
         }
 
+        pub(crate) async fn set_role(
+            conn: &mut $Conn,
+            org: OrgId,
+            user: UserId,
+            role: Role,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let changed = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("change role"))?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such member".into()));
+            }
+            let (owners,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+                    .bind(org.as_uuid())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend("change role"))?;
+            if owners == 0 {
+                return Err(StoreError::Conflict("the organisation must keep at least one owner".into()));
+            }
+            sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND user_id = $2")
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("end sessions"))?;
+            append_audit(conn, &[audit]).await
+        }
+
         pub(crate) async fn set_user_status(
             conn: &mut $Conn,
             user: UserId,

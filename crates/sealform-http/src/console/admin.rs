@@ -150,6 +150,7 @@ pub(crate) async fn users_page<S: Store>(
     let notice = match query.notice.as_deref() {
         Some("invited") => Some("Invitation sent."),
         Some("deactivated") => Some("User deactivated; their sessions have ended."),
+        Some("role") => Some("Role changed; that user signs in again to use it."),
         _ => None,
     };
     let page = render(
@@ -337,4 +338,36 @@ pub(crate) async fn reauth_submit<S: Store>(
     } else {
         reauth_form(&state, &session, &next, Some("That did not match. Try again."), StatusCode::UNAUTHORIZED).await
     }
+}
+
+/// `POST /console/users/role` (step-up required): only owners grant or take away the owner role, and an
+/// organisation always keeps one owner. The member's sessions end: their privileges changed.
+pub(crate) async fn users_role<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, form) = match admin_action(&state, request).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
+    let role: Role = form.role.parse()?;
+    let email = sealform_core::user::Email::parse(&form.email)?;
+    let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let member = state
+        .store
+        .members_of(session.org)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .find(|(u, _)| u.id == user.id)
+        .ok_or_else(ApiError::not_found)?;
+    if (role == Role::Owner || member.1 == Role::Owner) && session.role != Role::Owner {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only owners grant or take away the owner role"));
+    }
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let targets = vec![sealform_core::audit::Target::new("user", user.id)];
+    let entry = sealform_core::audit::Entry::ok(Some(session.org), Action::UserUpdate, targets, state.clock.now())
+        .with_fields(vec![format!("role:{}", role.as_str())]);
+    state.store.set_role(session.org, user.id, role, audit.entry(entry)?).await.map_err(DomainError::from)?;
+    Ok(Redirect::to("/console/users?notice=role").into_response())
 }

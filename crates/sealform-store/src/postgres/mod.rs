@@ -154,6 +154,10 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn set_role(&self, org: OrgId, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("change role", async |conn| queries::set_role(conn, org, user, role, audit).await).await
+    }
+
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("set user status", async |conn| queries::set_user_status(conn, user, status, audit).await)
             .await

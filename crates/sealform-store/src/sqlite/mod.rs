@@ -185,6 +185,10 @@ impl UserStore for SqliteStore {
             .await
     }
 
+    async fn set_role(&self, org: OrgId, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_role(conn, org, user, role, audit))).await
+    }
+
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::set_user_status(conn, user, status, audit))).await
     }
