@@ -33,9 +33,9 @@ fn login_form<S: Store>(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let (csrf, _) = sealform_crypto::new_token().map_err(|e| DomainError::Internal(format!("csrf token: {e}")))?;
-    let page = render(&state.templates, "login.html", context! { csrf => csrf.as_str(), email, error })?;
-    Ok((status, [(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600))], page).into_response())
+    let (csrf, cookie) = anonymous_csrf()?;
+    let page = render(&state.templates, "login.html", context! { csrf, email, error })?;
+    Ok((status, [(SET_COOKIE, cookie)], page).into_response())
 }
 
 #[derive(Deserialize)]
@@ -169,13 +169,13 @@ async fn invite_form<S: Store>(
     let record = sealform_core::invitations::open_invitation(&state.store, state.clock.as_ref(), token).await?;
     let invitation = record.invitation;
     let existing = state.store.user_by_email(&invitation.email).await.map_err(DomainError::from)?.is_some();
-    let (csrf, _) = sealform_crypto::new_token().map_err(|e| DomainError::Internal(format!("csrf token: {e}")))?;
+    let (csrf, cookie) = anonymous_csrf()?;
     let page = render(
         &state.templates,
         "invite.html",
-        context! { email => invitation.email.as_str(), role => invitation.role.as_str(), existing, csrf => csrf.as_str(), error },
+        context! { email => invitation.email.as_str(), role => invitation.role.as_str(), existing, csrf, error },
     )?;
-    Ok((status, [(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600))], page).into_response())
+    Ok((status, [(SET_COOKIE, cookie)], page).into_response())
 }
 
 #[derive(Deserialize)]
