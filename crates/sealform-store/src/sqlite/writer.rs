@@ -148,12 +148,18 @@ async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: 
         return;
     }
     let count = ops.len() as u64;
-    let committed = run_batch(conn, ops).await;
+    let (committed, answers) = run_batch(conn, ops).await;
+    // Count before answering, so a caller that has its answer sees its write in the stats.
     counters.writes.fetch_add(count, Ordering::Relaxed);
     if committed {
         counters.commits.fetch_add(1, Ordering::Relaxed);
     }
+    for (reply, result) in answers {
+        let _ = reply.send(result);
+    }
 }
+
+type Answer = (oneshot::Sender<Result<Output, StoreError>>, Result<Output, StoreError>);
 
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let (busy, _, _): (i64, i64, i64) =
@@ -165,12 +171,11 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs one batch; returns whether it committed. Every op's caller gets an answer either way.
-async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> bool {
+/// Runs one batch; returns whether it committed, and every op's answer (sent by the caller after counting).
+async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec<Answer>) {
     if let Err(err) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
         tracing::error!(error = %err, "could not begin a write transaction");
-        fail_all(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string());
-        return false;
+        return (false, failed(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string()));
     }
     let mut finished = Vec::with_capacity(ops.len());
     for op in ops {
@@ -188,27 +193,20 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> bool {
         finished.push((op.reply, result));
     }
     match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
-        Ok(_) => {
-            for (reply, result) in finished {
-                let _ = reply.send(result);
-            }
-            true
-        }
+        Ok(_) => (true, finished),
         Err(err) => {
             tracing::error!(error = %err, "write transaction failed to commit");
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            fail_all(finished.into_iter().map(|(reply, _)| reply), "commit", &err.to_string());
-            false
+            (false, failed(finished.into_iter().map(|(reply, _)| reply), "commit", &err.to_string()))
         }
     }
 }
 
-fn fail_all(
+/// The same failure for every caller of a batch that did not commit.
+fn failed(
     replies: impl Iterator<Item = oneshot::Sender<Result<Output, StoreError>>>,
     operation: &'static str,
     cause: &str,
-) {
-    for reply in replies {
-        let _ = reply.send(Err(StoreError::Backend { operation, source: cause.to_owned().into() }));
-    }
+) -> Vec<Answer> {
+    replies.map(|reply| (reply, Err(StoreError::Backend { operation, source: cause.to_owned().into() }))).collect()
 }
