@@ -106,6 +106,12 @@ fn bootstrap_enforces_the_password_and_input_rules() {
         Some("short\n"),
     );
     assert_one_line_error(&short, "at least 8 characters");
+    let common = admin(
+        &data,
+        &["admin", "bootstrap", "--org", "A", "--email", "a@a.example", "--password-stdin"],
+        Some("Password123\n"),
+    );
+    assert_one_line_error(&common, "too common");
     let no_flag = admin(&data, &["admin", "bootstrap", "--org", "A", "--email", "a@a.example"], None);
     assert_one_line_error(&no_flag, "--password-stdin");
     let bad_email = admin(

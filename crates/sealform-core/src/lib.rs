@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod clock;
+pub mod common_passwords;
 pub mod error;
 pub mod forms;
 pub mod ids;

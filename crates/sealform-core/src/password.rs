@@ -1,7 +1,7 @@
 //! Passwords: the minimum policy and argon2id hashing (DESIGN.md §7).
 //!
-//! The full policy (breached list, history, expiry, lockout) comes with accounts; what is here is enforced from the
-//! first user on: length bounds and a memory-hard hash.
+//! Length bounds hold for every password handled; the common-password list only where one is chosen
+//! ([`PlainPassword::choose`]). History, expiry and lockout live with the accounts that use them.
 
 use std::fmt;
 
@@ -41,6 +41,29 @@ impl PlainPassword {
             return Err(DomainError::Invalid(format!("password must be at most {MAX_PASSWORD_CHARS} characters")));
         }
         Ok(Self(raw))
+    }
+
+    /// Checks a password being chosen (set, changed or reset): the length policy and the common-password list.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] naming the rule; never the password.
+    pub fn choose(raw: SecretString) -> Result<Self, DomainError> {
+        Self::parse(raw)?.ensure_uncommon()
+    }
+
+    /// Refuses a password on the compiled-in list of common and breached passwords.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] when the password is on the list.
+    pub fn ensure_uncommon(self) -> Result<Self, DomainError> {
+        if crate::common_passwords::is_common(self.0.expose_secret()) {
+            return Err(DomainError::Invalid(
+                "this password is too common: it appears in lists of leaked passwords; choose another \
+                 (a few unrelated words work well)"
+                    .into(),
+            ));
+        }
+        Ok(self)
     }
 }
 

@@ -370,6 +370,10 @@ async fn an_expired_password_must_be_changed_and_the_last_six_are_refused<B: Bac
     let reused = change_password(&c, &cookie, PASSWORD, PASSWORD).await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reused.body.contains("last 6 passwords"), "{}", reused.body);
+    let common = change_password(&c, &cookie, PASSWORD, "Password123").await;
+    assert_eq!(common.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(common.body.contains("too common"), "{}", common.body);
+    assert!(!common.body.contains("Password123"), "the refused password is not echoed back");
     let wrong = change_password(&c, &cookie, "not my password", "a brand new password 1").await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
 
