@@ -57,7 +57,7 @@ impl Request {
     ) -> Result<Self, DomainError> {
         let name = OrgName::parse(input.name)?;
         let email = Email::parse(input.owner_email)?;
-        let password = PlainPassword::choose(input.password)?;
+        let password = PlainPassword::choose(input.password, &email)?;
         let id = OrgId::new();
         let created_at = clock.now();
         let key = new_org_key(master, id, input.suite, created_at)?;
@@ -191,7 +191,7 @@ pub async fn add_user<S: Store>(
             (Owner::Existing(existing.id), existing.id)
         }
         None => {
-            let password_hash = hash_password_blocking(password.ensure_uncommon()?).await?;
+            let password_hash = hash_password_blocking(password.ensure_uncommon(&email)?).await?;
             let id = UserId::new();
             (Owner::New(NewUser { id, email, password_hash }), id)
         }

@@ -132,7 +132,7 @@ pub async fn accept<S: Store>(
             (Owner::Existing(existing.id), existing.id)
         }
         None => {
-            let password_hash = hash_password_blocking(password.ensure_uncommon()?).await?;
+            let password_hash = hash_password_blocking(password.ensure_uncommon(&invitation.email)?).await?;
             let id = UserId::new();
             (Owner::New(NewUser { id, email: invitation.email.clone(), password_hash }), id)
         }

@@ -11,6 +11,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::DomainError;
+use crate::user::Email;
 
 /// Shortest password accepted (NIST SP 800-63B; the UI recommends 12+).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -43,28 +44,48 @@ impl PlainPassword {
         Ok(Self(raw))
     }
 
-    /// Checks a password being chosen (set, changed or reset): the length policy and the common-password list.
+    /// Checks a password being chosen (set, changed or reset) by the owner of `email`: the length policy, the
+    /// common-password list and the words an attacker would try first for this account.
     ///
     /// # Errors
     /// [`DomainError::Invalid`] naming the rule; never the password.
-    pub fn choose(raw: SecretString) -> Result<Self, DomainError> {
-        Self::parse(raw)?.ensure_uncommon()
+    pub fn choose(raw: SecretString, email: &Email) -> Result<Self, DomainError> {
+        Self::parse(raw)?.ensure_uncommon(email)
     }
 
-    /// Refuses a password on the compiled-in list of common and breached passwords.
+    /// Refuses a password on the compiled-in list of common and breached passwords, or one built from the
+    /// account's own e-mail address or the product's name (NIST SP 800-63B §5.1.1.2, context-specific words).
     ///
     /// # Errors
-    /// [`DomainError::Invalid`] when the password is on the list.
-    pub fn ensure_uncommon(self) -> Result<Self, DomainError> {
-        if crate::common_passwords::is_common(self.0.expose_secret()) {
+    /// [`DomainError::Invalid`] naming the rule.
+    pub fn ensure_uncommon(self, email: &Email) -> Result<Self, DomainError> {
+        let password = self.0.expose_secret();
+        if crate::common_passwords::is_common(password) {
             return Err(DomainError::Invalid(
                 "this password is too common: it appears in lists of leaked passwords; choose another \
                  (a few unrelated words work well)"
                     .into(),
             ));
         }
+        if is_context_specific(password, email) {
+            return Err(DomainError::Invalid(
+                "this password is too easy to guess: it is built from your e-mail address or the word Sealform".into(),
+            ));
+        }
         Ok(self)
     }
+}
+
+/// Whether the password contains the whole address, the word "sealform", or is the address's local part (a short
+/// local part such as "jo" is only refused when it is the whole password, not when it merely appears).
+fn is_context_specific(password: &str, email: &Email) -> bool {
+    let lowered = zeroize::Zeroizing::new(password.to_lowercase());
+    let address = email.as_str();
+    let local = address.split_once('@').map_or(address, |(local, _)| local);
+    lowered.contains(address)
+        || lowered.contains("sealform")
+        || lowered.as_str() == local
+        || (local.chars().count() >= 6 && lowered.contains(local))
 }
 
 impl PlainPassword {
@@ -184,6 +205,37 @@ mod tests {
 
     fn pw(s: &str) -> Result<PlainPassword, DomainError> {
         PlainPassword::parse(SecretString::from(s.to_owned()))
+    }
+
+    fn choose(s: &str, email: &str) -> Result<PlainPassword, DomainError> {
+        PlainPassword::choose(SecretString::from(s.to_owned()), &Email::parse(email).unwrap())
+    }
+
+    fn refusal(result: Result<PlainPassword, DomainError>) -> String {
+        match result {
+            Err(DomainError::Invalid(message)) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chosen_passwords_must_not_be_common_or_built_from_the_account() {
+        assert!(refusal(choose("Password123", "ana@clinic.example")).contains("too common"));
+        let too_easy = [
+            "Bartholomew.K@Clinic.example",
+            "bartholomew.k@clinic.example 2026",
+            "my sealform login",
+            "Bartholomew.K",
+            "bartholomew.k1987",
+        ];
+        for password in too_easy {
+            let message = refusal(choose(password, "bartholomew.k@clinic.example"));
+            assert!(message.contains("too easy to guess"), "{password}: {message}");
+            assert!(!message.contains(password), "the refusal never repeats the password");
+        }
+        assert!(choose("a long enough password", "ana@clinic.example").is_ok(), "a short local part inside is fine");
+        assert!(choose("velvet otter quilt", "bartholomew.k@clinic.example").is_ok());
+        assert!(pw("Password123").is_ok(), "login-time parsing never consults the list");
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub async fn complete_reset<S: Store>(
 ) -> Result<(), DomainError> {
     let user_id = open_reset(store, clock, token).await?;
     let user = store.user_by_id(user_id).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
-    PlainPassword::choose(new_password.clone())?;
+    PlainPassword::choose(new_password.clone(), &user.email)?;
     let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
     for old in std::iter::once(user.password_hash.clone()).chain(recent) {
         if verify_password_blocking(PlainPassword::parse(new_password.clone())?, old).await? {

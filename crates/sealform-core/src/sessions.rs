@@ -456,7 +456,7 @@ pub async fn change_password<S: Store>(
         return Err(DomainError::Unauthorized("the current password is wrong".into()));
     }
     let new_secret = new;
-    PlainPassword::choose(new_secret.clone())?;
+    PlainPassword::choose(new_secret.clone(), &user.email)?;
     let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
     for old in std::iter::once(user.password_hash.clone()).chain(recent) {
         let candidate = PlainPassword::parse(new_secret.clone())?;
