@@ -1,5 +1,9 @@
 //! The command line (DESIGN.md §10). Every flag falls back to a `SEALFORM_*` environment variable; both override
 //! the TOML file given with `--config`.
+//!
+//! The doc comments below are clap's `--help` text, written for a terminal: `<data dir>` is a placeholder there,
+//! not an HTML tag, and `[default: …]` is not a link.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
