@@ -1,14 +1,9 @@
 //! API keys through the binary: created by the CLI and shown once, used as bearer tokens, narrowed to the user's
 //! role, refused once revoked or when the user is deactivated.
 
-use crate::support::{admin, assert_one_line_error, client, start, stdout};
+use crate::support::{admin, assert_one_line_error, client, ok, start};
 
 const PASSWORD: &str = "correct horse battery staple\n";
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    stdout(out)
-}
 
 #[tokio::test]
 async fn keys_work_as_bearer_tokens_until_revoked() {

@@ -4,14 +4,9 @@ use std::path::Path;
 
 use sqlx::Connection as _;
 
-use crate::support::{admin, stdout};
+use crate::support::{admin, ok};
 
 const PASSWORD: &str = "correct horse battery staple\n";
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    stdout(out)
-}
 
 fn setup(dir: &Path) {
     ok(&admin(

@@ -1,14 +1,9 @@
 //! Invitations: the CLI e-mails a single-use link (here into `<data dir>/mail`), the invitee sets a password on the
 //! linked page and is a member; the link works once and never reaches the logs.
 
-use crate::support::{admin, client, start, stdout};
+use crate::support::{admin, client, ok, start};
 
 const PASSWORD: &str = "correct horse battery staple\n";
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    stdout(out)
-}
 
 /// The invitation link in the only message in the mail directory (quoted-printable soft breaks undone).
 pub fn link_in_mail(dir: &std::path::Path) -> String {

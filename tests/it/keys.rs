@@ -2,22 +2,16 @@
 
 use std::path::Path;
 
-use crate::support::{admin, assert_one_line_error, server, stdout};
+use crate::support::{admin, assert_one_line_error, ok, server};
 
 const PASSWORD: &str = "correct horse battery staple\n";
 
 fn bootstrap(dir: &Path) {
-    let out = admin(
+    ok(&admin(
         dir,
         &["admin", "bootstrap", "--org", "Riverside", "--email", "o@riverside.example", "--password-stdin"],
         Some(PASSWORD),
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    stdout(out)
+    ));
 }
 
 #[test]
