@@ -25,7 +25,8 @@ const ARGON2_T: u32 = 2;
 /// argon2id lanes.
 const ARGON2_P: u32 = 1;
 
-/// A password as typed. Zeroized on drop, `[redacted]` when printed.
+/// A password as typed. Every copy is zeroized on drop, `[redacted]` when printed.
+#[derive(Clone)]
 pub struct PlainPassword(SecretString);
 
 impl PlainPassword {
@@ -86,13 +87,6 @@ fn is_context_specific(password: &str, email: &Email) -> bool {
         || lowered.contains("sealform")
         || lowered.as_str() == local
         || (local.chars().count() >= 6 && lowered.contains(local))
-}
-
-impl PlainPassword {
-    /// A copy of the secret, for re-hashing a password that verified.
-    pub(crate) fn expose(&self) -> SecretString {
-        self.0.clone()
-    }
 }
 
 impl fmt::Debug for PlainPassword {

@@ -10,8 +10,8 @@ use crate::clock::Clock;
 use crate::error::crypto_failure;
 use crate::ids::UserId;
 use crate::mail::{Mail, Mailer};
-use crate::password::{PasswordHash, PlainPassword, hash_password_blocking, verify_password_blocking};
-use crate::sessions::SessionPolicy;
+use crate::password::PasswordHash;
+use crate::sessions::{SessionPolicy, hash_replacement_password};
 use crate::store::Store;
 use crate::user::{Email, UserStatus};
 
@@ -107,17 +107,7 @@ pub async fn complete_reset<S: Store>(
 ) -> Result<(), DomainError> {
     let user_id = open_reset(store, clock, token).await?;
     let user = store.user_by_id(user_id).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
-    PlainPassword::choose(new_password.clone(), &user.email)?;
-    let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
-    for old in std::iter::once(user.password_hash.clone()).chain(recent) {
-        if verify_password_blocking(PlainPassword::parse(new_password.clone())?, old).await? {
-            return Err(DomainError::Invalid(format!(
-                "choose a password you have not used for your last {} passwords",
-                policy.password_history
-            )));
-        }
-    }
-    let new_hash = hash_password_blocking(PlainPassword::parse(new_password)?).await?;
+    let new_hash = hash_replacement_password(store, policy, &user, new_password).await?;
     let now = clock.now();
     let done = CompletedReset {
         token_hash: sealform_crypto::hash_token(token),

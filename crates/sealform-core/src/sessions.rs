@@ -12,9 +12,9 @@ use crate::DomainError;
 use crate::audit::{Action, Actor, AuditCtx, AuditScope, Entry, Outcome, Target};
 use crate::clock::Clock;
 use crate::ids::{OrgId, UserId};
-use crate::password::{PasswordHash, PlainPassword, hash_password, verify_password_blocking};
+use crate::password::{PasswordHash, PlainPassword, hash_password, hash_password_blocking, verify_password_blocking};
 use crate::store::Store;
-use crate::user::{Email, Role, UserStatus};
+use crate::user::{Email, Role, UserRecord, UserStatus};
 
 /// The account security policy. The defaults are the promises of DESIGN.md §7; each is tested.
 #[derive(Clone, Copy, Debug)]
@@ -43,7 +43,7 @@ pub struct SessionPolicy {
 impl SessionPolicy {
     /// The failure count and lock after one more failure: at the limit the account locks and the count restarts.
     #[must_use]
-    pub fn after_failure(&self, user: &crate::user::UserRecord, now: OffsetDateTime) -> (u32, Option<OffsetDateTime>) {
+    pub fn after_failure(&self, user: &UserRecord, now: OffsetDateTime) -> (u32, Option<OffsetDateTime>) {
         let failures = user.failed_logins.saturating_add(1);
         if failures >= self.max_failures { (0, Some(now + self.lockout)) } else { (failures, user.locked_until) }
     }
@@ -262,7 +262,7 @@ async fn check_password<S: Store>(
     };
     // Unknown e-mail, malformed input and known accounts all pay for one argon2 verification.
     let hash = user.as_ref().map_or(decoy_hash()?.clone(), |u| u.password_hash.clone());
-    let rehash_input = password.as_ref().and_then(|p| PlainPassword::parse(p.expose()).ok());
+    let rehash_input = password.clone();
     let password_ok = match password {
         Some(password) => verify_password_blocking(password, hash).await?,
         None => {
@@ -307,7 +307,7 @@ async fn check_password<S: Store>(
         && crate::password::needs_rehash(&user.password_hash)
     {
         // The password is known only now: move its hash to today's parameters.
-        let hash = crate::password::hash_password_blocking(plain).await?;
+        let hash = hash_password_blocking(plain).await?;
         store.rehash_password(user.id, hash).await?;
     }
     let Some(membership) = membership else {
@@ -433,6 +433,30 @@ pub struct PasswordChange {
     pub session: NewSession,
 }
 
+/// Checks a password `user` chooses to replace theirs (length, common-password list, and none of their last
+/// [`SessionPolicy::password_history`] passwords) and hashes it. Shared by password change and reset.
+///
+/// # Errors
+/// [`DomainError::Invalid`] naming the rule the password breaks.
+pub(crate) async fn hash_replacement_password<S: Store>(
+    store: &S,
+    policy: &SessionPolicy,
+    user: &UserRecord,
+    new: SecretString,
+) -> Result<PasswordHash, DomainError> {
+    let chosen = PlainPassword::choose(new, &user.email)?;
+    let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
+    for old in std::iter::once(user.password_hash.clone()).chain(recent) {
+        if verify_password_blocking(chosen.clone(), old).await? {
+            return Err(DomainError::Invalid(format!(
+                "choose a password you have not used for your last {} passwords",
+                policy.password_history
+            )));
+        }
+    }
+    hash_password_blocking(chosen).await
+}
+
 /// Changes the signed-in user's password. The current password must be given; the new one must meet the length
 /// policy and differ from the last [`SessionPolicy::password_history`] passwords. Every session of the user ends
 /// and a new one (new id) replaces the current one.
@@ -455,19 +479,7 @@ pub async fn change_password<S: Store>(
     if !verify_password_blocking(current, user.password_hash.clone()).await? {
         return Err(DomainError::Unauthorized("the current password is wrong".into()));
     }
-    let new_secret = new;
-    PlainPassword::choose(new_secret.clone(), &user.email)?;
-    let recent = store.password_history(user.id, policy.password_history.saturating_sub(1)).await?;
-    for old in std::iter::once(user.password_hash.clone()).chain(recent) {
-        let candidate = PlainPassword::parse(new_secret.clone())?;
-        if verify_password_blocking(candidate, old).await? {
-            return Err(DomainError::Invalid(format!(
-                "choose a password you have not used for your last {} passwords",
-                policy.password_history
-            )));
-        }
-    }
-    let new_hash = crate::password::hash_password_blocking(PlainPassword::parse(new_secret)?).await?;
+    let new_hash = hash_replacement_password(store, policy, &user, new).await?;
     let now = clock.now();
     let (token, new_session) = new_session(policy, session.org, session.user, now, false)?;
     let change = PasswordChange {
