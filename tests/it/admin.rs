@@ -1,6 +1,6 @@
 //! `sealform admin bootstrap` and `admin org create`, including while the server runs, on SQLite and PostgreSQL.
 
-use crate::support::{admin, assert_one_line_error, client, start, stdout};
+use crate::support::{admin, assert_one_line_error, client, ok, start, stdout};
 
 const PASSWORD: &str = "correct horse battery staple\n";
 
@@ -223,4 +223,43 @@ fn users_are_added_with_a_role_and_can_be_deactivated() {
     assert!(stdout(&gone).contains("sessions have ended"), "{}", String::from_utf8_lossy(&gone.stderr));
     let export = stdout(&admin(&data, &["audit", "export", "--action", "user.deactivate"], None));
     assert_eq!(export.lines().count(), 1, "{export}");
+}
+
+/// The common-password list applies to passwords being chosen, not to an existing login proving itself: an owner
+/// whose password predates the list (or joined it later) can still be named owner of another organisation.
+#[tokio::test]
+async fn the_common_password_list_applies_to_new_logins_only() {
+    use sqlx::Connection as _;
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    ok(&admin(
+        &dir,
+        &["admin", "bootstrap", "--org", "Riverside", "--email", "o@r.example", "--password-stdin"],
+        Some(PASSWORD),
+    ));
+    let common = "Password123";
+    let plain = sealform_core::password::PlainPassword::parse(secrecy::SecretString::from(common.to_owned())).unwrap();
+    let old_hash = sealform_core::password::hash_password(&plain).unwrap();
+    let mut raw =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("sealform.db").display())).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = ? WHERE email = 'o@r.example'")
+        .bind(old_hash.as_phc())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+
+    let org_create = |name: &str, email: &str| {
+        admin(
+            &dir,
+            &["admin", "org", "create", "--name", name, "--owner-email", email, "--password-stdin"],
+            Some(&format!("{common}\n")),
+        )
+    };
+    let shared = ok(&org_create("Harbor", "o@r.example"));
+    assert!(shared.contains("existing user as owner"), "{shared}");
+    assert_one_line_error(&org_create("Bayside", "new@b.example"), "too common");
+    let listed = ok(&admin(&dir, &["admin", "org", "list"], None));
+    assert_eq!(listed.lines().count(), 2, "the refused organisation was not created: {listed}");
 }

@@ -57,7 +57,7 @@ impl Request {
     ) -> Result<Self, DomainError> {
         let name = OrgName::parse(input.name)?;
         let email = Email::parse(input.owner_email)?;
-        let password = PlainPassword::choose(input.password, &email)?;
+        let password = PlainPassword::parse(input.password)?;
         let id = OrgId::new();
         let created_at = clock.now();
         let key = new_org_key(master, id, input.suite, created_at)?;
@@ -65,7 +65,7 @@ impl Request {
     }
 
     async fn new_owner(self) -> Result<(NewOrganisation, NewUser), DomainError> {
-        let password_hash = hash_password_blocking(self.password).await?;
+        let password_hash = hash_password_blocking(self.password.ensure_uncommon(&self.email)?).await?;
         Ok((self.org, NewUser { id: UserId::new(), email: self.email, password_hash }))
     }
 }
@@ -117,28 +117,12 @@ pub async fn create_organisation<S: Store>(
     if store.organisation_by_name(&request.org.name).await?.is_some() {
         return Err(DomainError::Conflict("an organisation with this name exists already".into()));
     }
-    let created = if let Some(existing) = store.user_by_email(&request.email).await? {
-        if !verify_password_blocking(request.password, existing.password_hash).await? {
-            return Err(DomainError::Unauthorized(
-                "this e-mail already has a login and the password given is not its password".into(),
-            ));
-        }
-        let created = CreatedOrganisation { org_id: request.org.id, owner_id: existing.id, owner_is_new: false };
-        let entry = audit.entry(Entry::ok(
-            Some(created.org_id),
-            Action::OrgCreate,
-            created.targets(),
-            request.org.created_at,
-        ))?;
-        store.create_organisation(request.org, Owner::Existing(existing.id), entry).await?;
-        created
-    } else {
-        let (org, owner) = request.new_owner().await?;
-        let created = CreatedOrganisation { org_id: org.id, owner_id: owner.id, owner_is_new: true };
-        let entry = audit.entry(Entry::ok(Some(org.id), Action::OrgCreate, created.targets(), org.created_at))?;
-        store.create_organisation(org, Owner::New(owner), entry).await?;
-        created
-    };
+    let (owner, owner_id) = member_login(store, request.email, request.password, NOT_ITS_PASSWORD).await?;
+    let owner_is_new = matches!(owner, Owner::New(_));
+    let created = CreatedOrganisation { org_id: request.org.id, owner_id, owner_is_new };
+    let entry =
+        audit.entry(Entry::ok(Some(created.org_id), Action::OrgCreate, created.targets(), request.org.created_at))?;
+    store.create_organisation(request.org, owner, entry).await?;
     tracing::info!(org.id = %created.org_id, user.id = %created.owner_id, "organisation created");
     Ok(created)
 }
@@ -163,6 +147,35 @@ pub async fn delete_organisation<S: Store>(
     Ok(())
 }
 
+/// Refusal when the CLI names an existing login with a password that is not its own.
+const NOT_ITS_PASSWORD: &str = "this e-mail already has a login and the password given is not its password";
+
+/// The login a new member signs in with: the existing one for `email`, proven by `password` (refused with
+/// `mismatch` otherwise), or a new user whose chosen `password` must pass the policy.
+///
+/// # Errors
+/// [`DomainError::Unauthorized`] with `mismatch`; [`DomainError::Invalid`] for a refused new password.
+pub(crate) async fn member_login<S: Store>(
+    store: &S,
+    email: Email,
+    password: PlainPassword,
+    mismatch: &str,
+) -> Result<(Owner, UserId), DomainError> {
+    match store.user_by_email(&email).await? {
+        Some(existing) => {
+            if !verify_password_blocking(password, existing.password_hash).await? {
+                return Err(DomainError::Unauthorized(mismatch.to_owned()));
+            }
+            Ok((Owner::Existing(existing.id), existing.id))
+        }
+        None => {
+            let password_hash = hash_password_blocking(password.ensure_uncommon(&email)?).await?;
+            let id = UserId::new();
+            Ok((Owner::New(NewUser { id, email, password_hash }), id))
+        }
+    }
+}
+
 /// Adds a user to an organisation with a role. A new login is created with the given password; an existing login
 /// must prove itself with its password (as for [`create_organisation`]). The user can log in at once.
 ///
@@ -179,23 +192,8 @@ pub async fn add_user<S: Store>(
     password: SecretString,
 ) -> Result<UserId, DomainError> {
     let email = Email::parse(email)?;
-    let password = PlainPassword::parse(password)?;
+    let (member, user_id) = member_login(store, email, PlainPassword::parse(password)?, NOT_ITS_PASSWORD).await?;
     let now = clock.now();
-    let (member, user_id) = match store.user_by_email(&email).await? {
-        Some(existing) => {
-            if !verify_password_blocking(password, existing.password_hash).await? {
-                return Err(DomainError::Unauthorized(
-                    "this e-mail already has a login and the password given is not its password".into(),
-                ));
-            }
-            (Owner::Existing(existing.id), existing.id)
-        }
-        None => {
-            let password_hash = hash_password_blocking(password.ensure_uncommon(&email)?).await?;
-            let id = UserId::new();
-            (Owner::New(NewUser { id, email, password_hash }), id)
-        }
-    };
     let targets = vec![Target::new("user", user_id), Target::new("organisation", org)];
     let mut entry = Entry::ok(Some(org), Action::UserCreate, targets, now);
     entry.fields = vec![format!("role:{}", role.as_str())];

@@ -11,8 +11,7 @@ use crate::clock::Clock;
 use crate::error::crypto_failure;
 use crate::ids::{OrgId, UserId};
 use crate::mail::{Mail, Mailer};
-use crate::password::{PlainPassword, hash_password_blocking, verify_password_blocking};
-use crate::store::{NewUser, Owner, Store};
+use crate::store::Store;
 use crate::user::{Email, Role};
 
 /// How long an invitation link works.
@@ -121,22 +120,13 @@ pub async fn accept<S: Store>(
 ) -> Result<UserId, DomainError> {
     let record = open_invitation(store, clock, token).await?;
     let invitation = record.invitation;
-    let password = PlainPassword::parse(password)?;
-    let (member, user_id) = match store.user_by_email(&invitation.email).await? {
-        Some(existing) => {
-            if !verify_password_blocking(password, existing.password_hash).await? {
-                return Err(DomainError::Unauthorized(
-                    "this e-mail already has a login: enter that login's password to accept".into(),
-                ));
-            }
-            (Owner::Existing(existing.id), existing.id)
-        }
-        None => {
-            let password_hash = hash_password_blocking(password.ensure_uncommon(&invitation.email)?).await?;
-            let id = UserId::new();
-            (Owner::New(NewUser { id, email: invitation.email.clone(), password_hash }), id)
-        }
-    };
+    let (member, user_id) = crate::admin::member_login(
+        store,
+        invitation.email.clone(),
+        crate::password::PlainPassword::parse(password)?,
+        "this e-mail already has a login: enter that login's password to accept",
+    )
+    .await?;
     let now = clock.now();
     let targets = vec![Target::new("user", user_id), Target::new("invitation", invitation.id)];
     let entry = audit.entry(Entry::ok(Some(invitation.org), Action::UserCreate, targets, now))?;
