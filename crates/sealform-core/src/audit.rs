@@ -27,6 +27,7 @@ pub enum Action {
     OrgUpdate,
     OrgDelete,
     FormCreate,
+    FormUpdate,
     SubmissionCreate,
     SubmissionRead,
     SubmissionUpdate,
@@ -66,12 +67,13 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 41] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
         Self::OrgDelete,
         Self::FormCreate,
+        Self::FormUpdate,
         Self::SubmissionCreate,
         Self::SubmissionRead,
         Self::SubmissionUpdate,
@@ -118,6 +120,7 @@ impl Action {
             Self::OrgUpdate => "org.update",
             Self::OrgDelete => "org.delete",
             Self::FormCreate => "form.create",
+            Self::FormUpdate => "form.update",
             Self::SubmissionCreate => "submission.create",
             Self::SubmissionRead => "submission.read",
             Self::SubmissionUpdate => "submission.update",

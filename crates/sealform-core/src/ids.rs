@@ -76,6 +76,10 @@ id_type!(
     /// A submission (all its revisions share the id).
     SubmissionId
 );
+id_type!(
+    /// An uploaded file (or a drawn signature) of a submission.
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use crate::error::crypto_failure;
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::Keyring;
 use crate::store::{Store, StoreError};
-use crate::submission::{NewSubmission, SealedRevision, StoredRevision};
+use crate::submission::{NewFile, NewSubmission, SealedRevision, StoredRevision};
 
 /// Plaintext answers by field path. Values are zeroized when dropped.
 pub type Answers = BTreeMap<String, Zeroizing<Vec<u8>>>;
@@ -158,7 +158,7 @@ pub async fn delete_submission<S: Store>(
     }
 }
 
-async fn open_unaudited<S: Store>(
+pub(crate) async fn open_unaudited<S: Store>(
     keyring: &Keyring<S>,
     stored: &StoredRevision,
     only: Option<&[&str]>,
@@ -240,9 +240,59 @@ pub async fn store_new_submission<S: Store>(
     new: NewAnswers<'_>,
     created_at: OffsetDateTime,
 ) -> Result<SubmissionId, DomainError> {
-    let NewAnswers { org, form, form_version, answers, indexed } = new;
     let id = SubmissionId::new();
+    store_submission(store, keyring, audit, id, new, Vec::new(), created_at).await?;
+    Ok(id)
+}
+
+/// Seals and stores submission `id` (revision 1) with files already sealed into the object store (their keys are
+/// wrapped to the organisation key; see [`crate::files`]).
+///
+/// # Errors
+/// As [`seal_revision`], and storage errors.
+pub async fn store_submission<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    id: SubmissionId,
+    new: NewAnswers<'_>,
+    files: Vec<NewFile>,
+    created_at: OffsetDateTime,
+) -> Result<(), DomainError> {
+    let NewAnswers { org, form, form_version, answers, indexed } = new;
     let record = RecordRef { org, form, submission: id, revision: 1 };
+    let index = index_digests(keyring, org, form, answers, indexed).await?;
+    let targets = vec![Target::new("submission", id), Target::new("form", form)];
+    let fields = answers.keys().cloned().collect();
+    let entry = audit.entry(Entry::ok(Some(org), Action::SubmissionCreate, targets, created_at).with_fields(fields))?;
+    let mut attempts = 0;
+    loop {
+        let revision = seal_revision(keyring, record, answers, None, created_at).await?;
+        let submission = NewSubmission {
+            org_id: org,
+            id,
+            form_id: form,
+            form_version,
+            revision,
+            index: index.clone(),
+            files: files.clone(),
+        };
+        match store.insert_submission(submission, entry.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Blind-index digests of the `indexed` answers present.
+pub(crate) async fn index_digests<S: Store>(
+    keyring: &Keyring<S>,
+    org: OrgId,
+    form: FormId,
+    answers: &Answers,
+    indexed: &[&str],
+) -> Result<Vec<(String, [u8; 16])>, DomainError> {
     let mut index = Vec::new();
     if !indexed.is_empty() {
         let key = keyring.form_index_key(org, form).await?;
@@ -253,19 +303,7 @@ pub async fn store_new_submission<S: Store>(
             }
         }
     }
-    let targets = vec![Target::new("submission", id), Target::new("form", form)];
-    let fields = answers.keys().cloned().collect();
-    let entry = audit.entry(Entry::ok(Some(org), Action::SubmissionCreate, targets, created_at).with_fields(fields))?;
-    let mut attempts = 0;
-    loop {
-        let revision = seal_revision(keyring, record, answers, None, created_at).await?;
-        let submission = NewSubmission { org_id: org, id, form_id: form, form_version, revision, index: index.clone() };
-        match store.insert_submission(submission, entry.clone()).await {
-            Ok(()) => return Ok(id),
-            Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
-            Err(err) => return Err(err.into()),
-        }
-    }
+    Ok(index)
 }
 
 /// Submissions of `form` whose `field` equals `value` (after [`normalise_for_index`]), found by blind index: the

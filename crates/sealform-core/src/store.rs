@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api_keys::{ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
-use crate::ids::{FormId, OrgId, SubmissionId, UserId};
+use crate::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
@@ -21,7 +21,10 @@ use crate::org::{OrgName, Organisation};
 use crate::password::PasswordHash;
 use crate::resets::{CompletedReset, NewReset};
 use crate::sessions::{NewSession, PasswordChange, SessionRecord};
-use crate::submission::{NewForm, NewSubmission, StoredRevision};
+use crate::submission::{
+    FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
+    SubmissionStatus, SubmissionSummary,
+};
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
 
 /// Why storage failed. Messages name the operation and never contain row values.
@@ -313,6 +316,92 @@ pub trait SubmissionStore {
 
     /// How many submissions a form has.
     fn count_submissions(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The organisation's forms, newest first, with their current definitions.
+    fn forms_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<FormRecord>, StoreError>> + Send;
+
+    /// One form of `org`, with its current definition.
+    fn form(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<Option<FormRecord>, StoreError>> + Send;
+
+    /// A form by id alone, for its public page (the form id in the URL is the only thing a respondent has).
+    /// Callers must check the status before showing or accepting anything.
+    fn form_by_public_id(&self, form: FormId) -> impl Future<Output = Result<Option<FormRecord>, StoreError>> + Send;
+
+    /// A version's definition, for reading submissions made against an earlier version.
+    fn form_definition(
+        &self,
+        org: OrgId,
+        form: FormId,
+        version: u32,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Changes a form; a new definition becomes version `current + 1`. Returns the form as changed.
+    /// [`StoreError::NotFound`] when it does not exist in `org`.
+    fn change_form(
+        &self,
+        org: OrgId,
+        form: FormId,
+        change: FormChange,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<FormRecord, StoreError>> + Send;
+
+    /// A page of a form's submissions (metadata only).
+    fn submissions(
+        &self,
+        query: SubmissionQuery,
+    ) -> impl Future<Output = Result<Vec<SubmissionSummary>, StoreError>> + Send;
+
+    /// A page of a form's submissions with their latest sealed revisions, for export.
+    fn submissions_sealed(
+        &self,
+        query: SubmissionQuery,
+    ) -> impl Future<Output = Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError>> + Send;
+
+    /// One submission's metadata.
+    fn submission(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> impl Future<Output = Result<Option<SubmissionSummary>, StoreError>> + Send;
+
+    /// Sets a submission's status; false when it does not exist. `audit` is appended only when it changed.
+    fn set_submission_status(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        status: SubmissionStatus,
+        audit: Option<PendingAudit>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a staff edit as the next revision and replaces the blind index. [`StoreError::Conflict`] when the
+    /// submission's latest revision is no longer `revision.revision - 1` (an edit raced another) or the key was
+    /// retired meanwhile; [`StoreError::NotFound`] when it does not exist.
+    fn insert_revision(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        revision: SealedRevision,
+        index: Vec<(String, [u8; 16])>,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every revision of a submission, oldest first.
+    fn revisions(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> impl Future<Output = Result<Vec<StoredRevision>, StoreError>> + Send;
+
+    /// A submission's files.
+    fn files_of(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+    ) -> impl Future<Output = Result<Vec<FileRecord>, StoreError>> + Send;
+
+    /// One file of `org`.
+    fn file(&self, org: OrgId, file: FileId) -> impl Future<Output = Result<Option<FileRecord>, StoreError>> + Send;
 }
 
 /// The append-only audit trail (DESIGN.md §8). Entries describing a change are appended by that change's own

@@ -10,7 +10,7 @@ macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
         use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
-        use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+        use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
         use sealform_core::invitations::{InvitationRecord, NewInvitation};
         use sealform_core::keys::{
             KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, NewOrgKey, OrgKeyRecord, RewrapUpdate,
@@ -22,7 +22,10 @@ macro_rules! shared_queries {
         use sealform_core::password::PasswordHash;
         use sealform_core::resets::{CompletedReset, NewReset};
         use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
-        use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
+        use sealform_core::submission::{
+            FileRecord, FormChange, FormRecord, NewForm, NewSubmission, Order, SealedRevision, StoredRevision,
+            SubmissionQuery, SubmissionStatus, SubmissionSummary,
+        };
         use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
         use sealform_crypto::KeyId;
         use time::OffsetDateTime;
@@ -30,7 +33,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_columns, inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -1278,6 +1281,26 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("store blind index"))?;
             }
+            for file in &new.files {
+                sqlx::query(
+                    "INSERT INTO files \
+                     (id, org_id, submission_id, revision, question_id, object_key, sealed_size, wrapped_key, key_id, \
+                      created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(file.id.as_uuid())
+                .bind(new.org_id.as_uuid())
+                .bind(new.id.as_uuid())
+                .bind(revision)
+                .bind(&file.question_id)
+                .bind(&file.object_key)
+                .bind(i64::try_from(file.sealed_size).map_err(|_| StoreError::Corrupt("file size".into()))?)
+                .bind(&file.wrapped_key)
+                .bind(key_uuid(file.key_id))
+                .bind(sealed.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store file"))?;
+            }
             append_audit(conn, &[audit]).await
         }
 
@@ -1366,6 +1389,380 @@ macro_rules! shared_queries {
                 .await
                 .map_err(backend("count submissions"))?;
             Ok(count.unsigned_abs())
+        }
+
+        // ----- forms, inbox, revisions, files -----
+
+        pub(crate) async fn forms_of(pool: &$Pool, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
+            let rows: Vec<FormRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                form_columns!(),
+                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
+                 WHERE f.org_id = $1 ORDER BY f.created_at DESC, f.id DESC"
+            ))
+            .bind(org.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list forms"))?;
+            rows.into_iter().map(FormRow::into_domain).collect()
+        }
+
+        pub(crate) async fn form(pool: &$Pool, org: OrgId, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+            let row: Option<FormRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                form_columns!(),
+                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
+                 WHERE f.org_id = $1 AND f.id = $2"
+            ))
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read form"))?;
+            row.map(FormRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn form_by_public_id(pool: &$Pool, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+            let row: Option<FormRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                form_columns!(),
+                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
+                 WHERE f.id = $1"
+            ))
+            .bind(form.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read form"))?;
+            row.map(FormRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn form_definition(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+            version: u32,
+        ) -> Result<Option<String>, StoreError> {
+            let version = i32::try_from(version).map_err(|_| StoreError::NotFound("no such form version".into()))?;
+            let row: Option<(String,)> = sqlx::query_as(
+                "SELECT definition FROM form_versions WHERE org_id = $1 AND form_id = $2 AND version = $3",
+            )
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .bind(version)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read form version"))?;
+            Ok(row.map(|(d,)| d))
+        }
+
+        pub(crate) async fn change_form(
+            conn: &mut $Conn,
+            org: OrgId,
+            form: FormId,
+            change: FormChange,
+            at: OffsetDateTime,
+            audit: PendingAudit,
+        ) -> Result<FormRecord, StoreError> {
+            let current: Option<(i32,)> = sqlx::query_as(concat!(
+                "SELECT current_version FROM forms WHERE org_id = $1 AND id = $2",
+                $lock_update
+            ))
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend("read form"))?;
+            let Some((mut version,)) = current else { return Err(StoreError::NotFound("no such form".into())) };
+            if let Some(definition) = &change.definition {
+                version += 1;
+                sqlx::query(
+                    "INSERT INTO form_versions (org_id, form_id, version, definition, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(org.as_uuid())
+                .bind(form.as_uuid())
+                .bind(version)
+                .bind(definition)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store form version"))?;
+            }
+            sqlx::query(
+                "UPDATE forms SET title = COALESCE($3, title), status = COALESCE($4, status), current_version = $5, \
+                 updated_at = $6 WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .bind(change.title.as_deref())
+            .bind(change.status.map(|s| s.as_str()))
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("change form"))?;
+            let row: FormRow = sqlx::query_as(concat!(
+                "SELECT ",
+                form_columns!(),
+                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
+                 WHERE f.org_id = $1 AND f.id = $2"
+            ))
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("read changed form"))?;
+            append_audit(conn, &[audit]).await?;
+            row.into_domain()
+        }
+
+        pub(crate) async fn submissions(
+            pool: &$Pool,
+            query: SubmissionQuery,
+        ) -> Result<Vec<SubmissionSummary>, StoreError> {
+            let sql = match query.order {
+                Order::NewestFirst => concat!(
+                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!("<"),
+                    " ORDER BY s.id DESC LIMIT $9"
+                ),
+                Order::OldestFirst => concat!(
+                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!(">"),
+                    " ORDER BY s.id ASC LIMIT $9"
+                ),
+            };
+            let (field, digest) = query.index.clone().unzip();
+            let rows: Vec<SummaryRow> = sqlx::query_as(sql)
+                .bind(query.org.as_uuid())
+                .bind(query.form.as_uuid())
+                .bind(query.status.map(|s| s.as_str()))
+                .bind(query.from)
+                .bind(query.to)
+                .bind(field)
+                .bind(digest.map(|d| d.to_vec()))
+                .bind(query.after.map(|a| *a.as_uuid()))
+                .bind(i64::from(query.limit))
+                .fetch_all(pool)
+                .await
+                .map_err(backend("list submissions"))?;
+            rows.into_iter().map(SummaryRow::into_domain).collect()
+        }
+
+        pub(crate) async fn submissions_sealed(
+            pool: &$Pool,
+            query: SubmissionQuery,
+        ) -> Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError> {
+            macro_rules! sealed_page {
+                ($cmp:literal, $dir:literal) => {
+                    concat!(
+                        "SELECT ", summary_columns!(), ", s.org_id, r.revision, r.envelope, r.wrapped_key, r.key_id, \
+                         r.created_by, r.created_at AS revision_at FROM submissions s JOIN submission_revisions r \
+                         ON r.org_id = s.org_id AND r.submission_id = s.id AND r.revision = s.current_revision",
+                        inbox_filter!($cmp), " ORDER BY s.id ", $dir, " LIMIT $9"
+                    )
+                };
+            }
+            let sql = match query.order {
+                Order::NewestFirst => sealed_page!("<", "DESC"),
+                Order::OldestFirst => sealed_page!(">", "ASC"),
+            };
+            let (field, digest) = query.index.clone().unzip();
+            let rows: Vec<SealedSummaryRow> = sqlx::query_as(sql)
+                .bind(query.org.as_uuid())
+                .bind(query.form.as_uuid())
+                .bind(query.status.map(|s| s.as_str()))
+                .bind(query.from)
+                .bind(query.to)
+                .bind(field)
+                .bind(digest.map(|d| d.to_vec()))
+                .bind(query.after.map(|a| *a.as_uuid()))
+                .bind(i64::from(query.limit))
+                .fetch_all(pool)
+                .await
+                .map_err(backend("export submissions"))?;
+            rows.into_iter().map(SealedSummaryRow::into_domain).collect()
+        }
+
+        pub(crate) async fn submission(
+            pool: &$Pool,
+            org: OrgId,
+            submission: SubmissionId,
+        ) -> Result<Option<SubmissionSummary>, StoreError> {
+            let row: Option<SummaryRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM submissions s WHERE s.org_id = $1 AND s.id = $2"
+            ))
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read submission"))?;
+            row.map(SummaryRow::into_domain).transpose()
+        }
+
+        pub(crate) async fn set_submission_status(
+            conn: &mut $Conn,
+            org: OrgId,
+            submission: SubmissionId,
+            status: SubmissionStatus,
+            audit: Option<PendingAudit>,
+        ) -> Result<bool, StoreError> {
+            let before: Option<(String,)> =
+                sqlx::query_as(concat!("SELECT status FROM submissions WHERE org_id = $1 AND id = $2", $lock_update))
+                    .bind(org.as_uuid())
+                    .bind(submission.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("read submission status"))?;
+            let Some((before,)) = before else { return Ok(false) };
+            if before == status.as_str() {
+                return Ok(true);
+            }
+            sqlx::query("UPDATE submissions SET status = $3 WHERE org_id = $1 AND id = $2")
+                .bind(org.as_uuid())
+                .bind(submission.as_uuid())
+                .bind(status.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("set submission status"))?;
+            if let Some(audit) = audit {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(true)
+        }
+
+        pub(crate) async fn insert_revision(
+            conn: &mut $Conn,
+            org: OrgId,
+            submission: SubmissionId,
+            sealed: SealedRevision,
+            index: Vec<(String, [u8; 16])>,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let current: Option<(i32, Uuid)> = sqlx::query_as(concat!(
+                "SELECT current_revision, form_id FROM submissions WHERE org_id = $1 AND id = $2",
+                $lock_update
+            ))
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend("read submission"))?;
+            let Some((current, form_id)) = current else {
+                return Err(StoreError::NotFound("no such submission".into()));
+            };
+            let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
+            if revision != current + 1 {
+                return Err(StoreError::Conflict("the submission was changed meanwhile; open it again".into()));
+            }
+            let state: Option<(String,)> =
+                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
+                    .bind(org.as_uuid())
+                    .bind(key_uuid(sealed.key_id))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("check organisation key"))?;
+            if !state.is_some_and(|(s,)| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str()) {
+                return Err(StoreError::Conflict(KEY_RETIRED.into()));
+            }
+            sqlx::query(
+                "INSERT INTO submission_revisions \
+                 (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .bind(revision)
+            .bind(&sealed.envelope)
+            .bind(&sealed.wrapped_key)
+            .bind(key_uuid(sealed.key_id))
+            .bind(sealed.created_by.map(|u| *u.as_uuid()))
+            .bind(sealed.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store submission revision"))?;
+            sqlx::query("UPDATE submissions SET current_revision = $3, updated_at = $4 WHERE org_id = $1 AND id = $2")
+                .bind(org.as_uuid())
+                .bind(submission.as_uuid())
+                .bind(revision)
+                .bind(sealed.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("move submission to new revision"))?;
+            sqlx::query("DELETE FROM submission_index WHERE org_id = $1 AND submission_id = $2")
+                .bind(org.as_uuid())
+                .bind(submission.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("replace blind index"))?;
+            for (field, digest) in &index {
+                sqlx::query(
+                    "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(org.as_uuid())
+                .bind(form_id)
+                .bind(field)
+                .bind(digest.as_slice())
+                .bind(submission.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store blind index"))?;
+            }
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn revisions(
+            pool: &$Pool,
+            org: OrgId,
+            submission: SubmissionId,
+        ) -> Result<Vec<StoredRevision>, StoreError> {
+            let rows: Vec<RevisionRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                revision_columns!(),
+                " FROM submissions s JOIN submission_revisions r ON r.org_id = s.org_id AND r.submission_id = s.id \
+                 WHERE s.org_id = $1 AND s.id = $2 ORDER BY r.revision"
+            ))
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("read revisions"))?;
+            rows.into_iter().map(RevisionRow::into_domain).collect()
+        }
+
+        pub(crate) async fn files_of(
+            pool: &$Pool,
+            org: OrgId,
+            submission: SubmissionId,
+        ) -> Result<Vec<FileRecord>, StoreError> {
+            let rows: Vec<FileRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f JOIN submissions s ON s.org_id = f.org_id AND s.id = f.submission_id \
+                 WHERE f.org_id = $1 AND f.submission_id = $2 ORDER BY f.question_id, f.id"
+            ))
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list files"))?;
+            rows.into_iter().map(FileRow::into_domain).collect()
+        }
+
+        pub(crate) async fn file(pool: &$Pool, org: OrgId, file: FileId) -> Result<Option<FileRecord>, StoreError> {
+            let row: Option<FileRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f JOIN submissions s ON s.org_id = f.org_id AND s.id = f.submission_id \
+                 WHERE f.org_id = $1 AND f.id = $2"
+            ))
+            .bind(org.as_uuid())
+            .bind(file.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read file"))?;
+            row.map(FileRow::into_domain).transpose()
         }
     };
 }

@@ -2,14 +2,16 @@
 
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey, parse_scopes};
 use sealform_core::audit::{AuditRow, CheckpointRow};
-use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{KeyState, MasterWrapped, MasterWrappedBlob, MasterWrappedRef, OrgKeyRecord, WrappedKeyRef};
 use sealform_core::org::{OrgName, Organisation};
 use sealform_core::password::PasswordHash;
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::StoreError;
-use sealform_core::submission::{SealedRevision, StoredRevision};
+use sealform_core::submission::{
+    FileRecord, FormRecord, FormStatus, NewFile, SealedRevision, StoredRevision, SubmissionStatus, SubmissionSummary,
+};
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_crypto::{Checkpoint, KeyId, Suite};
 use time::OffsetDateTime;
@@ -390,5 +392,174 @@ pub(crate) struct MemberRow {
 impl MemberRow {
     pub(crate) fn into_domain(self) -> Result<(UserRecord, Role), StoreError> {
         Ok((self.user.into_domain()?, self.role.parse().map_err(corrupt("membership role"))?))
+    }
+}
+
+fn u32_of(value: i32, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(what.into()))
+}
+
+/// Columns of a form with its current version, in [`FormRow`] order (`f` forms, `v` form_versions).
+macro_rules! form_columns {
+    () => {
+        "f.org_id, f.id, f.title, f.status, f.current_version, v.definition, f.created_at, f.updated_at"
+    };
+}
+pub(crate) use form_columns;
+
+/// A form joined with its current version.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FormRow {
+    org_id: Uuid,
+    id: Uuid,
+    title: String,
+    status: String,
+    current_version: i32,
+    definition: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl FormRow {
+    pub(crate) fn into_domain(self) -> Result<FormRecord, StoreError> {
+        Ok(FormRecord {
+            org_id: OrgId::from_uuid(self.org_id),
+            id: FormId::from_uuid(self.id),
+            title: self.title,
+            status: FormStatus::parse(&self.status).ok_or_else(|| StoreError::Corrupt("form status".into()))?,
+            version: u32_of(self.current_version, "form version")?,
+            definition: self.definition,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Columns of a submission summary, in [`SummaryRow`] order (`s` submissions).
+macro_rules! summary_columns {
+    () => {
+        "s.id, s.form_id, s.form_version, s.status, s.current_revision, s.created_at, s.updated_at"
+    };
+}
+pub(crate) use summary_columns;
+
+/// The filters of an inbox page (`s` submissions); binds $1 org, $2 form, $3 status, $4 from, $5 to, $6 index
+/// field, $7 index digest, $8 after, $9 limit. `$cmp` is `<` for newest first and `>` for oldest first.
+macro_rules! inbox_filter {
+    ($cmp:literal) => {
+        concat!(
+            " WHERE s.org_id = $1 AND s.form_id = $2 AND ($3 IS NULL OR s.status = $3) ",
+            "AND ($4 IS NULL OR s.created_at >= $4) AND ($5 IS NULL OR s.created_at < $5) ",
+            "AND ($6 IS NULL OR EXISTS (SELECT 1 FROM submission_index i WHERE i.org_id = s.org_id ",
+            "AND i.form_id = s.form_id AND i.submission_id = s.id AND i.field = $6 AND i.digest = $7)) ",
+            "AND ($8 IS NULL OR s.id ",
+            $cmp,
+            " $8)"
+        )
+    };
+}
+pub(crate) use inbox_filter;
+
+/// A submission's metadata.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SummaryRow {
+    id: Uuid,
+    form_id: Uuid,
+    form_version: i32,
+    status: String,
+    current_revision: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl SummaryRow {
+    pub(crate) fn into_domain(self) -> Result<SubmissionSummary, StoreError> {
+        Ok(SubmissionSummary {
+            id: SubmissionId::from_uuid(self.id),
+            form_id: FormId::from_uuid(self.form_id),
+            form_version: u32_of(self.form_version, "form version")?,
+            status: SubmissionStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt("submission status".into()))?,
+            revision: u32_of(self.current_revision, "revision number")?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A summary and its latest revision, for export.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SealedSummaryRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    org_id: Uuid,
+    revision: i32,
+    envelope: Vec<u8>,
+    wrapped_key: Vec<u8>,
+    key_id: Uuid,
+    created_by: Option<Uuid>,
+    revision_at: OffsetDateTime,
+}
+
+impl SealedSummaryRow {
+    pub(crate) fn into_domain(self) -> Result<(SubmissionSummary, StoredRevision), StoreError> {
+        let summary = self.summary.into_domain()?;
+        let stored = StoredRevision {
+            org_id: OrgId::from_uuid(self.org_id),
+            submission_id: summary.id,
+            form_id: summary.form_id,
+            sealed: SealedRevision {
+                revision: u32_of(self.revision, "revision number")?,
+                envelope: self.envelope,
+                wrapped_key: self.wrapped_key,
+                key_id: KeyId(*self.key_id.as_bytes()),
+                created_by: self.created_by.map(UserId::from_uuid),
+                created_at: self.revision_at,
+            },
+        };
+        Ok((summary, stored))
+    }
+}
+
+/// Columns of a file, in [`FileRow`] order (`f` files, `s` submissions).
+macro_rules! file_columns {
+    () => {
+        "f.org_id, f.submission_id, s.form_id, f.revision, f.id, f.question_id, f.object_key, f.sealed_size, \
+         f.wrapped_key, f.key_id"
+    };
+}
+pub(crate) use file_columns;
+
+/// A file joined with its submission.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FileRow {
+    org_id: Uuid,
+    submission_id: Uuid,
+    form_id: Uuid,
+    revision: i32,
+    id: Uuid,
+    question_id: String,
+    object_key: String,
+    sealed_size: i64,
+    wrapped_key: Vec<u8>,
+    key_id: Uuid,
+}
+
+impl FileRow {
+    pub(crate) fn into_domain(self) -> Result<FileRecord, StoreError> {
+        Ok(FileRecord {
+            org_id: OrgId::from_uuid(self.org_id),
+            submission_id: SubmissionId::from_uuid(self.submission_id),
+            form_id: FormId::from_uuid(self.form_id),
+            revision: u32_of(self.revision, "revision number")?,
+            file: NewFile {
+                id: FileId::from_uuid(self.id),
+                question_id: self.question_id,
+                object_key: self.object_key,
+                sealed_size: u64::try_from(self.sealed_size).map_err(|_| StoreError::Corrupt("file size".into()))?,
+                wrapped_key: self.wrapped_key,
+                key_id: KeyId(*self.key_id.as_bytes()),
+            },
+        })
     }
 }

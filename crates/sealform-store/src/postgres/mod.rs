@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
-use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
+use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
@@ -21,7 +21,10 @@ use sealform_core::store::{
     ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
     Store, StoreError, SubmissionStore, UserStore,
 };
-use sealform_core::submission::{NewForm, NewSubmission, StoredRevision};
+use sealform_core::submission::{
+    FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
+    SubmissionStatus, SubmissionSummary,
+};
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_crypto::KeyId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -243,6 +246,88 @@ impl KeyStore for PgStore {
 }
 
 impl SubmissionStore for PgStore {
+    async fn forms_of(&self, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
+        queries::forms_of(&self.pool, org).await
+    }
+
+    async fn form(&self, org: OrgId, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+        queries::form(&self.pool, org, form).await
+    }
+
+    async fn form_by_public_id(&self, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+        queries::form_by_public_id(&self.pool, form).await
+    }
+
+    async fn form_definition(&self, org: OrgId, form: FormId, version: u32) -> Result<Option<String>, StoreError> {
+        queries::form_definition(&self.pool, org, form, version).await
+    }
+
+    async fn change_form(
+        &self,
+        org: OrgId,
+        form: FormId,
+        change: FormChange,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<FormRecord, StoreError> {
+        self.in_transaction("change form", async |conn| queries::change_form(conn, org, form, change, at, audit).await)
+            .await
+    }
+
+    async fn submissions(&self, query: SubmissionQuery) -> Result<Vec<SubmissionSummary>, StoreError> {
+        queries::submissions(&self.pool, query).await
+    }
+
+    async fn submissions_sealed(
+        &self,
+        query: SubmissionQuery,
+    ) -> Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError> {
+        queries::submissions_sealed(&self.pool, query).await
+    }
+
+    async fn submission(&self, org: OrgId, submission: SubmissionId) -> Result<Option<SubmissionSummary>, StoreError> {
+        queries::submission(&self.pool, org, submission).await
+    }
+
+    async fn set_submission_status(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        status: SubmissionStatus,
+        audit: Option<PendingAudit>,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("set submission status", async |conn| {
+            queries::set_submission_status(conn, org, submission, status, audit).await
+        })
+        .await
+    }
+
+    async fn insert_revision(
+        &self,
+        org: OrgId,
+        submission: SubmissionId,
+        revision: SealedRevision,
+        index: Vec<(String, [u8; 16])>,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("store revision", async |conn| {
+            queries::insert_revision(conn, org, submission, revision, index, audit).await
+        })
+        .await
+    }
+
+    async fn revisions(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<StoredRevision>, StoreError> {
+        queries::revisions(&self.pool, org, submission).await
+    }
+
+    async fn files_of(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<FileRecord>, StoreError> {
+        queries::files_of(&self.pool, org, submission).await
+    }
+
+    async fn file(&self, org: OrgId, file: FileId) -> Result<Option<FileRecord>, StoreError> {
+        queries::file(&self.pool, org, file).await
+    }
+
     async fn create_form(&self, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("create form", async |conn| queries::create_form(conn, form, audit).await).await
     }

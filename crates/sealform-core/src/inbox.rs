@@ -1,0 +1,215 @@
+//! Working submissions: staff edits as new sealed revisions, status changes, the revision history, and export.
+//! Every step that opens answers is audited before the answers are returned (fail closed).
+
+use time::OffsetDateTime;
+
+use crate::DomainError;
+use crate::audit::{Action, AuditCtx, Entry, Target};
+use crate::form_model::Definition;
+use crate::ids::{OrgId, SubmissionId, UserId};
+use crate::keys::Keyring;
+use crate::sealing::{Answers, RecordRef, index_digests, open_unaudited, seal_revision};
+use crate::store::{Store, StoreError};
+use crate::submission::{StoredRevision, SubmissionQuery, SubmissionStatus, SubmissionSummary};
+
+/// Stores `answers` as the submission's next revision, made by `editor`. The audit entry names the fields that
+/// changed (added, altered or removed), never their values.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown submission; [`DomainError::Conflict`] when another edit landed first.
+pub async fn edit_submission<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    submission: SubmissionId,
+    definition: &Definition,
+    answers: &Answers,
+    editor: UserId,
+    now: OffsetDateTime,
+) -> Result<u32, DomainError> {
+    let current = store
+        .latest_revision(org, submission)
+        .await?
+        .ok_or_else(|| DomainError::NotFound("no such submission".into()))?;
+    let before = open_unaudited(keyring, &current, None).await?;
+    let mut changed: Vec<String> = answers
+        .iter()
+        .filter(|(path, value)| before.get(*path) != Some(*value))
+        .map(|(path, _)| path.clone())
+        .collect();
+    changed.extend(before.keys().filter(|path| !answers.contains_key(*path)).cloned());
+    changed.sort();
+    let revision = current.sealed.revision + 1;
+    let record = RecordRef { org, form: current.form_id, submission, revision };
+    let index = index_digests(keyring, org, current.form_id, answers, &definition.indexed_paths()).await?;
+    let targets = vec![Target::new("submission", submission), Target::new("form", current.form_id)];
+    let entry = audit.entry(Entry::ok(Some(org), Action::SubmissionUpdate, targets, now).with_fields(changed))?;
+    let mut attempts = 0;
+    loop {
+        let sealed = seal_revision(keyring, record, answers, Some(editor), now).await?;
+        match store.insert_revision(org, submission, sealed, index.clone(), entry.clone()).await {
+            Ok(()) => return Ok(revision),
+            // A retired key: seal again. A raced edit is reported as it is.
+            Err(StoreError::Conflict(message)) if message.contains("retired") && attempts < 3 => attempts += 1,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Sets a submission's status, audited as an update of its `#status`.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown submission.
+pub async fn set_status<S: Store>(
+    store: &S,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    submission: SubmissionId,
+    status: SubmissionStatus,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    let entry = audit.entry(
+        Entry::ok(Some(org), Action::SubmissionUpdate, vec![Target::new("submission", submission)], now)
+            .with_fields(vec![format!("#status:{}", status.as_str())]),
+    )?;
+    if store.set_submission_status(org, submission, status, Some(entry)).await? {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("no such submission".into()))
+    }
+}
+
+/// Marks a new submission read when staff first open it. Not audited on its own: the read that causes it is.
+///
+/// # Errors
+/// Storage errors.
+pub async fn mark_read<S: Store>(store: &S, org: OrgId, summary: &SubmissionSummary) -> Result<(), DomainError> {
+    if summary.status == SubmissionStatus::New {
+        store.set_submission_status(org, summary.id, SubmissionStatus::Read, None).await?;
+    }
+    Ok(())
+}
+
+/// Every revision of a submission, opened, oldest first, with who made each. Audited as one read of the fields
+/// shown.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown submission; storage, audit and crypto errors.
+pub async fn revision_history<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    submission: SubmissionId,
+    now: OffsetDateTime,
+) -> Result<Vec<(StoredRevision, Answers)>, DomainError> {
+    let revisions = store.revisions(org, submission).await?;
+    let Some(first) = revisions.first() else { return Err(DomainError::NotFound("no such submission".into())) };
+    let form = first.form_id;
+    let mut opened = Vec::with_capacity(revisions.len());
+    let mut fields = std::collections::BTreeSet::new();
+    for stored in revisions {
+        let answers = open_unaudited(keyring, &stored, None).await?;
+        fields.extend(answers.keys().cloned());
+        opened.push((stored, answers));
+    }
+    let targets = vec![Target::new("submission", submission), Target::new("form", form)];
+    let entry = audit
+        .entry(Entry::ok(Some(org), Action::SubmissionRead, targets, now).with_fields(fields.into_iter().collect()))?;
+    store.append_audit(vec![entry]).await?;
+    Ok(opened)
+}
+
+/// Rows fetched per page of an export: bounded memory whatever the form's size.
+pub const EXPORT_PAGE: u32 = 500;
+
+/// An export in progress: counted and audited up front (records and fields), then opened page by page. Only the
+/// submissions counted are exported, so the audit entry's count is exactly what leaves.
+pub struct Export<'a, S: Store> {
+    store: &'a S,
+    keyring: &'a Keyring<S>,
+    query: SubmissionQuery,
+    fields: Vec<String>,
+    remaining: u64,
+    last: Option<SubmissionId>,
+}
+
+impl<'a, S: Store> Export<'a, S> {
+    /// Counts the matching submissions (oldest first), records the export in the audit trail and returns the
+    /// export ready to stream. `fields` are the answer paths exported.
+    ///
+    /// # Errors
+    /// Storage and audit errors: nothing is exported unless the entry committed.
+    pub async fn start(
+        store: &'a S,
+        keyring: &'a Keyring<S>,
+        audit: AuditCtx<'_>,
+        mut query: SubmissionQuery,
+        fields: Vec<String>,
+        now: OffsetDateTime,
+    ) -> Result<Self, DomainError> {
+        query.order = crate::submission::Order::OldestFirst;
+        query.after = None;
+        let mut count = 0u64;
+        let mut last = None;
+        let mut page = query.clone();
+        page.limit = 10_000;
+        loop {
+            let rows = store.submissions(page.clone()).await?;
+            count += rows.len() as u64;
+            if let Some(row) = rows.last() {
+                last = Some(row.id);
+                page.after = Some(row.id);
+            }
+            if rows.len() < page.limit as usize {
+                break;
+            }
+        }
+        let targets = vec![Target::new("form", query.form), Target::new("export-records", count)];
+        let entry = audit
+            .entry(Entry::ok(Some(query.org), Action::SubmissionExport, targets, now).with_fields(fields.clone()))?;
+        store.append_audit(vec![entry]).await?;
+        query.limit = EXPORT_PAGE;
+        Ok(Self { store, keyring, query, fields, remaining: count, last })
+    }
+
+    /// How many submissions the export holds.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.remaining
+    }
+
+    /// The exported answer paths.
+    #[must_use]
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// The next page of opened submissions (only the exported fields are decrypted); empty at the end.
+    ///
+    /// # Errors
+    /// Storage and crypto errors.
+    pub async fn next_page(&mut self) -> Result<Vec<(SubmissionSummary, Answers)>, DomainError> {
+        if self.remaining == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self.store.submissions_sealed(self.query.clone()).await?;
+        let only: Vec<&str> = self.fields.iter().map(String::as_str).collect();
+        let mut page = Vec::with_capacity(rows.len());
+        for (summary, stored) in rows {
+            if self.remaining == 0 || self.last.is_some_and(|last| summary.id > last) {
+                self.remaining = 0;
+                break;
+            }
+            self.query.after = Some(summary.id);
+            let answers = open_unaudited(self.keyring, &stored, Some(&only)).await?;
+            self.remaining -= 1;
+            page.push((summary, answers));
+        }
+        if page.is_empty() {
+            self.remaining = 0;
+        }
+        Ok(page)
+    }
+}
