@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, TlsFiles};
 use crate::data_dir::{self, KeySource};
+use sealform_core::files::ObjectStore;
+
+/// Largest public submission with its files: one maximal upload and room for the rest of the form.
+const MAX_UPLOAD_BYTES: usize = sealform_core::form_model::MAX_FILE_BYTES as usize + (10 << 20);
 use crate::stores::{self, with_store};
 
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
@@ -60,12 +64,20 @@ async fn serve_with<S: Store>(
     )?);
     let settings = HttpSettings {
         max_body_bytes: server.max_body_bytes,
+        // Uploads stream into sealed objects, so their limit is the per-question maximum plus the other answers.
+        max_upload_bytes: server.max_body_bytes.max(MAX_UPLOAD_BYTES),
         request_timeout: server.request_timeout,
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
     };
-    let mut state =
-        AppState::new(store.clone(), auditor, masters, (mailer, config.public_url.clone()), Arc::new(SystemClock));
+    let mut state = AppState::new(
+        store.clone(),
+        auditor,
+        masters,
+        (mailer, config.public_url.clone()),
+        Arc::new(SystemClock),
+        ObjectStore::new(config.data_dir.join("objects")),
+    );
     state.policy = config.session_policy();
     let app = sealform_http::router(state, &settings);
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };

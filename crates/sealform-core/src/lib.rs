@@ -18,6 +18,7 @@ pub mod mail;
 pub mod mfa;
 pub mod org;
 pub mod password;
+pub mod policy;
 pub mod resets;
 pub mod rotation;
 pub mod sealing;

@@ -11,7 +11,8 @@ use http::StatusCode;
 use minijinja::Environment;
 use sealform_core::audit::Auditor;
 use sealform_core::clock::Clock;
-use sealform_core::keys::MasterKeys;
+use sealform_core::files::ObjectStore;
+use sealform_core::keys::{Keyring, MasterKeys};
 use sealform_core::mail::Mailer;
 use sealform_core::sessions::SessionPolicy;
 use sealform_core::store::Store;
@@ -20,13 +21,20 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::headers::{HeaderPolicy, security_headers};
 use crate::request_id::request_context;
-use crate::{api, console, pages, system};
+use crate::{api, console, pages, public, system};
+
+/// Public submissions per client address and minute unless configured: a waiting room of patients on one clinic
+/// Wi-Fi shares an address, so this is generous; it stops floods, not people.
+pub const DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE: u32 = 120;
 
 /// What the HTTP layer needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     /// Largest request body accepted, in bytes; larger gets 413.
     pub max_body_bytes: usize,
+    /// Largest public form submission with its uploads, in bytes (uploads stream to sealed storage, never to
+    /// memory); larger gets 413.
+    pub max_upload_bytes: usize,
     /// Longest a request may take end to end; longer gets 408.
     pub request_timeout: Duration,
     /// Longest a client may pause while sending a body; longer gets an error and the connection is dropped.
@@ -51,6 +59,12 @@ pub struct AppState<S> {
     pub mailer: Arc<dyn Mailer>,
     /// Base of links in e-mail.
     pub public_url: Arc<str>,
+    /// Organisation keys, to seal and open submissions.
+    pub keyring: Arc<Keyring<S>>,
+    /// Where sealed files live.
+    pub objects: ObjectStore,
+    /// Submissions one client address may post to public forms per minute (spam protection).
+    pub public_submissions_per_minute: u32,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -64,22 +78,30 @@ impl<S: Clone> Clone for AppState<S> {
             masters: self.masters.clone(),
             mailer: Arc::clone(&self.mailer),
             public_url: Arc::clone(&self.public_url),
+            keyring: Arc::clone(&self.keyring),
+            objects: self.objects.clone(),
+            public_submissions_per_minute: self.public_submissions_per_minute,
             templates: Arc::clone(&self.templates),
         }
     }
 }
 
 impl<S: Store> AppState<S> {
-    /// State over a store, with the built-in templates and the default session policy.
+    /// State over a store, with the built-in templates and the default session policy. Sealed files go to
+    /// `objects`.
     pub fn new(
         store: S,
         auditor: Arc<Auditor>,
         masters: MasterKeys,
         mail: (Arc<dyn Mailer>, String),
         clock: Arc<dyn Clock>,
+        objects: ObjectStore,
     ) -> Self {
         let (mailer, public_url) = mail;
         Self {
+            keyring: Arc::new(Keyring::new(store.clone(), masters.clone())),
+            objects,
+            public_submissions_per_minute: DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE,
             store,
             auditor,
             clock,
@@ -122,11 +144,15 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/sessions/revoke", post(console::revoke_session::<S>))
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
+        .merge(public::routes::<S>())
+        .merge(console::form_routes::<S>())
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        // Added after the general limit, so only it gets the larger one.
+        .merge(public::upload_routes::<S>().layer(RequestBodyLimitLayer::new(settings.max_upload_bytes)))
         .fallback(pages::not_found::<S>)
         .with_state(state);
     routes
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(settings.body_idle_timeout))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(middleware::from_fn(request_context))

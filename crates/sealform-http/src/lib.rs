@@ -8,11 +8,12 @@ mod console;
 mod headers;
 mod pages;
 mod problem;
+mod public;
 mod request_id;
 mod serve;
 mod system;
 
-pub use app::{AppState, HttpSettings, router};
+pub use app::{AppState, DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE, HttpSettings, router};
 pub use problem::ApiError;
 pub use request_id::RequestId;
 pub use serve::{ConnectionLimits, serve};

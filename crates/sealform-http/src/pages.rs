@@ -33,7 +33,11 @@ pub(crate) fn templates() -> Environment<'static> {
         ("users.html", include_str!("../templates/users.html")),
         ("reauth.html", include_str!("../templates/reauth.html")),
         ("api_keys.html", include_str!("../templates/api_keys.html")),
-    ] {
+    ]
+    .into_iter()
+    .chain(crate::public::TEMPLATES.iter().copied())
+    .chain(crate::console::FORM_TEMPLATES.iter().flat_map(|list| list.iter().copied()))
+    {
         // The templates are part of the binary and covered by tests; a syntax error is a build defect.
         if let Err(err) = env.add_template(name, source) {
             panic!("built-in template {name} does not parse: {err}");

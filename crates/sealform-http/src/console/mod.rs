@@ -32,11 +32,31 @@ macro_rules! with_csrf {
 
 mod account;
 mod admin;
+mod builder;
+mod inbox;
 mod sign_in;
 
 pub(crate) use account::*;
 pub(crate) use admin::*;
 pub(crate) use sign_in::*;
+
+/// The console's form and submission pages (builder and inbox).
+pub(crate) fn form_routes<S: Store>() -> axum::Router<AppState<S>> {
+    builder::routes::<S>().merge(inbox::routes::<S>())
+}
+
+/// Templates of the builder and the inbox.
+pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 2] = [builder::TEMPLATES, inbox::TEMPLATES];
+
+/// Refuses with 403 unless the session's role allows `permission` (DESIGN.md §6; the table is in
+/// [`sealform_core::policy`]).
+pub(crate) fn require(session: &SessionRecord, permission: sealform_core::policy::Permission) -> Result<(), ApiError> {
+    if sealform_core::policy::role_allows(session.role, permission) {
+        Ok(())
+    } else {
+        Err(ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", "your role does not allow this"))
+    }
+}
 
 /// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.
 pub(crate) const LOGIN_REFUSED: &str = "The e-mail or password is wrong, or the account is locked. Try again later.";
