@@ -87,7 +87,7 @@ pub(crate) async fn favicon() -> Response {
 }
 
 /// Static assets are cacheable: they hold no data. An hour keeps upgrades visible without a fingerprinted name.
-fn static_asset(content_type: &'static str, body: &'static str) -> Response {
+pub(crate) fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static(content_type)),
