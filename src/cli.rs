@@ -52,6 +52,8 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Create a demo organisation with example forms and submissions (once), print how to sign in, and serve.
+    Demo(ServeArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

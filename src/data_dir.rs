@@ -196,3 +196,17 @@ mod tests {
         assert!(err.contains("chmod 700"), "{err}");
     }
 }
+
+/// Writes a small owner-only (0600) file, replacing an earlier one.
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}

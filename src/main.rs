@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod config;
 mod data_dir;
+mod demo;
 mod keys;
 mod logging;
 mod mail;
@@ -35,6 +36,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             cli::Command::Serve(args) => {
                 let config = config::Config::load(&cli.global, &args)?;
                 logging::init(&config.logging)?;
+                serve::run(config).await
+            }
+            cli::Command::Demo(args) => {
+                let config = config::Config::load(&cli.global, &args)?;
+                logging::init(&config.logging)?;
+                demo::seed(&config).await?;
                 serve::run(config).await
             }
             cli::Command::Config(cli::ConfigCommand::Show(args)) => {

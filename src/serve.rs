@@ -14,11 +14,11 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, TlsFiles};
 use crate::data_dir::{self, KeySource};
+use crate::stores::{self, with_store};
 use sealform_core::files::ObjectStore;
 
 /// Largest public submission with its files: one maximal upload and room for the rest of the form.
 const MAX_UPLOAD_BYTES: usize = sealform_core::form_model::MAX_FILE_BYTES as usize + (10 << 20);
-use crate::stores::{self, with_store};
 
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // Cheap checks first, so a bad TLS file fails before anything is created.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clock;
 pub mod common_passwords;
 pub mod error;
+pub mod examples;
 pub mod files;
 pub mod form_model;
 pub mod forms;

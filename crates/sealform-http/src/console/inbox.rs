@@ -1,13 +1,742 @@
-//! (placeholder while the inbox is written)
+//! The inbox: a form's submissions (paginated, sorted, filtered by date, status and blind-indexed exact match), the
+//! submission view and print view, staff edits as new revisions with a diff of the history, status, deletion by
+//! crypto-shredding after confirmation, and file downloads that need a session with the right role.
+//! Every page that shows answers is audited before it is rendered.
 
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use minijinja::{Value, context};
+use sealform_core::DomainError;
+use sealform_core::audit::{Action, AuditCtx, AuditScope, Entry, Target};
+use sealform_core::form_model::{Definition, QuestionType, UploadedFile, validate_answers};
+use sealform_core::ids::{FileId, FormId, SubmissionId};
+use sealform_core::inbox::{edit_submission, mark_read, revision_history, set_status};
+use sealform_core::policy::Permission;
+use sealform_core::sealing::{Answers, delete_submission, read_submission};
+use sealform_core::sessions::SessionRecord;
 use sealform_core::store::Store;
+use sealform_core::submission::{FileRecord, FormRecord, Order, SubmissionQuery, SubmissionStatus, SubmissionSummary};
+use serde::Deserialize;
+use time::OffsetDateTime;
 
+use super::export;
+use super::*;
 use crate::AppState;
+use crate::auth::{csrf_matches, request_context, same_origin, user_scope};
+use crate::pages::render;
+use crate::problem::ApiError;
 
-/// Templates of this module: (name, source).
-pub(crate) const TEMPLATES: &[(&str, &str)] = &[];
+/// Templates of the inbox.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("inbox.html", include_str!("../../templates/inbox.html")),
+    ("submission.html", include_str!("../../templates/submission.html")),
+    ("submission_print.html", include_str!("../../templates/submission_print.html")),
+    ("submission_edit.html", include_str!("../../templates/submission_edit.html")),
+    ("submission_delete.html", include_str!("../../templates/submission_delete.html")),
+    ("revisions.html", include_str!("../../templates/revisions.html")),
+    ("export.html", include_str!("../../templates/export.html")),
+];
 
-/// Routes of this module.
+/// Routes of the inbox.
 pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
     axum::Router::new()
+        .route("/console/forms/{form}/submissions", get(inbox_page::<S>))
+        .route("/console/forms/{form}/export", get(export::export_page::<S>))
+        .route("/console/forms/{form}/export/download", get(export::export_download::<S>))
+        .route("/console/submissions/{submission}", get(submission_page::<S>))
+        .route("/console/submissions/{submission}/print", get(print_page::<S>))
+        .route("/console/submissions/{submission}/status", post(status_submit::<S>))
+        .route("/console/submissions/{submission}/edit", get(edit_page::<S>).post(edit_submit::<S>))
+        .route("/console/submissions/{submission}/revisions", get(revisions_page::<S>))
+        .route("/console/submissions/{submission}/delete", get(delete_page::<S>).post(delete_submit::<S>))
+        .route("/console/files/{file}", get(file_download::<S>))
+}
+
+/// Rows per inbox page.
+const PAGE_SIZE: u32 = 50;
+
+/// A signed-in staff member allowed `permission`, with their audit scope; or the redirect to send instead.
+/// The request is read before the future starts, so the future does not hold it (bodies are not `Sync`).
+pub(super) fn staff<'a, S: Store>(
+    state: &'a AppState<S>,
+    request: &Request,
+    permission: Permission,
+) -> impl Future<Output = Result<Result<(SessionRecord, AuditScope), Response>, ApiError>> + Send + 'a {
+    let headers = request.headers().clone();
+    let context = request_context(request);
+    async move {
+        let session = match open_session(state, &headers).await? {
+            Ok(session) => session,
+            Err(redirect) => return Ok(Err(redirect)),
+        };
+        require(&session, permission)?;
+        let scope = user_scope(&session, context);
+        Ok(Ok((session, scope)))
+    }
+}
+
+/// Parses an id from the path; anything malformed is simply not found.
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// The form of `org`, or 404 (also for another organisation's form).
+pub(super) async fn org_form<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    raw: &str,
+) -> Result<FormRecord, ApiError> {
+    let id: FormId = parse_id(raw)?;
+    state.store.form(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+}
+
+/// A submission of `org` with the definition of the form version it answered, or 404.
+async fn org_submission<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    raw: &str,
+) -> Result<(SubmissionSummary, FormRecord, Definition), ApiError> {
+    let id: SubmissionId = parse_id(raw)?;
+    let summary =
+        state.store.submission(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let form = state
+        .store
+        .form(session.org, summary.form_id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let json = state
+        .store
+        .form_definition(session.org, summary.form_id, summary.form_version)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let definition = Definition::from_json(&json)
+        .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
+    Ok((summary, form, definition))
+}
+
+pub(super) fn format_time(at: OffsetDateTime) -> String {
+    at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
+}
+
+fn text(answers: &Answers, path: &str) -> Option<String> {
+    answers.get(path).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// The answers laid out by question, for the view, print and edit pages.
+fn answer_rows(definition: &Definition, answers: &Answers, files: &[FileRecord]) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for q in definition.questions.iter().filter(|q| q.kind.takes_answer() && q.kind != QuestionType::Button) {
+        let parts: Vec<Value> = if q.kind.parts().is_empty() {
+            vec![context! { label => "", value => text(answers, &q.qid).unwrap_or_default() }]
+        } else {
+            q.kind
+                .parts()
+                .iter()
+                .map(|(part, label)| {
+                    context! { label => *label, value => text(answers, &format!("{}_{part}", q.qid)).unwrap_or_default() }
+                })
+                .collect()
+        };
+        let file = files
+            .iter()
+            .rev()
+            .find(|f| f.file.question_id == q.qid)
+            .filter(|_| answers.contains_key(&q.qid))
+            .map(|f| context! { id => f.file.id.to_string(), name => text(answers, &q.qid).unwrap_or_default() });
+        rows.push(context! {
+            qid => q.qid.as_str(),
+            label => q.text.as_str(),
+            kind => q.kind.as_str(),
+            phi => q.phi,
+            multiline => q.kind == QuestionType::Textarea || q.kind == QuestionType::Checkbox,
+            parts,
+            file,
+        });
+    }
+    rows
+}
+
+#[derive(Deserialize, Default, serde::Serialize)]
+pub(crate) struct InboxFilter {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    after: String,
+}
+
+/// Parses a `YYYY-MM-DD` day of a filter (empty: no bound).
+pub(super) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let date = time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not a date")))?;
+    Ok(Some(date.midnight().assume_utc()))
+}
+
+/// `GET /console/forms/{form}/submissions`: one page of the inbox. Metadata only; an exact-match filter on an
+/// indexed field compares keyed hashes and is audited as a search.
+async fn inbox_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(form): Path<String>,
+    Query(filter): Query<InboxFilter>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &form).await?;
+    let definition = Definition::from_json(&form.definition).unwrap_or_default();
+    let invalid =
+        |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not valid"));
+    let status = (!filter.status.is_empty())
+        .then(|| SubmissionStatus::parse(&filter.status).ok_or_else(|| invalid("the status")))
+        .transpose()?;
+    let order = if filter.order == "oldest" { Order::OldestFirst } else { Order::NewestFirst };
+    let after =
+        (!filter.after.is_empty()).then(|| filter.after.parse()).transpose().map_err(|_| invalid("the page"))?;
+    let indexed = definition.indexed_paths();
+    let index = if filter.field.is_empty() || filter.value.trim().is_empty() {
+        None
+    } else {
+        if !indexed.contains(&filter.field.as_str()) {
+            return Err(invalid("the search field"));
+        }
+        let key = state.keyring.form_index_key(session.org, form.id).await?;
+        let value = sealform_core::sealing::normalise_for_index(filter.value.as_bytes());
+        let digest = sealform_crypto::blind_index(&key, &filter.field, &value);
+        let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+        let entry = audit.entry(
+            Entry::ok(
+                Some(session.org),
+                Action::SubmissionSearch,
+                vec![Target::new("form", form.id)],
+                state.clock.now(),
+            )
+            .with_fields(vec![filter.field.clone()]),
+        )?;
+        state.store.append_audit(vec![entry]).await.map_err(DomainError::from)?;
+        Some((filter.field.clone(), digest))
+    };
+    let to = day(&filter.to, "the end date")?.map(|d| d + time::Duration::days(1));
+    let query = SubmissionQuery {
+        org: session.org,
+        form: form.id,
+        status,
+        from: day(&filter.from, "the start date")?,
+        to,
+        index,
+        order,
+        after,
+        limit: PAGE_SIZE + 1,
+    };
+    let mut rows = state.store.submissions(query).await.map_err(DomainError::from)?;
+    let more = rows.len() > PAGE_SIZE as usize;
+    rows.truncate(PAGE_SIZE as usize);
+    let next = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let total = state.store.count_submissions(session.org, form.id).await.map_err(DomainError::from)?;
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            context! {
+                id => r.id.to_string(),
+                status => r.status.as_str(),
+                created => format_time(r.created_at),
+                updated => format_time(r.updated_at),
+                revision => r.revision,
+                version => r.form_version,
+            }
+        })
+        .collect();
+    let fields: Vec<Value> = indexed
+        .iter()
+        .filter_map(|qid| definition.question(qid))
+        .map(|q| context! { qid => q.qid.as_str(), label => q.text.as_str() })
+        .collect();
+    let statuses: Vec<&str> = SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let page = render(
+        &state.templates,
+        "inbox.html",
+        context! {
+            form => context! { id => form.id.to_string(), title => form.title.as_str() },
+            rows, total, next, fields, statuses, filter,
+            can_export => sealform_core::policy::role_allows(session.role, Permission::ExportSubmissions),
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+/// Opens the latest revision, audited; marks a new submission read.
+async fn opened<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    scope: &AuditScope,
+    summary: &SubmissionSummary,
+) -> Result<Answers, ApiError> {
+    let audit = AuditCtx { auditor: &state.auditor, scope };
+    let answers =
+        read_submission(&state.store, &state.keyring, audit, session.org, summary.id, None, state.clock.now())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+    mark_read(&state.store, session.org, summary).await?;
+    Ok(answers)
+}
+
+async fn view<S: Store>(
+    state: AppState<S>,
+    raw: String,
+    request: Request,
+    template: &str,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    let answers = opened(&state, &session, &scope, &summary).await?;
+    let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
+    let statuses: Vec<&str> = SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let page = render(
+        &state.templates,
+        template,
+        context! {
+            form => context! { id => form.id.to_string(), title => form.title.as_str() },
+            submission => context! {
+                id => summary.id.to_string(),
+                status => if summary.status == SubmissionStatus::New { "read" } else { summary.status.as_str() },
+                created => format_time(summary.created_at),
+                updated => format_time(summary.updated_at),
+                revision => summary.revision,
+                version => summary.form_version,
+            },
+            rows => answer_rows(&definition, &answers, &files),
+            statuses,
+            csrf => session.csrf_token.as_str(),
+            can_edit => sealform_core::policy::role_allows(session.role, Permission::EditSubmissions),
+            can_delete => sealform_core::policy::role_allows(session.role, Permission::DeleteSubmissions),
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+/// `GET /console/submissions/{id}`.
+async fn submission_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    view(state, raw, request, "submission.html").await
+}
+
+/// `GET /console/submissions/{id}/print`: the answers on a plain page for printing.
+async fn print_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    view(state, raw, request, "submission_print.html").await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StatusForm {
+    csrf: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConfirmForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+with_csrf!(StatusForm, ConfirmForm);
+
+/// `POST /console/submissions/{id}/status`.
+async fn status_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, form) = match posted::<S, StatusForm>(&state, request, Gate::Open).await? {
+        Ok(posted) => posted,
+        Err(redirect) => return Ok(redirect),
+    };
+    require(&session, Permission::EditSubmissions)?;
+    let id: SubmissionId = parse_id(&raw)?;
+    let status = SubmissionStatus::parse(&form.status)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "unknown status"))?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    set_status(&state.store, audit, session.org, id, status, state.clock.now()).await?;
+    Ok(Redirect::to(&format!("/console/submissions/{id}")).into_response())
+}
+
+/// `GET /console/submissions/{id}/delete`: asks for confirmation.
+async fn delete_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, _) = match staff(&state, &request, Permission::DeleteSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (summary, form, _) = org_submission(&state, &session, &raw).await?;
+    let page = render(
+        &state.templates,
+        "submission_delete.html",
+        context! {
+            id => summary.id.to_string(), created => format_time(summary.created_at),
+            form => form.title.as_str(), form_id => form.id.to_string(), csrf => session.csrf_token.as_str(), error => false,
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+/// `POST /console/submissions/{id}/delete`: crypto-shreds the submission once the box is ticked.
+async fn delete_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, form) = match posted::<S, ConfirmForm>(&state, request, Gate::Open).await? {
+        Ok(posted) => posted,
+        Err(redirect) => return Ok(redirect),
+    };
+    require(&session, Permission::DeleteSubmissions)?;
+    let (summary, record, _) = org_submission(&state, &session, &raw).await?;
+    if form.confirm != "yes" {
+        let page = render(
+            &state.templates,
+            "submission_delete.html",
+            context! {
+                id => summary.id.to_string(), created => format_time(summary.created_at), form => record.title.as_str(),
+                form_id => record.id.to_string(), csrf => session.csrf_token.as_str(), error => true,
+            },
+        )?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    delete_submission(&state.store, audit, session.org, summary.id, state.clock.now()).await?;
+    let keys: Vec<String> = files.into_iter().map(|f| f.file.object_key).collect();
+    state.objects.remove(&keys).await;
+    Ok(Redirect::to(&format!("/console/forms/{}/submissions", record.id)).into_response())
+}
+
+/// The values of one question for the edit form: text fields keep their answer; choices mark the chosen options.
+fn edit_fields(
+    definition: &Definition,
+    answers: &BTreeMap<String, Vec<String>>,
+    errors: &BTreeMap<String, String>,
+) -> Vec<Value> {
+    let value = |path: &str| answers.get(path).and_then(|v| v.first()).cloned().unwrap_or_default();
+    definition
+        .questions
+        .iter()
+        .filter(|q| q.kind.takes_answer() && q.kind != QuestionType::Button)
+        .map(|q| {
+            let chosen: Vec<String> = answers.get(&q.qid).cloned().unwrap_or_default();
+            let parts: Vec<Value> = q
+                .kind
+                .parts()
+                .iter()
+                .map(|(part, label)| {
+                    let path = format!("{}_{part}", q.qid);
+                    context! { path => path.clone(), label => *label, value => value(&path) }
+                })
+                .collect();
+            context! {
+                qid => q.qid.as_str(),
+                label => q.text.as_str(),
+                kind => q.kind.as_str(),
+                required => q.required,
+                options => q.options.clone(),
+                chosen,
+                value => value(&q.qid),
+                parts,
+                file => q.kind.is_file(),
+                error => errors.get(&q.qid).cloned(),
+            }
+        })
+        .collect()
+}
+
+fn answers_as_raw(definition: &Definition, answers: &Answers) -> BTreeMap<String, Vec<String>> {
+    let mut raw = BTreeMap::new();
+    for q in definition.questions.iter().filter(|q| q.kind.takes_answer() && !q.kind.is_file()) {
+        for path in q.paths() {
+            if let Some(value) = text(answers, &path) {
+                let values = if q.kind == QuestionType::Checkbox {
+                    value.split('\n').map(str::to_owned).collect()
+                } else {
+                    vec![value]
+                };
+                raw.insert(path, values);
+            }
+        }
+    }
+    raw
+}
+
+/// `GET /console/submissions/{id}/edit`.
+async fn edit_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::EditSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    let answers = opened(&state, &session, &scope, &summary).await?;
+    let fields = edit_fields(&definition, &answers_as_raw(&definition, &answers), &BTreeMap::new());
+    render_edit(&state, &session, &summary, &form, fields, StatusCode::OK)
+}
+
+fn render_edit<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    summary: &SubmissionSummary,
+    form: &FormRecord,
+    fields: Vec<Value>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let page = render(
+        &state.templates,
+        "submission_edit.html",
+        context! {
+            id => summary.id.to_string(), revision => summary.revision, form => form.title.as_str(),
+            csrf => session.csrf_token.as_str(), fields,
+        },
+    )?;
+    Ok((status, Html(page.0)).into_response())
+}
+
+/// `POST /console/submissions/{id}/edit`: checks the answers against the form version and stores them as the next
+/// revision. Files are kept as they were (a staff edit changes answers, not uploads).
+async fn edit_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::EditSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    same_origin(request.headers())?;
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .map_err(|_| ApiError::bad_request("the form could not be read"))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    let mut raw_answers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut csrf = String::new();
+    let mut expected_revision = String::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "csrf" => csrf = value,
+            "revision" => expected_revision = value,
+            _ => {
+                if let Some(path) = key.strip_prefix("a:") {
+                    raw_answers.entry(path.to_owned()).or_default().push(value);
+                }
+            }
+        }
+    }
+    csrf_matches(&session.csrf_token, &csrf)?;
+    let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    if expected_revision != summary.revision.to_string() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the submission was changed meanwhile; open it again and repeat your edit",
+        ));
+    }
+    let current = opened(&state, &session, &scope, &summary).await?;
+    let mut kept_files = BTreeMap::new();
+    for q in definition.questions.iter().filter(|q| q.kind.is_file()) {
+        if let Some(name) = text(&current, &q.qid) {
+            kept_files.insert(q.qid.clone(), UploadedFile { name, size: 0 });
+        }
+    }
+    let answers = match validate_answers(&definition, &raw_answers, &kept_files) {
+        Ok(answers) => answers,
+        Err(errors) => {
+            let fields = edit_fields(&definition, &raw_answers, &errors);
+            return render_edit(&state, &session, &summary, &form, fields, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    edit_submission(
+        &state.store,
+        &state.keyring,
+        audit,
+        session.org,
+        summary.id,
+        &definition,
+        &answers,
+        session.user,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/console/submissions/{}", summary.id)).into_response())
+}
+
+/// `GET /console/submissions/{id}/revisions`: every revision, with what changed from the one before.
+async fn revisions_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let history =
+        revision_history(&state.store, &state.keyring, audit, session.org, summary.id, state.clock.now()).await?;
+    let labels: BTreeMap<String, String> = definition
+        .questions
+        .iter()
+        .flat_map(|q| {
+            let parts = q.kind.parts();
+            if parts.is_empty() {
+                vec![(q.qid.clone(), q.text.clone())]
+            } else {
+                parts
+                    .iter()
+                    .map(|(part, label)| (format!("{}_{part}", q.qid), format!("{} – {label}", q.text)))
+                    .collect()
+            }
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    let mut previous: Option<&Answers> = None;
+    for (stored, answers) in &history {
+        let mut paths: Vec<&String> = answers.keys().collect();
+        if let Some(before) = previous {
+            paths.extend(before.keys().filter(|p| !answers.contains_key(*p)));
+        }
+        paths.sort();
+        paths.dedup();
+        let changes: Vec<Value> = paths
+            .into_iter()
+            .filter_map(|path| {
+                let old = previous.and_then(|b| text(b, path));
+                let new = text(answers, path);
+                (previous.is_none() || old != new).then(|| {
+                    context! {
+                        label => labels.get(path).cloned().unwrap_or_else(|| path.clone()),
+                        old => old.unwrap_or_default(), new => new.unwrap_or_default(),
+                    }
+                })
+            })
+            .collect();
+        revisions.push(context! {
+            number => stored.sealed.revision,
+            at => format_time(stored.sealed.created_at),
+            by => stored.sealed.created_by.map_or_else(|| "respondent".to_owned(), |u| format!("staff user {u}")),
+            first => previous.is_none(),
+            changes,
+        });
+        previous = Some(answers);
+    }
+    let page = render(
+        &state.templates,
+        "revisions.html",
+        context! { id => summary.id.to_string(), form => form.title.as_str(), revisions },
+    )?;
+    Ok(page.into_response())
+}
+
+/// `GET /console/files/{id}`: the file's bytes, opened on the fly, for a signed-in user whose role may read
+/// submissions of this organisation. Audited as `file.read` before the first byte leaves.
+async fn file_download<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let id: FileId = parse_id(&raw)?;
+    let record = state.store.file(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let name = file_name(&state, &session, &scope, &record).await?;
+    let chunks = sealform_core::files::open_file(&state.objects, &state.keyring, &record).await?;
+    file_response(chunks, &name)
+}
+
+/// The file's name from the sealed answers (opening only that field), audited as the file's read.
+async fn file_name<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    scope: &AuditScope,
+    record: &FileRecord,
+) -> Result<String, ApiError> {
+    let stored = state
+        .store
+        .latest_revision(session.org, record.submission_id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let only = [record.file.question_id.as_str()];
+    let answers = sealform_core::sealing::open_revision(&state.keyring, &stored, Some(&only)).await?;
+    let name = text(&answers, &record.file.question_id).unwrap_or_else(|| "file".to_owned());
+    let audit = AuditCtx { auditor: &state.auditor, scope };
+    let entry = audit.entry(
+        Entry::ok(
+            Some(session.org),
+            Action::FileRead,
+            vec![
+                Target::new("file", record.file.id),
+                Target::new("submission", record.submission_id),
+                Target::new("form", record.form_id),
+            ],
+            state.clock.now(),
+        )
+        .with_fields(vec![record.file.question_id.clone()]),
+    )?;
+    state.store.append_audit(vec![entry]).await.map_err(DomainError::from)?;
+    Ok(name)
+}
+
+/// A download response streaming `chunks`: always an attachment of an opaque type, so nothing uploaded is ever
+/// rendered by the browser in our origin.
+pub(crate) fn file_response(
+    chunks: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).take(100).collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(chunks));
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")), (CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
 }

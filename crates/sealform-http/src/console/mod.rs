@@ -33,6 +33,7 @@ macro_rules! with_csrf {
 mod account;
 mod admin;
 mod builder;
+mod export;
 mod inbox;
 mod sign_in;
 
