@@ -1,6 +1,8 @@
 //! The application in process over a real store, with a manual clock and a captured mailbox: what the console and
 //! page tests share. Each test binary includes it with `mod harness;`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod forms;
 
 pub use std::future::Future;
 pub use std::pin::Pin;
@@ -35,6 +37,8 @@ pub struct Console<S: Store> {
     pub _dir: Option<tempfile::TempDir>,
     /// The object directory of sealed files.
     pub objects: tempfile::TempDir,
+    /// The master keys (to create forms and open submissions in tests).
+    pub masters: MasterKeys,
 }
 
 /// Captures outgoing mail.
@@ -116,7 +120,7 @@ pub async fn console<B: Backend>(test: &str) -> Option<Console<B::S>> {
         sealform_core::files::ObjectStore::new(objects.path()),
     );
     let app = router(state, &settings);
-    Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), mailbox, _dir: dir, objects })
+    Some(Console { app, clock, store, auditor, org_a: org_a.unwrap(), mailbox, _dir: dir, objects, masters })
 }
 
 pub struct Reply {
