@@ -118,6 +118,15 @@ pub enum WrappedKeyRef {
         /// The revision.
         revision: u32,
     },
+    /// An uploaded file's data key.
+    File {
+        /// The submission.
+        submission: SubmissionId,
+        /// The form it answers (part of the associated data).
+        form: FormId,
+        /// The file.
+        file: crate::ids::FileId,
+    },
 }
 
 /// One re-wrapped data key.

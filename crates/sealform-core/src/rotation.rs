@@ -137,8 +137,14 @@ async fn rewrap<S: Store>(
         }
         let mut updates = Vec::with_capacity(batch.len());
         for (at, bytes) in batch {
-            let WrappedKeyRef::Revision { submission, form, revision } = at;
-            let aad = RecordRef { org, form, submission, revision }.data_key_aad();
+            let aad = match at {
+                WrappedKeyRef::Revision { submission, form, revision } => {
+                    RecordRef { org, form, submission, revision }.data_key_aad()
+                }
+                WrappedKeyRef::File { submission, form, file } => {
+                    crate::files::FileRef { org, form, submission, file }.key_aad()
+                }
+            };
             let wrapped = WrappedKey::from_bytes(bytes).map_err(crypto_failure("parse wrapped key"))?;
             let data_key =
                 sealform_crypto::unwrap(&old_private, &wrapped, &aad).map_err(crypto_failure("unwrap data key"))?;

@@ -1020,12 +1020,38 @@ macro_rules! shared_queries {
             .fetch_all(pool)
             .await
             .map_err(backend("list wrapped keys"))?;
-            rows.into_iter().map(wrapped_ref).collect()
+            let mut keys = rows.into_iter().map(wrapped_ref).collect::<Result<Vec<_>, _>>()?;
+            let room = limit.saturating_sub(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+            if room > 0 {
+                let files: Vec<(Uuid, Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+                    "SELECT f.submission_id, s.form_id, f.id, f.wrapped_key FROM files f \
+                     JOIN submissions s ON s.org_id = f.org_id AND s.id = f.submission_id \
+                     WHERE f.org_id = $1 AND f.key_id = $2 ORDER BY f.id LIMIT $3",
+                )
+                .bind(org.as_uuid())
+                .bind(key_uuid(key))
+                .bind(i64::from(room))
+                .fetch_all(pool)
+                .await
+                .map_err(backend("list wrapped file keys"))?;
+                keys.extend(files.into_iter().map(|(submission, form, file, wrapped)| {
+                    let at = WrappedKeyRef::File {
+                        submission: SubmissionId::from_uuid(submission),
+                        form: FormId::from_uuid(form),
+                        file: FileId::from_uuid(file),
+                    };
+                    (at, wrapped)
+                }));
+            }
+            Ok(keys)
         }
 
         pub(crate) async fn count_wrapped_keys(pool: &$Pool, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
             let (count,): (i64,) =
-                sqlx::query_as("SELECT count(*) FROM submission_revisions WHERE org_id = $1 AND key_id = $2")
+                sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM submission_revisions WHERE org_id = $1 AND key_id = $2) \
+                     + (SELECT count(*) FROM files WHERE org_id = $1 AND key_id = $2)",
+                )
                     .bind(org.as_uuid())
                     .bind(key_uuid(key))
                     .fetch_one(pool)
@@ -1041,21 +1067,27 @@ macro_rules! shared_queries {
         ) -> Result<u64, StoreError> {
             let mut changed = 0;
             for update in updates {
-                let WrappedKeyRef::Revision { submission, revision, .. } = update.at;
-                changed += sqlx::query(
-                    "UPDATE submission_revisions SET wrapped_key = $1, key_id = $2 \
-                     WHERE org_id = $3 AND submission_id = $4 AND revision = $5 AND key_id = $6",
-                )
-                .bind(&update.wrapped)
-                .bind(key_uuid(update.to))
-                .bind(org.as_uuid())
-                .bind(submission.as_uuid())
-                .bind(i32::try_from(revision).map_err(|_| StoreError::Corrupt("revision number".into()))?)
-                .bind(key_uuid(update.from))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("replace wrapped key"))?
-                .rows_affected();
+                let query = match update.at {
+                    WrappedKeyRef::Revision { submission, revision, .. } => sqlx::query(
+                        "UPDATE submission_revisions SET wrapped_key = $1, key_id = $2 \
+                         WHERE org_id = $3 AND submission_id = $4 AND revision = $5 AND key_id = $6",
+                    )
+                    .bind(&update.wrapped)
+                    .bind(key_uuid(update.to))
+                    .bind(org.as_uuid())
+                    .bind(submission.as_uuid())
+                    .bind(i32::try_from(revision).map_err(|_| StoreError::Corrupt("revision number".into()))?)
+                    .bind(key_uuid(update.from)),
+                    WrappedKeyRef::File { file, .. } => sqlx::query(
+                        "UPDATE files SET wrapped_key = $1, key_id = $2 WHERE org_id = $3 AND id = $4 AND key_id = $5",
+                    )
+                    .bind(&update.wrapped)
+                    .bind(key_uuid(update.to))
+                    .bind(org.as_uuid())
+                    .bind(file.as_uuid())
+                    .bind(key_uuid(update.from)),
+                };
+                changed += query.execute(&mut *conn).await.map_err(backend("replace wrapped key"))?.rows_affected();
             }
             Ok(changed)
         }

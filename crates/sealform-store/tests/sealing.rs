@@ -214,6 +214,43 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
     }
 }
 
+async fn rotation_rewraps_file_keys_and_files_still_open<S: Store>(f: Fixture<S>) {
+    use sealform_core::files::{FileRef, FileSealer, ObjectStore, open_file};
+    use sealform_core::sealing::store_submission;
+    let dir = tempfile::tempdir().unwrap();
+    let objects = ObjectStore::new(dir.path());
+    let submission = SubmissionId::new();
+    let target = FileRef { org: f.org, form: f.form, submission, file: sealform_core::ids::FileId::new() };
+    let mut sealer = FileSealer::start(&objects, target, "3", "scan.pdf", 1 << 20).await.unwrap();
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for chunk in content.chunks(7_000) {
+        sealer.push(chunk).await.unwrap();
+    }
+    let (file, _) = sealer.finish(&objects, &f.keyring).await.unwrap();
+    let given = answers(&[("3", "scan.pdf")]);
+    let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: &given, indexed: &[] };
+    store_submission(&f.store, &f.keyring, ctx(), submission, new, vec![file], OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
+    assert_eq!(f.store.count_wrapped_keys(f.org, old_key).await.unwrap(), 2, "the revision's key and the file's");
+    let mut progress = |_: u64, _: u64| {};
+    let outcome =
+        rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), f.org, RotationOptions::default(), &mut progress)
+            .await
+            .unwrap();
+    assert!(matches!(outcome, RotationOutcome::Completed { rewrapped: 2, .. }), "{outcome:?}");
+    let fresh = Keyring::new(f.store.clone(), f.keyring.masters().clone());
+    let record = f.store.files_of(f.org, submission).await.unwrap().remove(0);
+    assert_ne!(record.file.key_id, old_key);
+    let mut chunks = open_file(&objects, &fresh, &record).await.unwrap();
+    let mut opened = Vec::new();
+    while let Some(chunk) = chunks.recv().await {
+        opened.extend(chunk.unwrap());
+    }
+    assert_eq!(opened, content, "the file opens under the new key, byte for byte");
+}
+
 macro_rules! both {
     ($name:ident, $suite:expr) => {
         mod $name {
@@ -237,6 +274,7 @@ both!(round_trip_and_minimum_necessary, Suite::HybridMlKem768X25519);
 both!(ciphertext_moved_to_another_record_fails, Suite::RsaOaep3072Sha256);
 both!(rotation_under_concurrent_writes_keeps_everything_readable, Suite::HybridMlKem768X25519);
 both!(interrupted_rotation_resumes_and_can_switch_suite, Suite::HybridMlKem768X25519);
+both!(rotation_rewraps_file_keys_and_files_still_open, Suite::RsaOaep3072Sha256);
 
 async fn blind_index_finds_exact_matches_only<S: Store>(f: Fixture<S>) {
     let now = OffsetDateTime::now_utc();
