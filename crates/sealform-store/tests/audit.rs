@@ -183,6 +183,68 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
     )
     .await;
 
+    let publish = sealform_core::submission::FormChange {
+        title: Some("Intake v2".into()),
+        definition: Some("{\"questions\":[]}".into()),
+        status: Some(sealform_core::submission::FormStatus::Published),
+    };
+    sealform_core::forms::change_form(&w.store, w.ctx(), org, form, publish, now).await.unwrap();
+    seen = expect_entries(
+        &w,
+        vec![Expected {
+            action: Action::FormUpdate,
+            targets: vec![t("form", form)],
+            fields: vec!["questions", "status:published", "title"],
+        }],
+        seen,
+    )
+    .await;
+
+    let mut edited = answers.clone();
+    edited.insert("name".into(), Zeroizing::new(b"Ada L.".to_vec()));
+    edited.remove("mrn");
+    let definition = sealform_core::form_model::Definition::default();
+    let user = sealform_core::ids::UserId::from_uuid(*created.owner_id.as_uuid());
+    sealform_core::inbox::edit_submission(&w.store, &keyring, w.ctx(), org, sub, &definition, &edited, user, now)
+        .await
+        .unwrap();
+    let status = sealform_core::submission::SubmissionStatus::Flagged;
+    sealform_core::inbox::set_status(&w.store, w.ctx(), org, sub, status, now).await.unwrap();
+    let history = sealform_core::inbox::revision_history(&w.store, &keyring, w.ctx(), org, sub, now).await.unwrap();
+    assert_eq!(history.len(), 2);
+    let query = sealform_core::submission::SubmissionQuery::all(org, form, 100);
+    let mut export = sealform_core::inbox::Export::start(&w.store, &keyring, w.ctx(), query, vec!["name".into()], now)
+        .await
+        .unwrap();
+    assert_eq!(export.next_page().await.unwrap().len(), 1);
+    seen = expect_entries(
+        &w,
+        vec![
+            Expected {
+                action: Action::SubmissionUpdate,
+                targets: vec![t("submission", sub), t("form", form)],
+                fields: vec!["mrn", "name"],
+            },
+            Expected {
+                action: Action::SubmissionUpdate,
+                targets: vec![t("submission", sub)],
+                fields: vec!["#status:flagged"],
+            },
+            Expected {
+                action: Action::SubmissionRead,
+                targets: vec![t("submission", sub), t("form", form)],
+                fields: vec!["mrn", "name"],
+            },
+            Expected {
+                action: Action::SubmissionExport,
+                targets: vec![t("form", form), t("export-records", 1)],
+                fields: vec!["name"],
+            },
+        ],
+        seen,
+    )
+    .await;
+
     let keys_before = w.store.org_keys(org).await.unwrap();
     let mut progress = |_: u64, _: u64| {};
     rotate_org_key(&w.store, &keyring, &SystemClock, w.ctx(), org, RotationOptions::default(), &mut progress)
@@ -229,7 +291,7 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
 
     // The trail outlives the organisation and verifies end to end.
     let mut progress = |_: u64| {};
-    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 10 });
+    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 15 });
 }
 
 async fn concurrent_appends_never_fork_the_chain<S: Store>(w: World<S>) {
