@@ -18,19 +18,26 @@
   var before = orderOf();
   var dragged = null;
 
+  // Drags start from a question's handle only, so text in its edit fields stays selectable.
   items().forEach(function (item) {
-    item.setAttribute("draggable", "true");
+    var handle = item.querySelector(".handle");
+    if (!handle) return;
+    handle.setAttribute("draggable", "true");
     item.classList.add("draggable");
   });
 
-  // Only start a drag from the question itself, never from a field being edited inside it.
   list.addEventListener("dragstart", function (event) {
-    var item = event.target.closest ? event.target.closest("li[data-qid]") : null;
-    if (!item || item.parentNode !== list || event.target !== item) return;
+    var handle = event.target;
+    if (!handle.classList || !handle.classList.contains("handle")) return;
+    var item = handle.closest("li[data-qid]");
+    if (!item || item.parentNode !== list) return;
     dragged = item;
     item.classList.add("dragging");
     event.dataTransfer.effectAllowed = "move";
-    try { event.dataTransfer.setData("text/plain", item.getAttribute("data-qid")); } catch (e) { /* old browsers */ }
+    try {
+      event.dataTransfer.setData("text/plain", item.getAttribute("data-qid"));
+      event.dataTransfer.setDragImage(item, 16, 16);
+    } catch (e) { /* older browsers: the default image */ }
   });
 
   list.addEventListener("dragover", function (event) {

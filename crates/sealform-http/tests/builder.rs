@@ -270,6 +270,25 @@ async fn broken_rules_come_back_as_field_messages_with_422_and_store_nothing<B: 
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     let list = change(&c, &cookie, "/console/forms", "title=").await;
     assert_eq!(list.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Bytes that are not UTF-8, escaped or raw, are refused rather than replaced.
+    let updates = form_updates(&c).await;
+    let bad = change(&c, &cookie, &format!("{base}/title"), "title=%FF%FE").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("UTF-8"));
+    assert_eq!(change(&c, &cookie, "/console/forms", "title=caf%C3").await.status, StatusCode::BAD_REQUEST);
+    let csrf = csrf_of(&c, &cookie).await;
+    let mut raw = format!("csrf={csrf}&text=").into_bytes();
+    raw.extend_from_slice(&[0xC3, 0x28]);
+    let request = Request::post(format!("{base}/questions/1"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(raw))
+        .unwrap();
+    assert_eq!(c.send(request).await.status, StatusCode::BAD_REQUEST);
+    saved(&change(&c, &cookie, &format!("{base}/title"), "title=Caf%C3%A9+%E2%9C%93+100%25").await);
+    assert_eq!(stored(&c, id).await.0.title, "Café ✓ 100%");
+    assert_eq!(form_updates(&c).await, updates + 1);
 }
 
 async fn titles_and_labels_are_escaped<B: Backend>() {

@@ -198,6 +198,10 @@ async fn change<S: Store, F: serde::de::DeserializeOwned + WithCsrf + Versioned>
     id: &str,
     request: Request,
 ) -> Result<Result<Change<F>, Response>, ApiError> {
+    let request = match strict_utf8(request).await? {
+        Ok(request) => request,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let (session, scope, form) = match posted::<S, F>(state, request, Gate::Open).await? {
         Ok(parts) => parts,
         Err(redirect) => return Ok(Err(redirect)),
@@ -214,6 +218,49 @@ async fn change<S: Store, F: serde::de::DeserializeOwned + WithCsrf + Versioned>
         ));
     }
     Ok(Ok(Change { session, scope, record, definition, form }))
+}
+
+/// Reads the posted form and refuses, with 400, one whose decoded names or values are not UTF-8 (the form parser
+/// would quietly replace the bytes); the request comes back with its body, to be parsed as usual. A body over the
+/// size limit gets the limit's own refusal.
+async fn strict_utf8(request: Request) -> Result<Result<Request, Response>, ApiError> {
+    use axum::extract::FromRequest as _;
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => return Ok(Err(rejection.into_response())),
+    };
+    if !decodes_to_utf8(&bytes) {
+        return Err(ApiError::bad_request("the form is not valid UTF-8 text"));
+    }
+    Ok(Ok(Request::from_parts(parts, axum::body::Body::from(bytes))))
+}
+
+/// Whether every name and value of a URL-encoded form decodes to UTF-8.
+fn decodes_to_utf8(body: &[u8]) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    body.split(|b| *b == b'&').all(|pair| {
+        let mut decoded = Vec::with_capacity(pair.len());
+        let mut i = 0;
+        while i < pair.len() {
+            let escaped = (pair[i] == b'%').then(|| Some((hex(*pair.get(i + 1)?)?, hex(*pair.get(i + 2)?)?))).flatten();
+            match (pair[i], escaped) {
+                (_, Some((high, low))) => {
+                    decoded.push(high << 4 | low);
+                    i += 3;
+                }
+                (b'+', None) => {
+                    decoded.push(b' ');
+                    i += 1;
+                }
+                (other, None) => {
+                    decoded.push(other);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&decoded).is_ok()
+    })
 }
 
 fn builder_url(id: FormId, notice: &str, anchor: Option<&str>) -> String {
@@ -352,6 +399,10 @@ pub(crate) struct TitleForm {
 
 /// `POST /console/forms`: a new draft with no questions, then its builder.
 async fn forms_create<S: Store>(State(state): State<AppState<S>>, request: Request) -> Result<Response, ApiError> {
+    let request = match strict_utf8(request).await? {
+        Ok(request) => request,
+        Err(refusal) => return Ok(refusal),
+    };
     let (session, scope, form) = match posted::<S, TitleForm>(&state, request, Gate::Open).await? {
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
