@@ -213,6 +213,9 @@ pub(crate) struct ServeArgs {
     /// Minutes after which a session ends however active; 30 to 1440 [default: 720].
     #[arg(long, env = "SEALFORM_SESSION_ABSOLUTE_MINUTES", value_name = "MINUTES")]
     pub(crate) session_absolute_minutes: Option<u32>,
+    /// Public form submissions one client address may make per minute [default: 120].
+    #[arg(long, env = "SEALFORM_PUBLIC_SUBMISSIONS_PER_MINUTE", value_name = "N")]
+    pub(crate) public_submissions_per_minute: Option<u32>,
     /// Days the audit trail is kept; at least 2190 (six years) [default: 2190].
     #[arg(long, env = "SEALFORM_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub(crate) audit_retention_days: Option<u32>,

@@ -51,6 +51,7 @@ struct FileConfig {
     public_url: Option<String>,
     password_expiry_days: Option<u32>,
     session_absolute_minutes: Option<u32>,
+    public_submissions_per_minute: Option<u32>,
 }
 
 /// How logs are written to stderr.
@@ -103,6 +104,8 @@ pub(crate) struct Config {
     /// 0: passwords never expire.
     pub(crate) password_expiry_days: u32,
     pub(crate) session_absolute_minutes: u32,
+    /// Public form submissions one client address may make per minute.
+    pub(crate) public_submissions_per_minute: u32,
     pub(crate) logging: LoggingConfig,
     pub(crate) server: ServerConfig,
 }
@@ -207,6 +210,13 @@ impl Config {
         });
         let password_expiry_days = serve.password_expiry_days.or(file.password_expiry_days).unwrap_or(90);
         let session_absolute_minutes = serve.session_absolute_minutes.or(file.session_absolute_minutes).unwrap_or(720);
+        let public_submissions_per_minute = serve
+            .public_submissions_per_minute
+            .or(file.public_submissions_per_minute)
+            .unwrap_or(sealform_http::DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE);
+        if public_submissions_per_minute == 0 {
+            bail!("public_submissions_per_minute must be at least 1");
+        }
         if !(30..=1440).contains(&session_absolute_minutes) {
             bail!("session_absolute_minutes: {session_absolute_minutes} is outside 30 to 1440");
         }
@@ -223,6 +233,7 @@ impl Config {
             public_url,
             password_expiry_days,
             session_absolute_minutes,
+            public_submissions_per_minute,
             logging: LoggingConfig { format, filter },
             server,
         })
@@ -254,6 +265,7 @@ impl Config {
             public_url: &'a str,
             password_expiry_days: u32,
             session_absolute_minutes: u32,
+            public_submissions_per_minute: u32,
             #[serde(skip_serializing_if = "Option::is_none")]
             smtp_url: Option<&'static str>,
         }
@@ -278,6 +290,7 @@ impl Config {
             public_url: &self.public_url,
             password_expiry_days: self.password_expiry_days,
             session_absolute_minutes: self.session_absolute_minutes,
+            public_submissions_per_minute: self.public_submissions_per_minute,
             smtp_url: self.smtp_url.as_ref().map(|_| "[redacted]"),
         };
         let master_key = if std::env::var_os(crate::data_dir::MASTER_KEY_ENV).is_some() {
