@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod config;
 mod headers;
+mod ingest;
 mod invitations;
 mod keys;
 mod limits;

@@ -26,13 +26,14 @@ pub struct ServerBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     data_dir: Option<PathBuf>,
+    subcommand: &'static str,
 }
 
 impl ServerBuilder {
     /// `binary` is the `sealform` executable (`env!("CARGO_BIN_EXE_sealform")` in integration tests).
     #[must_use]
     pub fn new(binary: impl Into<PathBuf>) -> Self {
-        Self { binary: binary.into(), args: Vec::new(), env: Vec::new(), data_dir: None }
+        Self { binary: binary.into(), args: Vec::new(), env: Vec::new(), data_dir: None, subcommand: "serve" }
     }
 
     /// Extra arguments after `serve`.
@@ -50,6 +51,13 @@ impl ServerBuilder {
     #[must_use]
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Start with `demo` (seed, then serve) instead of `serve`.
+    #[must_use]
+    pub fn demo(mut self) -> Self {
+        self.subcommand = "demo";
         self
     }
 
@@ -79,7 +87,7 @@ impl ServerBuilder {
         let mut child = Command::new(&self.binary)
             .arg("--data-dir")
             .arg(&data_dir)
-            .arg("serve")
+            .arg(self.subcommand)
             .args(default_listen)
             .args(&self.args)
             // The caller's environment must not leak in; the test's own variables are set after.
