@@ -138,7 +138,8 @@ async fn thanks_page<S: Store>(State(state): State<AppState<S>>, Path(id): Path<
             context! {
                 heading => "Thank you",
                 message => "Your answers were sent.",
-                form_title => form.title,
+                // A form closed meanwhile still thanks the respondent, without naming itself.
+            form_title => accepts_submissions(&form).then_some(form.title),
                 thanks => true,
             },
         ) {
@@ -187,6 +188,8 @@ struct FieldView<'a> {
     options: Vec<Choice<'a>>,
     parts: Vec<Part<'a>>,
     accept: String,
+    /// The allowed extensions, for people.
+    types: String,
     limit: String,
     min: Option<f64>,
     max: Option<f64>,
@@ -346,6 +349,7 @@ fn field_view<'a>(
         options,
         parts,
         accept,
+        types: q.accept.join(", "),
         limit: human_bytes(q.file_limit()),
         min: q.validation.min,
         max: q.validation.max,
