@@ -152,6 +152,20 @@ fn load_key_file(path: &Path) -> anyhow::Result<MasterKey> {
     bail!("master key file {} is empty", path.display())
 }
 
+/// Writes a small owner-only (0600) file, replacing an earlier one.
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
@@ -195,18 +209,4 @@ mod tests {
         let err = format!("{:#}", prepare(&dir).unwrap_err());
         assert!(err.contains("chmod 700"), "{err}");
     }
-}
-
-/// Writes a small owner-only (0600) file, replacing an earlier one.
-pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    Ok(())
 }

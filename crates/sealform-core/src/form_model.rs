@@ -325,7 +325,7 @@ impl Question {
             return true;
         }
         let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
-        self.accept.iter().any(|allowed| *allowed == extension)
+        self.accept.contains(&extension)
     }
 
     /// The scale's bounds (default 1 to 5).

@@ -12,22 +12,33 @@ use crate::sealing::{Answers, RecordRef, index_digests, open_unaudited, seal_rev
 use crate::store::{Store, StoreError};
 use crate::submission::{StoredRevision, SubmissionQuery, SubmissionStatus, SubmissionSummary};
 
-/// Stores `answers` as the submission's next revision, made by `editor`. The audit entry names the fields that
+/// A staff member at work on submissions: the services and the audit context, and who they are.
+#[derive(Clone, Copy)]
+pub struct StaffCtx<'a, S: Store> {
+    /// The store.
+    pub store: &'a S,
+    /// Organisation keys.
+    pub keyring: &'a Keyring<S>,
+    /// The audit context of the request.
+    pub audit: AuditCtx<'a>,
+    /// The staff user.
+    pub user: UserId,
+}
+
+/// Stores `answers` as the submission's next revision, made by `staff.user`. The audit entry names the fields that
 /// changed (added, altered or removed), never their values.
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for an unknown submission; [`DomainError::Conflict`] when another edit landed first.
 pub async fn edit_submission<S: Store>(
-    store: &S,
-    keyring: &Keyring<S>,
-    audit: AuditCtx<'_>,
+    staff: StaffCtx<'_, S>,
     org: OrgId,
     submission: SubmissionId,
     definition: &Definition,
     answers: &Answers,
-    editor: UserId,
     now: OffsetDateTime,
 ) -> Result<u32, DomainError> {
+    let StaffCtx { store, keyring, audit, user: editor } = staff;
     let current = store
         .latest_revision(org, submission)
         .await?
@@ -55,6 +66,75 @@ pub async fn edit_submission<S: Store>(
             Err(err) => return Err(err.into()),
         }
     }
+}
+
+/// Staff notes are kept in the submission's sealed revisions under `note:N` paths (a colon never appears in a question
+/// id): sealed like answers, part of the history, re-wrapped by key rotation and shredded with the submission.
+pub const NOTE_PREFIX: &str = "note:";
+
+/// Longest note, in characters.
+pub const MAX_NOTE_CHARS: usize = 5_000;
+
+/// One staff note.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Note {
+    /// Who wrote it.
+    pub by: UserId,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The text.
+    pub text: String,
+}
+
+/// The notes among opened answers, oldest first.
+#[must_use]
+pub fn notes(answers: &Answers) -> Vec<Note> {
+    let mut found: Vec<(u32, Note)> = answers
+        .iter()
+        .filter_map(|(path, value)| {
+            let n = path.strip_prefix(NOTE_PREFIX)?.parse().ok()?;
+            Some((n, serde_json::from_slice(value).ok()?))
+        })
+        .collect();
+    found.sort_by_key(|(n, _)| *n);
+    found.into_iter().map(|(_, note)| note).collect()
+}
+
+/// Copies the notes of `from` into `into` (a staff edit keeps them).
+pub fn carry_notes(from: &Answers, into: &mut Answers) {
+    for (path, value) in from.iter().filter(|(path, _)| path.starts_with(NOTE_PREFIX)) {
+        into.insert(path.clone(), value.clone());
+    }
+}
+
+/// Adds a note as the submission's next revision, audited as an update of the new `note:N` field.
+///
+/// # Errors
+/// [`DomainError::Invalid`] for an empty or over-long note; as [`edit_submission`] otherwise.
+pub async fn add_note<S: Store>(
+    staff: StaffCtx<'_, S>,
+    org: OrgId,
+    submission: SubmissionId,
+    definition: &Definition,
+    text: &str,
+    now: OffsetDateTime,
+) -> Result<u32, DomainError> {
+    let StaffCtx { store, keyring, user: author, .. } = staff;
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
+        return Err(DomainError::Invalid(format!("a note has 1 to {MAX_NOTE_CHARS} characters")));
+    }
+    let current = store
+        .latest_revision(org, submission)
+        .await?
+        .ok_or_else(|| DomainError::NotFound("no such submission".into()))?;
+    let mut answers = open_unaudited(keyring, &current, None).await?;
+    let next = answers.keys().filter(|p| p.starts_with(NOTE_PREFIX)).count() + 1;
+    let at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let note = Note { by: author, at, text: text.to_owned() };
+    let json = serde_json::to_vec(&note).map_err(|e| DomainError::Internal(format!("note: {e}")))?;
+    answers.insert(format!("{NOTE_PREFIX}{next}"), zeroize::Zeroizing::new(json));
+    edit_submission(staff, org, submission, definition, &answers, now).await
 }
 
 /// Sets a submission's status, audited as an update of its `#status`.

@@ -158,13 +158,33 @@ async fn staff_edits_become_revisions_with_a_diff_and_status_changes_are_audited
     let view = c.get(&format!("/console/submissions/{id}"), &cookie).await;
     assert!(view.body.contains("Patricia") && view.body.contains("Latex") && view.body.contains("card.pdf"));
 
+    let note = c
+        .post(
+            &format!("/console/submissions/{id}/notes"),
+            &cookie,
+            &format!("csrf={csrf}&text=Called+back%2C+<b>ok</b>"),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::SEE_OTHER);
+    let empty = c.post(&format!("/console/submissions/{id}/notes"), &cookie, &format!("csrf={csrf}&text=+")).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let view = c.get(&format!("/console/submissions/{id}"), &cookie).await;
+    assert!(view.body.contains("Called back, &lt;b&gt;ok") && view.body.contains("a@a.example"), "{}", view.body);
+    let again = base.replace("revision=1", "revision=3").replace("Better+now", "Better+still");
+    assert_eq!(c.post(&format!("/console/submissions/{id}/edit"), &cookie, &again).await.status, StatusCode::SEE_OTHER);
+    let view = c.get(&format!("/console/submissions/{id}"), &cookie).await;
+    assert!(view.body.contains("Better still") && view.body.contains("Called back"), "an edit keeps the notes");
     let status =
         c.post(&format!("/console/submissions/{id}/status"), &cookie, &format!("csrf={csrf}&status=flagged")).await;
     assert_eq!(status.status, StatusCode::SEE_OTHER);
     assert_eq!(c.store.submission(c.org_a, id).await.unwrap().unwrap().status.as_str(), "flagged");
     let no_csrf = c.post(&format!("/console/submissions/{id}/status"), &cookie, "csrf=forged&status=archived").await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
-    assert_eq!(actions(&c, sealform_core::audit::Action::SubmissionUpdate).await, 2, "one edit, one status change");
+    assert_eq!(
+        actions(&c, sealform_core::audit::Action::SubmissionUpdate).await,
+        4,
+        "two edits, a note and a status change"
+    );
 }
 
 async fn files_download_opened_for_staff_only_and_are_audited<B: Backend>() {

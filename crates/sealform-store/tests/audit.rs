@@ -205,9 +205,8 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
     edited.remove("mrn");
     let definition = sealform_core::form_model::Definition::default();
     let user = sealform_core::ids::UserId::from_uuid(*created.owner_id.as_uuid());
-    sealform_core::inbox::edit_submission(&w.store, &keyring, w.ctx(), org, sub, &definition, &edited, user, now)
-        .await
-        .unwrap();
+    let staff = sealform_core::inbox::StaffCtx { store: &w.store, keyring: &keyring, audit: w.ctx(), user };
+    sealform_core::inbox::edit_submission(staff, org, sub, &definition, &edited, now).await.unwrap();
     let status = sealform_core::submission::SubmissionStatus::Flagged;
     sealform_core::inbox::set_status(&w.store, w.ctx(), org, sub, status, now).await.unwrap();
     let history = sealform_core::inbox::revision_history(&w.store, &keyring, w.ctx(), org, sub, now).await.unwrap();

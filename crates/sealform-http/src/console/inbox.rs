@@ -16,7 +16,9 @@ use sealform_core::DomainError;
 use sealform_core::audit::{Action, AuditCtx, AuditScope, Entry, Target};
 use sealform_core::form_model::{Definition, QuestionType, UploadedFile, validate_answers};
 use sealform_core::ids::{FileId, FormId, SubmissionId};
-use sealform_core::inbox::{edit_submission, mark_read, revision_history, set_status};
+use sealform_core::inbox::{
+    StaffCtx, add_note, carry_notes, edit_submission, mark_read, notes, revision_history, set_status,
+};
 use sealform_core::policy::Permission;
 use sealform_core::sealing::{Answers, delete_submission, read_submission};
 use sealform_core::sessions::SessionRecord;
@@ -52,6 +54,7 @@ pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
         .route("/console/submissions/{submission}", get(submission_page::<S>))
         .route("/console/submissions/{submission}/print", get(print_page::<S>))
         .route("/console/submissions/{submission}/status", post(status_submit::<S>))
+        .route("/console/submissions/{submission}/notes", post(note_submit::<S>))
         .route("/console/submissions/{submission}/edit", get(edit_page::<S>).post(edit_submit::<S>))
         .route("/console/submissions/{submission}/revisions", get(revisions_page::<S>))
         .route("/console/submissions/{submission}/delete", get(delete_page::<S>).post(delete_submit::<S>))
@@ -315,6 +318,12 @@ async fn view<S: Store>(
     let answers = opened(&state, &session, &scope, &summary).await?;
     let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
     let statuses: Vec<&str> = SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let mut shown_notes = Vec::new();
+    for note in notes(&answers) {
+        let author = state.store.user_by_id(note.by).await.map_err(DomainError::from)?;
+        let by = author.map_or_else(|| "a former user".to_owned(), |u| u.email.as_str().to_owned());
+        shown_notes.push(context! { by, at => note.at.replace('T', " "), text => note.text });
+    }
     let page = render(
         &state.templates,
         template,
@@ -329,6 +338,7 @@ async fn view<S: Store>(
                 version => summary.form_version,
             },
             rows => answer_rows(&definition, &answers, &files),
+            notes => shown_notes,
             statuses,
             csrf => session.csrf_token.as_str(),
             can_edit => sealform_core::policy::role_allows(session.role, Permission::EditSubmissions),
@@ -369,7 +379,32 @@ pub(crate) struct ConfirmForm {
     confirm: String,
 }
 
-with_csrf!(StatusForm, ConfirmForm);
+#[derive(Deserialize)]
+pub(crate) struct NoteForm {
+    csrf: String,
+    text: String,
+}
+
+with_csrf!(StatusForm, ConfirmForm, NoteForm);
+
+/// `POST /console/submissions/{id}/notes`: adds a sealed staff note (a new revision).
+async fn note_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, form) = match posted::<S, NoteForm>(&state, request, Gate::Open).await? {
+        Ok(posted) => posted,
+        Err(redirect) => return Ok(redirect),
+    };
+    require(&session, Permission::EditSubmissions)?;
+    let (summary, _, definition) = org_submission(&state, &session, &raw).await?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let now = state.clock.now();
+    let staff = StaffCtx { store: &state.store, keyring: &state.keyring, audit, user: session.user };
+    add_note(staff, session.org, summary.id, &definition, &form.text, now).await?;
+    Ok(Redirect::to(&format!("/console/submissions/{}", summary.id)).into_response())
+}
 
 /// `POST /console/submissions/{id}/status`.
 async fn status_submit<S: Store>(
@@ -580,26 +615,17 @@ async fn edit_submit<S: Store>(
             kept_files.insert(q.qid.clone(), UploadedFile { name, size: 0 });
         }
     }
-    let answers = match validate_answers(&definition, &raw_answers, &kept_files) {
+    let mut answers = match validate_answers(&definition, &raw_answers, &kept_files) {
         Ok(answers) => answers,
         Err(errors) => {
             let fields = edit_fields(&definition, &raw_answers, &errors);
             return render_edit(&state, &session, &summary, &form, fields, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
+    carry_notes(&current, &mut answers);
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
-    edit_submission(
-        &state.store,
-        &state.keyring,
-        audit,
-        session.org,
-        summary.id,
-        &definition,
-        &answers,
-        session.user,
-        state.clock.now(),
-    )
-    .await?;
+    let staff = StaffCtx { store: &state.store, keyring: &state.keyring, audit, user: session.user };
+    edit_submission(staff, session.org, summary.id, &definition, &answers, state.clock.now()).await?;
     Ok(Redirect::to(&format!("/console/submissions/{}", summary.id)).into_response())
 }
 
@@ -648,7 +674,7 @@ async fn revisions_page<S: Store>(
                 let new = text(answers, path);
                 (previous.is_none() || old != new).then(|| {
                     context! {
-                        label => labels.get(path).cloned().unwrap_or_else(|| path.clone()),
+                        label => labels.get(path).cloned().unwrap_or_else(|| path.replace("note:", "Note ")),
                         old => old.unwrap_or_default(), new => new.unwrap_or_default(),
                     }
                 })
