@@ -131,6 +131,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/login/mfa", get(console::mfa_page::<S>).post(console::mfa_submit::<S>))
         .route("/console/mfa", get(console::mfa_enrol_page::<S>).post(console::mfa_enrol_submit::<S>))
         .route("/api/v1/me", get(api::me::<S>))
+        .route("/api/v1/files/{file}", get(api::file::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))
         .route("/console/sessions", get(console::sessions_page::<S>))

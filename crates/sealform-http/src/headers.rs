@@ -28,16 +28,20 @@ pub(crate) struct HeaderPolicy {
 pub(crate) async fn security_headers(State(policy): State<HeaderPolicy>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    let fixed: [(HeaderName, &'static str); 6] = [
+    let fixed: [(HeaderName, &'static str); 5] = [
         (X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (REFERRER_POLICY, "no-referrer"),
         (X_FRAME_OPTIONS, "DENY"),
         (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
         (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    // Same-origin unless the one public script meant for other sites (embed.js) opted out.
+    let corp = HeaderName::from_static("cross-origin-resource-policy");
+    if !headers.contains_key(&corp) {
+        headers.insert(corp, HeaderValue::from_static("same-origin"));
     }
     if headers.contains_key(CONTENT_SECURITY_POLICY) {
         // Only a page that may be embedded sets its own policy; X-Frame-Options cannot express its allow-list.

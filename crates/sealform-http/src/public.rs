@@ -59,8 +59,10 @@ pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
     axum::Router::new()
         .route("/f/{form_id}", get(fill_page::<S>))
         .route("/f/{form_id}/thanks", get(thanks_page::<S>))
-        .route("/f/{form_id}/qr.svg", get(qr_code::<S>))
+        .route("/f/{form_id}/qr.svg", get(qr_svg::<S>))
+        .route("/f/{form_id}/qr.png", get(qr_png_page::<S>))
         .route("/static/form.js", get(script))
+        .route("/static/embed.js", get(embed_script))
         .route("/static/form.css", get(stylesheet))
 }
 
@@ -73,6 +75,16 @@ pub(crate) fn upload_routes<S: Store>() -> axum::Router<AppState<S>> {
 /// `GET /static/form.js`: the fill page's progressive enhancement.
 async fn script() -> Response {
     static_asset("text/javascript; charset=utf-8", include_str!("../static/form.js"))
+}
+
+/// `GET /static/embed.js`: loaded by other sites that embed a form, so it may be fetched cross-origin.
+async fn embed_script() -> Response {
+    let mut response = static_asset("text/javascript; charset=utf-8", include_str!("../static/embed.js"));
+    response.headers_mut().insert(
+        http::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("cross-origin"),
+    );
+    response
 }
 
 /// `GET /static/form.css`.
@@ -151,17 +163,35 @@ async fn thanks_page<S: Store>(State(state): State<AppState<S>>, Path(id): Path<
     }
 }
 
-/// `GET /f/{form_id}/qr.svg`: a QR code of the form's address, for printing in a waiting room.
-async fn qr_code<S: Store>(State(state): State<AppState<S>>, Path(id): Path<String>) -> Response {
-    let form = match published(&state, &id).await {
+/// `GET /f/{form_id}/qr.svg`: a QR code of the form's address, for screens and print.
+async fn qr_svg<S: Store>(State(state): State<AppState<S>>, Path(id): Path<String>) -> Response {
+    qr_code(&state, &id, false).await
+}
+
+/// `GET /f/{form_id}/qr.png`: the same as a PNG, for tools that take no SVG.
+async fn qr_png_page<S: Store>(State(state): State<AppState<S>>, Path(id): Path<String>) -> Response {
+    qr_code(&state, &id, true).await
+}
+
+async fn qr_code<S: Store>(state: &AppState<S>, id: &str, png: bool) -> Response {
+    let form = match published(state, id).await {
         Ok(Some((form, _))) => form,
-        Ok(None) => return unavailable(&state),
+        Ok(None) => return unavailable(state),
         Err(err) => return err.into_response(),
     };
     let url = format!("{}/f/{}", state.public_url.trim_end_matches('/'), form.id);
     let Ok(code) = qrcode::QrCode::new(url.as_bytes()) else {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response();
     };
+    if png {
+        return match qr_png(&code) {
+            Ok(bytes) => ([(CONTENT_TYPE, HeaderValue::from_static("image/png"))], bytes).into_response(),
+            Err(err) => {
+                tracing::error!(error = %err, "QR code PNG failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+            }
+        };
+    }
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(240, 240)
@@ -169,6 +199,33 @@ async fn qr_code<S: Store>(State(state): State<AppState<S>>, Path(id): Path<Stri
         .light_color(qrcode::render::svg::Color("#ffffff"))
         .build();
     ([(CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"))], svg).into_response()
+}
+
+/// Pixels per module and modules of quiet zone in the PNG (8 px modules print sharply at 300 dpi).
+const QR_SCALE: usize = 8;
+const QR_QUIET: usize = 4;
+
+/// The QR code as a black-and-white PNG.
+fn qr_png(code: &qrcode::QrCode) -> Result<Vec<u8>, png::EncodingError> {
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = (modules + 2 * QR_QUIET) * QR_SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (x, y) = ((i % modules + QR_QUIET) * QR_SCALE, (i / modules + QR_QUIET) * QR_SCALE);
+            for row in y..y + QR_SCALE {
+                pixels[row * side + x..row * side + x + QR_SCALE].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let side = u32::try_from(side).unwrap_or(u32::MAX);
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(&pixels)?;
+    Ok(out)
 }
 
 /// One question as the template shows it.

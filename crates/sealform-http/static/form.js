@@ -153,4 +153,14 @@
       canvas.addEventListener('pointercancel', end);
     });
   });
+
+  // Embedded in another site: tell the host page (embed.js) our height, so its iframe fits without a scrollbar.
+  if (window.parent !== window) {
+    var report = function () {
+      window.parent.postMessage({ sealform: 'height', height: document.documentElement.scrollHeight }, '*');
+    };
+    if (window.ResizeObserver) new ResizeObserver(report).observe(document.body);
+    window.addEventListener('load', report);
+    report();
+  }
 })();

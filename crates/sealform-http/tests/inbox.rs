@@ -6,14 +6,16 @@
 mod harness;
 
 use harness::*;
+use sealform_core::api_keys::Scope;
 use sealform_core::audit::{AuditQuery, AuditScope};
 use sealform_core::examples;
 use sealform_core::files::{FileRef, FileSealer, ObjectStore};
 use sealform_core::forms::{change_form, create_form};
 use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
+use sealform_core::org::OrgName;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{AuditStore as _, SubmissionStore as _};
+use sealform_core::store::{AuditStore as _, OrganisationStore as _, SubmissionStore as _};
 use sealform_core::submission::{FormChange, FormStatus};
 use zeroize::Zeroizing;
 
@@ -209,6 +211,30 @@ async fn files_download_opened_for_staff_only_and_are_audited<B: Backend>() {
     let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
     assert_eq!(c.get(&path, &other).await.status, StatusCode::NOT_FOUND, "another organisation: 404");
     assert_eq!(c.get("/console/files/not-an-id", &cookie).await.status, StatusCode::NOT_FOUND);
+
+    // API keys: the read scope on this form (or on all forms) opens it; other forms, scopes and organisations do not.
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let org_b = c.store.organisation_by_name(&OrgName::parse("Clinic B").unwrap()).await.unwrap().unwrap().id;
+    let key = |scopes: Vec<Scope>, form: Option<FormId>, org, email: &'static str| {
+        sealform_core::api_keys::create(&c.store, &c.clock, audit, org, email, "k", scopes, form, None)
+    };
+    let api = format!("/api/v1/files/{}", file.file.id);
+    let bearer =
+        |key: &str| Request::get(&api).header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap();
+    let reader = key(vec![Scope::Read], Some(file.form_id), c.org_a, "a@a.example").await.unwrap().0;
+    let reply = c.send(bearer(&reader)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "%PDF insurance card bytes");
+    let submit_only = key(vec![Scope::Submit], None, c.org_a, "a@a.example").await.unwrap().0;
+    assert_eq!(c.send(bearer(&submit_only)).await.status, StatusCode::FORBIDDEN);
+    let other_form = key(vec![Scope::Read], Some(FormId::new()), c.org_a, "a@a.example").await.unwrap().0;
+    assert_eq!(c.send(bearer(&other_form)).await.status, StatusCode::NOT_FOUND);
+    let other_org = key(vec![Scope::Read], None, org_b, "b@b.example").await.unwrap().0;
+    assert_eq!(c.send(bearer(&other_org)).await.status, StatusCode::NOT_FOUND);
+    let anonymous = c.send(Request::get(&api).body(Body::empty()).unwrap()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(actions(&c, sealform_core::audit::Action::FileRead).await, 2, "the key's read is audited");
 }
 
 async fn exports_need_a_step_up_and_stream_the_chosen_fields<B: Backend>() {

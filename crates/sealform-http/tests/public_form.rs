@@ -102,6 +102,13 @@ async fn the_page_renders_labels_escapes_text_and_may_be_framed<B: Backend>() {
     let qr = c.get(&format!("/f/{form}/qr.svg"), "").await;
     assert_eq!(qr.status, StatusCode::OK);
     assert!(qr.body.contains("<svg"));
+    assert_eq!(js.headers["cross-origin-resource-policy"], "same-origin");
+    let embed = c.get("/static/embed.js", "").await;
+    assert_eq!(embed.headers["cross-origin-resource-policy"], "cross-origin", "other sites load the embed helper");
+    assert!(js.body.contains("postMessage") && embed.body.contains("contentWindow === event.source"));
+    let png = c.get(&format!("/f/{form}/qr.png"), "").await;
+    assert_eq!(png.headers["content-type"], "image/png");
+    assert!(png.body.starts_with("\u{fffd}PNG") && png.body.contains("IHDR"), "a PNG image");
 }
 
 async fn unpublished_unknown_and_malformed_forms_are_not_found<B: Backend>() {
@@ -116,6 +123,7 @@ async fn unpublished_unknown_and_malformed_forms_are_not_found<B: Backend>() {
         format!("/f/{}", FormId::new()),
         "/f/not-an-id".to_owned(),
         format!("/f/{draft}/qr.svg"),
+        format!("/f/{draft}/qr.png"),
     ] {
         assert_eq!(c.get(&path, "").await.status, StatusCode::NOT_FOUND, "{path}");
     }

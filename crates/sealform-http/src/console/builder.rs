@@ -522,8 +522,10 @@ async fn render_builder<S: Store>(
     let error_count = errors.len();
     let public_url = format!("{}/f/{}", state.public_url.trim_end_matches('/'), record.id);
     let embed = format!(
-        "<iframe src=\"{public_url}\" title=\"{}\" loading=\"lazy\" width=\"100%\" height=\"800\"></iframe>",
-        attribute(&record.title)
+        "<iframe src=\"{public_url}\" title=\"{}\" loading=\"lazy\" width=\"100%\" height=\"800\"></iframe>\n\
+         <script src=\"{}/static/embed.js\" async></script>",
+        attribute(&record.title),
+        state.public_url.trim_end_matches('/'),
     );
     let statuses: Vec<_> = [FormStatus::Published, FormStatus::Unpublished, FormStatus::Archived, FormStatus::Draft]
         .into_iter()

@@ -710,21 +710,21 @@ async fn file_download<S: Store>(
     };
     let id: FileId = parse_id(&raw)?;
     let record = state.store.file(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
-    let name = file_name(&state, &session, &scope, &record).await?;
+    let name = file_name(&state, session.org, &scope, &record).await?;
     let chunks = sealform_core::files::open_file(&state.objects, &state.keyring, &record).await?;
     file_response(chunks, &name)
 }
 
 /// The file's name from the sealed answers (opening only that field), audited as the file's read.
-async fn file_name<S: Store>(
+pub(crate) async fn file_name<S: Store>(
     state: &AppState<S>,
-    session: &SessionRecord,
+    org: sealform_core::ids::OrgId,
     scope: &AuditScope,
     record: &FileRecord,
 ) -> Result<String, ApiError> {
     let stored = state
         .store
-        .latest_revision(session.org, record.submission_id)
+        .latest_revision(org, record.submission_id)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
@@ -734,7 +734,7 @@ async fn file_name<S: Store>(
     let audit = AuditCtx { auditor: &state.auditor, scope };
     let entry = audit.entry(
         Entry::ok(
-            Some(session.org),
+            Some(org),
             Action::FileRead,
             vec![
                 Target::new("file", record.file.id),

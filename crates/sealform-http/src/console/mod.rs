@@ -34,7 +34,7 @@ mod account;
 mod admin;
 mod builder;
 mod export;
-mod inbox;
+pub(crate) mod inbox;
 mod sign_in;
 
 pub(crate) use account::*;

@@ -137,7 +137,8 @@ impl<S: Store> Console<S> {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        // Lossy, so binary bodies (images, downloads) can be checked too.
+        let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned();
         Reply { status, headers, body }
     }
 
