@@ -103,10 +103,14 @@ async fn the_inbox_lists_filters_and_opens_submissions_with_an_audited_read<B: B
     assert!(inbox.body.contains("Intake &lt;b&gt;clinic") && !inbox.body.contains("<b>clinic"), "titles are escaped");
     assert!(!inbox.body.contains("Patient0"), "the list shows no answers");
 
-    let found = c.get(&format!("/console/forms/{form}/submissions?field=4&value=P1%40Example.org"), &cookie).await;
+    let csrf = hidden_csrf(&inbox.body);
+    let inbox_path = format!("/console/forms/{form}/submissions");
+    let in_url = c.get(&format!("/console/forms/{form}/submissions?field=4&value=P1%40Example.org"), &cookie).await;
+    assert_eq!(in_url.status, StatusCode::UNPROCESSABLE_ENTITY, "search values never travel in a URL");
+    let found = c.post(&inbox_path, &cookie, &format!("csrf={csrf}&field=4&value=P1%40Example.org")).await;
     assert!(found.body.contains(&ids[1].to_string()), "blind-index match, case-insensitive");
     assert!(!found.body.contains(&ids[0].to_string()) && !found.body.contains(&ids[2].to_string()));
-    let unindexed = c.get(&format!("/console/forms/{form}/submissions?field=6&value=x"), &cookie).await;
+    let unindexed = c.post(&inbox_path, &cookie, &format!("csrf={csrf}&field=6&value=x")).await;
     assert_eq!(unindexed.status, StatusCode::UNPROCESSABLE_ENTITY, "only indexed fields are searchable");
     let oldest = c.get(&format!("/console/forms/{form}/submissions?order=oldest"), &cookie).await;
     let position = |body: &str, id: &SubmissionId| body.find(&id.to_string()).unwrap();

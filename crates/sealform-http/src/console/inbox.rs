@@ -48,7 +48,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 /// Routes of the inbox.
 pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
     axum::Router::new()
-        .route("/console/forms/{form}/submissions", get(inbox_page::<S>))
+        .route("/console/forms/{form}/submissions", get(inbox_page::<S>).post(inbox_search::<S>))
         .route("/console/forms/{form}/export", get(export::export_page::<S>))
         .route("/console/forms/{form}/export/download", get(export::export_download::<S>))
         .route("/console/submissions/{submission}", get(submission_page::<S>))
@@ -195,8 +195,9 @@ pub(super) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiE
     Ok(Some(date.midnight().assume_utc()))
 }
 
-/// `GET /console/forms/{form}/submissions`: one page of the inbox. Metadata only; an exact-match filter on an
-/// indexed field compares keyed hashes and is audited as a search.
+/// `GET /console/forms/{form}/submissions`: one page of the inbox, filtered by status, dates and order. Metadata
+/// only. An exact-match search names a patient's answer, so it is only accepted by POST: it never lands in a URL,
+/// browser history or a proxy log.
 async fn inbox_page<S: Store>(
     State(state): State<AppState<S>>,
     Path(form): Path<String>,
@@ -207,7 +208,48 @@ async fn inbox_page<S: Store>(
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
-    let form = org_form(&state, &session, &form).await?;
+    if !filter.value.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "search values are sent with the form's Filter button (POST), never in the address",
+        ));
+    }
+    render_inbox(&state, &session, &scope, &form, filter).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InboxSearch {
+    csrf: String,
+    #[serde(flatten)]
+    filter: InboxFilter,
+}
+
+with_csrf!(InboxSearch);
+
+/// `POST /console/forms/{form}/submissions`: the inbox with an exact-match search on a blind-indexed field; the
+/// database compares keyed hashes and the search is audited.
+async fn inbox_search<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(form): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, search) = match posted::<S, InboxSearch>(&state, request, Gate::Open).await? {
+        Ok(posted) => posted,
+        Err(redirect) => return Ok(redirect),
+    };
+    require(&session, Permission::ReadSubmissions)?;
+    render_inbox(&state, &session, &scope, &form, search.filter).await
+}
+
+async fn render_inbox<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    scope: &AuditScope,
+    form: &str,
+    filter: InboxFilter,
+) -> Result<Response, ApiError> {
+    let form = org_form(state, session, form).await?;
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let invalid =
         |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not valid"));
@@ -281,7 +323,7 @@ async fn inbox_page<S: Store>(
         "inbox.html",
         context! {
             form => context! { id => form.id.to_string(), title => form.title.as_str() },
-            rows, total, next, fields, statuses, filter,
+            rows, total, next, fields, statuses, filter, csrf => session.csrf_token.as_str(),
             can_export => sealform_core::policy::role_allows(session.role, Permission::ExportSubmissions),
         },
     )?;
