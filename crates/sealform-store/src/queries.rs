@@ -33,7 +33,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_columns, inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -1255,17 +1255,7 @@ macro_rules! shared_queries {
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
             let sealed = &new.revision;
-            let state: Option<(String,)> =
-                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
-                    .bind(new.org_id.as_uuid())
-                    .bind(key_uuid(sealed.key_id))
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend("check organisation key"))?;
-            let usable = state.is_some_and(|(s,)| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str());
-            if !usable {
-                return Err(StoreError::Conflict(KEY_RETIRED.into()));
-            }
+            ensure_key_usable(conn, new.org_id, sealed.key_id).await?;
             let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
             let form_version =
                 i32::try_from(new.form_version).map_err(|_| StoreError::Corrupt("form version".into()))?;
@@ -1283,36 +1273,8 @@ macro_rules! shared_queries {
             .execute(&mut *conn)
             .await
             .map_err(backend("store submission"))?;
-            sqlx::query(
-                "INSERT INTO submission_revisions \
-                 (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(new.org_id.as_uuid())
-            .bind(new.id.as_uuid())
-            .bind(revision)
-            .bind(&sealed.envelope)
-            .bind(&sealed.wrapped_key)
-            .bind(key_uuid(sealed.key_id))
-            .bind(sealed.created_by.map(|u| *u.as_uuid()))
-            .bind(sealed.created_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("store submission revision"))?;
-            for (field, digest) in &new.index {
-                sqlx::query(
-                    "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(new.org_id.as_uuid())
-                .bind(new.form_id.as_uuid())
-                .bind(field)
-                .bind(digest.as_slice())
-                .bind(new.id.as_uuid())
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("store blind index"))?;
-            }
+            insert_revision_row(conn, new.org_id, new.id, revision, sealed).await?;
+            insert_index_rows(conn, new.org_id, new.form_id, new.id, &new.index).await?;
             for file in &new.files {
                 sqlx::query(
                     "INSERT INTO files \
@@ -1425,12 +1387,76 @@ macro_rules! shared_queries {
 
         // ----- forms, inbox, revisions, files -----
 
+        /// Refuses a data key wrapped to an organisation key that no longer accepts new data keys (retired meanwhile).
+        async fn ensure_key_usable(conn: &mut $Conn, org: OrgId, key: KeyId) -> Result<(), StoreError> {
+            let state: Option<(String,)> =
+                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
+                    .bind(org.as_uuid())
+                    .bind(key_uuid(key))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("check organisation key"))?;
+            if state.is_some_and(|(s,)| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str()) {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(KEY_RETIRED.into()))
+            }
+        }
+
+        async fn insert_revision_row(
+            conn: &mut $Conn,
+            org: OrgId,
+            submission: SubmissionId,
+            revision: i32,
+            sealed: &SealedRevision,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO submission_revisions \
+                 (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(org.as_uuid())
+            .bind(submission.as_uuid())
+            .bind(revision)
+            .bind(&sealed.envelope)
+            .bind(&sealed.wrapped_key)
+            .bind(key_uuid(sealed.key_id))
+            .bind(sealed.created_by.map(|u| *u.as_uuid()))
+            .bind(sealed.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store submission revision"))?;
+            Ok(())
+        }
+
+        async fn insert_index_rows(
+            conn: &mut $Conn,
+            org: OrgId,
+            form: FormId,
+            submission: SubmissionId,
+            index: &[(String, [u8; 16])],
+        ) -> Result<(), StoreError> {
+            for (field, digest) in index {
+                sqlx::query(
+                    "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(org.as_uuid())
+                .bind(form.as_uuid())
+                .bind(field)
+                .bind(digest.as_slice())
+                .bind(submission.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("store blind index"))?;
+            }
+            Ok(())
+        }
+
         pub(crate) async fn forms_of(pool: &$Pool, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
             let rows: Vec<FormRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                form_columns!(),
-                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
-                 WHERE f.org_id = $1 ORDER BY f.created_at DESC, f.id DESC"
+                form_select!(),
+                " WHERE f.org_id = $1 ORDER BY f.created_at DESC, f.id DESC"
             ))
             .bind(org.as_uuid())
             .fetch_all(pool)
@@ -1441,10 +1467,8 @@ macro_rules! shared_queries {
 
         pub(crate) async fn form(pool: &$Pool, org: OrgId, form: FormId) -> Result<Option<FormRecord>, StoreError> {
             let row: Option<FormRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                form_columns!(),
-                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
-                 WHERE f.org_id = $1 AND f.id = $2"
+                form_select!(),
+                " WHERE f.org_id = $1 AND f.id = $2"
             ))
             .bind(org.as_uuid())
             .bind(form.as_uuid())
@@ -1456,10 +1480,8 @@ macro_rules! shared_queries {
 
         pub(crate) async fn form_by_public_id(pool: &$Pool, form: FormId) -> Result<Option<FormRecord>, StoreError> {
             let row: Option<FormRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                form_columns!(),
-                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
-                 WHERE f.id = $1"
+                form_select!(),
+                " WHERE f.id = $1"
             ))
             .bind(form.as_uuid())
             .fetch_optional(pool)
@@ -1534,10 +1556,8 @@ macro_rules! shared_queries {
             .await
             .map_err(backend("change form"))?;
             let row: FormRow = sqlx::query_as(concat!(
-                "SELECT ",
-                form_columns!(),
-                " FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version \
-                 WHERE f.org_id = $1 AND f.id = $2"
+                form_select!(),
+                " WHERE f.org_id = $1 AND f.id = $2"
             ))
             .bind(org.as_uuid())
             .bind(form.as_uuid())
@@ -1687,32 +1707,8 @@ macro_rules! shared_queries {
             if revision != current + 1 {
                 return Err(StoreError::Conflict("the submission was changed meanwhile; open it again".into()));
             }
-            let state: Option<(String,)> =
-                sqlx::query_as(concat!("SELECT state FROM org_keys WHERE org_id = $1 AND id = $2", $lock_share))
-                    .bind(org.as_uuid())
-                    .bind(key_uuid(sealed.key_id))
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend("check organisation key"))?;
-            if !state.is_some_and(|(s,)| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str()) {
-                return Err(StoreError::Conflict(KEY_RETIRED.into()));
-            }
-            sqlx::query(
-                "INSERT INTO submission_revisions \
-                 (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(org.as_uuid())
-            .bind(submission.as_uuid())
-            .bind(revision)
-            .bind(&sealed.envelope)
-            .bind(&sealed.wrapped_key)
-            .bind(key_uuid(sealed.key_id))
-            .bind(sealed.created_by.map(|u| *u.as_uuid()))
-            .bind(sealed.created_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend("store submission revision"))?;
+            ensure_key_usable(conn, org, sealed.key_id).await?;
+            insert_revision_row(conn, org, submission, revision, &sealed).await?;
             sqlx::query("UPDATE submissions SET current_revision = $3, updated_at = $4 WHERE org_id = $1 AND id = $2")
                 .bind(org.as_uuid())
                 .bind(submission.as_uuid())
@@ -1727,20 +1723,7 @@ macro_rules! shared_queries {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("replace blind index"))?;
-            for (field, digest) in &index {
-                sqlx::query(
-                    "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(org.as_uuid())
-                .bind(form_id)
-                .bind(field)
-                .bind(digest.as_slice())
-                .bind(submission.as_uuid())
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("store blind index"))?;
-            }
+            insert_index_rows(conn, org, FormId::from_uuid(form_id), submission, &index).await?;
             append_audit(conn, &[audit]).await
         }
 

@@ -399,13 +399,14 @@ fn u32_of(value: i32, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(what.into()))
 }
 
-/// Columns of a form with its current version, in [`FormRow`] order (`f` forms, `v` form_versions).
-macro_rules! form_columns {
+/// Selects forms with their current version, in [`FormRow`] order (`f` forms, `v` form_versions); add the WHERE.
+macro_rules! form_select {
     () => {
-        "f.org_id, f.id, f.title, f.status, f.current_version, v.definition, f.created_at, f.updated_at"
+        "SELECT f.org_id, f.id, f.title, f.status, f.current_version, v.definition, f.created_at, f.updated_at \
+         FROM forms f JOIN form_versions v ON v.form_id = f.id AND v.version = f.current_version"
     };
 }
-pub(crate) use form_columns;
+pub(crate) use form_select;
 
 /// A form joined with its current version.
 #[derive(sqlx::FromRow)]
