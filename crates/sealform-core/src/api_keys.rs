@@ -150,6 +150,8 @@ pub struct ApiPrincipal {
     pub org: OrgId,
     /// The user.
     pub user: UserId,
+    /// The user's role in the organisation today.
+    pub role: Role,
     /// Scopes, already narrowed to what the user's role allows today.
     pub scopes: Vec<Scope>,
     /// The form restriction.
@@ -252,6 +254,7 @@ pub async fn authenticate<S: Store>(store: &S, clock: &dyn Clock, key: &str) -> 
         prefix: record.key.prefix,
         org: record.key.org,
         user: record.key.user,
+        role: record.role,
         scopes,
         form: record.key.form,
     })

@@ -171,8 +171,8 @@ pub async fn mark_read<S: Store>(store: &S, org: OrgId, summary: &SubmissionSumm
     Ok(())
 }
 
-/// Every revision of a submission, opened, oldest first, with who made each. Audited as one read of the fields
-/// shown.
+/// Every revision of a submission, opened (only the `only` paths when given: the others are never decrypted), oldest
+/// first, with who made each. Audited as one read of the fields shown.
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for an unknown submission; storage, audit and crypto errors.
@@ -182,6 +182,7 @@ pub async fn revision_history<S: Store>(
     audit: AuditCtx<'_>,
     org: OrgId,
     submission: SubmissionId,
+    only: Option<&[&str]>,
     now: OffsetDateTime,
 ) -> Result<Vec<(StoredRevision, Answers)>, DomainError> {
     let revisions = store.revisions(org, submission).await?;
@@ -190,7 +191,7 @@ pub async fn revision_history<S: Store>(
     let mut opened = Vec::with_capacity(revisions.len());
     let mut fields = std::collections::BTreeSet::new();
     for stored in revisions {
-        let answers = open_unaudited(keyring, &stored, None).await?;
+        let answers = open_unaudited(keyring, &stored, only).await?;
         fields.extend(answers.keys().cloned());
         opened.push((stored, answers));
     }

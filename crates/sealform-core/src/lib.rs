@@ -11,6 +11,7 @@ pub mod examples;
 pub mod files;
 pub mod form_model;
 pub mod forms;
+pub mod grants;
 pub mod ids;
 pub mod inbox;
 pub mod invitations;

@@ -1,52 +1,395 @@
-//! What each role may do (DESIGN.md §6): the one table every handler consults, so no page or API route decides on
-//! its own. Default deny: a permission not listed for a role is refused. Grants that narrow a role to forms come with
-//! the authorization issue and will be checked here too.
+//! The one authorization decision (DESIGN.md §6): [`authorize`] answers whether an actor (a signed-in member or an
+//! API key) may perform an action on a resource (the organisation, or one form). Every handler that touches forms
+//! and submissions asks it; none decides on its own. Default deny: anything not allowed below is refused.
+//!
+//! - Owners and admins have every right in their organisation.
+//! - Every other role acts on a form only through a [`Grant`] on that form, and only with the rights its role may
+//!   hold ([`role_cap`]): form managers view, edit, export and manage; reviewers view and edit; approvers view;
+//!   auditors may see a form's questions but never its submissions.
+//! - Form managers (and owners and admins) may create forms; the creator receives a manage grant.
+//! - A grant that has expired counts for nothing (checked against the clock at every decision).
+//! - An API key acts for its user, narrowed to its scopes and its form restriction: it never outranks its user.
+//! - A resource of another organisation is always denied (handlers answer 404, since they never find it).
 
+use time::OffsetDateTime;
+
+use crate::api_keys::Scope;
+use crate::form_model::{Definition, Question};
+use crate::grants::{Grant, Right};
+use crate::ids::{FormId, OrgId, UserId};
 use crate::user::Role;
 
-/// An action on forms and submissions.
+/// An action on the organisation, its forms or their submissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    /// See the organisation's forms and their questions.
-    ViewForms,
-    /// Create, edit, publish, duplicate and archive forms.
-    ManageForms,
-    /// Open submissions (answers and files).
+pub enum Action {
+    /// List the organisation's forms (each then shown only if [`Action::ViewForm`] allows it).
+    ListForms,
+    /// Create a form in the organisation.
+    CreateForm,
+    /// See a form and its questions.
+    ViewForm,
+    /// Change a form: questions, title, status, duplicate.
+    ManageForm,
+    /// Open submissions of a form (answers and files).
     ReadSubmissions,
-    /// Edit answers (a new revision) and set status.
+    /// Edit answers (a new revision), add notes and set status.
     EditSubmissions,
     /// Delete submissions (crypto-shredding).
     DeleteSubmissions,
     /// Export submissions in bulk.
     ExportSubmissions,
+    /// Grant, revoke and decide access requests for a form.
+    ManageAccess,
+    /// Ask for access to a form.
+    RequestAccess,
 }
 
-/// Whether `role` may perform `permission` in its organisation.
-#[must_use]
-pub fn role_allows(role: Role, permission: Permission) -> bool {
-    use Permission as P;
-    match role {
-        Role::Owner | Role::Admin => true,
-        Role::FormManager => !matches!(permission, P::DeleteSubmissions),
-        Role::Reviewer => matches!(permission, P::ViewForms | P::ReadSubmissions | P::EditSubmissions),
-        Role::Approver => matches!(permission, P::ViewForms | P::ReadSubmissions),
-        // Auditors read the trail, not the records it describes (minimum necessary).
-        Role::Auditor => matches!(permission, P::ViewForms),
+/// What an action is done to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// The organisation as a whole.
+    Org(OrgId),
+    /// One form of an organisation (and its submissions and files).
+    Form {
+        /// Its organisation.
+        org: OrgId,
+        /// The form.
+        form: FormId,
+    },
+}
+
+impl Resource {
+    /// The organisation the resource belongs to.
+    #[must_use]
+    pub const fn org(self) -> OrgId {
+        match self {
+            Self::Org(org) | Self::Form { org, .. } => org,
+        }
+    }
+
+    /// The form, when the resource is one.
+    #[must_use]
+    pub const fn form(self) -> Option<FormId> {
+        match self {
+            Self::Org(_) => None,
+            Self::Form { form, .. } => Some(form),
+        }
     }
 }
 
+/// A member of an organisation as authorization sees them: their role there and their grants.
+#[derive(Clone, Copy, Debug)]
+pub struct Member<'a> {
+    /// The organisation.
+    pub org: OrgId,
+    /// The user.
+    pub user: UserId,
+    /// Their role in `org`.
+    pub role: Role,
+    /// Their grants in `org` (expired ones may be included: they are ignored).
+    pub grants: &'a [Grant],
+}
+
+/// Who acts.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    /// A signed-in member.
+    User(Member<'a>),
+    /// An API key of a member: its scopes (already narrowed to the role) and optional form restriction.
+    ApiKey {
+        /// The key's user.
+        member: Member<'a>,
+        /// The key's scopes.
+        scopes: &'a [Scope],
+        /// The one form the key is restricted to, if any.
+        form: Option<FormId>,
+    },
+}
+
+impl<'a> Actor<'a> {
+    /// The member acting (directly or through a key).
+    #[must_use]
+    pub const fn member(&self) -> &Member<'a> {
+        match self {
+            Self::User(member) | Self::ApiKey { member, .. } => member,
+        }
+    }
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refused, and why (for logs and the 403 page; never names another organisation's data).
+    Deny(&'static str),
+}
+
+impl Decision {
+    /// Whether the action is allowed.
+    #[must_use]
+    pub fn allowed(&self) -> bool {
+        matches!(self, Self::Allow)
+    }
+}
+
+/// The grant rights a role may hold: a grant gives at most these, whatever it says.
+#[must_use]
+pub fn role_cap(role: Role) -> &'static [Right] {
+    match role {
+        Role::Owner | Role::Admin | Role::FormManager => &Right::ALL,
+        Role::Reviewer => &[Right::View, Right::Edit],
+        Role::Approver | Role::Auditor => &[Right::View],
+    }
+}
+
+/// Whether `role` has every right in its organisation.
+#[must_use]
+pub const fn is_org_admin(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Admin)
+}
+
+/// The member's grant on `form` that is in force at `now`, if any.
+#[must_use]
+pub fn grant_in_force<'a>(member: &Member<'a>, form: FormId, now: OffsetDateTime) -> Option<&'a Grant> {
+    member.grants.iter().find(|g| g.org == member.org && g.form == form && g.user == member.user && g.in_force(now))
+}
+
+/// The key scope an action needs.
+const fn scope_for(action: Action) -> Option<Scope> {
+    match action {
+        Action::ListForms | Action::ViewForm | Action::ReadSubmissions => Some(Scope::Read),
+        Action::CreateForm | Action::ManageForm | Action::EditSubmissions => Some(Scope::Write),
+        Action::ExportSubmissions => Some(Scope::Export),
+        Action::DeleteSubmissions | Action::ManageAccess => Some(Scope::Admin),
+        // Asking for access is a person's act, never a key's.
+        Action::RequestAccess => None,
+    }
+}
+
+/// The grant right an action on a form needs.
+const fn right_for(action: Action) -> Option<Right> {
+    match action {
+        Action::ReadSubmissions => Some(Right::View),
+        Action::EditSubmissions => Some(Right::Edit),
+        Action::ExportSubmissions => Some(Right::Export),
+        Action::ManageForm => Some(Right::Manage),
+        _ => None,
+    }
+}
+
+/// Whether `actor` may perform `action` on `resource` at `now`. Default deny.
+#[must_use]
+pub fn authorize(actor: &Actor<'_>, action: Action, resource: Resource, now: OffsetDateTime) -> Decision {
+    let member = actor.member();
+    if resource.org() != member.org {
+        return Decision::Deny("the resource belongs to another organisation");
+    }
+    if let Actor::ApiKey { scopes, form, .. } = actor {
+        let Some(needed) = scope_for(action) else { return Decision::Deny("API keys cannot do this") };
+        if !scopes.contains(&needed) {
+            return Decision::Deny("the API key lacks the scope for this");
+        }
+        if let Some(only) = form {
+            match resource.form() {
+                Some(f) if f != *only => return Decision::Deny("the API key is restricted to another form"),
+                None if action != Action::ListForms => {
+                    return Decision::Deny("the API key is restricted to one form");
+                }
+                _ => {}
+            }
+        }
+    }
+    member_decision(member, action, resource, now)
+}
+
+/// The member's own rights (an API key is then narrowed further by [`authorize`]).
+fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now: OffsetDateTime) -> Decision {
+    let role = member.role;
+    if is_org_admin(role) {
+        return Decision::Allow;
+    }
+    let form = match (action, resource) {
+        (Action::ListForms, _) => return Decision::Allow,
+        (Action::CreateForm, Resource::Org(_)) => {
+            return if role == Role::FormManager {
+                Decision::Allow
+            } else {
+                Decision::Deny("only form managers, admins and owners create forms")
+            };
+        }
+        (Action::RequestAccess, Resource::Form { .. }) => return Decision::Allow,
+        (Action::DeleteSubmissions | Action::ManageAccess, _) => {
+            return Decision::Deny("only admins and owners may do this");
+        }
+        (_, Resource::Form { form, .. }) => form,
+        (_, Resource::Org(_)) => return Decision::Deny("this action needs a form"),
+    };
+    if role == Role::Auditor && action != Action::ViewForm {
+        // Auditors read the trail, not the records it describes (minimum necessary).
+        return Decision::Deny("auditors never open submissions");
+    }
+    let Some(grant) = grant_in_force(member, form, now) else {
+        return Decision::Deny("you have no access to this form; ask an admin for it");
+    };
+    let cap = role_cap(role);
+    let held = |right: Right| grant.rights.contains(&right) && cap.contains(&right);
+    match right_for(action) {
+        // Seeing the form needs any right the role may hold.
+        None if action == Action::ViewForm => {
+            if Right::ALL.iter().any(|r| held(*r)) {
+                Decision::Allow
+            } else {
+                Decision::Deny("your grant on this form gives your role no right")
+            }
+        }
+        Some(right) if held(right) => Decision::Allow,
+        _ => Decision::Deny("your grant on this form does not allow this"),
+    }
+}
+
+/// Whether the actor sees the form's PHI fields masked (`•••`): a member working through a grant that hides PHI.
+/// Owners and admins see everything; no request parameter changes this.
+#[must_use]
+pub fn hides_phi(actor: &Actor<'_>, form: FormId, now: OffsetDateTime) -> bool {
+    let member = actor.member();
+    if is_org_admin(member.role) {
+        return false;
+    }
+    grant_in_force(member, form, now).is_none_or(|g| g.hide_phi)
+}
+
+/// The answer paths of a form's PHI questions: masked for an actor whose grant hides PHI.
+#[must_use]
+pub fn phi_paths(definition: &Definition) -> Vec<String> {
+    definition.questions.iter().filter(|q| q.phi && q.kind.takes_answer()).flat_map(Question::paths).collect()
+}
+
+/// The answer paths an actor whose grant hides PHI may have opened: the non-PHI answers only (staff notes are free
+/// text and may hold PHI, so they stay closed too). `None` (open everything) when nothing is hidden.
+#[must_use]
+pub fn revealed_paths(definition: &Definition, hide_phi: bool) -> Option<Vec<String>> {
+    hide_phi.then(|| {
+        definition.questions.iter().filter(|q| !q.phi && q.kind.takes_answer()).flat_map(Question::paths).collect()
+    })
+}
+
+/// What a masked answer shows.
+pub const MASK: &str = "•••";
+
 #[cfg(test)]
 mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
     use super::*;
 
-    #[test]
-    fn only_owners_and_admins_delete_and_auditors_see_no_answers() {
-        for role in [Role::FormManager, Role::Reviewer, Role::Approver, Role::Auditor] {
-            assert!(!role_allows(role, Permission::DeleteSubmissions), "{role:?}");
+    const NOW: OffsetDateTime = datetime!(2026-01-10 12:00 UTC);
+
+    fn grant(org: OrgId, form: FormId, user: UserId, rights: &[Right]) -> Grant {
+        Grant {
+            org,
+            form,
+            user,
+            rights: rights.to_vec(),
+            hide_phi: false,
+            expires_at: None,
+            granted_by: None,
+            created_at: NOW - Duration::days(1),
         }
-        assert!(role_allows(Role::Admin, Permission::DeleteSubmissions));
-        assert!(!role_allows(Role::Auditor, Permission::ReadSubmissions));
-        assert!(!role_allows(Role::Reviewer, Permission::ManageForms));
-        assert!(!role_allows(Role::Approver, Permission::ExportSubmissions));
+    }
+
+    fn ids() -> (OrgId, FormId, UserId) {
+        (OrgId::new(), FormId::new(), UserId::new())
+    }
+
+    fn check(role: Role, grants: &[Grant], org: OrgId, user: UserId, action: Action, resource: Resource) -> bool {
+        authorize(&Actor::User(Member { org, user, role, grants }), action, resource, NOW).allowed()
+    }
+
+    #[test]
+    fn owners_and_admins_have_every_right_in_their_org_only() {
+        let (org, form, user) = ids();
+        for role in [Role::Owner, Role::Admin] {
+            for action in [Action::DeleteSubmissions, Action::ManageAccess, Action::ReadSubmissions] {
+                assert!(check(role, &[], org, user, action, Resource::Form { org, form }));
+                assert!(!check(role, &[], org, user, action, Resource::Form { org: OrgId::new(), form }));
+            }
+        }
+    }
+
+    #[test]
+    fn other_roles_need_a_grant_and_are_capped_by_their_role() {
+        let (org, form, user) = ids();
+        let on_form = Resource::Form { org, form };
+        for role in [Role::FormManager, Role::Reviewer, Role::Approver, Role::Auditor] {
+            for action in [Action::ViewForm, Action::ReadSubmissions, Action::EditSubmissions, Action::ManageForm] {
+                assert!(!check(role, &[], org, user, action, on_form), "{role:?} {action:?} without a grant");
+            }
+        }
+        let all = [grant(org, form, user, &Right::ALL)];
+        assert!(check(Role::FormManager, &all, org, user, Action::ManageForm, on_form));
+        assert!(check(Role::FormManager, &all, org, user, Action::ExportSubmissions, on_form));
+        assert!(!check(Role::FormManager, &all, org, user, Action::DeleteSubmissions, on_form));
+        assert!(check(Role::Reviewer, &all, org, user, Action::EditSubmissions, on_form));
+        assert!(!check(Role::Reviewer, &all, org, user, Action::ExportSubmissions, on_form));
+        assert!(!check(Role::Reviewer, &all, org, user, Action::ManageForm, on_form));
+        assert!(check(Role::Approver, &all, org, user, Action::ReadSubmissions, on_form));
+        assert!(!check(Role::Approver, &all, org, user, Action::EditSubmissions, on_form));
+        assert!(check(Role::Auditor, &all, org, user, Action::ViewForm, on_form));
+        assert!(!check(Role::Auditor, &all, org, user, Action::ReadSubmissions, on_form));
+        // A grant on another form, or for another user, is no grant here.
+        let elsewhere = [grant(org, FormId::new(), user, &Right::ALL), grant(org, form, UserId::new(), &Right::ALL)];
+        assert!(!check(Role::Reviewer, &elsewhere, org, user, Action::ReadSubmissions, on_form));
+    }
+
+    #[test]
+    fn expired_grants_stop_working_by_themselves() {
+        let (org, form, user) = ids();
+        let mut g = grant(org, form, user, &[Right::View]);
+        g.expires_at = Some(NOW + Duration::minutes(1));
+        let member = Member { org, user, role: Role::Reviewer, grants: std::slice::from_ref(&g) };
+        let resource = Resource::Form { org, form };
+        assert!(authorize(&Actor::User(member), Action::ReadSubmissions, resource, NOW).allowed());
+        let later = NOW + Duration::minutes(1);
+        assert!(!authorize(&Actor::User(member), Action::ReadSubmissions, resource, later).allowed());
+    }
+
+    #[test]
+    fn only_form_managers_and_admins_create_forms() {
+        let (org, _, user) = ids();
+        assert!(check(Role::FormManager, &[], org, user, Action::CreateForm, Resource::Org(org)));
+        for role in [Role::Reviewer, Role::Approver, Role::Auditor] {
+            assert!(!check(role, &[], org, user, Action::CreateForm, Resource::Org(org)));
+        }
+    }
+
+    #[test]
+    fn keys_are_narrowed_by_scope_and_form_and_never_outrank_their_user() {
+        let (org, form, user) = ids();
+        let grants = [grant(org, form, user, &[Right::View])];
+        let member = Member { org, user, role: Role::Reviewer, grants: &grants };
+        let resource = Resource::Form { org, form };
+        let key = |scopes: &'static [Scope], only: Option<FormId>| Actor::ApiKey { member, scopes, form: only };
+        assert!(authorize(&key(&[Scope::Read], None), Action::ReadSubmissions, resource, NOW).allowed());
+        assert!(!authorize(&key(&[Scope::Submit], None), Action::ReadSubmissions, resource, NOW).allowed());
+        assert!(
+            !authorize(&key(&[Scope::Read], Some(FormId::new())), Action::ReadSubmissions, resource, NOW).allowed()
+        );
+        assert!(authorize(&key(&[Scope::Read], Some(form)), Action::ReadSubmissions, resource, NOW).allowed());
+        // The user may not edit: neither may the key, whatever its scopes.
+        assert!(!authorize(&key(&Scope::ALL, None), Action::EditSubmissions, resource, NOW).allowed());
+    }
+
+    #[test]
+    fn phi_is_hidden_by_the_grant_and_never_for_admins() {
+        let (org, form, user) = ids();
+        let mut g = grant(org, form, user, &[Right::View]);
+        g.hide_phi = true;
+        let grants = [g];
+        let reviewer = Actor::User(Member { org, user, role: Role::Reviewer, grants: &grants });
+        assert!(hides_phi(&reviewer, form, NOW));
+        let admin = Actor::User(Member { org, user, role: Role::Admin, grants: &grants });
+        assert!(!hides_phi(&admin, form, NOW));
     }
 }

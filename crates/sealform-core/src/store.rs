@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::api_keys::{ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use crate::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
@@ -590,6 +591,69 @@ pub trait ApiKeyStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Grants on forms and access requests (DESIGN.md §6). Every method is scoped to one organisation.
+pub trait GrantStore {
+    /// The member's grants in `org`, expired ones included (authorization ignores them).
+    fn grants_of_user(&self, org: OrgId, user: UserId) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
+
+    /// The grants on a form with their members' logins, expired ones included.
+    fn grants_of_form(
+        &self,
+        org: OrgId,
+        form: FormId,
+    ) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
+
+    /// One member's grant on a form.
+    fn grant(
+        &self,
+        org: OrgId,
+        form: FormId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+
+    /// Stores a grant, replacing the member's grant on that form if any.
+    fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes a grant; false when there was none (nothing audited then).
+    fn delete_grant(
+        &self,
+        org: OrgId,
+        form: FormId,
+        user: UserId,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a new access request.
+    fn insert_access_request(
+        &self,
+        request: AccessRequest,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The pending requests for a form, oldest first, with their members' logins.
+    fn access_requests_of_form(
+        &self,
+        org: OrgId,
+        form: FormId,
+    ) -> impl Future<Output = Result<Vec<AccessRequestRecord>, StoreError>> + Send;
+
+    /// One request.
+    fn access_request(
+        &self,
+        org: OrgId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<AccessRequest>, StoreError>> + Send;
+
+    /// Records the decision on a still-pending request (its status, who and when), with the grant it makes if any;
+    /// false when the request was no longer pending (nothing written).
+    fn decide_access_request(
+        &self,
+        decided: AccessRequest,
+        grant: Option<Grant>,
+        audit: Vec<PendingAudit>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -600,6 +664,7 @@ pub trait Store:
     + AuditStore
     + SessionStore
     + ApiKeyStore
+    + GrantStore
     + Clone
     + Send
     + Sync

@@ -6,9 +6,10 @@ use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use sealform_core::DomainError;
-use sealform_core::api_keys::{ApiPrincipal, Scope, authenticate};
+use sealform_core::api_keys::{ApiPrincipal, authenticate};
 use sealform_core::audit::{Actor, AuditScope};
 use sealform_core::ids::FileId;
+use sealform_core::policy::{Action, Actor as PolicyActor, Decision, Member, Resource, authorize, hides_phi};
 use sealform_core::store::Store;
 use serde_json::json;
 
@@ -35,8 +36,9 @@ pub(crate) async fn principal<S: Store>(state: &AppState<S>, headers: &HeaderMap
     })
 }
 
-/// `GET /api/v1/files/{id}`: an uploaded file's bytes, for a key with the read scope whose user may read
-/// submissions and whose form restriction (if any) covers the file's form. Audited as `file.read` by the key.
+/// `GET /api/v1/files/{id}`: an uploaded file's bytes, for a key the policy lets read the file's form's submissions
+/// (the read scope, its form restriction, its user's role and grant; a PHI file not when the grant hides PHI).
+/// Audited as `file.read` by the key. Another organisation's file is 404.
 pub(crate) async fn file<S: Store>(
     State(state): State<AppState<S>>,
     Path(raw): Path<String>,
@@ -47,14 +49,21 @@ pub(crate) async fn file<S: Store>(
         Ok(principal) => principal,
         Err(response) => return Ok(response),
     };
-    if !principal.scopes.contains(&Scope::Read) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this key lacks the read scope"));
-    }
     let id: FileId = raw.parse().map_err(|_| ApiError::not_found())?;
     let record =
         state.store.file(principal.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
-    if principal.form.is_some_and(|form| form != record.form_id) {
-        return Err(ApiError::not_found());
+    let grants = state.store.grants_of_user(principal.org, principal.user).await.map_err(DomainError::from)?;
+    let member = Member { org: principal.org, user: principal.user, role: principal.role, grants: &grants };
+    let actor = PolicyActor::ApiKey { member, scopes: &principal.scopes, form: principal.form };
+    let now = state.clock.now();
+    let resource = Resource::Form { org: principal.org, form: record.form_id };
+    if let Decision::Deny(reason) = authorize(&actor, Action::ReadSubmissions, resource, now) {
+        return Err(crate::console::forbidden(reason));
+    }
+    if hides_phi(&actor, record.form_id, now)
+        && crate::console::inbox::file_is_phi(&state, principal.org, &record).await?
+    {
+        return Err(crate::console::forbidden("the key's user may not see this form's PHI fields"));
     }
     let scope = AuditScope { actor: Actor::ApiKey(principal.key), context };
     let name = crate::console::inbox::file_name(&state, principal.org, &scope, &record).await?;

@@ -331,6 +331,11 @@ async fn reviewers_may_look_but_not_change_and_other_organisations_see_nothing<B
     let reviewer = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
     let email = sealform_core::user::Email::parse("rev@a.example").unwrap();
     assert!(c.store.user_by_email(&email).await.unwrap().is_some());
+    // Default deny: without a grant the form is neither listed nor shown.
+    let list = c.get("/console/forms", &reviewer).await;
+    assert!(!list.body.contains("Intake"), "no grant, no form");
+    assert_eq!(c.get(&base, &reviewer).await.status, StatusCode::FORBIDDEN);
+    c.grant("rev@a.example", id, &[sealform_core::grants::Right::View], false, None).await;
     let list = c.get("/console/forms", &reviewer).await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("Intake") && !list.body.contains("Create form"));

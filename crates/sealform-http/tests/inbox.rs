@@ -233,7 +233,9 @@ async fn files_download_opened_for_staff_only_and_are_audited<B: Backend>() {
     let submit_only = key(vec![Scope::Submit], None, c.org_a, "a@a.example").await.unwrap().0;
     assert_eq!(c.send(bearer(&submit_only)).await.status, StatusCode::FORBIDDEN);
     let other_form = key(vec![Scope::Read], Some(FormId::new()), c.org_a, "a@a.example").await.unwrap().0;
-    assert_eq!(c.send(bearer(&other_form)).await.status, StatusCode::NOT_FOUND);
+    // The file is in the key's organisation but outside its form restriction: refused (403), as any same-organisation
+    // resource without a right is; another organisation's stays 404.
+    assert_eq!(c.send(bearer(&other_form)).await.status, StatusCode::FORBIDDEN);
     let other_org = key(vec![Scope::Read], None, org_b, "b@b.example").await.unwrap().0;
     assert_eq!(c.send(bearer(&other_org)).await.status, StatusCode::NOT_FOUND);
     let anonymous = c.send(Request::get(&api).body(Body::empty()).unwrap()).await;

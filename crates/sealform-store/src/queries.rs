@@ -1779,6 +1779,260 @@ macro_rules! shared_queries {
             .map_err(backend("read file"))?;
             row.map(FileRow::into_domain).transpose()
         }
+
+        // ----- grants and access requests -----
+
+        type GrantTuple = (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime);
+
+        fn grant_from(row: GrantTuple) -> Result<sealform_core::grants::Grant, StoreError> {
+            let (org, form, user, rights, hide_phi, expires_at, granted_by, created_at) = row;
+            Ok(sealform_core::grants::Grant {
+                org: OrgId::from_uuid(org),
+                form: FormId::from_uuid(form),
+                user: UserId::from_uuid(user),
+                rights: sealform_core::grants::Right::parse_list(&rights)
+                    .map_err($crate::error::corrupt("grant rights"))?,
+                hide_phi,
+                expires_at,
+                granted_by: granted_by.map(UserId::from_uuid),
+                created_at,
+            })
+        }
+
+        pub(crate) async fn grants_of_user(
+            pool: &$Pool,
+            org: OrgId,
+            user: UserId,
+        ) -> Result<Vec<sealform_core::grants::Grant>, StoreError> {
+            let rows: Vec<GrantTuple> = sqlx::query_as(
+                "SELECT org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at \
+                 FROM grants WHERE org_id = $1 AND user_id = $2",
+            )
+            .bind(org.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list grants of user"))?;
+            rows.into_iter().map(grant_from).collect()
+        }
+
+        pub(crate) async fn grants_of_form(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+        ) -> Result<Vec<sealform_core::grants::GrantRecord>, StoreError> {
+            let rows: Vec<(Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, String)> =
+                sqlx::query_as(
+                    "SELECT g.org_id, g.form_id, g.user_id, g.rights, g.hide_phi, g.expires_at, g.granted_by, \
+                     g.created_at, u.email FROM grants g JOIN users u ON u.id = g.user_id \
+                     WHERE g.org_id = $1 AND g.form_id = $2 ORDER BY u.email",
+                )
+                .bind(org.as_uuid())
+                .bind(form.as_uuid())
+                .fetch_all(pool)
+                .await
+                .map_err(backend("list grants of form"))?;
+            rows.into_iter()
+                .map(|(a, b, c, d, e, f, g, h, email)| {
+                    Ok(sealform_core::grants::GrantRecord {
+                        grant: grant_from((a, b, c, d, e, f, g, h))?,
+                        email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn grant(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+            user: UserId,
+        ) -> Result<Option<sealform_core::grants::Grant>, StoreError> {
+            let row: Option<GrantTuple> = sqlx::query_as(
+                "SELECT org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at \
+                 FROM grants WHERE org_id = $1 AND form_id = $2 AND user_id = $3",
+            )
+            .bind(org.as_uuid())
+            .bind(form.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read grant"))?;
+            row.map(grant_from).transpose()
+        }
+
+        async fn upsert_grant(conn: &mut $Conn, grant: &sealform_core::grants::Grant) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO grants (org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, form_id, user_id) DO UPDATE SET \
+                 rights = excluded.rights, hide_phi = excluded.hide_phi, expires_at = excluded.expires_at, \
+                 granted_by = excluded.granted_by, created_at = excluded.created_at",
+            )
+            .bind(grant.org.as_uuid())
+            .bind(grant.form.as_uuid())
+            .bind(grant.user.as_uuid())
+            .bind(sealform_core::grants::Right::join(&grant.rights))
+            .bind(grant.hide_phi)
+            .bind(grant.expires_at)
+            .bind(grant.granted_by.map(|u| *u.as_uuid()))
+            .bind(grant.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store grant"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn put_grant(
+            conn: &mut $Conn,
+            grant: sealform_core::grants::Grant,
+            audit: Vec<PendingAudit>,
+        ) -> Result<(), StoreError> {
+            upsert_grant(conn, &grant).await?;
+            append_audit(conn, &audit).await
+        }
+
+        pub(crate) async fn delete_grant(
+            conn: &mut $Conn,
+            org: OrgId,
+            form: FormId,
+            user: UserId,
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query("DELETE FROM grants WHERE org_id = $1 AND form_id = $2 AND user_id = $3")
+                .bind(org.as_uuid())
+                .bind(form.as_uuid())
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("revoke grant"))?
+                .rows_affected()
+                > 0;
+            if done {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(done)
+        }
+
+        type RequestTuple =
+            (Uuid, Uuid, Uuid, Uuid, String, String, OffsetDateTime, Option<Uuid>, Option<OffsetDateTime>);
+
+        macro_rules! request_columns {
+            () => {
+                "r.id, r.org_id, r.form_id, r.user_id, r.reason, r.status, r.created_at, r.decided_by, r.decided_at"
+            };
+        }
+
+        fn request_from(row: RequestTuple) -> Result<sealform_core::grants::AccessRequest, StoreError> {
+            let (id, org, form, user, reason, status, created_at, decided_by, decided_at) = row;
+            Ok(sealform_core::grants::AccessRequest {
+                id,
+                org: OrgId::from_uuid(org),
+                form: FormId::from_uuid(form),
+                user: UserId::from_uuid(user),
+                reason,
+                status: sealform_core::grants::RequestStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt("access request status".into()))?,
+                created_at,
+                decided_by: decided_by.map(UserId::from_uuid),
+                decided_at,
+            })
+        }
+
+        pub(crate) async fn insert_access_request(
+            conn: &mut $Conn,
+            request: sealform_core::grants::AccessRequest,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO access_requests (id, org_id, form_id, user_id, reason, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(request.id)
+            .bind(request.org.as_uuid())
+            .bind(request.form.as_uuid())
+            .bind(request.user.as_uuid())
+            .bind(&request.reason)
+            .bind(request.status.as_str())
+            .bind(request.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store access request"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn access_requests_of_form(
+            pool: &$Pool,
+            org: OrgId,
+            form: FormId,
+        ) -> Result<Vec<sealform_core::grants::AccessRequestRecord>, StoreError> {
+            let query = concat!(
+                "SELECT ",
+                request_columns!(),
+                ", u.email FROM access_requests r JOIN users u ON u.id = r.user_id \
+                 WHERE r.org_id = $1 AND r.form_id = $2 AND r.status = 'pending' ORDER BY r.created_at, r.id"
+            );
+            let rows: Vec<(Uuid, Uuid, Uuid, Uuid, String, String, OffsetDateTime, Option<Uuid>, Option<OffsetDateTime>, String)> =
+                sqlx::query_as(query)
+                    .bind(org.as_uuid())
+                    .bind(form.as_uuid())
+                    .fetch_all(pool)
+                    .await
+                    .map_err(backend("list access requests"))?;
+            rows.into_iter()
+                .map(|(a, b, c, d, e, f, g, h, i, email)| {
+                    Ok(sealform_core::grants::AccessRequestRecord {
+                        request: request_from((a, b, c, d, e, f, g, h, i))?,
+                        email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn access_request(
+            pool: &$Pool,
+            org: OrgId,
+            id: Uuid,
+        ) -> Result<Option<sealform_core::grants::AccessRequest>, StoreError> {
+            let query =
+                concat!("SELECT ", request_columns!(), " FROM access_requests r WHERE r.org_id = $1 AND r.id = $2");
+            let row: Option<RequestTuple> = sqlx::query_as(query)
+                .bind(org.as_uuid())
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(backend("read access request"))?;
+            row.map(request_from).transpose()
+        }
+
+        pub(crate) async fn decide_access_request(
+            conn: &mut $Conn,
+            decided: sealform_core::grants::AccessRequest,
+            grant: Option<sealform_core::grants::Grant>,
+            audit: Vec<PendingAudit>,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "UPDATE access_requests SET status = $1, decided_by = $2, decided_at = $3 \
+                 WHERE org_id = $4 AND id = $5 AND status = 'pending'",
+            )
+            .bind(decided.status.as_str())
+            .bind(decided.decided_by.map(|u| *u.as_uuid()))
+            .bind(decided.decided_at)
+            .bind(decided.org.as_uuid())
+            .bind(decided.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("decide access request"))?
+            .rows_affected()
+                > 0;
+            if !done {
+                return Ok(false);
+            }
+            if let Some(grant) = &grant {
+                upsert_grant(conn, grant).await?;
+            }
+            append_audit(conn, &audit).await?;
+            Ok(true)
+        }
     };
 }
 pub(crate) use shared_queries;

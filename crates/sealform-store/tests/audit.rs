@@ -209,7 +209,8 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
     sealform_core::inbox::edit_submission(staff, org, sub, &definition, &edited, now).await.unwrap();
     let status = sealform_core::submission::SubmissionStatus::Flagged;
     sealform_core::inbox::set_status(&w.store, w.ctx(), org, sub, status, now).await.unwrap();
-    let history = sealform_core::inbox::revision_history(&w.store, &keyring, w.ctx(), org, sub, now).await.unwrap();
+    let history =
+        sealform_core::inbox::revision_history(&w.store, &keyring, w.ctx(), org, sub, None, now).await.unwrap();
     assert_eq!(history.len(), 2);
     let query = sealform_core::submission::SubmissionQuery::all(org, form, 100);
     let mut export = sealform_core::inbox::Export::start(&w.store, &keyring, w.ctx(), query, vec!["name".into()], now)

@@ -16,8 +16,9 @@ use sealform_core::form_model::{
     Condition, ConditionAction, Definition, FieldErrors, MAX_FILE_BYTES, Question, QuestionType,
 };
 use sealform_core::forms::{change_form, create_form, duplicate_form};
+use sealform_core::grants::{GrantTerms, Right, grant_access};
 use sealform_core::ids::FormId;
-use sealform_core::policy::Permission;
+use sealform_core::policy::{Action as PolicyAction, is_org_admin};
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::Store;
 use sealform_core::submission::{FormChange, FormRecord, FormStatus};
@@ -136,17 +137,34 @@ fn when(at: time::OffsetDateTime) -> String {
     at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
 }
 
-/// The signed-in session allowed to view forms, or the redirect to send instead.
+/// The signed-in session with what it may do, or the redirect to send instead.
 async fn viewer<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
-) -> Result<Result<SessionRecord, Response>, ApiError> {
+) -> Result<Result<(SessionRecord, Authz), Response>, ApiError> {
     let session = match open_session(state, headers).await? {
         Ok(session) => session,
         Err(redirect) => return Ok(Err(redirect)),
     };
-    require(&session, Permission::ViewForms)?;
-    Ok(Ok(session))
+    let authz = Authz::load(state, &session).await?;
+    authz.require_org(PolicyAction::ListForms)?;
+    Ok(Ok((session, authz)))
+}
+
+/// A form manager who creates a form (new or a copy) receives a view and manage grant on it (DESIGN.md §6); owners
+/// and admins have every right already.
+async fn grant_creator<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    audit: AuditCtx<'_>,
+    form: FormId,
+) -> Result<(), ApiError> {
+    if is_org_admin(session.role) {
+        return Ok(());
+    }
+    let terms = GrantTerms { rights: vec![Right::View, Right::Manage], hide_phi: false, expires_at: None };
+    grant_access(&state.store, audit, session.org, form, session.user, &terms, None, state.clock.now()).await?;
+    Ok(())
 }
 
 /// The form `id` of the session's organisation; 404 for a malformed id or a form of another organisation.
@@ -206,8 +224,8 @@ async fn change<S: Store, F: serde::de::DeserializeOwned + WithCsrf + Versioned>
         Ok(parts) => parts,
         Err(redirect) => return Ok(Err(redirect)),
     };
-    require(&session, Permission::ManageForms)?;
     let (record, definition) = load(state, &session, id).await?;
+    Authz::load(state, &session).await?.require_on(PolicyAction::ManageForm, record.id)?;
     if let Some(version) = form.version()
         && version != record.version.to_string()
     {
@@ -338,23 +356,25 @@ pub(crate) struct BuilderQuery {
 
 /// `GET /console/forms`: the organisation's forms and a form to start a new one.
 async fn forms_page<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let session = match viewer(&state, &headers).await? {
-        Ok(session) => session,
+    let (session, authz) = match viewer(&state, &headers).await? {
+        Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
-    render_list(&state, &session, None, "", StatusCode::OK).await
+    render_list(&state, &session, &authz, None, "", StatusCode::OK).await
 }
 
 async fn render_list<S: Store>(
     state: &AppState<S>,
     session: &SessionRecord,
+    authz: &Authz,
     error: Option<&str>,
     title: &str,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let records = state.store.forms_of(session.org).await.map_err(DomainError::from)?;
     let mut forms = Vec::with_capacity(records.len());
-    for record in &records {
+    // Only the forms the member may see (default deny: no grant, no form).
+    for record in records.iter().filter(|r| authz.can_on(PolicyAction::ViewForm, r.id)) {
         let submissions = state.store.count_submissions(session.org, record.id).await.map_err(DomainError::from)?;
         forms.push(context! {
             id => record.id.to_string(),
@@ -372,7 +392,7 @@ async fn render_list<S: Store>(
             forms,
             error,
             title,
-            can_manage => sealform_core::policy::role_allows(session.role, Permission::ManageForms),
+            can_manage => authz.can(PolicyAction::CreateForm, Resource::Org(session.org)),
             csrf => session.csrf_token.as_str(),
         },
     )?;
@@ -407,7 +427,8 @@ async fn forms_create<S: Store>(State(state): State<AppState<S>>, request: Reque
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    require(&session, Permission::ManageForms)?;
+    let authz = Authz::load(&state, &session).await?;
+    authz.require_org(PolicyAction::CreateForm)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let master = state.keyring.masters().current();
     let created = create_form(
@@ -421,9 +442,12 @@ async fn forms_create<S: Store>(State(state): State<AppState<S>>, request: Reque
     )
     .await;
     match created {
-        Ok(id) => Ok(Redirect::to(&builder_url(id, "created", None)).into_response()),
+        Ok(id) => {
+            grant_creator(&state, &session, audit, id).await?;
+            Ok(Redirect::to(&builder_url(id, "created", None)).into_response())
+        }
         Err(DomainError::Invalid(message)) => {
-            render_list(&state, &session, Some(&message), &form.title, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_list(&state, &session, &authz, Some(&message), &form.title, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(err) => Err(err.into()),
     }
@@ -439,11 +463,12 @@ async fn builder_page<S: Store>(
     headers: HeaderMap,
     Query(query): Query<BuilderQuery>,
 ) -> Result<Response, ApiError> {
-    let session = match viewer(&state, &headers).await? {
-        Ok(session) => session,
+    let (session, authz) = match viewer(&state, &headers).await? {
+        Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let (record, definition) = load(&state, &session, &id).await?;
+    authz.require_on(PolicyAction::ViewForm, record.id)?;
     let notice = match query.notice.as_deref() {
         Some("created") => Some("Form created. Add its questions below."),
         Some("saved") => Some("Saved as a new version."),
@@ -467,6 +492,7 @@ async fn render_builder<S: Store>(
     notice: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
+    let can_manage = Authz::load(state, session).await?.can_on(PolicyAction::ManageForm, record.id);
     let submissions = state.store.count_submissions(session.org, record.id).await.map_err(DomainError::from)?;
     let count = definition.questions.len();
     let mut questions = Vec::with_capacity(count);
@@ -561,7 +587,8 @@ async fn render_builder<S: Store>(
             general,
             error_count,
             title_error => errors.get("title").map(String::as_str),
-            can_manage => sealform_core::policy::role_allows(session.role, Permission::ManageForms),
+            can_manage => can_manage,
+            can_access => is_org_admin(session.role),
             csrf => session.csrf_token.as_str(),
         },
     )?;
@@ -634,6 +661,7 @@ async fn duplicate<S: Store>(
     let copy =
         duplicate_form(&state.store, master.as_ref(), c.audit(&state), c.session.org, c.record.id, state.clock.now())
             .await?;
+    grant_creator(&state, &c.session, c.audit(&state), copy).await?;
     Ok(Redirect::to(&builder_url(copy, "copy", None)).into_response())
 }
 

@@ -12,11 +12,12 @@ use sealform_core::DomainError;
 use sealform_core::audit::{AuditCtx, AuditScope};
 use sealform_core::form_model::{Definition, QuestionType};
 use sealform_core::inbox::Export;
-use sealform_core::policy::Permission;
+use sealform_core::policy::{Action as PolicyAction, MASK, phi_paths};
 use sealform_core::sealing::Answers;
 use sealform_core::store::Store;
 use sealform_core::submission::{FormRecord, SubmissionQuery, SubmissionSummary};
 
+use super::Authz;
 use super::inbox::{day, format_time, org_form, staff};
 use crate::AppState;
 use crate::pages::render;
@@ -55,11 +56,12 @@ pub(crate) async fn export_page<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, _) = match staff(&state, &request, Permission::ExportSubmissions).await? {
+    let (session, _, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ExportSubmissions, form.id)?;
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let columns: Vec<_> =
         columns(&definition).into_iter().map(|(path, label)| context! { path => path, label => label }).collect();
@@ -75,6 +77,8 @@ pub(crate) async fn export_page<S: Store>(
 struct ExportRequest {
     format: Format,
     fields: Vec<String>,
+    /// Fields whose answers are masked for the exporter (PHI hidden by their grant): exported as `•••`, never opened.
+    masked: Vec<String>,
     from: String,
     to: String,
 }
@@ -83,7 +87,13 @@ fn parse_request(query: Option<&str>, known: &[(String, String)]) -> Result<Expo
     let invalid = |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", what.to_owned());
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|_| invalid("the query is malformed"))?;
-    let mut request = ExportRequest { format: Format::Csv, fields: Vec::new(), from: String::new(), to: String::new() };
+    let mut request = ExportRequest {
+        format: Format::Csv,
+        fields: Vec::new(),
+        masked: Vec::new(),
+        from: String::new(),
+        to: String::new(),
+    };
     for (key, value) in pairs {
         match key.as_str() {
             "format" => {
@@ -120,21 +130,28 @@ pub(crate) async fn export_download<S: Store>(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::ExportSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ExportSubmissions, form.id)?;
     if !session.recently_reauthenticated(state.clock.now()) {
         return Ok(Redirect::to(&format!("/console/reauth?next=/console/forms/{}/export", form.id)).into_response());
     }
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let known = columns(&definition);
-    let asked = parse_request(query.as_deref(), &known)?;
+    let mut asked = parse_request(query.as_deref(), &known)?;
+    asked.masked = masked_fields(&authz, &form, &definition);
     let mut submissions = SubmissionQuery::all(session.org, form.id, 0);
     submissions.from = day(&asked.from, "the start date")?;
     submissions.to = day(&asked.to, "the end date")?.map(|d| d + time::Duration::days(1));
     stream_export(state, scope, form, known, asked, submissions).await
+}
+
+/// The PHI answer paths masked for `authz` on this form (empty when nothing is hidden).
+fn masked_fields(authz: &Authz, form: &FormRecord, definition: &Definition) -> Vec<String> {
+    if authz.hides_phi(form.id) { phi_paths(definition) } else { Vec::new() }
 }
 
 /// Starts the export in a task that owns its state; answers once the audit entry committed (or with the error).
@@ -150,10 +167,12 @@ async fn stream_export<S: Store>(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let format = asked.format;
     let fields = asked.fields;
+    let masked = asked.masked;
+    // Only what is revealed is opened and named in the audit entry.
+    let revealed: Vec<String> = fields.iter().filter(|f| !masked.contains(f)).cloned().collect();
     tokio::spawn(async move {
         let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
-        let started =
-            Export::start(&state.store, &state.keyring, audit, query, fields.clone(), state.clock.now()).await;
+        let started = Export::start(&state.store, &state.keyring, audit, query, revealed, state.clock.now()).await;
         let mut export = match started {
             Ok(export) => export,
             Err(err) => {
@@ -188,8 +207,8 @@ async fn stream_export<S: Store>(
             let mut chunk = String::new();
             for (summary, answers) in &page {
                 match format {
-                    Format::Csv => csv_record(&mut chunk, summary, answers, &fields),
-                    Format::JsonLines => json_record(&mut chunk, summary, answers, &fields),
+                    Format::Csv => csv_record(&mut chunk, summary, answers, &fields, &masked),
+                    Format::JsonLines => json_record(&mut chunk, summary, answers, &fields, &masked),
                 }
             }
             if tx.send(Ok(chunk.into_bytes())).await.is_err() {
@@ -217,10 +236,11 @@ fn value(answers: &Answers, path: &str) -> String {
     answers.get(path).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
 }
 
-fn csv_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers, fields: &[String]) {
+fn csv_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers, fields: &[String], masked: &[String]) {
     let id = summary.id.to_string();
     let at = format_time(summary.created_at);
-    let values: Vec<String> = fields.iter().map(|path| value(answers, path)).collect();
+    let values: Vec<String> =
+        fields.iter().map(|path| if masked.contains(path) { MASK.to_owned() } else { value(answers, path) }).collect();
     csv_row(
         out,
         [id.as_str(), at.as_str(), summary.status.as_str()].into_iter().chain(values.iter().map(String::as_str)),
@@ -245,10 +265,12 @@ fn csv_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
     out.push_str("\r\n");
 }
 
-fn json_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers, fields: &[String]) {
+fn json_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers, fields: &[String], masked: &[String]) {
     let mut map = serde_json::Map::new();
     for path in fields {
-        if let Some(v) = answers.get(path) {
+        if masked.contains(path) {
+            map.insert(path.clone(), serde_json::Value::String(MASK.to_owned()));
+        } else if let Some(v) = answers.get(path) {
             map.insert(path.clone(), serde_json::Value::String(String::from_utf8_lossy(v).into_owned()));
         }
     }

@@ -19,7 +19,7 @@ use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::inbox::{
     StaffCtx, add_note, carry_notes, edit_submission, mark_read, notes, revision_history, set_status,
 };
-use sealform_core::policy::Permission;
+use sealform_core::policy::{Action as PolicyAction, MASK, phi_paths, revealed_paths};
 use sealform_core::sealing::{Answers, delete_submission, read_submission};
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::Store;
@@ -64,13 +64,13 @@ pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
 /// Rows per inbox page.
 const PAGE_SIZE: u32 = 50;
 
-/// A signed-in staff member allowed `permission`, with their audit scope; or the redirect to send instead.
+/// A signed-in staff member with their audit scope and what they may do; or the redirect to send instead. The
+/// handler then asks [`Authz::require_on`] about the form it found (another organisation's is 404 before that).
 /// The request is read before the future starts, so the future does not hold it (bodies are not `Sync`).
 pub(super) fn staff<'a, S: Store>(
     state: &'a AppState<S>,
     request: &Request,
-    permission: Permission,
-) -> impl Future<Output = Result<Result<(SessionRecord, AuditScope), Response>, ApiError>> + Send + 'a {
+) -> impl Future<Output = Result<Result<(SessionRecord, AuditScope, Authz), Response>, ApiError>> + Send + 'a {
     let headers = request.headers().clone();
     let context = request_context(request);
     async move {
@@ -78,9 +78,9 @@ pub(super) fn staff<'a, S: Store>(
             Ok(session) => session,
             Err(redirect) => return Ok(Err(redirect)),
         };
-        require(&session, permission)?;
+        let authz = Authz::load(state, &session).await?;
         let scope = user_scope(&session, context);
-        Ok(Ok((session, scope)))
+        Ok(Ok((session, scope, authz)))
     }
 }
 
@@ -134,18 +134,20 @@ fn text(answers: &Answers, path: &str) -> Option<String> {
 }
 
 /// The answers laid out by question, for the view, print and edit pages.
-fn answer_rows(definition: &Definition, answers: &Answers, files: &[FileRecord]) -> Vec<Value> {
+/// The answers of `masked` paths (PHI hidden by the viewer's grant) show as `•••`: they were never opened.
+fn answer_rows(definition: &Definition, answers: &Answers, files: &[FileRecord], masked: &[String]) -> Vec<Value> {
+    let shown = |path: &str| {
+        if masked.iter().any(|m| m == path) { MASK.to_owned() } else { text(answers, path).unwrap_or_default() }
+    };
     let mut rows = Vec::new();
     for q in definition.questions.iter().filter(|q| q.kind.takes_answer() && q.kind != QuestionType::Button) {
         let parts: Vec<Value> = if q.kind.parts().is_empty() {
-            vec![context! { label => "", value => text(answers, &q.qid).unwrap_or_default() }]
+            vec![context! { label => "", value => shown(&q.qid) }]
         } else {
             q.kind
                 .parts()
                 .iter()
-                .map(|(part, label)| {
-                    context! { label => *label, value => text(answers, &format!("{}_{part}", q.qid)).unwrap_or_default() }
-                })
+                .map(|(part, label)| context! { label => *label, value => shown(&format!("{}_{part}", q.qid)) })
                 .collect()
         };
         let file = files
@@ -204,7 +206,7 @@ async fn inbox_page<S: Store>(
     Query(filter): Query<InboxFilter>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
@@ -215,7 +217,7 @@ async fn inbox_page<S: Store>(
             "search values are sent with the form's Filter button (POST), never in the address",
         ));
     }
-    render_inbox(&state, &session, &scope, &form, filter).await
+    render_inbox(&state, &session, &scope, &authz, &form, filter).await
 }
 
 #[derive(Deserialize)]
@@ -238,18 +240,20 @@ async fn inbox_search<S: Store>(
         Ok(posted) => posted,
         Err(redirect) => return Ok(redirect),
     };
-    require(&session, Permission::ReadSubmissions)?;
-    render_inbox(&state, &session, &scope, &form, search.filter).await
+    let authz = Authz::load(&state, &session).await?;
+    render_inbox(&state, &session, &scope, &authz, &form, search.filter).await
 }
 
 async fn render_inbox<S: Store>(
     state: &AppState<S>,
     session: &SessionRecord,
     scope: &AuditScope,
+    authz: &Authz,
     form: &str,
     filter: InboxFilter,
 ) -> Result<Response, ApiError> {
     let form = org_form(state, session, form).await?;
+    authz.require_on(PolicyAction::ReadSubmissions, form.id)?;
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let invalid =
         |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not valid"));
@@ -259,7 +263,12 @@ async fn render_inbox<S: Store>(
     let order = if filter.order == "oldest" { Order::OldestFirst } else { Order::NewestFirst };
     let after =
         (!filter.after.is_empty()).then(|| filter.after.parse()).transpose().map_err(|_| invalid("the page"))?;
-    let indexed = definition.indexed_paths();
+    let mut indexed = definition.indexed_paths();
+    if authz.hides_phi(form.id) {
+        // Searching a hidden field by value would reveal it.
+        let hidden = phi_paths(&definition);
+        indexed.retain(|path| !hidden.iter().any(|h| h == path));
+    }
     let index = if filter.field.is_empty() || filter.value.trim().is_empty() {
         None
     } else {
@@ -269,7 +278,7 @@ async fn render_inbox<S: Store>(
         let key = state.keyring.form_index_key(session.org, form.id).await?;
         let value = sealform_core::sealing::normalise_for_index(filter.value.as_bytes());
         let digest = sealform_crypto::blind_index(&key, &filter.field, &value);
-        let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+        let audit = AuditCtx { auditor: &state.auditor, scope };
         let entry = audit.entry(
             Entry::ok(
                 Some(session.org),
@@ -324,24 +333,34 @@ async fn render_inbox<S: Store>(
         context! {
             form => context! { id => form.id.to_string(), title => form.title.as_str() },
             rows, total, next, fields, statuses, filter, csrf => session.csrf_token.as_str(),
-            can_export => sealform_core::policy::role_allows(session.role, Permission::ExportSubmissions),
+            can_export => authz.can_on(PolicyAction::ExportSubmissions, form.id),
         },
     )?;
     Ok(page.into_response())
 }
 
-/// Opens the latest revision, audited; marks a new submission read.
+/// Opens the latest revision (only the `revealed` paths when given: masked fields are never decrypted), audited
+/// with the fields opened; marks a new submission read.
 async fn opened<S: Store>(
     state: &AppState<S>,
     session: &SessionRecord,
     scope: &AuditScope,
     summary: &SubmissionSummary,
+    revealed: Option<&[String]>,
 ) -> Result<Answers, ApiError> {
     let audit = AuditCtx { auditor: &state.auditor, scope };
-    let answers =
-        read_submission(&state.store, &state.keyring, audit, session.org, summary.id, None, state.clock.now())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+    let only: Option<Vec<&str>> = revealed.map(|paths| paths.iter().map(String::as_str).collect());
+    let answers = read_submission(
+        &state.store,
+        &state.keyring,
+        audit,
+        session.org,
+        summary.id,
+        only.as_deref(),
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(ApiError::not_found)?;
     mark_read(&state.store, session.org, summary).await?;
     Ok(answers)
 }
@@ -352,12 +371,16 @@ async fn view<S: Store>(
     request: Request,
     template: &str,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
-    let answers = opened(&state, &session, &scope, &summary).await?;
+    authz.require_on(PolicyAction::ReadSubmissions, form.id)?;
+    let hide_phi = authz.hides_phi(form.id);
+    let revealed = revealed_paths(&definition, hide_phi);
+    let answers = opened(&state, &session, &scope, &summary, revealed.as_deref()).await?;
+    let masked = if hide_phi { phi_paths(&definition) } else { Vec::new() };
     let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
     let statuses: Vec<&str> = SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut shown_notes = Vec::new();
@@ -379,12 +402,14 @@ async fn view<S: Store>(
                 revision => summary.revision,
                 version => summary.form_version,
             },
-            rows => answer_rows(&definition, &answers, &files),
+            rows => answer_rows(&definition, &answers, &files, &masked),
             notes => shown_notes,
+            masked => hide_phi,
             statuses,
             csrf => session.csrf_token.as_str(),
-            can_edit => sealform_core::policy::role_allows(session.role, Permission::EditSubmissions),
-            can_delete => sealform_core::policy::role_allows(session.role, Permission::DeleteSubmissions),
+            can_edit => authz.can_on(PolicyAction::EditSubmissions, form.id),
+            can_edit_answers => authz.can_on(PolicyAction::EditSubmissions, form.id) && masked.is_empty(),
+            can_delete => authz.can_on(PolicyAction::DeleteSubmissions, form.id),
         },
     )?;
     Ok(page.into_response())
@@ -439,8 +464,8 @@ async fn note_submit<S: Store>(
         Ok(posted) => posted,
         Err(redirect) => return Ok(redirect),
     };
-    require(&session, Permission::EditSubmissions)?;
-    let (summary, _, definition) = org_submission(&state, &session, &raw).await?;
+    let (summary, record, definition) = org_submission(&state, &session, &raw).await?;
+    Authz::load(&state, &session).await?.require_on(PolicyAction::EditSubmissions, record.id)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let now = state.clock.now();
     let staff = StaffCtx { store: &state.store, keyring: &state.keyring, audit, user: session.user };
@@ -458,8 +483,9 @@ async fn status_submit<S: Store>(
         Ok(posted) => posted,
         Err(redirect) => return Ok(redirect),
     };
-    require(&session, Permission::EditSubmissions)?;
-    let id: SubmissionId = parse_id(&raw)?;
+    let (summary, form_record, _) = org_submission(&state, &session, &raw).await?;
+    Authz::load(&state, &session).await?.require_on(PolicyAction::EditSubmissions, form_record.id)?;
+    let id = summary.id;
     let status = SubmissionStatus::parse(&form.status)
         .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "unknown status"))?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
@@ -473,11 +499,12 @@ async fn delete_page<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, _) = match staff(&state, &request, Permission::DeleteSubmissions).await? {
+    let (session, _, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let (summary, form, _) = org_submission(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::DeleteSubmissions, form.id)?;
     let page = render(
         &state.templates,
         "submission_delete.html",
@@ -499,8 +526,8 @@ async fn delete_submit<S: Store>(
         Ok(posted) => posted,
         Err(redirect) => return Ok(redirect),
     };
-    require(&session, Permission::DeleteSubmissions)?;
     let (summary, record, _) = org_submission(&state, &session, &raw).await?;
+    Authz::load(&state, &session).await?.require_on(PolicyAction::DeleteSubmissions, record.id)?;
     if form.confirm != "yes" {
         let page = render(
             &state.templates,
@@ -581,14 +608,25 @@ async fn edit_page<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::EditSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
-    let answers = opened(&state, &session, &scope, &summary).await?;
+    may_edit_answers(&authz, &form, &definition)?;
+    let answers = opened(&state, &session, &scope, &summary, None).await?;
     let fields = edit_fields(&definition, &answers_as_raw(&definition, &answers), &BTreeMap::new());
     render_edit(&state, &session, &summary, &form, fields, StatusCode::OK)
+}
+
+/// Editing answers needs the edit right and sight of every answer: a member whose grant hides PHI may not edit a
+/// form with PHI questions (they would overwrite what they cannot see).
+fn may_edit_answers(authz: &Authz, form: &FormRecord, definition: &Definition) -> Result<(), ApiError> {
+    authz.require_on(PolicyAction::EditSubmissions, form.id)?;
+    if authz.hides_phi(form.id) && !phi_paths(definition).is_empty() {
+        return Err(forbidden("your access hides this form's PHI fields, so you may not edit its answers"));
+    }
+    Ok(())
 }
 
 fn render_edit<S: Store>(
@@ -617,7 +655,7 @@ async fn edit_submit<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::EditSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
@@ -643,6 +681,7 @@ async fn edit_submit<S: Store>(
     }
     csrf_matches(&session.csrf_token, &csrf)?;
     let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    may_edit_answers(&authz, &form, &definition)?;
     if expected_revision != summary.revision.to_string() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -650,7 +689,7 @@ async fn edit_submit<S: Store>(
             "the submission was changed meanwhile; open it again and repeat your edit",
         ));
     }
-    let current = opened(&state, &session, &scope, &summary).await?;
+    let current = opened(&state, &session, &scope, &summary, None).await?;
     let mut kept_files = BTreeMap::new();
     for q in definition.questions.iter().filter(|q| q.kind.is_file()) {
         if let Some(name) = text(&current, &q.qid) {
@@ -677,14 +716,25 @@ async fn revisions_page<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let (summary, form, definition) = org_submission(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ReadSubmissions, form.id)?;
+    let revealed = revealed_paths(&definition, authz.hides_phi(form.id));
+    let only: Option<Vec<&str>> = revealed.as_ref().map(|paths| paths.iter().map(String::as_str).collect());
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
-    let history =
-        revision_history(&state.store, &state.keyring, audit, session.org, summary.id, state.clock.now()).await?;
+    let history = revision_history(
+        &state.store,
+        &state.keyring,
+        audit,
+        session.org,
+        summary.id,
+        only.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
     let labels: BTreeMap<String, String> = definition
         .questions
         .iter()
@@ -746,15 +796,43 @@ async fn file_download<S: Store>(
     Path(raw): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (session, scope) = match staff(&state, &request, Permission::ReadSubmissions).await? {
+    let (session, scope, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let id: FileId = parse_id(&raw)?;
     let record = state.store.file(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    authz.require_on(PolicyAction::ReadSubmissions, record.form_id)?;
+    if authz.hides_phi(record.form_id) && file_is_phi(&state, session.org, &record).await? {
+        return Err(forbidden("your access hides this form's PHI fields, and this file answers one"));
+    }
     let name = file_name(&state, session.org, &scope, &record).await?;
     let chunks = sealform_core::files::open_file(&state.objects, &state.keyring, &record).await?;
     file_response(chunks, &name)
+}
+
+/// Whether the file answers a PHI question of the form version its submission answered.
+pub(crate) async fn file_is_phi<S: Store>(
+    state: &AppState<S>,
+    org: sealform_core::ids::OrgId,
+    record: &FileRecord,
+) -> Result<bool, ApiError> {
+    let summary = state
+        .store
+        .submission(org, record.submission_id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let json = state
+        .store
+        .form_definition(org, record.form_id, summary.form_version)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let definition = Definition::from_json(&json)
+        .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
+    // Unknown question: treat as PHI (fail closed).
+    Ok(definition.question(&record.file.question_id).is_none_or(|q| q.phi))
 }
 
 /// The file's name from the sealed answers (opening only that field), audited as the file's read.

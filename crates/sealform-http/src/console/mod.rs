@@ -8,6 +8,8 @@ use http::HeaderMap;
 use http::header::SET_COOKIE;
 use sealform_core::DomainError;
 use sealform_core::audit::{AuditScope, RequestContext};
+use sealform_core::ids::FormId;
+use sealform_core::policy::{Action as PolicyAction, Actor, Decision, Member, Resource, authorize};
 use sealform_core::sessions::{NewSession, SessionRecord, authenticate};
 use sealform_core::store::Store;
 use sealform_core::user::Role;
@@ -49,14 +51,70 @@ pub(crate) fn form_routes<S: Store>() -> axum::Router<AppState<S>> {
 /// Templates of the builder and the inbox.
 pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 2] = [builder::TEMPLATES, inbox::TEMPLATES];
 
-/// Refuses with 403 unless the session's role allows `permission` (DESIGN.md §6; the table is in
-/// [`sealform_core::policy`]).
-pub(crate) fn require(session: &SessionRecord, permission: sealform_core::policy::Permission) -> Result<(), ApiError> {
-    if sealform_core::policy::role_allows(session.role, permission) {
-        Ok(())
-    } else {
-        Err(ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", "your role does not allow this"))
+/// What one signed-in member may do, for [`sealform_core::policy::authorize`] (DESIGN.md §6): their role and their
+/// grants, loaded once per request, and the time of the request (expired grants count for nothing).
+pub(crate) struct Authz {
+    org: sealform_core::ids::OrgId,
+    user: sealform_core::ids::UserId,
+    role: Role,
+    grants: Vec<sealform_core::grants::Grant>,
+    now: time::OffsetDateTime,
+}
+
+impl Authz {
+    /// The session's member with their grants.
+    pub(crate) async fn load<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<Self, ApiError> {
+        let grants = state.store.grants_of_user(session.org, session.user).await.map_err(DomainError::from)?;
+        Ok(Self { org: session.org, user: session.user, role: session.role, grants, now: state.clock.now() })
     }
+
+    fn actor(&self) -> Actor<'_> {
+        Actor::User(Member { org: self.org, user: self.user, role: self.role, grants: &self.grants })
+    }
+
+    /// The decision on `action` over `resource`.
+    pub(crate) fn decide(&self, action: PolicyAction, resource: Resource) -> Decision {
+        authorize(&self.actor(), action, resource, self.now)
+    }
+
+    /// Whether `action` on `resource` is allowed (for what a page offers).
+    pub(crate) fn can(&self, action: PolicyAction, resource: Resource) -> bool {
+        self.decide(action, resource).allowed()
+    }
+
+    /// Whether `action` on one of the member's organisation's forms is allowed.
+    pub(crate) fn can_on(&self, action: PolicyAction, form: FormId) -> bool {
+        self.can(action, Resource::Form { org: self.org, form })
+    }
+
+    /// Refuses with 403 unless `action` on `resource` is allowed. Callers have found the resource in the member's
+    /// organisation first: another organisation's resource is 404 before this is asked.
+    pub(crate) fn require(&self, action: PolicyAction, resource: Resource) -> Result<(), ApiError> {
+        match self.decide(action, resource) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(reason) => Err(forbidden(reason)),
+        }
+    }
+
+    /// [`Authz::require`] on one of the member's organisation's forms.
+    pub(crate) fn require_on(&self, action: PolicyAction, form: FormId) -> Result<(), ApiError> {
+        self.require(action, Resource::Form { org: self.org, form })
+    }
+
+    /// [`Authz::require`] on the member's organisation as a whole.
+    pub(crate) fn require_org(&self, action: PolicyAction) -> Result<(), ApiError> {
+        self.require(action, Resource::Org(self.org))
+    }
+
+    /// Whether the member sees the form's PHI answers masked.
+    pub(crate) fn hides_phi(&self, form: FormId) -> bool {
+        sealform_core::policy::hides_phi(&self.actor(), form, self.now)
+    }
+}
+
+/// The 403 for an action the policy refused, with its reason.
+pub(crate) fn forbidden(reason: &str) -> ApiError {
+    ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", reason.to_owned())
 }
 
 /// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.

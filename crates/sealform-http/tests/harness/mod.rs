@@ -2,6 +2,7 @@
 //! page tests share. Each test binary includes it with `mod harness;`.
 #![allow(dead_code, unused_imports)]
 
+pub mod access;
 pub mod forms;
 
 pub use std::future::Future;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
@@ -18,8 +19,8 @@ use sealform_core::password::PasswordHash;
 use sealform_core::resets::{CompletedReset, NewReset};
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
-    Store, StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner,
+    SessionStore, Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
@@ -534,6 +535,62 @@ impl ApiKeyStore for PgStore {
 
     async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("revoke API key", async |conn| queries::revoke_api_key(conn, id, at, audit).await).await
+    }
+}
+
+impl GrantStore for PgStore {
+    async fn grants_of_user(&self, org: OrgId, user: UserId) -> Result<Vec<Grant>, StoreError> {
+        queries::grants_of_user(&self.pool, org, user).await
+    }
+
+    async fn grants_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::grants_of_form(&self.pool, org, form).await
+    }
+
+    async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
+        queries::grant(&self.pool, org, form, user).await
+    }
+
+    async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
+        self.in_transaction("store grant", async |conn| queries::put_grant(conn, grant, audit).await).await
+    }
+
+    async fn delete_grant(
+        &self,
+        org: OrgId,
+        form: FormId,
+        user: UserId,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("revoke grant", async |conn| queries::delete_grant(conn, org, form, user, audit).await)
+            .await
+    }
+
+    async fn insert_access_request(&self, request: AccessRequest, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("store access request", async |conn| {
+            queries::insert_access_request(conn, request, audit).await
+        })
+        .await
+    }
+
+    async fn access_requests_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<AccessRequestRecord>, StoreError> {
+        queries::access_requests_of_form(&self.pool, org, form).await
+    }
+
+    async fn access_request(&self, org: OrgId, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
+        queries::access_request(&self.pool, org, id).await
+    }
+
+    async fn decide_access_request(
+        &self,
+        decided: AccessRequest,
+        grant: Option<Grant>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("decide access request", async |conn| {
+            queries::decide_access_request(conn, decided, grant, audit).await
+        })
+        .await
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
@@ -21,8 +22,8 @@ use sealform_core::password::PasswordHash;
 use sealform_core::resets::{CompletedReset, NewReset};
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    ApiKeyStore, AuditStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner, SessionStore,
-    Store, StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner,
+    SessionStore, Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
@@ -551,6 +552,55 @@ impl ApiKeyStore for SqliteStore {
 
     async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::revoke_api_key(conn, id, at, audit))).await
+    }
+}
+
+impl GrantStore for SqliteStore {
+    async fn grants_of_user(&self, org: OrgId, user: UserId) -> Result<Vec<Grant>, StoreError> {
+        queries::grants_of_user(&self.reads, org, user).await
+    }
+
+    async fn grants_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::grants_of_form(&self.reads, org, form).await
+    }
+
+    async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
+        queries::grant(&self.reads, org, form, user).await
+    }
+
+    async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::put_grant(conn, grant, audit))).await
+    }
+
+    async fn delete_grant(
+        &self,
+        org: OrgId,
+        form: FormId,
+        user: UserId,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::delete_grant(conn, org, form, user, audit))).await
+    }
+
+    async fn insert_access_request(&self, request: AccessRequest, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_access_request(conn, request, audit))).await
+    }
+
+    async fn access_requests_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<AccessRequestRecord>, StoreError> {
+        queries::access_requests_of_form(&self.reads, org, form).await
+    }
+
+    async fn access_request(&self, org: OrgId, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
+        queries::access_request(&self.reads, org, id).await
+    }
+
+    async fn decide_access_request(
+        &self,
+        decided: AccessRequest,
+        grant: Option<Grant>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::decide_access_request(conn, decided, grant, audit))).await
     }
 }
 
