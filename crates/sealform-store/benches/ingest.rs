@@ -1,0 +1,961 @@
+//! Forms and submissions (issue #8): ingest through the real service against the raw durable-insert rate of the same
+//! database, and export of a large form. `cargo bench -p sealform-store --bench ingest`.
+//!
+//! 1. Ingest: `store_submission` (patient-intake shaped answers, about 1.9 KB over 11 fields, suite 1 sealing, a blind
+//!    index on the e-mail, the audit entry in the same transaction) from 1, 8 and 64 concurrent tokio tasks, on
+//!    SQLite (a file in a temp dir, default options) and on PostgreSQL (a throwaway cluster started here with the
+//!    server's durable defaults: fsync and synchronous_commit on). Submissions/s and p50/p99 latency per submission.
+//! 2. Baseline: the same database's raw durable-insert rate for rows of the observed sizes (sealed envelope + wrapped
+//!    key, plus an audit-sized row), batched as the writer batches (SQLite: one writer task, one transaction per
+//!    batch of whatever is queued; PostgreSQL: one connection per client, one transaction per row).
+//!    A diagnosis line beside each baseline runs the statements `store_submission` runs (key check, submission,
+//!    revision, index, audit head read, audit insert, head update; in a savepoint on SQLite, with the row locks on
+//!    PostgreSQL) on plain tables without crypto, to tell the statement pattern from the crypto.
+//! 3. Export: `Export::start` + `next_page` to the end over 100,000 submissions (and 1,000,000 when
+//!    `EXPORT_BENCH_ROWS=1000000`), CSV formatted into `io::sink()`: rows/s, rows/s per CPU second, peak RSS.
+//!
+//! Environment: `INGEST_BENCH_SUBMISSIONS` (3000) and `INGEST_BENCH_SECONDS` (10) bound each ingest and baseline
+//! run (whichever comes first); `INGEST_BENCH_CLIENTS` ("1,8,64"); `INGEST_BENCH_PARTS` ("sqlite,postgres,export");
+//! `EXPORT_BENCH_ROWS` (100000; 1000000 runs 100k then 1M); `INGEST_BENCH_PG_URL` uses an existing server instead
+//! of starting one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sealform_core::audit::{
+    Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, load_or_create_auditor,
+};
+use sealform_core::clock::SystemClock;
+use sealform_core::examples::patient_intake;
+use sealform_core::forms::create_form;
+use sealform_core::ids::{FormId, OrgId, SubmissionId};
+use sealform_core::inbox::Export;
+use sealform_core::keys::{Keyring, MasterKeys};
+use sealform_core::sealing::{Answers, NewAnswers, RecordRef, seal_revision, store_submission};
+use sealform_core::store::Store;
+use sealform_core::submission::{SubmissionQuery, SubmissionSummary};
+use sealform_crypto::{MasterKey, Suite};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use secrecy::SecretString;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Config {
+    submissions: usize,
+    seconds: f64,
+    clients: Vec<usize>,
+    parts: String,
+    export_rows: usize,
+}
+
+fn main() {
+    let config = Config {
+        submissions: env_or("INGEST_BENCH_SUBMISSIONS", 3000),
+        seconds: env_or("INGEST_BENCH_SECONDS", 10.0),
+        clients: std::env::var("INGEST_BENCH_CLIENTS")
+            .unwrap_or_else(|_| "1,8,64".into())
+            .split(',')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect(),
+        parts: std::env::var("INGEST_BENCH_PARTS").unwrap_or_else(|_| "sqlite,postgres,export".into()),
+        export_rows: env_or("EXPORT_BENCH_ROWS", 100_000),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("tokio worker threads: {}", runtime.metrics().num_workers());
+    runtime.block_on(run(config));
+}
+
+async fn run(config: Config) {
+    if config.parts.contains("sqlite") || config.parts.contains("postgres") {
+        outside_the_database().await;
+    }
+    if config.parts.contains("sqlite") {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.db");
+        let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+        let f = setup(store).await;
+        let mut baseline = SqliteBaseline::open(&dir.path().join("baseline.db")).await;
+        for &clients in &config.clients {
+            let before = f.store.writer_stats();
+            let ingest = ingest(&f, clients, &config).await;
+            let after = f.store.writer_stats();
+            let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
+            let sizes = sqlite_sizes(&path).await;
+            let base = baseline.run(clients, sizes, &config, false).await;
+            report("sqlite", clients, &ingest, &base, sizes, Some(batch));
+            let shaped = baseline.run(clients, sizes, &config, true).await;
+            report_shaped("sqlite", clients, &ingest, &shaped);
+        }
+        baseline.close().await;
+    }
+    if config.parts.contains("postgres") {
+        let cluster = match std::env::var("INGEST_BENCH_PG_URL") {
+            Ok(url) => PgServer { url, stop: None },
+            Err(_) => PgServer::start(),
+        };
+        let store = PgStore::open(&cluster.url, 80, Duration::from_secs(30)).await.unwrap();
+        let f = setup(store).await;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(80).connect(&cluster.url).await.unwrap();
+        pg_baseline_tables(&pool).await;
+        for &clients in &config.clients {
+            let ingest = ingest(&f, clients, &config).await;
+            let sizes = pg_sizes(&pool).await;
+            let base = pg_baseline(&pool, clients, sizes, &config, false).await;
+            report("postgres", clients, &ingest, &base, sizes, None);
+            let shaped = pg_baseline(&pool, clients, sizes, &config, true).await;
+            report_shaped("postgres", clients, &ingest, &shaped);
+        }
+        pool.close().await;
+        drop(f);
+        drop(cluster);
+    }
+    if config.parts.contains("export") {
+        export_bench(&config).await;
+    }
+}
+
+// ----- fixture -----
+
+struct Fixture<S: Store> {
+    store: S,
+    keyring: Arc<Keyring<S>>,
+    auditor: Arc<Auditor>,
+    org: OrgId,
+    form: FormId,
+}
+
+async fn setup<S: Store>(store: S) -> Fixture<S> {
+    let masters = MasterKeys::single(Arc::new(MasterKey::generate().unwrap()));
+    let now = OffsetDateTime::now_utc();
+    let auditor = load_or_create_auditor(&store, &masters, now).await.unwrap();
+    let operator = AuditScope::operator();
+    let audit = AuditCtx { auditor: &auditor, scope: &operator };
+    let request = sealform_core::admin::OrganisationRequest {
+        name: "Bench Clinic",
+        suite: Suite::HybridMlKem768X25519,
+        owner_email: "owner@bench.example",
+        password: SecretString::from("a long enough benchmark password".to_owned()),
+    };
+    let org = sealform_core::admin::bootstrap(&store, masters.current().as_ref(), &SystemClock, audit, request)
+        .await
+        .unwrap()
+        .org_id;
+    let form = create_form(&store, masters.current().as_ref(), audit, org, "Patient intake", intake_json(), now)
+        .await
+        .unwrap();
+    let keyring = Arc::new(Keyring::new(store.clone(), masters));
+    Fixture { store, keyring, auditor, org, form }
+}
+
+fn intake_json() -> String {
+    patient_intake().to_json()
+}
+
+/// The exported answer paths of the patient intake (as the console's export columns: full name in two parts).
+const FIELDS: [&str; 11] = ["2_first", "2_last", "3", "4", "5", "6", "7", "8", "9", "12", "13"];
+
+const REASON: &str = "Recurring headaches for about three weeks, mostly in the afternoon, sometimes with nausea and \
+     sensitivity to light. Ibuprofen helps for a few hours. No recent injury. Sleep has been poor since starting a new \
+     job with night shifts; drinking more coffee than usual. Family history of migraine (mother). ";
+
+/// Patient-intake answers of about 2 KiB over 11 fields, varying with `i`.
+fn intake_answers(i: u64) -> Answers {
+    let mut reason = String::with_capacity(1800);
+    while reason.len() < 1700 {
+        reason.push_str(REASON);
+    }
+    reason.truncate(1700);
+    reason.push_str(&format!(" Visit reference {i}."));
+    let values = [
+        ("2_first", "Ada".to_owned()),
+        ("2_last", format!("Lovelace-{i}")),
+        ("3", format!("19{:02}-{:02}-{:02}", 40 + i % 60, 1 + i % 12, 1 + i % 28)),
+        ("4", format!("patient{i}@mail.example")),
+        ("5", format!("+1 555 01{:02} {:04}", i % 100, i % 10_000)),
+        ("6", reason),
+        ("7", "Yes".to_owned()),
+        ("8", "Penicillin, Latex".to_owned()),
+        ("9", "Shellfish; ibuprofen sometimes gives hives".to_owned()),
+        ("12", "insurance-card.jpg".to_owned()),
+        ("13", (i % 11).to_string()),
+    ];
+    values.into_iter().map(|(k, v)| (k.to_owned(), Zeroizing::new(v.into_bytes()))).collect()
+}
+
+fn respondent(client: usize) -> AuditScope {
+    AuditScope {
+        actor: Actor::Respondent,
+        context: RequestContext {
+            ip: Some(format!("198.51.100.{}", client % 250)),
+            user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15".into()),
+            request_id: Some(Uuid::now_v7().to_string()),
+            os_user: None,
+        },
+    }
+}
+
+async fn submit_one<S: Store>(f: &Fixture<S>, scope: &AuditScope, i: u64) {
+    let answers = intake_answers(i);
+    let audit = AuditCtx { auditor: &f.auditor, scope };
+    let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: &answers, indexed: &["4"] };
+    store_submission(&f.store, &f.keyring, audit, SubmissionId::new(), new, Vec::new(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+/// The CPU a submission costs before it reaches the database, on one task: answers, sealing (fresh data key, 11
+/// fields, suite 1 wrap) and the audit entry.
+async fn outside_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("seal.db"), &SqliteOptions::default()).await.unwrap();
+    let f = setup(store).await;
+    let scope = respondent(0);
+    let audit = AuditCtx { auditor: &f.auditor, scope: &scope };
+    let n = 2000u32;
+    let started = Instant::now();
+    for i in 0..n {
+        let answers = intake_answers(u64::from(i));
+        let record = RecordRef { org: f.org, form: f.form, submission: SubmissionId::new(), revision: 1 };
+        let sealed = seal_revision(&f.keyring, record, &answers, None, OffsetDateTime::now_utc()).await.unwrap();
+        let targets = vec![Target::new("submission", record.submission), Target::new("form", f.form)];
+        let fields = answers.keys().cloned().collect();
+        let entry = Entry::ok(Some(f.org), Action::SubmissionCreate, targets, OffsetDateTime::now_utc());
+        let entry = audit.entry(entry.with_fields(fields)).unwrap();
+        std::hint::black_box((sealed, entry));
+    }
+    let per = started.elapsed().as_secs_f64() / f64::from(n);
+    println!(
+        "outside the database, one task: answers + seal (suite 1) + audit entry = {:.1} µs per submission",
+        per * 1e6
+    );
+}
+
+// ----- ingest -----
+
+struct Run {
+    count: usize,
+    seconds: f64,
+    /// Process CPU seconds (all threads, including the database's own in SQLite's case) over the run.
+    cpu: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// `clients` concurrent tasks calling the service until `config.submissions` are stored or `config.seconds` pass.
+async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Run {
+    // Warm up: the keyring's public key and index key caches, connections.
+    for _ in 0..4 {
+        submit_one(f, &respondent(0), NEXT.fetch_add(1, Ordering::Relaxed)).await;
+    }
+    let f = Arc::new(Fixture {
+        store: f.store.clone(),
+        keyring: Arc::clone(&f.keyring),
+        auditor: Arc::clone(&f.auditor),
+        org: f.org,
+        form: f.form,
+    });
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
+    let cpu = proc_cpu_seconds();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let (f, claimed) = (Arc::clone(&f), Arc::clone(&claimed));
+            tokio::spawn(async move {
+                let scope = respondent(client);
+                let mut latencies = Vec::new();
+                while claimed.fetch_add(1, Ordering::Relaxed) < limit && started.elapsed() < deadline {
+                    let t = Instant::now();
+                    submit_one(&f, &scope, NEXT.fetch_add(1, Ordering::Relaxed)).await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+}
+
+#[derive(Clone, Copy)]
+struct Sizes {
+    envelope: usize,
+    wrapped_key: usize,
+    audit_detail: usize,
+}
+
+const SIZES_QUERY_ROWS: &str = "SELECT CAST(AVG(LENGTH(envelope)) AS BIGINT), CAST(AVG(LENGTH(wrapped_key)) AS BIGINT) \
+     FROM submission_revisions";
+const SIZES_QUERY_AUDIT: &str =
+    "SELECT CAST(AVG(LENGTH(detail)) AS BIGINT) FROM audit_events WHERE action = 'submission.create'";
+
+async fn sqlite_sizes(path: &Path) -> Sizes {
+    let mut conn = SqliteConnectOptions::new().filename(path).read_only(true).connect().await.unwrap();
+    let (envelope, wrapped_key): (i64, i64) = sqlx::query_as(SIZES_QUERY_ROWS).fetch_one(&mut conn).await.unwrap();
+    let (audit_detail,): (Option<i64>,) = sqlx::query_as(SIZES_QUERY_AUDIT).fetch_one(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    sizes(envelope, wrapped_key, audit_detail)
+}
+
+async fn pg_sizes(pool: &sqlx::PgPool) -> Sizes {
+    let (envelope, wrapped_key): (i64, i64) = sqlx::query_as(SIZES_QUERY_ROWS).fetch_one(pool).await.unwrap();
+    let (audit_detail,): (Option<i64>,) = sqlx::query_as(SIZES_QUERY_AUDIT).fetch_one(pool).await.unwrap();
+    sizes(envelope, wrapped_key, audit_detail)
+}
+
+fn sizes(envelope: i64, wrapped_key: i64, audit_detail: Option<i64>) -> Sizes {
+    let audit_detail = audit_detail.unwrap_or_else(|| {
+        eprintln!("note: no submission.create audit rows matched; assuming a 400-byte detail");
+        400
+    });
+    Sizes {
+        envelope: usize::try_from(envelope).unwrap(),
+        wrapped_key: usize::try_from(wrapped_key).unwrap(),
+        audit_detail: usize::try_from(audit_detail).unwrap(),
+    }
+}
+
+fn report(backend: &str, clients: usize, ingest: &Run, base: &Run, sizes: Sizes, batch: Option<f64>) {
+    let batch = batch.map(|b| format!(", {b:.1} writes per commit")).unwrap_or_default();
+    println!(
+        "{backend} ingest, {clients} clients: {} submissions in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms{batch}; \
+         bench process CPU {:.0} µs per submission ({:.2} cores)",
+        ingest.count,
+        ingest.seconds,
+        ingest.rate(),
+        ms(ingest.percentile(0.5)),
+        ms(ingest.percentile(0.99)),
+        ingest.cpu / ingest.count as f64 * 1e6,
+        ingest.cpu / ingest.seconds,
+    );
+    println!(
+        "{backend} baseline, {clients} clients: {} rows ({} B envelope + {} B wrapped key, {} B audit detail + 64 B \
+         hashes) in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms; bench process CPU {:.0} µs per row ({:.2} cores)",
+        base.count,
+        sizes.envelope,
+        sizes.wrapped_key,
+        sizes.audit_detail,
+        base.seconds,
+        base.rate(),
+        ms(base.percentile(0.5)),
+        ms(base.percentile(0.99)),
+        base.cpu / base.count as f64 * 1e6,
+        base.cpu / base.seconds,
+    );
+    println!(
+        "{backend} ingest / baseline, {clients} clients: {:.0}% (target >= 50%)",
+        100.0 * ingest.rate() / base.rate()
+    );
+}
+
+fn report_shaped(backend: &str, clients: usize, ingest: &Run, shaped: &Run) {
+    println!(
+        "{backend} diagnosis, {clients} clients: the store's statements on plain tables, no crypto: {:.0}/s; latency \
+         p50 {:.2} ms, p99 {:.2} ms (ingest is {:.0}% of this)",
+        shaped.rate(),
+        ms(shaped.percentile(0.5)),
+        ms(shaped.percentile(0.99)),
+        100.0 * ingest.rate() / shaped.rate()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+// ----- baseline rows -----
+
+/// Incompressible filler (xorshift), so PostgreSQL's TOAST compression fails as it does on ciphertext.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+struct BaseRow {
+    id: Uuid,
+    org: Uuid,
+    envelope: Vec<u8>,
+    wrapped_key: Vec<u8>,
+    detail: Vec<u8>,
+    hash: Vec<u8>,
+    /// Diagnosis: run the statements `store_submission` runs (key check, submission, revision, index, audit head
+    /// read, audit insert, head update; a savepoint around them on SQLite) instead of the two bare inserts.
+    shaped: bool,
+}
+
+impl BaseRow {
+    fn new(sizes: Sizes, seed: u64, shaped: bool) -> Self {
+        Self {
+            shaped,
+            id: Uuid::now_v7(),
+            org: Uuid::from_u128(7),
+            envelope: noise(sizes.envelope, seed),
+            wrapped_key: noise(sizes.wrapped_key, seed.wrapping_mul(31)),
+            detail: noise(sizes.audit_detail, seed.wrapping_mul(37)),
+            hash: noise(32, seed.wrapping_mul(41)),
+        }
+    }
+}
+
+/// The SQLite baseline: a second database file on the same disk with the store's settings (WAL, synchronous=FULL),
+/// written by one task that commits whatever is queued in one transaction, as the store's writer does.
+struct SqliteBaseline {
+    queue: Option<mpsc::Sender<(BaseRow, oneshot::Sender<()>)>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SqliteBaseline {
+    async fn open(path: &Path) -> Self {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON")
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE revisions (id BLOB PRIMARY KEY, org_id BLOB NOT NULL, created_at TEXT NOT NULL, \
+                 envelope BLOB NOT NULL, wrapped_key BLOB NOT NULL) STRICT; \
+             CREATE TABLE audit (seq INTEGER PRIMARY KEY, org_id BLOB, at TEXT NOT NULL, action TEXT NOT NULL, \
+                 target_hash BLOB, detail BLOB NOT NULL, chain_hash BLOB NOT NULL) STRICT; \
+             CREATE TABLE keys (id BLOB PRIMARY KEY, state TEXT NOT NULL) STRICT; \
+             CREATE TABLE submissions (id BLOB PRIMARY KEY, org_id BLOB NOT NULL, form_id BLOB NOT NULL, \
+                 form_version INTEGER NOT NULL, status TEXT NOT NULL, current_revision INTEGER NOT NULL, \
+                 created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT; \
+             CREATE TABLE blind_index (org_id BLOB NOT NULL, form_id BLOB NOT NULL, field TEXT NOT NULL, \
+                 digest BLOB NOT NULL, submission_id BLOB NOT NULL) STRICT; \
+             CREATE TABLE head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, chain_hash BLOB NOT NULL) STRICT; \
+             INSERT INTO keys VALUES (x'07', 'active'); INSERT INTO head VALUES (1, 1000000000, x'00');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let (queue, mut rx) = mpsc::channel::<(BaseRow, oneshot::Sender<()>)>(4096);
+        let done = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+                for (row, _) in &batch {
+                    let now = OffsetDateTime::now_utc();
+                    if row.shaped {
+                        sqlite_shaped(&mut conn, row, now).await;
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(row.id)
+                    .bind(row.org)
+                    .bind(now)
+                    .bind(&row.envelope)
+                    .bind(&row.wrapped_key)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                    sqlx::query(
+                        "INSERT INTO audit (org_id, at, action, target_hash, detail, chain_hash) \
+                         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
+                    )
+                    .bind(row.org)
+                    .bind(now)
+                    .bind(&row.hash)
+                    .bind(&row.detail)
+                    .bind(&row.hash)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                }
+                sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(());
+                }
+            }
+            conn.close().await.unwrap();
+        });
+        Self { queue: Some(queue), done: Some(done) }
+    }
+
+    async fn run(&mut self, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
+        let queue = self.queue.clone().unwrap();
+        timed_clients(clients, config, move |seed| {
+            let queue = queue.clone();
+            async move {
+                let row = BaseRow::new(sizes, seed, shaped);
+                let (reply, answer) = oneshot::channel();
+                queue.send((row, reply)).await.unwrap();
+                answer.await.unwrap();
+            }
+        })
+        .await
+    }
+
+    async fn close(&mut self) {
+        self.queue.take();
+        if let Some(done) = self.done.take() {
+            done.await.unwrap();
+        }
+    }
+}
+
+/// The statement sequence of `insert_submission` + `append_audit` inside the writer's savepoint, on plain tables.
+async fn sqlite_shaped(conn: &mut sqlx::SqliteConnection, row: &BaseRow, now: OffsetDateTime) {
+    sqlx::raw_sql("SAVEPOINT write_op").execute(&mut *conn).await.unwrap();
+    let _: (String,) = sqlx::query_as("SELECT state FROM keys WHERE id = $1")
+        .bind([7u8].as_slice())
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO submissions (id, org_id, form_id, form_version, status, current_revision, created_at, \
+         updated_at) VALUES ($1, $2, $2, 1, 'new', 1, $3, $3)",
+    )
+    .bind(row.id)
+    .bind(row.org)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)")
+        .bind(row.id)
+        .bind(row.org)
+        .bind(now)
+        .bind(&row.envelope)
+        .bind(&row.wrapped_key)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO blind_index (org_id, form_id, field, digest, submission_id) VALUES ($1, $1, '4', $2, $3)")
+        .bind(row.org)
+        .bind(&row.hash[..16])
+        .bind(row.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let (seq, _hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, chain_hash FROM head WHERE id = 1").fetch_one(&mut *conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO audit (org_id, at, action, target_hash, detail, chain_hash) \
+         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
+    )
+    .bind(row.org)
+    .bind(now)
+    .bind(&row.hash)
+    .bind(&row.detail)
+    .bind(&row.hash)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE head SET seq = $1, chain_hash = $2 WHERE id = 1")
+        .bind(seq + 1)
+        .bind(&row.hash)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql("RELEASE write_op").execute(&mut *conn).await.unwrap();
+}
+
+/// Runs `op` from `clients` concurrent tasks under the same stop rule as the ingest; the row is built (noise) before
+/// the clock starts for each call.
+async fn timed_clients<F, Fut>(clients: usize, config: &Config, op: F) -> Run
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
+    let cpu = proc_cpu_seconds();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (op, claimed) = (op.clone(), Arc::clone(&claimed));
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while claimed.fetch_add(1, Ordering::Relaxed) < limit && started.elapsed() < deadline {
+                    let t = Instant::now();
+                    op(NEXT.fetch_add(1, Ordering::Relaxed)).await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+}
+
+async fn pg_baseline_tables(pool: &sqlx::PgPool) {
+    sqlx::raw_sql(
+        "CREATE TABLE bench_revisions (id uuid PRIMARY KEY, org_id uuid NOT NULL, created_at timestamptz NOT NULL, \
+             envelope bytea NOT NULL, wrapped_key bytea NOT NULL); \
+         CREATE TABLE bench_audit (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, org_id uuid, \
+             at timestamptz NOT NULL, action text NOT NULL, target_hash bytea, detail bytea NOT NULL, \
+             chain_hash bytea NOT NULL); \
+         CREATE TABLE bench_keys (id int PRIMARY KEY, state text NOT NULL); \
+         CREATE TABLE bench_submissions (id uuid PRIMARY KEY, org_id uuid NOT NULL, form_id uuid NOT NULL, \
+             form_version int NOT NULL, status text NOT NULL, current_revision int NOT NULL, \
+             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL); \
+         CREATE TABLE bench_index (org_id uuid NOT NULL, form_id uuid NOT NULL, field text NOT NULL, \
+             digest bytea NOT NULL, submission_id uuid NOT NULL); \
+         CREATE TABLE bench_head (id int PRIMARY KEY, seq bigint NOT NULL, chain_hash bytea NOT NULL); \
+         INSERT INTO bench_keys VALUES (7, 'active'); INSERT INTO bench_head VALUES (1, 0, '\\x00');",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// PostgreSQL baseline: each client its own connection, one transaction per row pair.
+async fn pg_baseline(pool: &sqlx::PgPool, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
+    let pool = pool.clone();
+    timed_clients(clients, config, move |seed| {
+        let pool = pool.clone();
+        async move {
+            let row = BaseRow::new(sizes, seed, shaped);
+            let now = OffsetDateTime::now_utc();
+            let mut tx = pool.begin().await.unwrap();
+            if row.shaped {
+                pg_shaped(&mut tx, &row, now).await;
+                tx.commit().await.unwrap();
+                return;
+            }
+            sqlx::query(
+                "INSERT INTO bench_revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(row.id)
+            .bind(row.org)
+            .bind(now)
+            .bind(&row.envelope)
+            .bind(&row.wrapped_key)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO bench_audit (org_id, at, action, target_hash, detail, chain_hash) \
+                 VALUES ($1, $2, 'submission.create', $3, $4, $5)",
+            )
+            .bind(row.org)
+            .bind(now)
+            .bind(&row.hash)
+            .bind(&row.detail)
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+    })
+    .await
+}
+
+/// The statement sequence of `insert_submission` + `append_audit` on PostgreSQL, with their row locks: the key row
+/// `FOR SHARE` and the single audit head row `FOR UPDATE`, held until COMMIT.
+async fn pg_shaped(conn: &mut sqlx::PgConnection, row: &BaseRow, now: OffsetDateTime) {
+    let _: (String,) =
+        sqlx::query_as("SELECT state FROM bench_keys WHERE id = 7 FOR SHARE").fetch_one(&mut *conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO bench_submissions (id, org_id, form_id, form_version, status, current_revision, created_at, \
+         updated_at) VALUES ($1, $2, $2, 1, 'new', 1, $3, $3)",
+    )
+    .bind(row.id)
+    .bind(row.org)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO bench_revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(row.id)
+    .bind(row.org)
+    .bind(now)
+    .bind(&row.envelope)
+    .bind(&row.wrapped_key)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO bench_index (org_id, form_id, field, digest, submission_id) VALUES ($1, $1, '4', $2, $3)")
+        .bind(row.org)
+        .bind(&row.hash[..16])
+        .bind(row.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let (seq,): (i64,) =
+        sqlx::query_as("SELECT seq FROM bench_head WHERE id = 1 FOR UPDATE").fetch_one(&mut *conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO bench_audit (org_id, at, action, target_hash, detail, chain_hash) \
+         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
+    )
+    .bind(row.org)
+    .bind(now)
+    .bind(&row.hash)
+    .bind(&row.detail)
+    .bind(&row.hash)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE bench_head SET seq = $1, chain_hash = $2 WHERE id = 1")
+        .bind(seq + 1)
+        .bind(&row.hash)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
+// ----- PostgreSQL server with durable defaults -----
+
+struct PgServer {
+    url: String,
+    stop: Option<(PathBuf, PathBuf, tempfile::TempDir)>,
+}
+
+fn as_postgres(program: &Path) -> Command {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn check(command: &mut Command, what: &str) {
+    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+impl PgServer {
+    /// initdb + pg_ctl start of the newest installed PostgreSQL in a temp dir on the same disk as the SQLite runs,
+    /// with the defaults a production server has (fsync, synchronous_commit, full_page_writes on).
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("an initdb");
+        let root = tempfile::Builder::new().prefix("ingest-pg-").tempdir().unwrap();
+        let (data, sock) = (root.path().join("data"), root.path().join("sock"));
+        std::fs::create_dir(&sock).unwrap();
+        let _ = Command::new("chown").args(["-R", "postgres:"]).arg(root.path()).status();
+        check(
+            as_postgres(&bin.join("initdb"))
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "-D"])
+                .arg(&data),
+            "initdb",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c max_connections=200",
+            sock.display()
+        );
+        check(
+            as_postgres(&bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(root.path().join("log"))
+                .args(["-o", &options, "-w", "start"]),
+            "pg_ctl start",
+        );
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        println!("postgres: {} (fsync, synchronous_commit, full_page_writes: server defaults)", bin.display());
+        Self { url, stop: Some((bin.join("pg_ctl"), data, root)) }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some((pg_ctl, data, _root)) = self.stop.take() {
+            let _ = as_postgres(&pg_ctl).arg("-D").arg(&data).args(["-m", "fast", "-w", "stop"]).output();
+        }
+    }
+}
+
+// ----- export -----
+
+fn proc_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses): state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks / hz
+}
+
+fn status_kib(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Seeds with 64 concurrent clients through the real service until the form holds `target` submissions.
+async fn seed<S: Store>(f: &Arc<Fixture<S>>, from: usize, target: usize) {
+    let next = Arc::new(AtomicUsize::new(from));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|client| {
+            let (f, next) = (Arc::clone(f), Arc::clone(&next));
+            tokio::spawn(async move {
+                let scope = respondent(client);
+                while next.fetch_add(1, Ordering::Relaxed) < target {
+                    submit_one(&f, &scope, NEXT.fetch_add(1, Ordering::Relaxed)).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "export seed: {} submissions in {seconds:.1} s = {:.0}/s (64 clients)",
+        target - from,
+        (target - from) as f64 / seconds
+    );
+}
+
+fn csv_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
+    for (i, cell) in cells.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            out.push('\'');
+        }
+        out.push_str(&cell.replace('"', "\"\""));
+        out.push('"');
+    }
+    out.push_str("\r\n");
+}
+
+fn csv_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers) {
+    let id = summary.id.to_string();
+    let at = summary.created_at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let values: Vec<String> = FIELDS
+        .iter()
+        .map(|path| answers.get(*path).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default())
+        .collect();
+    csv_row(
+        out,
+        [id.as_str(), at.as_str(), summary.status.as_str()].into_iter().chain(values.iter().map(String::as_str)),
+    );
+}
+
+async fn export_once<S: Store>(f: &Fixture<S>, expected: usize) {
+    use std::io::Write as _;
+    // A new keyring, as a new request would have: the private key is unwrapped (and cached) by the export itself.
+    let keyring = Keyring::new(f.store.clone(), f.keyring.masters().clone());
+    let rss_before = status_kib("VmRSS:");
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak RSS (clear_refs)");
+    let cpu_before = proc_cpu_seconds();
+    let started = Instant::now();
+    let scope = AuditScope { actor: Actor::User(Uuid::now_v7()), context: RequestContext::default() };
+    let audit = AuditCtx { auditor: &f.auditor, scope: &scope };
+    let fields = FIELDS.iter().map(|&s| s.to_owned()).collect();
+    let query = SubmissionQuery::all(f.org, f.form, 0);
+    let mut export = Export::start(&f.store, &keyring, audit, query, fields, OffsetDateTime::now_utc()).await.unwrap();
+    let counted = started.elapsed().as_secs_f64();
+    let mut sink = std::io::sink();
+    let mut header = String::new();
+    csv_row(&mut header, ["submission id", "submitted at", "status"].into_iter().chain(FIELDS));
+    sink.write_all(header.as_bytes()).unwrap();
+    let (mut rows, mut bytes) = (0usize, header.len());
+    loop {
+        let page = export.next_page().await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let mut chunk = String::new();
+        for (summary, answers) in &page {
+            csv_record(&mut chunk, summary, answers);
+        }
+        rows += page.len();
+        bytes += chunk.len();
+        sink.write_all(chunk.as_bytes()).unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = proc_cpu_seconds() - cpu_before;
+    let peak = status_kib("VmHWM:");
+    assert_eq!(rows, expected);
+    println!(
+        "export {rows} rows: {seconds:.1} s (count + audit {counted:.2} s) = {:.0} rows/s; CPU {cpu:.1} s ({:.2} cores) \
+         = {:.0} rows per CPU second; {:.0} MiB CSV; RSS {:.1} MiB before, peak {:.1} MiB during",
+        rows as f64 / seconds,
+        cpu / seconds,
+        rows as f64 / cpu,
+        bytes as f64 / f64::from(1 << 20),
+        rss_before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+    );
+}
+
+async fn export_bench(config: &Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("export.db"), &SqliteOptions::default()).await.unwrap();
+    let f = Arc::new(setup(store).await);
+    let mut seeded = 0;
+    for target in [100_000, 1_000_000] {
+        if target > config.export_rows.max(100_000) {
+            break;
+        }
+        seed(&f, seeded, target).await;
+        seeded = target;
+        export_once(&f, target).await;
+    }
+}
