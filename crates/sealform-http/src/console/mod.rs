@@ -32,6 +32,7 @@ macro_rules! with_csrf {
     };
 }
 
+mod access;
 mod account;
 mod admin;
 mod builder;
@@ -45,11 +46,11 @@ pub(crate) use sign_in::*;
 
 /// The console's form and submission pages (builder and inbox).
 pub(crate) fn form_routes<S: Store>() -> axum::Router<AppState<S>> {
-    builder::routes::<S>().merge(inbox::routes::<S>())
+    builder::routes::<S>().merge(inbox::routes::<S>()).merge(access::routes::<S>())
 }
 
-/// Templates of the builder and the inbox.
-pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 2] = [builder::TEMPLATES, inbox::TEMPLATES];
+/// Templates of the builder, the inbox and the access pages.
+pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 3] = [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES];
 
 /// What one signed-in member may do, for [`sealform_core::policy::authorize`] (DESIGN.md §6): their role and their
 /// grants, loaded once per request, and the time of the request (expired grants count for nothing).

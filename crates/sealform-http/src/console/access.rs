@@ -1,0 +1,342 @@
+//! Who may work on a form (issue #9): the access page where owners and admins list, give and revoke grants and
+//! decide access requests, and the page where a member asks for access with a reason. Every change goes through the
+//! audited services of [`sealform_core::grants`]; the policy ([`Authz`]) decides who may use these pages.
+
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use minijinja::{Value, context};
+use sealform_core::DomainError;
+use sealform_core::audit::{AuditCtx, AuditScope};
+use sealform_core::grants::{GrantTerms, Right, decide_access, grant_access, request_access, revoke_access};
+use sealform_core::ids::UserId;
+use sealform_core::mail::Mail;
+use sealform_core::policy::{Action as PolicyAction, is_org_admin};
+use sealform_core::sessions::SessionRecord;
+use sealform_core::store::Store;
+use sealform_core::submission::FormRecord;
+use sealform_core::user::{Email, UserStatus};
+use time::OffsetDateTime;
+
+use super::inbox::{format_time, org_form, parse_id, staff};
+use super::*;
+use crate::AppState;
+use crate::pages::render;
+use crate::problem::ApiError;
+
+/// Templates of this module.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("access.html", include_str!("../../templates/access.html")),
+    ("request_access.html", include_str!("../../templates/request_access.html")),
+];
+
+/// Routes of this module.
+pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
+    axum::Router::new()
+        .route("/console/forms/{form}/access", get(access_page::<S>).post(grant_submit::<S>))
+        .route("/console/forms/{form}/access/revoke", post(revoke_submit::<S>))
+        .route("/console/forms/{form}/access/requests/{request}", post(decide_submit::<S>))
+        .route("/console/forms/{form}/request-access", get(request_page::<S>).post(request_submit::<S>))
+}
+
+/// Parses an optional `YYYY-MM-DD` expiry: the grant ends at the start of that day (UTC).
+fn expiry(text: &str) -> Result<Option<OffsetDateTime>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .map(|d| Some(d.midnight().assume_utc()))
+        .map_err(|_| "the expiry is not a date (YYYY-MM-DD)".to_owned())
+}
+
+/// The rights ticked in a posted form (`right=view&right=edit…`).
+fn rights(pairs: &[(String, String)]) -> Result<Vec<Right>, String> {
+    pairs.iter().filter(|(k, _)| k == "right").map(|(_, v)| v.parse::<Right>().map_err(|e| e.to_string())).collect()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// A posted form with repeated keys, its CSRF token checked, for a signed-in member; or the redirect to send.
+async fn posted_pairs<S: Store>(
+    state: &AppState<S>,
+    request: Request,
+) -> Result<Result<(SessionRecord, AuditScope, Authz, Vec<(String, String)>), Response>, ApiError> {
+    same_origin(request.headers())?;
+    let (session, scope, authz) = match staff(state, &request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| ApiError::bad_request("the form could not be read"))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| ApiError::bad_request("the form is malformed"))?;
+    csrf_matches(&session.csrf_token, field(&pairs, "csrf"))?;
+    Ok(Ok((session, scope, authz, pairs)))
+}
+
+/// `GET /console/forms/{form}/access`: grants and pending requests, for owners and admins.
+async fn access_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, _, authz) = match staff(&state, &request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ManageAccess, form.id)?;
+    render_access(&state, &session, &form, None, StatusCode::OK).await
+}
+
+async fn render_access<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    form: &FormRecord,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let grants: Vec<Value> = state
+        .store
+        .grants_of_form(session.org, form.id)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|r| {
+            context! {
+                user => r.grant.user.to_string(),
+                email => r.email.as_str().to_owned(),
+                rights => Right::join(&r.grant.rights).replace(',', ", "),
+                hide_phi => r.grant.hide_phi,
+                expires => r.grant.expires_at.map(format_time),
+                expired => !r.grant.in_force(now),
+                since => format_time(r.grant.created_at),
+            }
+        })
+        .collect();
+    let requests: Vec<Value> = state
+        .store
+        .access_requests_of_form(session.org, form.id)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|r| {
+            context! {
+                id => r.request.id.to_string(),
+                email => r.email.as_str().to_owned(),
+                reason => r.request.reason,
+                at => format_time(r.request.created_at),
+            }
+        })
+        .collect();
+    let rights: Vec<&str> = Right::ALL.iter().map(|r| r.as_str()).collect();
+    let page = render(
+        &state.templates,
+        "access.html",
+        context! {
+            form => context! { id => form.id.to_string(), title => form.title.as_str() },
+            grants, requests, rights, error, csrf => session.csrf_token.as_str(),
+        },
+    )?;
+    Ok((status, page).into_response())
+}
+
+/// Answers a refused grant change with the access page and its message (422), or passes other errors on.
+async fn refused<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    form: &FormRecord,
+    err: DomainError,
+) -> Result<Response, ApiError> {
+    match err {
+        DomainError::Invalid(message) | DomainError::NotFound(message) | DomainError::Conflict(message) => {
+            render_access(state, session, form, Some(&message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        other => Err(other.into()),
+    }
+}
+
+fn terms(pairs: &[(String, String)]) -> Result<GrantTerms, String> {
+    Ok(GrantTerms {
+        rights: rights(pairs)?,
+        hide_phi: !field(pairs, "hide_phi").is_empty(),
+        expires_at: expiry(field(pairs, "expires"))?,
+    })
+}
+
+/// `POST /console/forms/{form}/access`: gives (or replaces) a member's grant, by e-mail.
+async fn grant_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, authz, pairs) = match posted_pairs(&state, request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ManageAccess, form.id)?;
+    let terms = match terms(&pairs) {
+        Ok(terms) => terms,
+        Err(message) => return refused(&state, &session, &form, DomainError::Invalid(message)).await,
+    };
+    let Some(user) = member_by_email(&state, &session, field(&pairs, "email")).await? else {
+        let missing = DomainError::NotFound("no member of this organisation has that e-mail address".into());
+        return refused(&state, &session, &form, missing).await;
+    };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let now = state.clock.now();
+    match grant_access(&state.store, audit, session.org, form.id, user, &terms, Some(session.user), now).await {
+        Ok(_) => Ok(Redirect::to(&format!("/console/forms/{}/access", form.id)).into_response()),
+        Err(err) => refused(&state, &session, &form, err).await,
+    }
+}
+
+/// The member of the session's organisation with this e-mail address.
+async fn member_by_email<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    email: &str,
+) -> Result<Option<UserId>, ApiError> {
+    let Ok(email) = Email::parse(email) else { return Ok(None) };
+    let Some(user) = state.store.user_by_email(&email).await.map_err(DomainError::from)? else { return Ok(None) };
+    let member = state.store.memberships_of(user.id).await.map_err(DomainError::from)?;
+    Ok(member.iter().any(|m| m.org_id == session.org).then_some(user.id))
+}
+
+/// `POST /console/forms/{form}/access/revoke`: removes a member's grant.
+async fn revoke_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, authz, pairs) = match posted_pairs(&state, request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ManageAccess, form.id)?;
+    let user: UserId = parse_id(field(&pairs, "user"))?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    match revoke_access(&state.store, audit, session.org, form.id, user, state.clock.now()).await {
+        Ok(()) => Ok(Redirect::to(&format!("/console/forms/{}/access", form.id)).into_response()),
+        Err(err) => refused(&state, &session, &form, err).await,
+    }
+}
+
+/// `POST /console/forms/{form}/access/requests/{request}`: approves (`decision=approve` with rights, hide PHI and an
+/// optional expiry) or denies (`decision=deny`) a pending request.
+async fn decide_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path((raw, raw_request)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, authz, pairs) = match posted_pairs(&state, request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::ManageAccess, form.id)?;
+    let id: uuid::Uuid = parse_id(&raw_request)?;
+    // The request must be one for this form.
+    let found = state.store.access_request(session.org, id).await.map_err(DomainError::from)?;
+    if found.is_none_or(|r| r.form != form.id) {
+        return Err(ApiError::not_found());
+    }
+    let approved = match field(&pairs, "decision") {
+        "approve" => match terms(&pairs) {
+            Ok(terms) => Some(terms),
+            Err(message) => return refused(&state, &session, &form, DomainError::Invalid(message)).await,
+        },
+        "deny" => None,
+        _ => return refused(&state, &session, &form, DomainError::Invalid("approve or deny".into())).await,
+    };
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let now = state.clock.now();
+    match decide_access(&state.store, audit, session.org, id, session.user, approved.as_ref(), now).await {
+        Ok(_) => Ok(Redirect::to(&format!("/console/forms/{}/access", form.id)).into_response()),
+        Err(err) => refused(&state, &session, &form, err).await,
+    }
+}
+
+/// `GET /console/forms/{form}/request-access`: asks for a reason.
+async fn request_page<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, _, authz) = match staff(&state, &request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::RequestAccess, form.id)?;
+    render_request(&state, &session, &form, None, false, StatusCode::OK)
+}
+
+fn render_request<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+    form: &FormRecord,
+    error: Option<&str>,
+    sent: bool,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let page = render(
+        &state.templates,
+        "request_access.html",
+        context! {
+            form => context! { id => form.id.to_string(), title => form.title.as_str() },
+            error, sent, csrf => session.csrf_token.as_str(),
+        },
+    )?;
+    Ok((status, page).into_response())
+}
+
+/// `POST /console/forms/{form}/request-access`: records the request and tells the organisation's owners and admins
+/// by e-mail (the form's title and a link; never the reason or any answer).
+async fn request_submit<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, authz, pairs) = match posted_pairs(&state, request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form = org_form(&state, &session, &raw).await?;
+    authz.require_on(PolicyAction::RequestAccess, form.id)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    let reason = field(&pairs, "reason");
+    match request_access(&state.store, audit, session.org, form.id, session.user, reason, state.clock.now()).await {
+        Ok(_) => {}
+        Err(DomainError::Invalid(message) | DomainError::Conflict(message)) => {
+            return render_request(&state, &session, &form, Some(&message), false, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let link = format!("{}/console/forms/{}/access", state.public_url.trim_end_matches('/'), form.id);
+    for (member, role) in state.store.members_of(session.org).await.map_err(DomainError::from)? {
+        if !is_org_admin(role) || member.id == session.user || member.status != UserStatus::Active {
+            continue;
+        }
+        let body = format!(
+            "{} asks for access to the form \"{}\" on Sealform.\n\nReview the request (and the reason given) and \
+             approve or deny it here:\n{link}\n",
+            session.email.as_str(),
+            form.title
+        );
+        let mail = Mail { to: member.email.clone(), subject: "Access request on Sealform".into(), body };
+        if let Err(err) = state.mailer.send(mail).await {
+            // The request is stored and shown on the access page; a failed notice does not undo it.
+            tracing::warn!(error = %err, "access request notice not sent");
+        }
+    }
+    render_request(&state, &session, &form, None, true, StatusCode::OK)
+}

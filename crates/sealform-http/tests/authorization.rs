@@ -1,0 +1,380 @@
+//! Authorization (issue #9) in process on both backends: default deny for every role but owners and admins, grants
+//! that give rights on one form and expire by themselves, the access page and its audit entries, minimum-necessary
+//! masking of PHI fields, and access requests.
+
+#[macro_use]
+mod harness;
+
+use harness::*;
+use sealform_core::api_keys::Scope;
+use sealform_core::audit::{Action, AuditQuery, AuditScope};
+use sealform_core::examples;
+use sealform_core::files::{FileRef, FileSealer, ObjectStore};
+use sealform_core::forms::{change_form, create_form};
+use sealform_core::grants::Right;
+use sealform_core::ids::{FileId, FormId, SubmissionId};
+use sealform_core::keys::Keyring;
+use sealform_core::sealing::{Answers, NewAnswers, store_submission};
+use sealform_core::store::{GrantStore as _, SubmissionStore as _};
+use sealform_core::submission::{FormChange, FormStatus};
+use sealform_core::user::Role;
+use zeroize::Zeroizing;
+
+/// A published patient intake in organisation A with one submission carrying an upload (question 12, PHI).
+async fn intake<S: Store>(c: &Console<S>, title: &str) -> (FormId, SubmissionId) {
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let master = c.masters.current().as_ref();
+    let now = c.clock.now();
+    let definition = examples::patient_intake();
+    let form = create_form(&c.store, master, audit, c.org_a, title, definition.to_json(), now).await.unwrap();
+    let publish = FormChange { status: Some(FormStatus::Published), ..FormChange::default() };
+    let version = change_form(&c.store, audit, c.org_a, form, publish, now).await.unwrap().version;
+    let keyring = Keyring::new(c.store.clone(), c.masters.clone());
+    let objects = ObjectStore::new(c.objects.path());
+    let id = SubmissionId::new();
+    let mut answers: Answers = [
+        ("2_first", "Zebedee"),
+        ("2_last", "Quarrington"),
+        ("3", "1980-01-02"),
+        ("4", "zq@example.org"),
+        ("6", "Knee pain"),
+        ("7", "No"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Zeroizing::new(v.as_bytes().to_vec())))
+    .collect();
+    let target = FileRef { org: c.org_a, form, submission: id, file: FileId::new() };
+    let mut sealer = FileSealer::start(&objects, target, "12", "card.pdf", 1 << 20).await.unwrap();
+    sealer.push(b"%PDF insurance card bytes").await.unwrap();
+    let (file, _) = sealer.finish(&objects, &keyring).await.unwrap();
+    answers.insert("12".into(), Zeroizing::new(b"card.pdf".to_vec()));
+    let indexed = definition.indexed_paths();
+    let new = NewAnswers { org: c.org_a, form, form_version: version, answers: &answers, indexed: &indexed };
+    store_submission(&c.store, &keyring, audit, id, new, vec![file], now).await.unwrap();
+    (form, id)
+}
+
+async fn owner<S: Store>(c: &Console<S>) -> String {
+    format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap())
+}
+
+async fn csrf_of<S: Store>(c: &Console<S>, cookie: &str) -> String {
+    hidden_csrf(&c.get("/console", cookie).await.body)
+}
+
+/// The latest audit entries of `action` in organisation A, opened: (fields, targets as kind:id).
+async fn audited<S: Store>(c: &Console<S>, action: Action) -> Vec<(Vec<String>, Vec<String>)> {
+    let query = AuditQuery {
+        org: c.org_a,
+        action: Some(action),
+        actor: None,
+        target_hash: None,
+        from: None,
+        to: None,
+        limit: 100,
+    };
+    let rows = c.store.audit_search(query).await.unwrap();
+    rows.iter()
+        .map(|row| {
+            let detail = c.auditor.open_detail(row).unwrap();
+            (detail.fields, detail.targets.iter().map(|t| format!("{}:{}", t.kind, t.id)).collect())
+        })
+        .collect()
+}
+
+async fn step_up<S: Store>(c: &Console<S>, cookie: &str) {
+    let csrf = csrf_of(c, cookie).await;
+    let reauth = format!("csrf={csrf}&password={}&next=/console", urlencode(PASSWORD));
+    assert_eq!(c.post("/console/reauth", cookie, &reauth).await.status, StatusCode::SEE_OTHER);
+}
+
+async fn roles_act_on_a_form_only_through_a_grant_that_expires_by_itself<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(roles_act_on_a_form_only_through_a_grant_that_expires_by_itself)).await
+    else {
+        return;
+    };
+    let (form, submission) = intake(&c, "Intake").await;
+    let (other_form, _) = intake(&c, "Other clinic form").await;
+    let file = c.store.files_of(c.org_a, submission).await.unwrap().remove(0).file.id;
+    let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
+    let pages = [
+        format!("/console/forms/{form}"),
+        format!("/console/forms/{form}/submissions"),
+        format!("/console/submissions/{submission}"),
+        format!("/console/submissions/{submission}/print"),
+        format!("/console/submissions/{submission}/revisions"),
+        format!("/console/submissions/{submission}/edit"),
+        format!("/console/files/{file}"),
+        format!("/console/forms/{form}/export"),
+    ];
+    for page in &pages {
+        assert_eq!(c.get(page, &reviewer).await.status, StatusCode::FORBIDDEN, "no grant: {page}");
+    }
+    let list = c.get("/console/forms", &reviewer).await;
+    assert!(list.status == StatusCode::OK && !list.body.contains("Intake"), "no grant, not listed");
+
+    c.grant("rev@a.example", form, &[Right::View, Right::Edit], false, Some(Duration::hours(1))).await;
+    for page in &pages[..7] {
+        assert_eq!(c.get(page, &reviewer).await.status, StatusCode::OK, "granted: {page}");
+    }
+    assert!(c.get(&pages[2], &reviewer).await.body.contains("Zebedee"), "PHI shown when the grant does not hide it");
+    assert_eq!(c.get(&pages[7], &reviewer).await.status, StatusCode::FORBIDDEN, "reviewers never export");
+    let list = c.get("/console/forms", &reviewer).await;
+    assert!(list.body.contains("Intake") && !list.body.contains("Other clinic form"), "only granted forms listed");
+    assert_eq!(c.get(&format!("/console/forms/{other_form}/submissions"), &reviewer).await.status, 403);
+    let delete = format!("/console/submissions/{submission}/delete");
+    assert_eq!(c.get(&delete, &reviewer).await.status, StatusCode::FORBIDDEN, "only owners and admins delete");
+
+    // The grant expires by itself: the clock passes its end and every page is refused again.
+    c.clock.advance(Duration::hours(1));
+    let reviewer = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
+    for page in &pages {
+        assert_eq!(c.get(page, &reviewer).await.status, StatusCode::FORBIDDEN, "expired: {page}");
+    }
+
+    // Auditors may see a granted form's questions, never its submissions.
+    let auditor = c.member_session("aud@a.example", Role::Auditor).await;
+    c.grant("aud@a.example", form, &[Right::View], false, None).await;
+    assert_eq!(c.get(&pages[0], &auditor).await.status, StatusCode::OK);
+    for page in &pages[1..] {
+        assert_eq!(c.get(page, &auditor).await.status, StatusCode::FORBIDDEN, "auditor: {page}");
+    }
+
+    // Another organisation: 404 for every named resource.
+    let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    for page in &pages {
+        assert_eq!(c.get(page, &other).await.status, StatusCode::NOT_FOUND, "other org: {page}");
+    }
+}
+
+async fn form_managers_create_forms_and_manage_only_theirs<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(form_managers_create_forms_and_manage_only_theirs)).await else { return };
+    let (existing, _) = intake(&c, "Existing").await;
+    let manager = c.member_session("fm@a.example", Role::FormManager).await;
+    let csrf = csrf_of(&c, &manager).await;
+    let created = c.post("/console/forms", &manager, &format!("csrf={csrf}&title=Mine")).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.headers["location"].to_str().unwrap();
+    let mine: FormId = location.strip_prefix("/console/forms/").unwrap().split('?').next().unwrap().parse().unwrap();
+    let grant = c.store.grant(c.org_a, mine, c.user_id("fm@a.example").await).await.unwrap().unwrap();
+    assert_eq!(grant.rights, vec![Right::View, Right::Manage], "the creator's grant");
+    let add = c
+        .post(
+            &format!("/console/forms/{mine}/questions"),
+            &manager,
+            &format!("csrf={csrf}&type=control_textbox&text=Name"),
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER, "manages the form it created");
+    let theirs = c.post(&format!("/console/forms/{existing}/title"), &manager, &format!("csrf={csrf}&title=x")).await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN, "not a form without a grant");
+    let list = c.get("/console/forms", &manager).await;
+    assert!(list.body.contains("Mine") && !list.body.contains("Existing") && list.body.contains("Create form"));
+    let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
+    let csrf = csrf_of(&c, &reviewer).await;
+    assert_eq!(c.post("/console/forms", &reviewer, &format!("csrf={csrf}&title=No")).await.status, 403);
+}
+
+async fn owners_give_and_revoke_grants_on_the_access_page_audited_with_before_and_after<B: Backend>() {
+    let Some(c) =
+        console::<B>(stringify!(owners_give_and_revoke_grants_on_the_access_page_audited_with_before_and_after)).await
+    else {
+        return;
+    };
+    let (form, submission) = intake(&c, "Intake").await;
+    let owner = owner(&c).await;
+    let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
+    let access = format!("/console/forms/{form}/access");
+    let page = c.get(&access, &owner).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No grants"));
+    let csrf = hidden_csrf(&page.body);
+    assert_eq!(c.get(&access, &reviewer).await.status, StatusCode::FORBIDDEN, "owners and admins only");
+
+    let beyond = c.post(&access, &owner, &format!("csrf={csrf}&email=rev%40a.example&right=export")).await;
+    assert_eq!(beyond.status, StatusCode::UNPROCESSABLE_ENTITY, "a reviewer cannot hold export");
+    let stranger = c.post(&access, &owner, &format!("csrf={csrf}&email=b%40b.example&right=view")).await;
+    assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY, "only members of this organisation");
+    let given = c.post(&access, &owner, &format!("csrf={csrf}&email=rev%40a.example&right=view&hide_phi=on")).await;
+    assert_eq!(given.status, StatusCode::SEE_OTHER, "{}", given.body);
+    let page = c.get(&access, &owner).await;
+    assert!(page.body.contains("rev@a.example") && page.body.contains("hidden"), "{}", page.body);
+    assert_eq!(c.get(&format!("/console/submissions/{submission}"), &reviewer).await.status, StatusCode::OK);
+    let changed = c.post(&access, &owner, &format!("csrf={csrf}&email=rev%40a.example&right=view&right=edit")).await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER);
+
+    // Newest first.
+    let created = audited(&c, Action::GrantCreate).await;
+    let (second, first) = (&created[0], &created[1]);
+    assert_eq!(first.0, vec!["before:none".to_owned(), "after:rights=view;hide_phi=true;expires=never".to_owned()]);
+    assert_eq!(
+        second.0,
+        vec![
+            "before:rights=view;hide_phi=true;expires=never".to_owned(),
+            "after:rights=view,edit;hide_phi=false;expires=never".to_owned()
+        ]
+    );
+    let user = c.user_id("rev@a.example").await;
+    assert!(second.1.contains(&format!("form:{form}")) && second.1.contains(&format!("user:{user}")));
+
+    let revoke = c.post(&format!("{access}/revoke"), &owner, &format!("csrf={csrf}&user={user}")).await;
+    assert_eq!(revoke.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get(&format!("/console/submissions/{submission}"), &reviewer).await.status, StatusCode::FORBIDDEN);
+    let revoked = audited(&c, Action::GrantRevoke).await;
+    assert_eq!(
+        revoked[0].0,
+        vec!["before:rights=view,edit;hide_phi=false;expires=never".to_owned(), "after:none".to_owned()]
+    );
+    let again = c.post(&format!("{access}/revoke"), &owner, &format!("csrf={csrf}&user={user}")).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "nothing left to revoke");
+    assert_eq!(c.post(&access, &owner, "email=rev%40a.example&right=view").await.status, 403, "CSRF checked");
+
+    let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let other_csrf = csrf_of(&c, &other).await;
+    assert_eq!(c.get(&access, &other).await.status, StatusCode::NOT_FOUND);
+    let cross = c.post(&access, &other, &format!("csrf={other_csrf}&email=b%40b.example&right=view")).await;
+    assert_eq!(cross.status, StatusCode::NOT_FOUND);
+}
+
+async fn grants_that_hide_phi_mask_it_everywhere_and_never_open_it<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(grants_that_hide_phi_mask_it_everywhere_and_never_open_it)).await else {
+        return;
+    };
+    let (form, submission) = intake(&c, "Intake").await;
+    let file = c.store.files_of(c.org_a, submission).await.unwrap().remove(0).file.id;
+    let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
+    c.grant("rev@a.example", form, &[Right::View, Right::Edit], true, None).await;
+    let view = format!("/console/submissions/{submission}");
+    for page in
+        [view.clone(), format!("{view}/print"), format!("{view}?unmask=1&hide_phi=0"), format!("{view}/revisions")]
+    {
+        let reply = c.get(&page, &reviewer).await;
+        assert_eq!(reply.status, StatusCode::OK, "{page}");
+        for secret in ["Zebedee", "Quarrington", "1980-01-02", "zq@example.org", "Knee pain", "card.pdf"] {
+            assert!(!reply.body.contains(secret), "{page} reveals {secret}");
+        }
+        if !page.ends_with("revisions") {
+            assert!(reply.body.contains("•••") && reply.body.contains("No"), "{page}: masked, non-PHI shown");
+        }
+    }
+    let reads = audited(&c, Action::SubmissionRead).await;
+    assert!(reads.iter().all(|(fields, _)| fields == &vec!["7".to_owned()]), "only the revealed field: {reads:?}");
+    assert_eq!(c.get(&format!("{view}/edit"), &reviewer).await.status, StatusCode::FORBIDDEN, "no edits over PHI");
+    let csrf = csrf_of(&c, &reviewer).await;
+    let edit = c.post(&format!("{view}/edit"), &reviewer, &format!("csrf={csrf}&revision=1&a:7=Yes")).await;
+    assert_eq!(edit.status, StatusCode::FORBIDDEN);
+    assert_eq!(c.get(&format!("/console/files/{file}"), &reviewer).await.status, StatusCode::FORBIDDEN, "PHI file");
+    // The owner still sees everything.
+    let owner = owner(&c).await;
+    assert!(c.get(&view, &owner).await.body.contains("Zebedee"));
+
+    // Exports: masked values, and the audit entry names only what left.
+    let manager = c.member_session("fm@a.example", Role::FormManager).await;
+    c.grant("fm@a.example", form, &[Right::View, Right::Export], true, None).await;
+    step_up(&c, &manager).await;
+    let csv = c.get(&format!("/console/forms/{form}/export/download?format=csv"), &manager).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert!(!csv.body.contains("Zebedee") && !csv.body.contains("Knee pain") && csv.body.contains("\"•••\""));
+    assert!(csv.body.contains("\"No\""), "{}", csv.body);
+    let jsonl = c.get(&format!("/console/forms/{form}/export/download?format=jsonl&unmask=1"), &manager).await;
+    let record: serde_json::Value = serde_json::from_str(jsonl.body.lines().next().unwrap()).unwrap();
+    assert_eq!(record["answers"]["2_first"], "•••");
+    assert_eq!(record["answers"]["7"], "No");
+    let exports = audited(&c, Action::SubmissionExport).await;
+    let phi = sealform_core::policy::phi_paths(&examples::patient_intake());
+    assert!(exports.len() == 2 && exports.iter().all(|(fields, _)| fields.contains(&"7".to_owned())));
+    assert!(exports.iter().all(|(fields, _)| !fields.iter().any(|f| phi.contains(f))), "no PHI named: {exports:?}");
+
+    // An API key of a member whose grant hides PHI cannot fetch a PHI file either.
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let key = sealform_core::api_keys::create(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "rev@a.example",
+        "k",
+        vec![Scope::Read],
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .0;
+    let request = Request::get(format!("/api/v1/files/{file}")).header("authorization", format!("Bearer {}", key.as_str()));
+    assert_eq!(c.send(request.body(Body::empty()).unwrap()).await.status, StatusCode::FORBIDDEN);
+}
+
+async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(access_requests_notify_admins_and_approval_grants_until_the_expiry)).await
+    else {
+        return;
+    };
+    let (form, submission) = intake(&c, "Intake").await;
+    let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
+    let ask = format!("/console/forms/{form}/request-access");
+    let page = c.get(&ask, &reviewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = hidden_csrf(&page.body);
+    assert_eq!(c.post(&ask, &reviewer, &format!("csrf={csrf}&reason=")).await.status, 422, "a reason is needed");
+    let sent = c.post(&ask, &reviewer, &format!("csrf={csrf}&reason=Covering+for+Dr+Who+this+week")).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(c.post(&ask, &reviewer, &format!("csrf={csrf}&reason=again")).await.status, 422, "one pending");
+    {
+        let mail = c.mailbox.0.lock().unwrap();
+        let notice = mail.iter().find(|m| m.subject.contains("Access request")).expect("owners are told");
+        assert_eq!(notice.to.as_str(), "a@a.example");
+        assert!(
+            notice.body.contains("rev@a.example") && notice.body.contains(&format!("/console/forms/{form}/access"))
+        );
+        assert!(!notice.body.contains("Dr Who"), "the reason stays in the console");
+    }
+    assert_eq!(audited(&c, Action::AccessRequestCreate).await.len(), 1);
+
+    let owner = owner(&c).await;
+    let access = c.get(&format!("/console/forms/{form}/access"), &owner).await;
+    assert!(access.body.contains("Covering for Dr Who this week"));
+    let pending = c.store.access_requests_of_form(c.org_a, form).await.unwrap();
+    let request = pending[0].request.id;
+    let csrf = hidden_csrf(&access.body);
+    let decide = format!("/console/forms/{form}/access/requests/{request}");
+    let expires = (c.clock.now() + Duration::days(2)).date().to_string();
+    let approve = format!("csrf={csrf}&decision=approve&right=view&expires={expires}");
+    assert_eq!(c.post(&decide, &owner, &approve).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.post(&decide, &owner, &approve).await.status, 422, "decided once");
+    let view = format!("/console/submissions/{submission}");
+    assert_eq!(c.get(&view, &reviewer).await.status, StatusCode::OK, "approved");
+    let decided = audited(&c, Action::AccessRequestDecide).await;
+    assert_eq!(decided[0].0, vec!["before:pending".to_owned(), "after:approved".to_owned()]);
+    assert_eq!(audited(&c, Action::GrantCreate).await.len(), 1, "the resulting grant is audited too");
+
+    c.clock.advance(Duration::days(2));
+    let reviewer = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get(&view, &reviewer).await.status, StatusCode::FORBIDDEN, "expired by itself");
+
+    // A denied request grants nothing.
+    let approver = c.member_session("app@a.example", Role::Approver).await;
+    let approver_csrf = csrf_of(&c, &approver).await;
+    assert_eq!(c.post(&ask, &approver, &format!("csrf={approver_csrf}&reason=please")).await.status, StatusCode::OK);
+    let pending = c.store.access_requests_of_form(c.org_a, form).await.unwrap();
+    let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let csrf = csrf_of(&c, &owner).await;
+    let deny = format!("/console/forms/{form}/access/requests/{}", pending[0].request.id);
+    let own = format!("csrf={approver_csrf}&decision=approve&right=view");
+    assert_eq!(c.post(&deny, &approver, &own).await.status, 403, "only owners and admins decide");
+    assert_eq!(c.post(&deny, &owner, &format!("csrf={csrf}&decision=deny")).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get(&view, &approver).await.status, StatusCode::FORBIDDEN);
+    assert!(c.store.access_requests_of_form(c.org_a, form).await.unwrap().is_empty());
+    let decided = audited(&c, Action::AccessRequestDecide).await;
+    assert!(decided.iter().any(|(fields, _)| fields.last().is_some_and(|f| f == "after:denied")));
+}
+
+both!(
+    roles_act_on_a_form_only_through_a_grant_that_expires_by_itself,
+    form_managers_create_forms_and_manage_only_theirs,
+    owners_give_and_revoke_grants_on_the_access_page_audited_with_before_and_after,
+    grants_that_hide_phi_mask_it_everywhere_and_never_open_it,
+    access_requests_notify_admins_and_approval_grants_until_the_expiry,
+);
