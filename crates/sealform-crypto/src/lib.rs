@@ -30,6 +30,7 @@ mod random;
 mod stream;
 mod token;
 mod totp;
+pub mod webauthn;
 mod wrap;
 
 #[cfg(test)]
