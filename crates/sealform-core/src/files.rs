@@ -242,6 +242,8 @@ impl FileSealer {
         let temp = self.temp.0.take().ok_or_else(|| DomainError::Internal("upload finished twice".into()))?;
         tokio::fs::rename(&temp, &path).await.map_err(io_failure("store sealed object"))?;
         sync_dir(path.parent().unwrap_or(&objects.root)).await?;
+        // Read the active key afresh: a file key cannot be re-wrapped later if its key retired meanwhile.
+        keyring.forget_active(self.target.org);
         let recipient = keyring.active_public_key(self.target.org).await?;
         let wrapped = sealform_crypto::wrap(&recipient, &self.key, &self.target.key_aad())
             .map_err(crypto_failure("wrap file key"))?;

@@ -62,7 +62,10 @@ pub async fn edit_submission<S: Store>(
         match store.insert_revision(org, submission, sealed, index.clone(), entry.clone()).await {
             Ok(()) => return Ok(revision),
             // A retired key: seal again. A raced edit is reported as it is.
-            Err(StoreError::Conflict(message)) if message.contains("retired") && attempts < 3 => attempts += 1,
+            Err(StoreError::Conflict(message)) if message.contains("retired") && attempts < 3 => {
+                keyring.forget_active(org);
+                attempts += 1;
+            }
             Err(err) => return Err(err.into()),
         }
     }

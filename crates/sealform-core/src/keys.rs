@@ -333,12 +333,24 @@ pub struct Keyring<S> {
     // Both caches are keyed by organisation too: a hit must never hand one tenant another tenant's key.
     cache: Mutex<HashMap<(OrgId, KeyId), Cached>>,
     index_keys: Mutex<IndexKeyCache>,
+    active: Mutex<HashMap<OrgId, (RecipientPublicKey, Instant)>>,
 }
+
+/// How long the active public key is reused before it is read again. A rotation started by another process reaches
+/// this one within that time; until then new data keys go to the retiring key, which still accepts them, and a
+/// write refused because the key retired meanwhile drops the cached key and seals again.
+const ACTIVE_KEY_TTL: Duration = Duration::from_secs(30);
 
 impl<S: Store> Keyring<S> {
     /// A keyring over `store`, unwrapping with `masters`.
     pub fn new(store: S, masters: MasterKeys) -> Self {
-        Self { store, masters, cache: Mutex::new(HashMap::new()), index_keys: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            masters,
+            cache: Mutex::new(HashMap::new()),
+            index_keys: Mutex::new(HashMap::new()),
+            active: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The master keys.
@@ -351,12 +363,24 @@ impl<S: Store> Keyring<S> {
     /// # Errors
     /// [`DomainError::NotFound`] when the organisation has no active key; storage and decoding errors.
     pub async fn active_public_key(&self, org: OrgId) -> Result<RecipientPublicKey, DomainError> {
+        if let Some((key, loaded)) = self.active.lock().unwrap_or_else(PoisonError::into_inner).get(&org)
+            && loaded.elapsed() < ACTIVE_KEY_TTL
+        {
+            return Ok(key.clone());
+        }
         let keys = self.store.org_keys(org).await?;
         let active = keys
             .iter()
             .find(|k| k.state == KeyState::Active)
             .ok_or_else(|| DomainError::NotFound("the organisation has no active key".into()))?;
-        RecipientPublicKey::from_bytes(&active.public_key).map_err(crypto_failure("decode public key"))
+        let key = RecipientPublicKey::from_bytes(&active.public_key).map_err(crypto_failure("decode public key"))?;
+        self.active.lock().unwrap_or_else(PoisonError::into_inner).insert(org, (key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    /// Forgets `org`'s cached active key, so the next seal reads it again (after a write found it retired).
+    pub fn forget_active(&self, org: OrgId) {
+        self.active.lock().unwrap_or_else(PoisonError::into_inner).remove(&org);
     }
 
     /// The private key `key` of `org`, from the cache or unwrapped from storage.
@@ -395,6 +419,7 @@ impl<S: Store> Keyring<S> {
 
     /// Drops every cached private key (after a rotation retires one, or on shutdown).
     pub fn forget_all(&self) {
+        self.active.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.index_keys.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }

@@ -110,6 +110,8 @@ async fn rewrap<S: Store>(
     progress: Progress<'_>,
 ) -> Result<RotationOutcome, DomainError> {
     let old_private = keyring.private_key(org, old).await?;
+    // The rotation just changed the active key: never seal to a cached one.
+    keyring.forget_active(org);
     let recipient = keyring.active_public_key(org).await?;
     if recipient.key_id() != new {
         return Err(DomainError::Conflict("the active key changed during the rotation; run it again".into()));

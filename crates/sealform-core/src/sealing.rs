@@ -279,7 +279,10 @@ pub async fn store_submission<S: Store>(
         };
         match store.insert_submission(submission, entry.clone()).await {
             Ok(()) => return Ok(()),
-            Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+            Err(StoreError::Conflict(_)) if attempts < 3 => {
+                keyring.forget_active(org);
+                attempts += 1;
+            }
             Err(err) => return Err(err.into()),
         }
     }

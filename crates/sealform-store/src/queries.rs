@@ -33,7 +33,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, page_start, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -1256,6 +1256,9 @@ macro_rules! shared_queries {
         ) -> Result<(), StoreError> {
             let sealed = &new.revision;
             ensure_key_usable(conn, new.org_id, sealed.key_id).await?;
+            for file in &new.files {
+                ensure_key_usable(conn, new.org_id, file.key_id).await?;
+            }
             let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
             let form_version =
                 i32::try_from(new.form_version).map_err(|_| StoreError::Corrupt("form version".into()))?;
@@ -1591,7 +1594,7 @@ macro_rules! shared_queries {
                 .bind(query.to)
                 .bind(field)
                 .bind(digest.map(|d| d.to_vec()))
-                .bind(query.after.map(|a| *a.as_uuid()))
+                .bind(page_start(query.order, query.after))
                 .bind(i64::from(query.limit))
                 .fetch_all(pool)
                 .await
@@ -1626,7 +1629,7 @@ macro_rules! shared_queries {
                 .bind(query.to)
                 .bind(field)
                 .bind(digest.map(|d| d.to_vec()))
-                .bind(query.after.map(|a| *a.as_uuid()))
+                .bind(page_start(query.order, query.after))
                 .bind(i64::from(query.limit))
                 .fetch_all(pool)
                 .await

@@ -445,7 +445,8 @@ macro_rules! summary_columns {
 pub(crate) use summary_columns;
 
 /// The filters of an inbox page (`s` submissions); binds $1 org, $2 form, $3 status, $4 from, $5 to, $6 index
-/// field, $7 index digest, $8 after, $9 limit. `$cmp` is `<` for newest first and `>` for oldest first.
+/// field, $7 index digest, $8 the id to continue after ([`page_start`]), $9 limit. `$cmp` is `<` for newest first
+/// and `>` for oldest first.
 macro_rules! inbox_filter {
     ($cmp:literal) => {
         concat!(
@@ -453,9 +454,11 @@ macro_rules! inbox_filter {
             "AND ($4 IS NULL OR s.created_at >= $4) AND ($5 IS NULL OR s.created_at < $5) ",
             "AND ($6 IS NULL OR EXISTS (SELECT 1 FROM submission_index i WHERE i.org_id = s.org_id ",
             "AND i.form_id = s.form_id AND i.submission_id = s.id AND i.field = $6 AND i.digest = $7)) ",
-            "AND ($8 IS NULL OR s.id ",
+            // Always a plain range (the first page binds the lowest or highest id), so the index on
+            // (org_id, form_id, id) jumps to the page: an `OR` here made every page rescan from the start.
+            "AND s.id ",
             $cmp,
-            " $8)"
+            " $8"
         )
     };
 }
@@ -562,5 +565,14 @@ impl FileRow {
                 key_id: KeyId(*self.key_id.as_bytes()),
             },
         })
+    }
+}
+
+/// The id a page continues after: the given one, or for the first page one beyond every id in that order.
+pub(crate) fn page_start(order: sealform_core::submission::Order, after: Option<SubmissionId>) -> Uuid {
+    match (after, order) {
+        (Some(after), _) => *after.as_uuid(),
+        (None, sealform_core::submission::Order::NewestFirst) => Uuid::max(),
+        (None, sealform_core::submission::Order::OldestFirst) => Uuid::nil(),
     }
 }
