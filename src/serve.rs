@@ -85,8 +85,9 @@ async fn serve_with<S: Store>(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, database = store.backend_name(), "serving");
     // The one line a person (or the test harness) needs: where to point the browser.
+    let shutdown = shutdown_signal()?;
     println!("{}{scheme}://{address}", LISTENING_PREFIX);
-    sealform_http::serve(listener, app, tls, limits, shutdown_signal()).await?;
+    sealform_http::serve(listener, app, tls, limits, shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -95,22 +96,18 @@ async fn serve_with<S: Store>(
 /// Printed before the URL once the server accepts connections.
 const LISTENING_PREFIX: &str = "sealform listening on ";
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// Installs the SIGTERM and SIGINT handlers now and returns the future that resolves on either. Installed before the
+/// listening line is printed: a signal that arrives right after it (a supervisor, a test) must drain, not kill.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("received SIGINT"),
+            _ = terminate.recv() => tracing::info!("received SIGTERM"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
-    }
+    })
 }
 
 /// rustls with aws-lc-rs: TLS 1.3 and 1.2 only, post-quantum key exchange preferred (the provider's default order).
