@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use http::StatusCode;
 use minijinja::Environment;
 use sealform_core::audit::Auditor;
@@ -114,10 +114,149 @@ impl<S: Store> AppState<S> {
     }
 }
 
+/// Every route of the application as (method, path), in the router's path syntax. The router registers exactly these
+/// paths ([`router`] refuses to build otherwise) and the tenant-isolation suite tries every entry, checking the
+/// methods against the router's own `Allow` header: a route added without an entry here, or without a case in the
+/// suite, fails the build's tests.
+#[must_use]
+pub fn route_table() -> &'static [(&'static str, &'static str)] {
+    ROUTE_TABLE
+}
+
+const ROUTE_TABLE: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/static/app.css"),
+    ("GET", "/static/favicon.svg"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/reset"),
+    ("POST", "/reset"),
+    ("GET", "/reset/{token}"),
+    ("POST", "/reset/{token}"),
+    ("GET", "/invite/{token}"),
+    ("POST", "/invite/{token}"),
+    ("GET", "/login/mfa"),
+    ("POST", "/login/mfa"),
+    ("GET", "/console/mfa"),
+    ("POST", "/console/mfa"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/files/{file}"),
+    ("GET", "/console"),
+    ("GET", "/console/audit"),
+    ("GET", "/console/sessions"),
+    ("GET", "/console/users"),
+    ("POST", "/console/users/invite"),
+    ("POST", "/console/users/deactivate"),
+    ("POST", "/console/users/role"),
+    ("GET", "/console/api-keys"),
+    ("POST", "/console/api-keys"),
+    ("POST", "/console/api-keys/revoke"),
+    ("GET", "/console/reauth"),
+    ("POST", "/console/reauth"),
+    ("POST", "/console/sessions/revoke"),
+    ("GET", "/console/password"),
+    ("POST", "/console/password"),
+    ("POST", "/csp-report"),
+    // Public form pages (crate::public).
+    ("GET", "/f/{form_id}"),
+    ("POST", "/f/{form_id}"),
+    ("GET", "/f/{form_id}/thanks"),
+    ("GET", "/f/{form_id}/qr.svg"),
+    ("GET", "/f/{form_id}/qr.png"),
+    ("GET", "/static/form.js"),
+    ("GET", "/static/embed.js"),
+    ("GET", "/static/form.css"),
+    // The builder.
+    ("GET", "/static/builder.js"),
+    ("GET", "/static/builder.css"),
+    ("GET", "/console/forms"),
+    ("POST", "/console/forms"),
+    ("GET", "/console/forms/{id}"),
+    ("POST", "/console/forms/{id}/title"),
+    ("POST", "/console/forms/{id}/status"),
+    ("POST", "/console/forms/{id}/duplicate"),
+    ("POST", "/console/forms/{id}/order"),
+    ("POST", "/console/forms/{id}/questions"),
+    ("POST", "/console/forms/{id}/questions/{qid}"),
+    ("POST", "/console/forms/{id}/questions/{qid}/move"),
+    ("POST", "/console/forms/{id}/questions/{qid}/delete"),
+    // The inbox, exports and file downloads.
+    ("GET", "/console/forms/{form}/submissions"),
+    ("POST", "/console/forms/{form}/submissions"),
+    ("GET", "/console/forms/{form}/export"),
+    ("GET", "/console/forms/{form}/export/download"),
+    ("GET", "/console/submissions/{submission}"),
+    ("GET", "/console/submissions/{submission}/print"),
+    ("POST", "/console/submissions/{submission}/status"),
+    ("POST", "/console/submissions/{submission}/notes"),
+    ("GET", "/console/submissions/{submission}/edit"),
+    ("POST", "/console/submissions/{submission}/edit"),
+    ("GET", "/console/submissions/{submission}/revisions"),
+    ("GET", "/console/submissions/{submission}/delete"),
+    ("POST", "/console/submissions/{submission}/delete"),
+    ("GET", "/console/files/{file}"),
+    // Access to forms.
+    ("GET", "/console/forms/{form}/access"),
+    ("POST", "/console/forms/{form}/access"),
+    ("POST", "/console/forms/{form}/access/revoke"),
+    ("POST", "/console/forms/{form}/access/requests/{request}"),
+    ("GET", "/console/forms/{form}/request-access"),
+    ("POST", "/console/forms/{form}/request-access"),
+];
+
+std::thread_local! {
+    /// The paths registered while [`router`] runs on this thread.
+    static REGISTERED: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A router under construction that writes down every path it is given, so [`router`] can check them against
+/// [`route_table`]. Every module builds its routes with it.
+pub(crate) struct Routes<S>(Router<AppState<S>>);
+
+impl<S: Store> Routes<S> {
+    pub(crate) fn new() -> Self {
+        Self(Router::new())
+    }
+
+    /// As [`Router::route`], writing the path down.
+    pub(crate) fn route(self, path: &'static str, method_router: MethodRouter<AppState<S>>) -> Self {
+        REGISTERED.with(|r| r.borrow_mut().push(path));
+        Self(self.0.route(path, method_router))
+    }
+
+    /// As [`Router::merge`]; only of routes built the same way, so every path is written down.
+    pub(crate) fn merge(self, other: Self) -> Self {
+        Self(self.0.merge(other.0))
+    }
+}
+
+impl<S> From<Routes<S>> for Router<AppState<S>> {
+    fn from(routes: Routes<S>) -> Self {
+        routes.0
+    }
+}
+
+/// Panics unless the paths registered equal those of [`route_table`]: a route without an entry is a build defect.
+fn check_route_table(registered: &[&'static str]) {
+    let registered: std::collections::BTreeSet<&str> = registered.iter().copied().collect();
+    let listed: std::collections::BTreeSet<&str> = ROUTE_TABLE.iter().map(|(_, path)| *path).collect();
+    let unlisted: Vec<_> = registered.difference(&listed).collect();
+    let missing: Vec<_> = listed.difference(&registered).collect();
+    assert!(
+        unlisted.is_empty() && missing.is_empty(),
+        "the router and route_table() differ: registered but not listed {unlisted:?}, listed but not registered \
+         {missing:?}"
+    );
+}
+
 /// The whole application. Layers run outside-in: security headers wrap everything (so 404s, 408s and 413s get
 /// them), then the request id and log line, then the timeouts and the body limit.
 pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
-    let routes = Router::new()
+    REGISTERED.with(|r| r.borrow_mut().clear());
+    let routes = Routes::new()
         .route("/", get(pages::home::<S>))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz::<S>))
@@ -146,13 +285,15 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .merge(public::routes::<S>())
-        .merge(console::form_routes::<S>())
+        .merge(console::form_routes::<S>());
+    let routes = Router::from(routes)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         // Added after the general limit, so only it gets the larger one.
-        .merge(public::upload_routes::<S>().layer(RequestBodyLimitLayer::new(settings.max_upload_bytes)))
+        .merge(Router::from(public::upload_routes::<S>()).layer(RequestBodyLimitLayer::new(settings.max_upload_bytes)))
         .fallback(pages::not_found::<S>)
         .with_state(state);
+    check_route_table(&REGISTERED.with(|r| std::mem::take(&mut *r.borrow_mut())));
     routes
         .layer(RequestBodyTimeoutLayer::new(settings.body_idle_timeout))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))

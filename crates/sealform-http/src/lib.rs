@@ -13,7 +13,7 @@ mod request_id;
 mod serve;
 mod system;
 
-pub use app::{AppState, DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE, HttpSettings, router};
+pub use app::{AppState, DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE, HttpSettings, route_table, router};
 pub use problem::ApiError;
 pub use request_id::RequestId;
 pub use serve::{ConnectionLimits, serve};

@@ -55,8 +55,8 @@ static FRAMEABLE_CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
 });
 
 /// Routes of the public pages, under the general body limit.
-pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
-    axum::Router::new()
+pub(crate) fn routes<S: Store>() -> crate::app::Routes<S> {
+    crate::app::Routes::new()
         .route("/f/{form_id}", get(fill_page::<S>))
         .route("/f/{form_id}/thanks", get(thanks_page::<S>))
         .route("/f/{form_id}/qr.svg", get(qr_svg::<S>))
@@ -67,9 +67,9 @@ pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
 }
 
 /// Routes that take uploads, under the upload limit.
-pub(crate) fn upload_routes<S: Store>() -> axum::Router<AppState<S>> {
+pub(crate) fn upload_routes<S: Store>() -> crate::app::Routes<S> {
     // The upload limit (a layer outside) bounds the body; the extractor's own default limit would cut it shorter.
-    axum::Router::new().route("/f/{form_id}", axum::routing::post(submit::<S>).layer(DefaultBodyLimit::disable()))
+    crate::app::Routes::new().route("/f/{form_id}", axum::routing::post(submit::<S>).layer(DefaultBodyLimit::disable()))
 }
 
 /// `GET /static/form.js`: the fill page's progressive enhancement.

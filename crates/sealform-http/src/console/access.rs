@@ -32,8 +32,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Routes of this module.
-pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
-    axum::Router::new()
+pub(crate) fn routes<S: Store>() -> crate::app::Routes<S> {
+    crate::app::Routes::new()
         .route("/console/forms/{form}/access", get(access_page::<S>).post(grant_submit::<S>))
         .route("/console/forms/{form}/access/revoke", post(revoke_submit::<S>))
         .route("/console/forms/{form}/access/requests/{request}", post(decide_submit::<S>))

@@ -38,8 +38,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Routes of this module.
-pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
-    axum::Router::new()
+pub(crate) fn routes<S: Store>() -> crate::app::Routes<S> {
+    crate::app::Routes::new()
         .route("/static/builder.js", get(script))
         .route("/static/builder.css", get(stylesheet))
         .route("/console/forms", get(forms_page::<S>).post(forms_create::<S>))

@@ -46,8 +46,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Routes of the inbox.
-pub(crate) fn routes<S: Store>() -> axum::Router<AppState<S>> {
-    axum::Router::new()
+pub(crate) fn routes<S: Store>() -> crate::app::Routes<S> {
+    crate::app::Routes::new()
         .route("/console/forms/{form}/submissions", get(inbox_page::<S>).post(inbox_search::<S>))
         .route("/console/forms/{form}/export", get(export::export_page::<S>))
         .route("/console/forms/{form}/export/download", get(export::export_download::<S>))

@@ -44,8 +44,8 @@ pub(crate) use account::*;
 pub(crate) use admin::*;
 pub(crate) use sign_in::*;
 
-/// The console's form and submission pages (builder and inbox).
-pub(crate) fn form_routes<S: Store>() -> axum::Router<AppState<S>> {
+/// The console's form and submission pages (builder, inbox and access).
+pub(crate) fn form_routes<S: Store>() -> crate::app::Routes<S> {
     builder::routes::<S>().merge(inbox::routes::<S>()).merge(access::routes::<S>())
 }
 

@@ -1,0 +1,369 @@
+//! The tenant-isolation suite (issue #9), on both backends. It takes every route from the router's own list
+//! ([`sealform_http::route_table`], which the router checks its registrations against), checks the methods against
+//! the router's `Allow` header, and tries each route with a session and an API key of another organisation and with
+//! a same-organisation member who holds no grant. Every route needs a case below: one without fails the suite.
+//!
+//! Expected: a route naming organisation A's form, submission, file or request answers 404 to organisation B and 403
+//! to A's member without a grant; routes naming no resource never show A's data to either, and posts naming A's users
+//! or keys change nothing there; the public fill page is public by design (it shows questions, never answers).
+
+#[macro_use]
+mod harness;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use harness::*;
+use sealform_core::api_keys::Scope;
+use sealform_core::audit::{Action, AuditQuery, AuditScope};
+use sealform_core::examples;
+use sealform_core::files::{FileRef, FileSealer, ObjectStore};
+use sealform_core::forms::{change_form, create_form};
+use sealform_core::grants::request_access;
+use sealform_core::ids::{FileId, FormId, SubmissionId};
+use sealform_core::keys::Keyring;
+use sealform_core::org::OrgName;
+use sealform_core::sealing::{Answers, NewAnswers, store_submission};
+use sealform_core::store::{GrantStore as _, OrganisationStore as _, SubmissionStore as _};
+use sealform_core::submission::{FormChange, FormStatus};
+use sealform_core::user::Role;
+use zeroize::Zeroizing;
+
+/// How a route relates to organisation A's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    /// Anonymous by design (sign-in flows, static files, health): no session matters.
+    Public,
+    /// The public fill page of a published form: public by design; it never shows answers.
+    PublicForm,
+    /// A console page about the caller's own account or organisation: names no resource of A.
+    Own,
+    /// Names A's form, submission, file or access request: 404 across organisations, 403 without a grant.
+    Resource,
+    /// Asking for access: the one form action meant for members without a grant (404 across organisations).
+    RequestAccess,
+    /// The native API's file download: keys only (404 for B's key, 403 for A's key without a grant).
+    ApiFile,
+    /// The native API's `me`: who the key is; names no resource.
+    ApiMe,
+}
+
+const CASES: &[(&str, &str, Case)] = &[
+    ("GET", "/", Case::Public),
+    ("GET", "/healthz", Case::Public),
+    ("GET", "/readyz", Case::Public),
+    ("GET", "/static/app.css", Case::Public),
+    ("GET", "/static/favicon.svg", Case::Public),
+    ("GET", "/login", Case::Public),
+    ("POST", "/login", Case::Public),
+    ("POST", "/logout", Case::Own),
+    ("GET", "/reset", Case::Public),
+    ("POST", "/reset", Case::Public),
+    ("GET", "/reset/{token}", Case::Public),
+    ("POST", "/reset/{token}", Case::Public),
+    ("GET", "/invite/{token}", Case::Public),
+    ("POST", "/invite/{token}", Case::Public),
+    ("GET", "/login/mfa", Case::Public),
+    ("POST", "/login/mfa", Case::Public),
+    ("GET", "/console/mfa", Case::Own),
+    ("POST", "/console/mfa", Case::Own),
+    ("GET", "/api/v1/me", Case::ApiMe),
+    ("GET", "/api/v1/files/{file}", Case::ApiFile),
+    ("GET", "/console", Case::Own),
+    ("GET", "/console/audit", Case::Own),
+    ("GET", "/console/sessions", Case::Own),
+    ("GET", "/console/users", Case::Own),
+    ("POST", "/console/users/invite", Case::Own),
+    ("POST", "/console/users/deactivate", Case::Own),
+    ("POST", "/console/users/role", Case::Own),
+    ("GET", "/console/api-keys", Case::Own),
+    ("POST", "/console/api-keys", Case::Own),
+    ("POST", "/console/api-keys/revoke", Case::Own),
+    ("GET", "/console/reauth", Case::Own),
+    ("POST", "/console/reauth", Case::Own),
+    ("POST", "/console/sessions/revoke", Case::Own),
+    ("GET", "/console/password", Case::Own),
+    ("POST", "/console/password", Case::Own),
+    ("POST", "/csp-report", Case::Public),
+    ("GET", "/f/{form_id}", Case::PublicForm),
+    ("POST", "/f/{form_id}", Case::PublicForm),
+    ("GET", "/f/{form_id}/thanks", Case::PublicForm),
+    ("GET", "/f/{form_id}/qr.svg", Case::PublicForm),
+    ("GET", "/f/{form_id}/qr.png", Case::PublicForm),
+    ("GET", "/static/form.js", Case::Public),
+    ("GET", "/static/embed.js", Case::Public),
+    ("GET", "/static/form.css", Case::Public),
+    ("GET", "/static/builder.js", Case::Public),
+    ("GET", "/static/builder.css", Case::Public),
+    ("GET", "/console/forms", Case::Own),
+    ("POST", "/console/forms", Case::Own),
+    ("GET", "/console/forms/{id}", Case::Resource),
+    ("POST", "/console/forms/{id}/title", Case::Resource),
+    ("POST", "/console/forms/{id}/status", Case::Resource),
+    ("POST", "/console/forms/{id}/duplicate", Case::Resource),
+    ("POST", "/console/forms/{id}/order", Case::Resource),
+    ("POST", "/console/forms/{id}/questions", Case::Resource),
+    ("POST", "/console/forms/{id}/questions/{qid}", Case::Resource),
+    ("POST", "/console/forms/{id}/questions/{qid}/move", Case::Resource),
+    ("POST", "/console/forms/{id}/questions/{qid}/delete", Case::Resource),
+    ("GET", "/console/forms/{form}/submissions", Case::Resource),
+    ("POST", "/console/forms/{form}/submissions", Case::Resource),
+    ("GET", "/console/forms/{form}/export", Case::Resource),
+    ("GET", "/console/forms/{form}/export/download", Case::Resource),
+    ("GET", "/console/submissions/{submission}", Case::Resource),
+    ("GET", "/console/submissions/{submission}/print", Case::Resource),
+    ("POST", "/console/submissions/{submission}/status", Case::Resource),
+    ("POST", "/console/submissions/{submission}/notes", Case::Resource),
+    ("GET", "/console/submissions/{submission}/edit", Case::Resource),
+    ("POST", "/console/submissions/{submission}/edit", Case::Resource),
+    ("GET", "/console/submissions/{submission}/revisions", Case::Resource),
+    ("GET", "/console/submissions/{submission}/delete", Case::Resource),
+    ("POST", "/console/submissions/{submission}/delete", Case::Resource),
+    ("GET", "/console/files/{file}", Case::Resource),
+    ("GET", "/console/forms/{form}/access", Case::Resource),
+    ("POST", "/console/forms/{form}/access", Case::Resource),
+    ("POST", "/console/forms/{form}/access/revoke", Case::Resource),
+    ("POST", "/console/forms/{form}/access/requests/{request}", Case::Resource),
+    ("GET", "/console/forms/{form}/request-access", Case::RequestAccess),
+    ("POST", "/console/forms/{form}/request-access", Case::RequestAccess),
+];
+
+/// What would show that organisation A's data leaked: the form's title, answers and the file's contents and name.
+const CANARIES: [&str; 5] = ["CanaryIntakeA", "Zebedee", "Quarrington", "insurance card bytes", "card-canary.pdf"];
+
+/// Organisation A's fixtures.
+struct World {
+    form: FormId,
+    submission: SubmissionId,
+    file: FileId,
+    request: uuid::Uuid,
+}
+
+async fn world<S: Store>(c: &Console<S>) -> World {
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let master = c.masters.current().as_ref();
+    let now = c.clock.now();
+    let definition = examples::patient_intake();
+    let form = create_form(&c.store, master, audit, c.org_a, "CanaryIntakeA", definition.to_json(), now).await.unwrap();
+    let publish = FormChange { status: Some(FormStatus::Published), ..FormChange::default() };
+    let version = change_form(&c.store, audit, c.org_a, form, publish, now).await.unwrap().version;
+    let keyring = Keyring::new(c.store.clone(), c.masters.clone());
+    let objects = ObjectStore::new(c.objects.path());
+    let submission = SubmissionId::new();
+    let mut answers: Answers =
+        [("2_first", "Zebedee"), ("2_last", "Quarrington"), ("3", "1980-01-02"), ("4", "z@example.org"), ("6", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Zeroizing::new(v.as_bytes().to_vec())))
+            .collect();
+    answers.insert("7".into(), Zeroizing::new(b"No".to_vec()));
+    let target = FileRef { org: c.org_a, form, submission, file: FileId::new() };
+    let mut sealer = FileSealer::start(&objects, target, "12", "card-canary.pdf", 1 << 20).await.unwrap();
+    sealer.push(b"%PDF insurance card bytes").await.unwrap();
+    let (file, _) = sealer.finish(&objects, &keyring).await.unwrap();
+    let file_id = file.id;
+    answers.insert("12".into(), Zeroizing::new(b"card-canary.pdf".to_vec()));
+    let indexed = definition.indexed_paths();
+    let new = NewAnswers { org: c.org_a, form, form_version: version, answers: &answers, indexed: &indexed };
+    store_submission(&c.store, &keyring, audit, submission, new, vec![file], now).await.unwrap();
+    c.member_session("asker@a.example", Role::Reviewer).await;
+    let asker = c.user_id("asker@a.example").await;
+    let request = request_access(&c.store, audit, c.org_a, form, asker, "covering", now).await.unwrap().id;
+    World { form, submission, file: file_id, request }
+}
+
+fn concrete(path: &str, w: &World) -> String {
+    path.replace("{id}", &w.form.to_string())
+        .replace("{form}", &w.form.to_string())
+        .replace("{form_id}", &w.form.to_string())
+        .replace("{qid}", "2")
+        .replace("{submission}", &w.submission.to_string())
+        .replace("{file}", &w.file.to_string())
+        .replace("{request}", &w.request.to_string())
+        .replace("{token}", "not-a-token")
+}
+
+/// A session that re-authenticated just now (so no refusal is a mere step-up), with its CSRF token.
+async fn stepped_up<S: Store>(c: &Console<S>, cookie: String) -> (String, String) {
+    let csrf = hidden_csrf(&c.get("/console", &cookie).await.body);
+    let reauth = format!("csrf={csrf}&password={}&next=/console", urlencode(PASSWORD));
+    assert_eq!(c.post("/console/reauth", &cookie, &reauth).await.status, StatusCode::SEE_OTHER);
+    (cookie, csrf)
+}
+
+/// One body that parses for every console post, naming A's users and keys where a post names any.
+fn body(csrf: &str, victim: &str, key_prefix: &str) -> String {
+    format!(
+        "csrf={csrf}&version=&title=x&status=archived&type=control_textbox&text=x&direction=down&confirm=yes&order=2\
+         &revision=1&a%3A7=Yes&email={victim}&role=admin&right=view&user=00000000-0000-0000-0000-000000000000\
+         &decision=approve&reason=please&session=x&prefix={key_prefix}&name=k&scope=read&current=x&new=x\
+         &code=000000&field=&value="
+    )
+}
+
+async fn bearer<S: Store>(c: &Console<S>, method: &str, path: &str, key: &str) -> Reply {
+    let request = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {key}"));
+    c.send(request.body(Body::empty()).unwrap()).await
+}
+
+async fn send_as<S: Store>(c: &Console<S>, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
+    match method {
+        "GET" => c.get(path, cookie).await,
+        "POST" => c.post(path, cookie, form).await,
+        other => panic!("no probe for {other}"),
+    }
+}
+
+fn leaks(reply: &Reply) -> Option<&'static str> {
+    CANARIES.into_iter().find(|canary| reply.body.contains(canary))
+}
+
+async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(every_route_refuses_other_organisations_and_members_without_a_grant)).await
+    else {
+        return;
+    };
+    // The suite covers exactly the router's routes.
+    let table: BTreeSet<(&str, &str)> = sealform_http::route_table().iter().copied().collect();
+    let cases: BTreeSet<(&str, &str)> = CASES.iter().map(|(m, p, _)| (*m, *p)).collect();
+    let untested: Vec<_> = table.difference(&cases).collect();
+    let stale: Vec<_> = cases.difference(&table).collect();
+    assert!(
+        untested.is_empty() && stale.is_empty(),
+        "routes without a case: {untested:?}; cases of no route: {stale:?}"
+    );
+
+    let w = world(&c).await;
+    // The router's own `Allow` header lists exactly the methods of the table for every path.
+    let mut methods: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (method, path) in sealform_http::route_table() {
+        methods.entry(path).or_default().insert(method);
+    }
+    for (path, expected) in &methods {
+        let reply = c.send(Request::delete(concrete(path, &w)).body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = reply.headers["allow"].to_str().unwrap().to_owned();
+        let allowed: BTreeSet<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
+        assert_eq!(&allowed, expected, "methods of {path}");
+    }
+
+    // Organisation B: its owner (every right there) and an owner's key with every scope.
+    let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let (other, other_csrf) = stepped_up(&c, other).await;
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let org_b = c.store.organisation_by_name(&OrgName::parse("Clinic B").unwrap()).await.unwrap().unwrap().id;
+    let other_key = sealform_core::api_keys::create(
+        &c.store,
+        &c.clock,
+        audit,
+        org_b,
+        "b@b.example",
+        "k",
+        Scope::ALL.to_vec(),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .0;
+    // Organisation A: a form manager with no grant on this form, and their key with every scope they may hold.
+    let no_grant = c.member_session("fm@a.example", Role::FormManager).await;
+    let (no_grant, no_grant_csrf) = stepped_up(&c, no_grant).await;
+    let scopes = vec![Scope::Read, Scope::Write, Scope::Export];
+    let (no_grant_key, _) =
+        sealform_core::api_keys::create(&c.store, &c.clock, audit, c.org_a, "fm@a.example", "k", scopes, None, None)
+            .await
+            .unwrap();
+    let victim = "asker%40a.example";
+    // Another member's key, whose prefix every post names: nobody probing may revoke it.
+    let (victim_key, victim_prefix) = sealform_core::api_keys::create(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "asker@a.example",
+        "k",
+        vec![Scope::Read],
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let version_before = c.store.form(c.org_a, w.form).await.unwrap().unwrap().version;
+    let exports_before = exports(&c).await;
+
+    let mut failures = Vec::new();
+    // Signing out ends the probing sessions: it goes last.
+    let (last, first): (Vec<_>, Vec<_>) = CASES.iter().partition(|(_, path, _)| *path == "/logout");
+    for (method, path, case) in first.into_iter().chain(last) {
+        let uri = concrete(path, &w);
+        let probes = [
+            ("organisation B", &other, &other_csrf, StatusCode::NOT_FOUND),
+            ("member without a grant", &no_grant, &no_grant_csrf, StatusCode::FORBIDDEN),
+        ];
+        for (who, cookie, csrf, refusal) in probes {
+            let form = body(csrf, victim, &victim_prefix);
+            let reply = send_as(&c, method, &uri, cookie, &form).await;
+            let ok = match case {
+                Case::Resource => reply.status == refusal,
+                Case::RequestAccess if who == "organisation B" => reply.status == StatusCode::NOT_FOUND,
+                // Asking for access is what a member without a grant does; it shows the title, no answers.
+                Case::RequestAccess => reply.status.is_success() && !reply.body.contains("Zebedee"),
+                Case::ApiFile | Case::ApiMe => reply.status == StatusCode::UNAUTHORIZED,
+                Case::Own | Case::Public | Case::PublicForm => leaks(&reply).is_none_or(|c| {
+                    // The public page shows the form's own title, never an answer.
+                    matches!(case, Case::PublicForm) && c == "CanaryIntakeA"
+                }),
+            };
+            if !ok || reply.status.is_server_error() {
+                failures.push(format!("{who}: {method} {path} -> {} {:?}", reply.status, leaks(&reply)));
+            }
+        }
+        for (who, key, refusal) in [
+            ("organisation B's key", other_key.as_str(), StatusCode::NOT_FOUND),
+            ("a key without a grant", no_grant_key.as_str(), StatusCode::FORBIDDEN),
+        ] {
+            let reply = bearer(&c, method, &uri, key).await;
+            let ok = match case {
+                Case::ApiFile => reply.status == refusal,
+                // Keys open no console page: the console knows sessions only.
+                Case::Resource | Case::RequestAccess => !reply.status.is_success() && leaks(&reply).is_none(),
+                _ => leaks(&reply).is_none_or(|c| matches!(case, Case::PublicForm) && c == "CanaryIntakeA"),
+            };
+            if !ok || reply.status.is_server_error() {
+                failures.push(format!("{who}: {method} {path} -> {} {:?}", reply.status, leaks(&reply)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} successes where none may be:\n{}", failures.len(), failures.join("\n"));
+
+    // Nothing of A changed: the form, the submission, the grants, the request, A's members and keys.
+    assert_eq!(c.store.form(c.org_a, w.form).await.unwrap().unwrap().version, version_before);
+    let summary = c.store.submission(c.org_a, w.submission).await.unwrap().unwrap();
+    assert_eq!(summary.revision, 1);
+    assert!(c.store.file(c.org_a, w.file).await.unwrap().is_some());
+    assert!(c.store.grants_of_form(c.org_a, w.form).await.unwrap().is_empty(), "no grant was made");
+    let request = c.store.access_request(c.org_a, w.request).await.unwrap().unwrap();
+    assert_eq!(request.status, sealform_core::grants::RequestStatus::Pending, "not decided by anyone probing");
+    let members = c.store.members_of(c.org_a).await.unwrap();
+    let asker = members.iter().find(|(u, _)| u.email.as_str() == "asker@a.example").unwrap();
+    assert_eq!(asker.1, Role::Reviewer, "A's member keeps their role");
+    assert_eq!(asker.0.status, sealform_core::user::UserStatus::Active);
+    assert_eq!(bearer(&c, "GET", "/api/v1/me", victim_key.as_str()).await.status, StatusCode::OK, "A's key lives");
+    assert_eq!(exports(&c).await, exports_before, "nothing was exported");
+}
+
+async fn exports<S: Store>(c: &Console<S>) -> usize {
+    let query = AuditQuery {
+        org: c.org_a,
+        action: Some(Action::SubmissionExport),
+        actor: None,
+        target_hash: None,
+        from: None,
+        to: None,
+        limit: 100,
+    };
+    c.store.audit_search(query).await.unwrap().len()
+}
+
+both!(every_route_refuses_other_organisations_and_members_without_a_grant);
