@@ -28,5 +28,6 @@ pub mod sessions;
 pub mod store;
 pub mod submission;
 pub mod user;
+pub mod webauthn;
 
 pub use error::DomainError;

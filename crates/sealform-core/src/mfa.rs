@@ -37,6 +37,13 @@ pub enum SecondFactor {
     Totp(u64),
     /// A recovery code with this hash.
     Recovery([u8; 32]),
+    /// A passkey's assertion: the credential and its new signature counter (stored only if it grew, or both are 0).
+    WebAuthn {
+        /// Our id of the credential.
+        credential: uuid::Uuid,
+        /// The counter the assertion carried.
+        sign_count: u32,
+    },
 }
 
 /// A passed second-factor check, ready to store.

@@ -316,7 +316,7 @@ async fn check_password<S: Store>(
     };
     let expired = policy.password_expiry.is_some_and(|max_age| now - user.password_changed_at > max_age);
     let (token, mut session) = new_session(policy, membership.org_id, user.id, now, expired)?;
-    session.mfa_pending = user.totp.is_some();
+    session.mfa_pending = user.totp.is_some() || !store.webauthn_credentials_of(user.id).await?.is_empty();
     let targets = vec![Target::new("user", user.id), Target::new("organisation", membership.org_id)];
     let entry = as_user.entry(Entry::ok(Some(membership.org_id), Action::LoginSuccess, targets, now))?;
     store.open_session(session.clone(), entry).await?;

@@ -27,6 +27,7 @@ use crate::submission::{
     SubmissionStatus, SubmissionSummary,
 };
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
+use crate::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 
 /// Why storage failed. Messages name the operation and never contain row values.
 #[derive(Debug, thiserror::Error)]
@@ -493,6 +494,42 @@ pub trait SessionStore {
     fn complete_mfa(
         &self,
         completion: MfaCompletion,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a WebAuthn challenge (and drops expired ones).
+    fn insert_webauthn_challenge(&self, challenge: NewChallenge)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Uses up a challenge: true only when one with this hash exists for this purpose, session and user, unused and
+    /// unexpired at `now`. A used challenge stays used whatever the caller then decides.
+    fn take_webauthn_challenge(
+        &self,
+        hash: [u8; 32],
+        purpose: ChallengePurpose,
+        session: [u8; 32],
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The user's WebAuthn credentials, oldest first.
+    fn webauthn_credentials_of(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<WebauthnCredential>, StoreError>> + Send;
+
+    /// Stores a new credential; [`StoreError::Conflict`] when its credential id is already registered.
+    fn insert_webauthn_credential(
+        &self,
+        credential: WebauthnCredential,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes one of `user`'s credentials; false (nothing audited) when they have no such credential.
+    fn delete_webauthn_credential(
+        &self,
+        user: UserId,
+        id: Uuid,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

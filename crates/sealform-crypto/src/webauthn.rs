@@ -452,6 +452,30 @@ pub fn verify_assertion(
     Ok(AssertionOutcome { sign_count: data.sign_count, user_verified: data.flags & FLAG_UV != 0 })
 }
 
+/// A fresh random challenge.
+///
+/// # Errors
+/// [`crate::CryptoError::Rng`] when the system RNG fails.
+pub fn new_challenge() -> Result<[u8; CHALLENGE_LEN], crate::CryptoError> {
+    let mut challenge = [0u8; CHALLENGE_LEN];
+    crate::fill_random(&mut challenge).map_err(|_| crate::CryptoError::Rng)?;
+    Ok(challenge)
+}
+
+/// The SHA-256 of a challenge, as stored and looked up.
+#[must_use]
+pub fn challenge_hash(challenge: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, challenge).as_ref());
+    out
+}
+
+/// Base64url without padding, the encoding of binary fields in WebAuthn's JSON.
+#[must_use]
+pub fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A software authenticator (ES256), for tests: it builds what a browser and a security key would send.
 #[cfg(any(test, feature = "soft-authenticator"))]
 #[allow(clippy::expect_used)]

@@ -27,6 +27,7 @@ macro_rules! shared_queries {
             SubmissionQuery, SubmissionStatus, SubmissionSummary,
         };
         use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
+        use sealform_core::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
         use sealform_crypto::KeyId;
         use time::OffsetDateTime;
         use uuid::Uuid;
@@ -336,6 +337,16 @@ macro_rules! shared_queries {
                 .bind(completion.session.created_at)
                 .bind(*user.as_uuid())
                 .bind(hash.to_vec()),
+                // The counter must grow, unless the authenticator keeps it at 0 (then the single-use challenge is
+                // what stops a replay).
+                SecondFactor::WebAuthn { credential, sign_count } => sqlx::query(
+                    "UPDATE webauthn_credentials SET sign_count = $1, last_used_at = $2 \
+                     WHERE id = $3 AND user_id = $4 AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))",
+                )
+                .bind(i64::from(sign_count))
+                .bind(completion.session.created_at)
+                .bind(credential)
+                .bind(*user.as_uuid()),
             }
             .execute(&mut *conn)
             .await
@@ -359,6 +370,123 @@ macro_rules! shared_queries {
             insert_session(conn, &session).await?;
             append_audit(conn, &[audit]).await?;
             Ok(true)
+        }
+
+        // ----- WebAuthn -----
+
+        pub(crate) async fn insert_webauthn_challenge(conn: &mut $Conn, challenge: NewChallenge) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM webauthn_challenges WHERE expires_at < $1")
+                .bind(challenge.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("drop expired WebAuthn challenges"))?;
+            sqlx::query(
+                "INSERT INTO webauthn_challenges (challenge_hash, user_id, session_id, purpose, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(challenge.hash.as_slice())
+            .bind(challenge.user.as_uuid())
+            .bind(challenge.session.as_slice())
+            .bind(challenge.purpose.as_str())
+            .bind(challenge.created_at)
+            .bind(challenge.expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("store WebAuthn challenge"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn take_webauthn_challenge(
+            conn: &mut $Conn,
+            hash: [u8; 32],
+            purpose: ChallengePurpose,
+            session: [u8; 32],
+            user: UserId,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError> {
+            let taken = sqlx::query(
+                "UPDATE webauthn_challenges SET used = 1 WHERE challenge_hash = $1 AND purpose = $2 \
+                 AND session_id = $3 AND user_id = $4 AND used = 0 AND expires_at > $5",
+            )
+            .bind(hash.as_slice())
+            .bind(purpose.as_str())
+            .bind(session.as_slice())
+            .bind(user.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("use WebAuthn challenge"))?
+            .rows_affected()
+                == 1;
+            Ok(taken)
+        }
+
+        pub(crate) async fn webauthn_credentials_of(pool: &$Pool, user: UserId) -> Result<Vec<WebauthnCredential>, StoreError> {
+            type Row = (Uuid, Vec<u8>, Vec<u8>, i64, String, OffsetDateTime, Option<OffsetDateTime>);
+            let rows: Vec<Row> = sqlx::query_as(
+                "SELECT id, credential_id, public_key, sign_count, name, created_at, last_used_at \
+                 FROM webauthn_credentials WHERE user_id = $1 ORDER BY id",
+            )
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+            .map_err(backend("list WebAuthn credentials"))?;
+            rows.into_iter()
+                .map(|(id, credential_id, public_key, sign_count, name, created_at, last_used_at)| {
+                    Ok(WebauthnCredential {
+                        id,
+                        user,
+                        credential_id,
+                        public_key,
+                        sign_count: u32::try_from(sign_count).map_err(|_| StoreError::Corrupt("sign count".into()))?,
+                        name,
+                        created_at,
+                        last_used_at,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn insert_webauthn_credential(
+            conn: &mut $Conn,
+            credential: WebauthnCredential,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO webauthn_credentials (id, user_id, credential_id, public_key, sign_count, name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(credential.id)
+            .bind(credential.user.as_uuid())
+            .bind(&credential.credential_id)
+            .bind(&credential.public_key)
+            .bind(i64::from(credential.sign_count))
+            .bind(&credential.name)
+            .bind(credential.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_on_unique("store WebAuthn credential", "this security key is already registered"))?;
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn delete_webauthn_credential(
+            conn: &mut $Conn,
+            user: UserId,
+            id: Uuid,
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
+            let deleted = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user.as_uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("remove WebAuthn credential"))?
+                .rows_affected()
+                > 0;
+            if deleted {
+                append_audit(conn, &[audit]).await?;
+            }
+            Ok(deleted)
         }
 
         async fn insert_session(conn: &mut $Conn, session: &NewSession) -> Result<(), StoreError> {
@@ -583,7 +711,9 @@ macro_rules! shared_queries {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
                  s.must_change_password, s.mfa_pending, s.reauthenticated_at, \
-                 CASE WHEN o.mfa_required <> 0 AND u.totp_secret IS NULL THEN 1 ELSE 0 END AS needs_mfa_enrolment \
+                 CASE WHEN o.mfa_required <> 0 AND u.totp_secret IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id) \
+                 THEN 1 ELSE 0 END AS needs_mfa_enrolment \
                  FROM sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = s.org_id \
                  JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id WHERE s.id = $1",
             )

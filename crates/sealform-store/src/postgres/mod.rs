@@ -27,6 +27,7 @@ use sealform_core::submission::{
     SubmissionStatus, SubmissionSummary,
 };
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
+use sealform_core::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 use sealform_crypto::KeyId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgConnection};
@@ -420,6 +421,54 @@ impl AuditStore for PgStore {
 }
 
 impl SessionStore for PgStore {
+    async fn insert_webauthn_challenge(&self, challenge: NewChallenge) -> Result<(), StoreError> {
+        self.in_transaction("store WebAuthn challenge", async |conn| {
+            queries::insert_webauthn_challenge(conn, challenge).await
+        })
+        .await
+    }
+
+    async fn take_webauthn_challenge(
+        &self,
+        hash: [u8; 32],
+        purpose: ChallengePurpose,
+        session: [u8; 32],
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("use WebAuthn challenge", async |conn| {
+            queries::take_webauthn_challenge(conn, hash, purpose, session, user, now).await
+        })
+        .await
+    }
+
+    async fn webauthn_credentials_of(&self, user: UserId) -> Result<Vec<WebauthnCredential>, StoreError> {
+        queries::webauthn_credentials_of(&self.pool, user).await
+    }
+
+    async fn insert_webauthn_credential(
+        &self,
+        credential: WebauthnCredential,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("store WebAuthn credential", async |conn| {
+            queries::insert_webauthn_credential(conn, credential, audit).await
+        })
+        .await
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("remove WebAuthn credential", async |conn| {
+            queries::delete_webauthn_credential(conn, user, id, audit).await
+        })
+        .await
+    }
+
     async fn record_login_failure(
         &self,
         user: UserId,

@@ -30,6 +30,7 @@ use sealform_core::submission::{
     SubmissionStatus, SubmissionSummary,
 };
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
+use sealform_core::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 use sealform_crypto::KeyId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -442,6 +443,44 @@ impl AuditStore for SqliteStore {
 }
 
 impl SessionStore for SqliteStore {
+    async fn insert_webauthn_challenge(&self, challenge: NewChallenge) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_webauthn_challenge(conn, challenge))).await
+    }
+
+    async fn take_webauthn_challenge(
+        &self,
+        hash: [u8; 32],
+        purpose: ChallengePurpose,
+        session: [u8; 32],
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| Box::pin(queries::take_webauthn_challenge(conn, hash, purpose, session, user, now)))
+            .await
+    }
+
+    async fn webauthn_credentials_of(&self, user: UserId) -> Result<Vec<WebauthnCredential>, StoreError> {
+        queries::webauthn_credentials_of(&self.reads, user).await
+    }
+
+    async fn insert_webauthn_credential(
+        &self,
+        credential: WebauthnCredential,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::insert_webauthn_credential(conn, credential, audit))).await
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::delete_webauthn_credential(conn, user, id, audit))).await
+    }
+
     async fn record_login_failure(
         &self,
         user: UserId,
