@@ -42,6 +42,8 @@ pub enum Action {
     ManageAccess,
     /// Ask for access to a form.
     RequestAccess,
+    /// Read the access review: who may see what in the organisation.
+    ReviewAccess,
 }
 
 /// What an action is done to.
@@ -162,6 +164,7 @@ const fn scope_for(action: Action) -> Option<Scope> {
         Action::CreateForm | Action::ManageForm | Action::EditSubmissions => Some(Scope::Write),
         Action::ExportSubmissions => Some(Scope::Export),
         Action::DeleteSubmissions | Action::ManageAccess => Some(Scope::Admin),
+        Action::ReviewAccess => Some(Scope::Admin),
         // Asking for access is a person's act, never a key's.
         Action::RequestAccess => None,
     }
@@ -219,6 +222,9 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
             };
         }
         (Action::RequestAccess, Resource::Form { .. }) => return Decision::Allow,
+        // Auditors review who may see what (never the records themselves).
+        (Action::ReviewAccess, Resource::Org(_)) if role == Role::Auditor => return Decision::Allow,
+        (Action::ReviewAccess, _) => return Decision::Deny("the access review is for owners, admins and auditors"),
         (Action::DeleteSubmissions | Action::ManageAccess, _) => {
             return Decision::Deny("only admins and owners may do this");
         }
@@ -379,6 +385,18 @@ mod tests {
         assert!(authorize(&key(&[Scope::Read], Some(form)), Action::ReadSubmissions, resource, NOW).allowed());
         // The user may not edit: neither may the key, whatever its scopes.
         assert!(!authorize(&key(&Scope::ALL, None), Action::EditSubmissions, resource, NOW).allowed());
+    }
+
+    #[test]
+    fn owners_admins_and_auditors_review_access() {
+        let (org, form, user) = ids();
+        for role in [Role::Owner, Role::Admin, Role::Auditor] {
+            assert!(check(role, &[], org, user, Action::ReviewAccess, Resource::Org(org)), "{role:?}");
+        }
+        for role in [Role::FormManager, Role::Reviewer, Role::Approver] {
+            assert!(!check(role, &[], org, user, Action::ReviewAccess, Resource::Org(org)), "{role:?}");
+        }
+        assert!(!check(Role::Auditor, &[], org, user, Action::ReviewAccess, Resource::Form { org, form }));
     }
 
     #[test]

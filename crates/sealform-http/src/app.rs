@@ -205,6 +205,7 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("POST", "/console/forms/{form}/access/requests/{request}"),
     ("GET", "/console/forms/{form}/request-access"),
     ("POST", "/console/forms/{form}/request-access"),
+    ("GET", "/console/access-review.csv"),
 ];
 
 std::thread_local! {

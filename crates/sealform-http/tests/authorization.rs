@@ -303,7 +303,8 @@ async fn grants_that_hide_phi_mask_it_everywhere_and_never_open_it<B: Backend>()
     .await
     .unwrap()
     .0;
-    let request = Request::get(format!("/api/v1/files/{file}")).header("authorization", format!("Bearer {}", key.as_str()));
+    let request =
+        Request::get(format!("/api/v1/files/{file}")).header("authorization", format!("Bearer {}", key.as_str()));
     assert_eq!(c.send(request.body(Body::empty()).unwrap()).await.status, StatusCode::FORBIDDEN);
 }
 
@@ -371,7 +372,40 @@ async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: B
     assert!(decided.iter().any(|(fields, _)| fields.last().is_some_and(|f| f == "after:denied")));
 }
 
+async fn the_access_review_lists_who_may_see_what_and_flags_stale_grants<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(the_access_review_lists_who_may_see_what_and_flags_stale_grants)).await
+    else {
+        return;
+    };
+    let (form, _) = intake(&c, "Intake").await;
+    c.member_session("rev@a.example", Role::Reviewer).await;
+    c.member_session("aud@a.example", Role::Auditor).await;
+    c.grant("rev@a.example", form, &[Right::View, Right::Edit], true, Some(Duration::hours(1))).await;
+    c.grant("aud@a.example", form, &[Right::View], false, None).await;
+    c.clock.advance(Duration::hours(2));
+    let owner = owner(&c).await;
+    let review = c.get("/console/access-review.csv", &owner).await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    assert_eq!(review.headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = review.body.lines().collect();
+    assert_eq!(lines.len(), 4, "header, the owner, two grants: {}", review.body);
+    assert!(lines[1].contains("\"a@a.example\",\"owner\",\"all (role)\""), "{}", lines[1]);
+    let rev = lines.iter().find(|l| l.contains("rev@a.example")).unwrap();
+    assert!(rev.contains("\"view edit\",\"hidden\"") && rev.contains("\"expired\""), "stale grants stand out: {rev}");
+    let aud = lines.iter().find(|l| l.contains("aud@a.example")).unwrap();
+    assert!(aud.contains("\"active\""), "{aud}");
+    // Signed in again: two hours passed.
+    let auditor = format!("__Host-sealform={}", c.login("aud@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console/access-review.csv", &auditor).await.status, StatusCode::OK, "auditors review access");
+    let reviewer = format!("__Host-sealform={}", c.login("rev@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get("/console/access-review.csv", &reviewer).await.status, StatusCode::FORBIDDEN);
+    let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
+    let theirs = c.get("/console/access-review.csv", &other).await;
+    assert!(theirs.status == StatusCode::OK && !theirs.body.contains("Intake"), "only one's own organisation");
+}
+
 both!(
+    the_access_review_lists_who_may_see_what_and_flags_stale_grants,
     roles_act_on_a_form_only_through_a_grant_that_expires_by_itself,
     form_managers_create_forms_and_manage_only_theirs,
     owners_give_and_revoke_grants_on_the_access_page_audited_with_before_and_after,

@@ -125,6 +125,7 @@ const CASES: &[(&str, &str, Case)] = &[
     ("POST", "/console/forms/{form}/access/requests/{request}", Case::Resource),
     ("GET", "/console/forms/{form}/request-access", Case::RequestAccess),
     ("POST", "/console/forms/{form}/request-access", Case::RequestAccess),
+    ("GET", "/console/access-review.csv", Case::Own),
 ];
 
 /// What would show that organisation A's data leaked: the form's title, answers and the file's contents and name.

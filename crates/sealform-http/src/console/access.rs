@@ -38,6 +38,7 @@ pub(crate) fn routes<S: Store>() -> crate::app::Routes<S> {
         .route("/console/forms/{form}/access/revoke", post(revoke_submit::<S>))
         .route("/console/forms/{form}/access/requests/{request}", post(decide_submit::<S>))
         .route("/console/forms/{form}/request-access", get(request_page::<S>).post(request_submit::<S>))
+        .route("/console/access-review.csv", get(review_csv::<S>))
 }
 
 /// Parses an optional `YYYY-MM-DD` expiry: the grant ends at the start of that day (UTC).
@@ -339,4 +340,83 @@ async fn request_submit<S: Store>(
         }
     }
     render_request(&state, &session, &form, None, true, StatusCode::OK)
+}
+
+/// `GET /console/access-review.csv`: who may see what, for owners, admins and auditors. One row per form and member
+/// with access: owners and admins (every right, by role) and every grant with its rights, hidden PHI, expiry, who gave
+/// it and its state (`active`, or `expired` and `inactive member` for stale grants to revoke). Names and rights only;
+/// no answers.
+async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request) -> Result<Response, ApiError> {
+    let (session, _, authz) = match staff(&state, &request).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    authz.require_org(PolicyAction::ReviewAccess)?;
+    let now = state.clock.now();
+    let members = state.store.members_of(session.org).await.map_err(DomainError::from)?;
+    let email_of = |user: UserId| {
+        members
+            .iter()
+            .find(|(u, _)| u.id == user)
+            .map_or_else(|| "a former member".to_owned(), |(u, _)| u.email.as_str().to_owned())
+    };
+    let mut out = String::new();
+    let header = ["form id", "form", "member", "role", "rights", "phi", "expires", "state", "granted by", "since"];
+    export::csv_row(&mut out, header.into_iter());
+    for form in state.store.forms_of(session.org).await.map_err(DomainError::from)? {
+        let id = form.id.to_string();
+        for (user, role) in members.iter().filter(|(u, role)| is_org_admin(*role) && u.status == UserStatus::Active) {
+            let row = [
+                id.as_str(),
+                form.title.as_str(),
+                user.email.as_str(),
+                role.as_str(),
+                "all (role)",
+                "shown",
+                "",
+                "active",
+                "",
+                "",
+            ];
+            export::csv_row(&mut out, row.into_iter());
+        }
+        for record in state.store.grants_of_form(session.org, form.id).await.map_err(DomainError::from)? {
+            let grant = &record.grant;
+            let member = members.iter().find(|(u, _)| u.id == grant.user);
+            let role = member.map_or("", |(_, role)| role.as_str());
+            let active = member.is_some_and(|(u, _)| u.status == UserStatus::Active);
+            let state_label = match (grant.in_force(now), active) {
+                (true, true) => "active",
+                (false, _) => "expired",
+                (true, false) => "inactive member",
+            };
+            let rights = Right::join(&grant.rights).replace(',', " ");
+            let expires = grant.expires_at.map(format_time).unwrap_or_default();
+            let by = grant.granted_by.map_or_else(|| "Sealform (form creator)".to_owned(), email_of);
+            let since = format_time(grant.created_at);
+            let phi = if grant.hide_phi { "hidden" } else { "shown" };
+            let row = [
+                id.as_str(),
+                form.title.as_str(),
+                record.email.as_str(),
+                role,
+                &rights,
+                phi,
+                &expires,
+                state_label,
+                &by,
+                &since,
+            ];
+            export::csv_row(&mut out, row.into_iter());
+        }
+    }
+    let disposition = http::HeaderValue::from_static("attachment; filename=\"access-review.csv\"");
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/csv; charset=utf-8")),
+            (http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response())
 }

@@ -249,7 +249,7 @@ fn csv_record(out: &mut String, summary: &SubmissionSummary, answers: &Answers, 
 
 /// Appends one RFC 4180 row. Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) get a
 /// leading apostrophe (OWASP CSV injection guidance): an export opened in Excel never executes patient input.
-fn csv_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
+pub(super) fn csv_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
     for (i, cell) in cells.enumerate() {
         if i > 0 {
             out.push(',');
