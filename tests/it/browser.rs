@@ -28,7 +28,15 @@ fn browser_suite_passes() {
         return;
     }
     // The demo seeds the public-form tests' forms; the other tests use their own organisation beside it.
-    let server = crate::support::server().demo().start().unwrap_or_else(|e| panic!("{e}"));
+    // WebAuthn refuses IP addresses as relying-party ids: the public URL says localhost, on a port chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let localhost = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let server = crate::support::server()
+        .demo()
+        .args(["--listen", listen.as_str(), "--public-url", localhost.as_str()])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
     let demo_output = server.output();
     let demo_form = |title: &str| -> String {
         let line = demo_output.lines().find(|l| l.contains(&format!("{title}: "))).expect("the demo lists its forms");
@@ -63,6 +71,25 @@ fn browser_suite_passes() {
     );
     assert!(invited.status.success(), "{}", String::from_utf8_lossy(&invited.stderr));
     let invite_link = crate::invitations::link_in_mail(server.data_dir());
+    // The passkey user can log in at once.
+    let passkey_email = "passkey@browser.example";
+    let added = crate::support::admin(
+        server.data_dir(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--org",
+            "Browser Clinic",
+            "--email",
+            passkey_email,
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))
@@ -71,11 +98,14 @@ fn browser_suite_passes() {
         .arg(dir.join("builder.test.mjs"))
         .arg(dir.join("public_form.test.mjs"))
         .arg(dir.join("flow.test.mjs"))
+        .arg(dir.join("webauthn.test.mjs"))
         .env("SEALFORM_INTAKE_URL", demo_form("Patient intake"))
         .env("SEALFORM_CONSENT_URL", demo_form("Consent to treatment"))
         .env("SEALFORM_MFA_EMAIL", mfa_email)
         .env("SEALFORM_INVITE_LINK", &invite_link)
         .env("SEALFORM_URL", &server.url)
+        .env("SEALFORM_WEBAUTHN_URL", &localhost)
+        .env("SEALFORM_PASSKEY_EMAIL", passkey_email)
         .env("SEALFORM_EMAIL", email)
         .env("SEALFORM_PASSWORD", password)
         .current_dir(&dir)
@@ -84,5 +114,5 @@ fn browser_suite_passes() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("pass 10"), "expected 10 passing browser tests:\n{stdout}");
+    assert!(stdout.contains("pass 11"), "expected 11 passing browser tests:\n{stdout}");
 }

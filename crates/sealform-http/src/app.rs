@@ -160,6 +160,13 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("GET", "/console/password"),
     ("POST", "/console/password"),
     ("POST", "/csp-report"),
+    // Passkeys (console::webauthn).
+    ("GET", "/static/webauthn.js"),
+    ("POST", "/console/mfa/webauthn/register/options"),
+    ("POST", "/console/mfa/webauthn/register"),
+    ("POST", "/console/mfa/webauthn/remove"),
+    ("POST", "/login/mfa/webauthn/options"),
+    ("POST", "/login/mfa/webauthn"),
     // Public form pages (crate::public).
     ("GET", "/f/{form_id}"),
     ("POST", "/f/{form_id}"),

@@ -140,10 +140,31 @@ async fn enrol_form<S: Store>(
     // The SVG comes from the QR encoder, not from user input; drop its XML prolog to inline it.
     let qr_svg = qr_svg.split_once("?>").map_or(qr_svg.as_str(), |(_, svg)| svg).to_owned();
     let required = session.needs_mfa_enrolment;
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let passkeys: Vec<_> = state
+        .store
+        .webauthn_credentials_of(session.user)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|p| {
+            context! {
+                id => p.id.to_string(),
+                name => p.name,
+                created => p.created_at.format(&format).unwrap_or_default(),
+                last_used => p.last_used_at.and_then(|at| at.format(&format).ok()).unwrap_or_else(|| "never".into()),
+            }
+        })
+        .collect();
+    // Removing needs a session with nothing pending.
+    let can_remove = !session.must_change_password && !session.needs_mfa_enrolment;
     let page = render(
         &state.templates,
         "mfa_enrol.html",
-        context! { enrolled, required, secret => secret_base32, qr_svg, csrf => session.csrf_token.as_str(), error },
+        context! {
+            enrolled, required, secret => secret_base32, qr_svg, csrf => session.csrf_token.as_str(), error,
+            passkeys, can_remove,
+        },
     )?;
     Ok((status, page).into_response())
 }

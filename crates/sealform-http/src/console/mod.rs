@@ -39,14 +39,15 @@ mod builder;
 mod export;
 pub(crate) mod inbox;
 mod sign_in;
+mod webauthn;
 
 pub(crate) use account::*;
 pub(crate) use admin::*;
 pub(crate) use sign_in::*;
 
-/// The console's form and submission pages (builder, inbox and access).
+/// The console's form and submission pages (builder and inbox), and the passkey calls.
 pub(crate) fn form_routes<S: Store>() -> crate::app::Routes<S> {
-    builder::routes::<S>().merge(inbox::routes::<S>()).merge(access::routes::<S>())
+    builder::routes::<S>().merge(inbox::routes::<S>()).merge(access::routes::<S>()).merge(webauthn::routes::<S>())
 }
 
 /// Templates of the builder, the inbox and the access pages.

@@ -105,19 +105,26 @@ pub(crate) async fn mfa_page<S: Store>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     match any_session(&state, &headers).await? {
-        Some(session) if session.mfa_pending => mfa_form(&state, &session, None, StatusCode::OK),
+        Some(session) if session.mfa_pending => mfa_form(&state, &session, None, StatusCode::OK).await,
         Some(_) => Ok(Redirect::to("/console").into_response()),
         None => Ok(to_login()),
     }
 }
 
-fn mfa_form<S: Store>(
+async fn mfa_form<S: Store>(
     state: &AppState<S>,
     session: &SessionRecord,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let page = render(&state.templates, "mfa_challenge.html", context! { csrf => session.csrf_token.as_str(), error })?;
+    let user = state.store.user_by_email(&session.email).await.map_err(DomainError::from)?;
+    let has_totp = user.is_some_and(|u| u.totp.is_some());
+    let has_passkey = !state.store.webauthn_credentials_of(session.user).await.map_err(DomainError::from)?.is_empty();
+    let page = render(
+        &state.templates,
+        "mfa_challenge.html",
+        context! { csrf => session.csrf_token.as_str(), error, has_totp, has_passkey },
+    )?;
     Ok((status, page).into_response())
 }
 
@@ -148,6 +155,7 @@ pub(crate) async fn mfa_submit<S: Store>(
         Some((token, session)) => Ok(with_session_cookie("/console", &token, &session)),
         None => {
             mfa_form(&state, &pending, Some("That code is not right, or was used already."), StatusCode::UNAUTHORIZED)
+                .await
         }
     }
 }
