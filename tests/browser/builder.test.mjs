@@ -4,35 +4,16 @@
 // owner), as the other browser tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, PHONE, DESKTOP, launch, axeViolations, signIn as signInWith } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
 const EMAIL = process.env.SEALFORM_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-const DESKTOP = { viewport: { width: 1280, height: 900 } };
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 assert.ok(BASE && EMAIL && PASSWORD, 'SEALFORM_URL, SEALFORM_EMAIL and SEALFORM_PASSWORD must be set');
-mkdirSync(ARTIFACTS, { recursive: true });
 
-async function axeViolations(page) {
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
-async function signIn(page) {
-  await page.goto(BASE + '/login');
-  await page.getByLabel('E-mail').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(BASE + '/console');
+function signIn(page) {
+  return signInWith(page, BASE, EMAIL, PASSWORD);
 }
 
 async function labels(page) {
@@ -47,7 +28,7 @@ async function addQuestion(page, type, label) {
 }
 
 test('an owner builds, reorders and publishes a form', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage(DESKTOP);
     const errors = [];
@@ -113,7 +94,7 @@ test('an owner builds, reorders and publishes a form', async () => {
 });
 
 test('the forms list and the builder have no axe-core violations', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     // axe is injected as a script, which the pages' CSP rightly forbids; bypass it for the audit only.
     const context = await browser.newContext({ ...PHONE, bypassCSP: true });

@@ -4,27 +4,17 @@
 // Needs SEALFORM_URL, SEALFORM_EMAIL and SEALFORM_PASSWORD (an owner), as the other browser tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { ARTIFACTS, PHONE, DESKTOP, launch, signIn as signInWith } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
 const EMAIL = process.env.SEALFORM_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-const DESKTOP = { viewport: { width: 1280, height: 900 } };
 
 assert.ok(BASE && EMAIL && PASSWORD, 'SEALFORM_URL, SEALFORM_EMAIL and SEALFORM_PASSWORD must be set');
-mkdirSync(ARTIFACTS, { recursive: true });
 
-async function signIn(page) {
-  await page.goto(BASE + '/login');
-  await page.getByLabel('E-mail').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(BASE + '/console');
+function signIn(page) {
+  return signInWith(page, BASE, EMAIL, PASSWORD);
 }
 
 async function addQuestion(page, type, label) {
@@ -60,7 +50,7 @@ function parseCsv(text) {
 }
 
 test('build, fill on a phone, find in the inbox, edit, export CSV', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const staff = await (await browser.newContext({ ...DESKTOP, acceptDownloads: true })).newPage();
     const errors = [];

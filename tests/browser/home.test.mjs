@@ -2,22 +2,14 @@
 // Started by tests/it/browser.rs, which runs the server and passes its URL in SEALFORM_URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, PHONE, launch, axeViolations } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 assert.ok(BASE, 'SEALFORM_URL must name the running server');
-mkdirSync(ARTIFACTS, { recursive: true });
 
 async function withBrowser(fn) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try { return await fn(browser); } finally { await browser.close(); }
 }
 
@@ -48,9 +40,6 @@ test('start page has no axe-core accessibility violations', async () => {
     const context = await browser.newContext({ ...PHONE, bypassCSP: true });
     const page = await context.newPage();
     await page.goto(BASE + '/');
-    await page.addScriptTag({ content: AXE_SOURCE });
-    const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-    const summary = results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    assert.deepEqual(summary, []);
+    assert.deepEqual(await axeViolations(page), []);
   });
 });

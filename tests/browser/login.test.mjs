@@ -2,30 +2,16 @@
 // Started by tests/it/browser.rs, which bootstraps an owner and passes SEALFORM_URL, SEALFORM_EMAIL, SEALFORM_PASSWORD.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, PHONE, launch, axeViolations } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
 const EMAIL = process.env.SEALFORM_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 assert.ok(BASE && EMAIL && PASSWORD, 'SEALFORM_URL, SEALFORM_EMAIL and SEALFORM_PASSWORD must be set');
-mkdirSync(ARTIFACTS, { recursive: true });
-
-async function axeViolations(page) {
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 test('an owner signs in, reads the audit trail and signs out', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage(PHONE);
     const errors = [];
@@ -66,7 +52,7 @@ test('an owner signs in, reads the audit trail and signs out', async () => {
 });
 
 test('the login and audit pages have no axe-core violations', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     // axe is injected as a script, which the pages' CSP rightly forbids; bypass it for the audit only.
     const context = await browser.newContext({ ...PHONE, bypassCSP: true });

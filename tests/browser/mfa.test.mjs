@@ -4,20 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, PHONE, launch } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
 const EMAIL = process.env.SEALFORM_MFA_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
 const INVITE = process.env.SEALFORM_INVITE_LINK;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 assert.ok(BASE && EMAIL && PASSWORD && INVITE, 'SEALFORM_URL, SEALFORM_INVITE_LINK, SEALFORM_MFA_EMAIL and SEALFORM_PASSWORD must be set');
-mkdirSync(ARTIFACTS, { recursive: true });
 
 // RFC 6238 as an authenticator app computes it: HMAC-SHA1 over the 30-second step, dynamic truncation, 6 digits.
 function totp(base32, offsetSteps = 0) {
@@ -42,7 +36,7 @@ async function signIn(page) {
 }
 
 test('an invitee sets a password, turns on TOTP and then signs in with a code', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage(PHONE);
     await page.goto(INVITE);

@@ -4,27 +4,13 @@
 // prints them); skipped without them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, PHONE, launch, axeViolations } from './support.mjs';
 
 const BASE = process.env.SEALFORM_URL;
 const INTAKE = process.env.SEALFORM_INTAKE_URL;
 const CONSENT = process.env.SEALFORM_CONSENT_URL;
 const SKIP = !(BASE && INTAKE && CONSENT) && 'SEALFORM_INTAKE_URL and SEALFORM_CONSENT_URL are not set';
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-mkdirSync(ARTIFACTS, { recursive: true });
-
-async function axeViolations(page) {
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 // The page is framable and so sets its own CSP; axe is injected as a script, so the audit context bypasses CSP.
 async function phone(browser) {
@@ -37,7 +23,7 @@ async function phone(browser) {
 
 test('a patient fills the intake on a phone: conditional question, pages, errors, confirmation', { skip: SKIP },
   async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+    const browser = await launch();
     try {
       const { page, errors } = await phone(browser);
       await page.goto(INTAKE);
@@ -88,7 +74,7 @@ test('a patient fills the intake on a phone: conditional question, pages, errors
   });
 
 test('a patient signs the consent form on the signature pad', { skip: SKIP }, async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const { page, errors } = await phone(browser);
     await page.goto(CONSENT);

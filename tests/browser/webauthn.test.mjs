@@ -5,18 +5,13 @@
 // Started by tests/it/browser.rs with SEALFORM_WEBAUTHN_URL, SEALFORM_PASSKEY_EMAIL and SEALFORM_PASSWORD.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, launch } from './support.mjs';
 
 const BASE = process.env.SEALFORM_WEBAUTHN_URL;
 const EMAIL = process.env.SEALFORM_PASSKEY_EMAIL;
 const PASSWORD = process.env.SEALFORM_PASSWORD;
-const ARTIFACTS = process.env.SEALFORM_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 assert.ok(BASE && EMAIL && PASSWORD, 'SEALFORM_WEBAUTHN_URL, SEALFORM_PASSKEY_EMAIL and SEALFORM_PASSWORD must be set');
-mkdirSync(ARTIFACTS, { recursive: true });
 
 async function signIn(page) {
   await page.goto(BASE + '/login');
@@ -26,7 +21,7 @@ async function signIn(page) {
 }
 
 test('a passkey added on the console completes the next sign-in', async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
