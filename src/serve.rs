@@ -98,7 +98,7 @@ const LISTENING_PREFIX: &str = "sealform listening on ";
 
 /// Installs the SIGTERM and SIGINT handlers now and returns the future that resolves on either. Installed before the
 /// listening line is printed: a signal that arrives right after it (a supervisor, a test) must drain, not kill.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;

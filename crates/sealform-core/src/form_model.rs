@@ -393,6 +393,27 @@ impl Definition {
             .collect()
     }
 
+    /// Every answer path with a readable label, in order: the question's text, and for compound answers the text
+    /// and the part ("Your name – First name"). Export headers and the history diff use it.
+    #[must_use]
+    pub fn answer_labels(&self) -> Vec<(String, String)> {
+        self.questions
+            .iter()
+            .filter(|q| q.kind.takes_answer() && q.kind != QuestionType::Button)
+            .flat_map(|q| {
+                let parts = q.kind.parts();
+                if parts.is_empty() {
+                    vec![(q.qid.clone(), q.text.clone())]
+                } else {
+                    parts
+                        .iter()
+                        .map(|(part, label)| (format!("{}_{part}", q.qid), format!("{} – {label}", q.text)))
+                        .collect()
+                }
+            })
+            .collect()
+    }
+
     /// The answer paths of the questions that collect answers, in order.
     #[must_use]
     pub fn answer_paths(&self) -> Vec<String> {

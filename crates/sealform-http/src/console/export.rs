@@ -10,7 +10,7 @@ use http::{HeaderValue, StatusCode};
 use minijinja::context;
 use sealform_core::DomainError;
 use sealform_core::audit::{AuditCtx, AuditScope};
-use sealform_core::form_model::{Definition, QuestionType};
+use sealform_core::form_model::Definition;
 use sealform_core::inbox::Export;
 use sealform_core::policy::{Action as PolicyAction, MASK, phi_paths};
 use sealform_core::sealing::Answers;
@@ -30,26 +30,6 @@ enum Format {
     JsonLines,
 }
 
-/// Exportable columns of a form version: (answer path, header).
-fn columns(definition: &Definition) -> Vec<(String, String)> {
-    definition
-        .questions
-        .iter()
-        .filter(|q| q.kind.takes_answer() && q.kind != QuestionType::Button)
-        .flat_map(|q| {
-            let parts = q.kind.parts();
-            if parts.is_empty() {
-                vec![(q.qid.clone(), q.text.clone())]
-            } else {
-                parts
-                    .iter()
-                    .map(|(part, label)| (format!("{}_{part}", q.qid), format!("{} – {label}", q.text)))
-                    .collect()
-            }
-        })
-        .collect()
-}
-
 /// `GET /console/forms/{form}/export`: choose fields, dates and format.
 pub(crate) async fn export_page<S: Store>(
     State(state): State<AppState<S>>,
@@ -64,7 +44,7 @@ pub(crate) async fn export_page<S: Store>(
     authz.require_on(PolicyAction::ExportSubmissions, form.id)?;
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let columns: Vec<_> =
-        columns(&definition).into_iter().map(|(path, label)| context! { path => path, label => label }).collect();
+        definition.answer_labels().into_iter().map(|(path, label)| context! { path => path, label => label }).collect();
     let page = render(
         &state.templates,
         "export.html",
@@ -140,7 +120,7 @@ pub(crate) async fn export_download<S: Store>(
         return Ok(Redirect::to(&format!("/console/reauth?next=/console/forms/{}/export", form.id)).into_response());
     }
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
-    let known = columns(&definition);
+    let known = definition.answer_labels();
     let mut asked = parse_request(query.as_deref(), &known)?;
     asked.masked = masked_fields(&authz, &form, &definition);
     let mut submissions = SubmissionQuery::all(session.org, form.id, 0);

@@ -735,21 +735,7 @@ async fn revisions_page<S: Store>(
         state.clock.now(),
     )
     .await?;
-    let labels: BTreeMap<String, String> = definition
-        .questions
-        .iter()
-        .flat_map(|q| {
-            let parts = q.kind.parts();
-            if parts.is_empty() {
-                vec![(q.qid.clone(), q.text.clone())]
-            } else {
-                parts
-                    .iter()
-                    .map(|(part, label)| (format!("{}_{part}", q.qid), format!("{} – {label}", q.text)))
-                    .collect()
-            }
-        })
-        .collect();
+    let labels: BTreeMap<String, String> = definition.answer_labels().into_iter().collect();
     let mut revisions = Vec::new();
     let mut previous: Option<&Answers> = None;
     for (stored, answers) in &history {
