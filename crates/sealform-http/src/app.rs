@@ -300,6 +300,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         // Added after the general limit, so only it gets the larger one.
         .merge(Router::from(public::upload_routes::<S>()).layer(RequestBodyLimitLayer::new(settings.max_upload_bytes)))
         .fallback(pages::not_found::<S>)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state.templates), pages::browser_errors))
         .with_state(state);
     check_route_table(&REGISTERED.with(|r| std::mem::take(&mut *r.borrow_mut())));
     routes

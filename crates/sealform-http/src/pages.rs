@@ -19,6 +19,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("base.html", include_str!("../templates/base.html")),
         ("home.html", include_str!("../templates/home.html")),
         ("not_found.html", include_str!("../templates/not_found.html")),
+        ("error.html", include_str!("../templates/error.html")),
         ("login.html", include_str!("../templates/login.html")),
         ("console.html", include_str!("../templates/console.html")),
         ("audit.html", include_str!("../templates/audit.html")),
@@ -65,8 +66,7 @@ pub(crate) async fn home<S: Store>(State(state): State<AppState<S>>) -> Result<H
 
 /// Anything unrouted: a page for browsers, a problem document for everyone else.
 pub(crate) async fn not_found<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Response {
-    let wants_html = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-    if wants_html {
+    if accepts_html(&headers) {
         match render(&state.templates, "not_found.html", context! {}) {
             Ok(page) => (StatusCode::NOT_FOUND, page).into_response(),
             Err(err) => err.into_response(),
@@ -96,4 +96,49 @@ pub(crate) fn static_asset(content_type: &'static str, body: &'static str) -> Re
         body,
     )
         .into_response()
+}
+
+/// Largest problem document the browser error page reads (ours are a few hundred bytes).
+const PROBLEM_LIMIT: usize = 16 * 1024;
+
+/// Error pages for people: a browser (`Accept: text/html`) that gets a problem document (RFC 9457) sees the same
+/// status with the message on a page of the console's look instead of raw JSON. A 403 on a form names the way to
+/// ask for access. Scripts and the APIs, which do not ask for HTML, keep the JSON.
+pub(crate) async fn browser_errors(
+    State(templates): State<std::sync::Arc<Environment<'static>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let wants_html = accepts_html(request.headers());
+    let request_access =
+        form_of_console_path(request.uri().path()).map(|form| format!("/console/forms/{form}/request-access"));
+    let response = next.run(request).await;
+    let is_problem =
+        response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !wants_html || !is_problem {
+        return response;
+    }
+    let status = response.status();
+    let Ok(body) = axum::body::to_bytes(response.into_body(), PROBLEM_LIMIT).await else {
+        return ApiError::new(status, "error", "the request failed").into_response();
+    };
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let detail = problem.get("detail").and_then(|d| d.as_str()).unwrap_or("The request failed.");
+    let title = status.canonical_reason().unwrap_or("Error");
+    let request_access = request_access.filter(|_| status == StatusCode::FORBIDDEN);
+    match render(&templates, "error.html", context! { title, detail, request_access }) {
+        Ok(page) => (status, page).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+/// The form id in a console path under `/console/forms/{id}/…` (not the access pages themselves).
+fn form_of_console_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/console/forms/")?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    (id.len() == 36 && !tail.starts_with("request-access") && !tail.starts_with("access")).then_some(id)
 }

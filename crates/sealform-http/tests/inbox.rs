@@ -346,11 +346,32 @@ async fn another_organisation_sees_none_of_it<B: Backend>() {
     assert_eq!(c.post(&format!("/console/submissions/{id}/status"), &other, &status).await.status, 404);
 }
 
+async fn browsers_get_error_pages_and_a_way_to_ask_for_access<B: Backend>() {
+    let Some(c) = console::<B>(stringify!(browsers_get_error_pages_and_a_way_to_ask_for_access)).await else { return };
+    let (form, _) = intake_with_submissions(&c, 1).await;
+    let reviewer = member(&c, "rev@a.example", sealform_core::user::Role::Reviewer).await;
+    let path = format!("/console/forms/{form}/submissions");
+    let as_browser = |accept: &'static str| {
+        Request::get(&path).header("cookie", &reviewer).header("accept", accept).body(Body::empty()).unwrap()
+    };
+    let page = c.send(as_browser("text/html,application/xhtml+xml")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no grant: still refused");
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "a page for people");
+    assert!(page.body.contains("<h1>Forbidden</h1>"), "{}", page.body);
+    // Attribute values are HTML-escaped (`/` as `&#x2f;`), which browsers read back as the path.
+    let link = format!("/console/forms/{form}/request-access").replace('/', "&#x2f;");
+    assert!(page.body.contains(&link) && page.body.contains("ask for access"), "the way to ask for access");
+    let json = c.send(as_browser("application/json")).await;
+    assert_eq!(json.status, StatusCode::FORBIDDEN);
+    assert_eq!(json.headers["content-type"], "application/problem+json", "scripts keep the problem document");
+}
+
 both!(
     the_inbox_lists_filters_and_opens_submissions_with_an_audited_read,
     staff_edits_become_revisions_with_a_diff_and_status_changes_are_audited,
     files_download_opened_for_staff_only_and_are_audited,
     exports_need_a_step_up_and_stream_the_chosen_fields,
     deleting_needs_confirmation_and_shreds_the_submission_and_its_files,
-    another_organisation_sees_none_of_it
+    another_organisation_sees_none_of_it,
+    browsers_get_error_pages_and_a_way_to_ask_for_access
 );
