@@ -34,7 +34,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, page_start, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, bind_inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -1715,17 +1715,7 @@ macro_rules! shared_queries {
                     " ORDER BY s.id ASC LIMIT $9"
                 ),
             };
-            let (field, digest) = query.index.clone().unzip();
-            let rows: Vec<SummaryRow> = sqlx::query_as(sql)
-                .bind(query.org.as_uuid())
-                .bind(query.form.as_uuid())
-                .bind(query.status.map(|s| s.as_str()))
-                .bind(query.from)
-                .bind(query.to)
-                .bind(field)
-                .bind(digest.map(|d| d.to_vec()))
-                .bind(page_start(query.order, query.after))
-                .bind(i64::from(query.limit))
+            let rows: Vec<SummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query)
                 .fetch_all(pool)
                 .await
                 .map_err(backend("list submissions"))?;
@@ -1750,17 +1740,7 @@ macro_rules! shared_queries {
                 Order::NewestFirst => sealed_page!("<", "DESC"),
                 Order::OldestFirst => sealed_page!(">", "ASC"),
             };
-            let (field, digest) = query.index.clone().unzip();
-            let rows: Vec<SealedSummaryRow> = sqlx::query_as(sql)
-                .bind(query.org.as_uuid())
-                .bind(query.form.as_uuid())
-                .bind(query.status.map(|s| s.as_str()))
-                .bind(query.from)
-                .bind(query.to)
-                .bind(field)
-                .bind(digest.map(|d| d.to_vec()))
-                .bind(page_start(query.order, query.after))
-                .bind(i64::from(query.limit))
+            let rows: Vec<SealedSummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query)
                 .fetch_all(pool)
                 .await
                 .map_err(backend("export submissions"))?;

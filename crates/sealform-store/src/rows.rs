@@ -464,6 +464,24 @@ macro_rules! inbox_filter {
 }
 pub(crate) use inbox_filter;
 
+/// Binds [`inbox_filter!`]'s nine placeholders from a `SubmissionQuery`, so the filter and its binds stay in step.
+macro_rules! bind_inbox_filter {
+    ($sql:expr, $query:expr) => {{
+        let query = $query;
+        let (field, digest) = query.index.clone().unzip();
+        $sql.bind(*query.org.as_uuid())
+            .bind(*query.form.as_uuid())
+            .bind(query.status.map(|s| s.as_str()))
+            .bind(query.from)
+            .bind(query.to)
+            .bind(field)
+            .bind(digest.map(|d| d.to_vec()))
+            .bind($crate::rows::page_start(query.order, query.after))
+            .bind(i64::from(query.limit))
+    }};
+}
+pub(crate) use bind_inbox_filter;
+
 /// A submission's metadata.
 #[derive(sqlx::FromRow)]
 pub(crate) struct SummaryRow {
