@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use uuid::Uuid;
 
-use crate::api_keys::{ApiKeyRecord, NewApiKey};
+use crate::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use crate::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -126,6 +126,14 @@ pub trait OrganisationStore {
         &self,
         org: OrgId,
         required: bool,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets the organisation's request budget per API key.
+    fn set_api_rate_limit(
+        &self,
+        org: OrgId,
+        limit: ApiRateLimit,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

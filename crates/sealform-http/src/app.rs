@@ -20,6 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::headers::{HeaderPolicy, security_headers};
+use crate::rate_limit::ApiLimiter;
 use crate::request_id::request_context;
 use crate::{api, console, pages, public, system};
 
@@ -65,6 +66,8 @@ pub struct AppState<S> {
     pub objects: ObjectStore,
     /// Submissions one client address may post to public forms per minute (spam protection).
     pub public_submissions_per_minute: u32,
+    /// API request budgets (per key, and failed authentication per address).
+    pub(crate) limits: Arc<ApiLimiter>,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -81,6 +84,7 @@ impl<S: Clone> Clone for AppState<S> {
             keyring: Arc::clone(&self.keyring),
             objects: self.objects.clone(),
             public_submissions_per_minute: self.public_submissions_per_minute,
+            limits: Arc::clone(&self.limits),
             templates: Arc::clone(&self.templates),
         }
     }
@@ -102,6 +106,7 @@ impl<S: Store> AppState<S> {
             keyring: Arc::new(Keyring::new(store.clone(), masters.clone())),
             objects,
             public_submissions_per_minute: DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE,
+            limits: Arc::default(),
             store,
             auditor,
             clock,

@@ -8,7 +8,7 @@
 /// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
-        use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+        use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
         use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -217,9 +217,10 @@ macro_rules! shared_queries {
         pub(crate) async fn api_key_by_prefix(pool: &$Pool, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
             let row: Option<ApiKeyRow> = sqlx::query_as(
                 "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
-                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status, o.api_requests_per_minute, \
+                 o.api_burst \
                  FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
-                 JOIN users u ON u.id = k.user_id WHERE k.prefix = $1",
+                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.prefix = $1",
             )
             .bind(prefix)
             .fetch_optional(pool)
@@ -231,9 +232,10 @@ macro_rules! shared_queries {
         pub(crate) async fn api_keys_of(pool: &$Pool, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
             let rows: Vec<ApiKeyRow> = sqlx::query_as(
                 "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
-                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status, o.api_requests_per_minute, \
+                 o.api_burst \
                  FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
-                 JOIN users u ON u.id = k.user_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
+                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
             )
             .bind(org.as_uuid())
             .bind(user.as_uuid())
@@ -987,6 +989,26 @@ macro_rules! shared_queries {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("set MFA policy"))?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such organisation".into()));
+            }
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn set_api_rate_limit(
+            conn: &mut $Conn,
+            org: OrgId,
+            limit: ApiRateLimit,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let changed =
+                sqlx::query("UPDATE organisations SET api_requests_per_minute = $1, api_burst = $2 WHERE id = $3")
+                    .bind(i64::from(limit.per_minute))
+                    .bind(i64::from(limit.burst))
+                    .bind(org.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("set API rate limit"))?;
             if changed.rows_affected() == 0 {
                 return Err(StoreError::NotFound("no such organisation".into()));
             }

@@ -5,7 +5,7 @@ mod queries;
 
 use std::time::Duration;
 
-use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -111,6 +111,13 @@ impl OrganisationStore for PgStore {
     async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("set MFA policy", async |conn| queries::set_mfa_required(conn, org, required, audit).await)
             .await
+    }
+
+    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("set API rate limit", async |conn| {
+            queries::set_api_rate_limit(conn, org, limit, audit).await
+        })
+        .await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {

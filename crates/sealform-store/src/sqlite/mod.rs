@@ -8,7 +8,7 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
-use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -145,6 +145,10 @@ impl OrganisationStore for SqliteStore {
 
     async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, org, required, audit))).await
+    }
+
+    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_api_rate_limit(conn, org, limit, audit))).await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
