@@ -656,6 +656,22 @@ pub trait GrantStore {
         user: UserId,
     ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
 
+    /// The organisation's break-glass grants (in force or expired, until revoked), newest first, with the members'
+    /// logins.
+    fn break_glass_grants(&self, org: OrgId) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
+
+    /// The members of `org` who hold the emergency right.
+    fn emergency_members(&self, org: OrgId) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+
+    /// Gives or takes the emergency right; false when `user` is not a member of `org` (nothing audited then).
+    fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Stores a grant, replacing the member's grant on that form if any.
     fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -80,7 +80,9 @@ pub(crate) async fn file<S: Store>(
     let record =
         state.store.file(principal.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
     let grants = state.store.grants_of_user(principal.org, principal.user).await.map_err(DomainError::from)?;
-    let member = Member { org: principal.org, user: principal.user, role: principal.role, grants: &grants };
+    // Keys never break the glass: that is a person's act.
+    let member =
+        Member { org: principal.org, user: principal.user, role: principal.role, grants: &grants, emergency: false };
     let actor = PolicyActor::ApiKey { member, scopes: &principal.scopes, form: principal.form };
     let now = state.clock.now();
     let resource = Resource::Form { org: principal.org, form: record.form_id };

@@ -218,6 +218,11 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("GET", "/console/forms/{form}/request-access"),
     ("POST", "/console/forms/{form}/request-access"),
     ("GET", "/console/access-review.csv"),
+    // Break-glass (console::break_glass).
+    ("GET", "/console/forms/{form}/break-glass"),
+    ("POST", "/console/forms/{form}/break-glass"),
+    ("GET", "/console/break-glass"),
+    ("POST", "/console/users/emergency"),
 ];
 
 std::thread_local! {
@@ -291,6 +296,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/users/invite", post(console::users_invite::<S>))
         .route("/console/users/deactivate", post(console::users_deactivate::<S>))
         .route("/console/users/role", post(console::users_role::<S>))
+        .route("/console/users/emergency", post(console::users_emergency::<S>))
         .route("/console/api-keys", get(console::api_keys_page::<S>).post(console::api_keys_create::<S>))
         .route("/console/api-keys/revoke", post(console::api_keys_revoke::<S>))
         .route("/console/reauth", get(console::reauth_page::<S>).post(console::reauth_submit::<S>))

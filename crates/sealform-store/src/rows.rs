@@ -278,6 +278,7 @@ pub(crate) struct SessionRow {
     must_change_password: i32,
     mfa_pending: i32,
     reauthenticated_at: Option<OffsetDateTime>,
+    emergency_access: i32,
     needs_mfa_enrolment: i32,
 }
 
@@ -297,6 +298,7 @@ impl SessionRow {
             mfa_pending: self.mfa_pending != 0,
             needs_mfa_enrolment: self.needs_mfa_enrolment != 0,
             reauthenticated_at: self.reauthenticated_at,
+            emergency_access: self.emergency_access != 0,
         })
     }
 }

@@ -607,6 +607,27 @@ impl GrantStore for PgStore {
         queries::grant(&self.pool, org, form, user).await
     }
 
+    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.pool, org).await
+    }
+
+    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.pool, org).await
+    }
+
+    async fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("set emergency right", async |conn| {
+            queries::set_emergency_access(conn, org, user, holds, audit).await
+        })
+        .await
+    }
+
     async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
         self.in_transaction("store grant", async |conn| queries::put_grant(conn, grant, audit).await).await
     }

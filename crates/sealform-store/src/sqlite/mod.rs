@@ -611,6 +611,24 @@ impl GrantStore for SqliteStore {
         queries::grant(&self.reads, org, form, user).await
     }
 
+    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.reads, org).await
+    }
+
+    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.reads, org).await
+    }
+
+    async fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_emergency_access(conn, org, user, holds, audit))).await
+    }
+
     async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::put_grant(conn, grant, audit))).await
     }
