@@ -115,6 +115,7 @@ async fn render_access<S: Store>(
                 email => r.email.as_str().to_owned(),
                 rights => Right::join(&r.grant.rights).replace(',', ", "),
                 hide_phi => r.grant.hide_phi,
+                break_glass => r.grant.break_glass,
                 expires => r.grant.expires_at.map(format_time),
                 expired => !r.grant.in_force(now),
                 since => format_time(r.grant.created_at),
