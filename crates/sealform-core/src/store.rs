@@ -129,6 +129,12 @@ pub trait OrganisationStore {
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The organisation's settings: whether members must use a second factor, and the API budget per key.
+    fn organisation_settings(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Option<(bool, ApiRateLimit)>, StoreError>> + Send;
+
     /// Sets the organisation's request budget per API key.
     fn set_api_rate_limit(
         &self,

@@ -223,6 +223,9 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("POST", "/console/forms/{form}/break-glass"),
     ("GET", "/console/break-glass"),
     ("POST", "/console/users/emergency"),
+    // The organisation's settings (console::settings).
+    ("GET", "/console/settings"),
+    ("POST", "/console/settings"),
 ];
 
 std::thread_local! {

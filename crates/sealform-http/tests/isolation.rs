@@ -136,6 +136,8 @@ const CASES: &[(&str, &str, Case)] = &[
     ("POST", "/console/forms/{form}/break-glass", Case::Resource),
     ("GET", "/console/break-glass", Case::Own),
     ("POST", "/console/users/emergency", Case::Own),
+    ("GET", "/console/settings", Case::Own),
+    ("POST", "/console/settings", Case::Own),
 ];
 
 /// What would show that organisation A's data leaked: the form's title, answers and the file's contents and name.

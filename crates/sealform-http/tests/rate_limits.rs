@@ -8,7 +8,7 @@ mod harness;
 use harness::*;
 use sealform_core::api_keys::{ApiRateLimit, Scope};
 use sealform_core::audit::{Action, AuditQuery, AuditScope};
-use sealform_core::store::AuditStore as _;
+use sealform_core::store::{AuditStore as _, OrganisationStore as _};
 use sealform_http::rate_limit::FAILED_AUTH_LIMIT;
 
 async fn key_of_a<S: Store>(c: &Console<S>) -> String {
@@ -97,7 +97,39 @@ async fn wrong_keys_from_one_address_are_cut_off_the_right_key_too<B: Backend>()
     assert_eq!(me(&c, &key).await.status, StatusCode::OK);
 }
 
+async fn owners_set_the_budget_and_mfa_policy_on_the_settings_page<B: Backend>() {
+    let Some(c) = console::<B>("settings_page").await else { return };
+    let key = key_of_a(&c).await;
+    let reviewer = c.member_session("rev@a.example", sealform_core::user::Role::Reviewer).await;
+    assert_eq!(c.get("/console/settings", &reviewer).await.status, StatusCode::FORBIDDEN);
+    let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let page = c.get("/console/settings", &owner).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("value=\"100000\""), "the default budget is shown");
+    let csrf = hidden_csrf(&page.body);
+    let save = |per_minute: &str, burst: &str| format!("csrf={csrf}&per_minute={per_minute}&burst={burst}");
+    let unconfirmed = c.post("/console/settings", &owner, &save("60", "1")).await;
+    assert_eq!(unconfirmed.status, StatusCode::SEE_OTHER);
+    assert!(unconfirmed.headers["location"].to_str().unwrap().starts_with("/console/reauth"), "a step-up first");
+    let reauth = format!("csrf={csrf}&password={}&next=/console/settings", urlencode(PASSWORD));
+    assert_eq!(c.post("/console/reauth", &owner, &reauth).await.status, StatusCode::SEE_OTHER);
+    for (per_minute, burst) in [("abc", "1"), ("0", "1"), ("60", "100000001"), ("-5", "1")] {
+        let refused = c.post("/console/settings", &owner, &save(per_minute, burst)).await;
+        assert_eq!(refused.status, 422, "{per_minute}/{burst}");
+        assert!(refused.body.contains("from 1 to") || refused.body.contains("between 1 and"), "{}", refused.body);
+    }
+    assert_eq!(me(&c, &key).await.status, StatusCode::OK, "nothing was saved");
+    let saved = c.post("/console/settings", &owner, &format!("{}&mfa_required=on", save("60", "1"))).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(me(&c, &key).await.status, StatusCode::OK);
+    assert_eq!(me(&c, &key).await.status, StatusCode::TOO_MANY_REQUESTS, "a burst of one");
+    let (mfa, limit) = c.store.organisation_settings(c.org_a).await.unwrap().unwrap();
+    assert!(mfa, "the MFA policy was saved too");
+    assert_eq!((limit.per_minute, limit.burst), (60, 1));
+}
+
 both!(
+    owners_set_the_budget_and_mfa_policy_on_the_settings_page,
     a_key_spends_its_organisations_budget_and_waits_for_the_refill,
     wrong_keys_from_one_address_are_cut_off_the_right_key_too
 );

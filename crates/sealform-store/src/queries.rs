@@ -995,6 +995,25 @@ macro_rules! shared_queries {
             append_audit(conn, &[audit]).await
         }
 
+        pub(crate) async fn organisation_settings(
+            pool: &$Pool,
+            org: OrgId,
+        ) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+            let row: Option<(i32, i64, i64)> = sqlx::query_as(
+                "SELECT mfa_required, api_requests_per_minute, api_burst FROM organisations WHERE id = $1",
+            )
+            .bind(org.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read organisation settings"))?;
+            row.map(|(mfa, per_minute, burst)| {
+                let limit = $crate::rows::api_rate_limit(per_minute, burst)
+                    .ok_or_else(|| StoreError::Corrupt("organisation API rate limit".into()))?;
+                Ok((mfa != 0, limit))
+            })
+            .transpose()
+        }
+
         pub(crate) async fn set_api_rate_limit(
             conn: &mut $Conn,
             org: OrgId,

@@ -325,7 +325,7 @@ pub(crate) struct ApiKeyRow {
 }
 
 /// The stored budget, if both figures are in range.
-fn api_rate_limit(per_minute: i64, burst: i64) -> Option<ApiRateLimit> {
+pub(crate) fn api_rate_limit(per_minute: i64, burst: i64) -> Option<ApiRateLimit> {
     ApiRateLimit::new(u32::try_from(per_minute).ok()?, u32::try_from(burst).ok()?).ok()
 }
 

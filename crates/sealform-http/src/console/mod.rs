@@ -39,6 +39,7 @@ mod break_glass;
 mod builder;
 mod export;
 pub(crate) mod inbox;
+mod settings;
 mod sign_in;
 mod webauthn;
 
@@ -52,12 +53,13 @@ pub(crate) fn form_routes<S: Store>() -> crate::app::Routes<S> {
         .merge(inbox::routes::<S>())
         .merge(access::routes::<S>())
         .merge(break_glass::routes::<S>())
+        .merge(settings::routes::<S>())
         .merge(webauthn::routes::<S>())
 }
 
 /// Templates of the builder, the inbox and the access pages.
-pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 4] =
-    [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES, break_glass::TEMPLATES];
+pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 5] =
+    [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES, break_glass::TEMPLATES, settings::TEMPLATES];
 
 /// What one signed-in member may do, for [`sealform_core::policy::authorize`] (DESIGN.md §6): their role and their
 /// grants, loaded once per request, and the time of the request (expired grants count for nothing).

@@ -113,6 +113,10 @@ impl OrganisationStore for PgStore {
             .await
     }
 
+    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.pool, org).await
+    }
+
     async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("set API rate limit", async |conn| {
             queries::set_api_rate_limit(conn, org, limit, audit).await

@@ -147,6 +147,10 @@ impl OrganisationStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, org, required, audit))).await
     }
 
+    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.reads, org).await
+    }
+
     async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::set_api_rate_limit(conn, org, limit, audit))).await
     }
