@@ -62,12 +62,7 @@ fn forbidden_settings() -> ApiError {
 }
 
 async fn current<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<(bool, ApiRateLimit), ApiError> {
-    Ok(state
-        .store
-        .organisation_settings(session.org)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?)
+    state.store.organisation_settings(session.org).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
 }
 
 fn render_settings<S: Store>(
