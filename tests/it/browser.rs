@@ -71,44 +71,30 @@ fn browser_suite_passes() {
     );
     assert!(invited.status.success(), "{}", String::from_utf8_lossy(&invited.stderr));
     let invite_link = crate::invitations::link_in_mail(server.data_dir());
-    // The passkey user can log in at once.
+    // The passkey user can log in at once; the nurse of the access test is a reviewer with no grant.
+    let add_reviewer = |new_email: &str| {
+        let added = crate::support::admin(
+            server.data_dir(),
+            &[
+                "admin",
+                "user",
+                "add",
+                "--org",
+                "Browser Clinic",
+                "--email",
+                new_email,
+                "--role",
+                "reviewer",
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    };
     let passkey_email = "passkey@browser.example";
-    let added = crate::support::admin(
-        server.data_dir(),
-        &[
-            "admin",
-            "user",
-            "add",
-            "--org",
-            "Browser Clinic",
-            "--email",
-            passkey_email,
-            "--role",
-            "reviewer",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    // The nurse of the access test: a reviewer with no grant.
+    add_reviewer(passkey_email);
     let nurse_email = "nurse@browser.example";
-    let nurse = crate::support::admin(
-        server.data_dir(),
-        &[
-            "admin",
-            "user",
-            "add",
-            "--org",
-            "Browser Clinic",
-            "--email",
-            nurse_email,
-            "--role",
-            "reviewer",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    assert!(nurse.status.success(), "{}", String::from_utf8_lossy(&nurse.stderr));
+    add_reviewer(nurse_email);
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))

@@ -1949,6 +1949,18 @@ macro_rules! shared_queries {
             };
         }
 
+        /// A [`GrantTuple`] followed by the member's e-mail.
+        type GrantRecordTuple =
+            (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool, String);
+
+        fn grant_record_from(row: GrantRecordTuple) -> Result<sealform_core::grants::GrantRecord, StoreError> {
+            let (a, b, c, d, e, f, g, h, i, email) = row;
+            Ok(sealform_core::grants::GrantRecord {
+                grant: grant_from((a, b, c, d, e, f, g, h, i))?,
+                email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
+            })
+        }
+
         fn grant_from(row: GrantTuple) -> Result<sealform_core::grants::Grant, StoreError> {
             let (org, form, user, rights, hide_phi, expires_at, granted_by, created_at, break_glass) = row;
             Ok(sealform_core::grants::Grant {
@@ -1988,7 +2000,7 @@ macro_rules! shared_queries {
             org: OrgId,
             form: FormId,
         ) -> Result<Vec<sealform_core::grants::GrantRecord>, StoreError> {
-            let rows: Vec<(Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool, String)> =
+            let rows: Vec<GrantRecordTuple> =
                 sqlx::query_as(concat!(
                     "SELECT ",
                     grant_columns!("g."),
@@ -2000,14 +2012,7 @@ macro_rules! shared_queries {
                 .fetch_all(pool)
                 .await
                 .map_err(backend("list grants of form"))?;
-            rows.into_iter()
-                .map(|(a, b, c, d, e, f, g, h, i, email)| {
-                    Ok(sealform_core::grants::GrantRecord {
-                        grant: grant_from((a, b, c, d, e, f, g, h, i))?,
-                        email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(grant_record_from).collect()
         }
 
         pub(crate) async fn grant(
@@ -2034,7 +2039,7 @@ macro_rules! shared_queries {
             pool: &$Pool,
             org: OrgId,
         ) -> Result<Vec<sealform_core::grants::GrantRecord>, StoreError> {
-            let rows: Vec<(Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool, String)> =
+            let rows: Vec<GrantRecordTuple> =
                 sqlx::query_as(concat!(
                     "SELECT ",
                     grant_columns!("g."),
@@ -2045,14 +2050,7 @@ macro_rules! shared_queries {
                 .fetch_all(pool)
                 .await
                 .map_err(backend("list break-glass grants"))?;
-            rows.into_iter()
-                .map(|(a, b, c, d, e, f, g, h, i, email)| {
-                    Ok(sealform_core::grants::GrantRecord {
-                        grant: grant_from((a, b, c, d, e, f, g, h, i))?,
-                        email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(grant_record_from).collect()
         }
 
         pub(crate) async fn emergency_members(pool: &$Pool, org: OrgId) -> Result<Vec<UserId>, StoreError> {
