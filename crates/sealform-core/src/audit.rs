@@ -63,11 +63,14 @@ pub enum Action {
     BackupVerify,
     BackupRestore,
     AuditExport,
+    FolderCreate,
+    FolderUpdate,
+    FolderDelete,
 }
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 44] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -109,6 +112,9 @@ impl Action {
         Self::BackupVerify,
         Self::BackupRestore,
         Self::AuditExport,
+        Self::FolderCreate,
+        Self::FolderUpdate,
+        Self::FolderDelete,
     ];
 
     /// The stable dotted name stored and exported.
@@ -156,6 +162,9 @@ impl Action {
             Self::BackupVerify => "backup.verify",
             Self::BackupRestore => "backup.restore",
             Self::AuditExport => "audit.export",
+            Self::FolderCreate => "folder.create",
+            Self::FolderUpdate => "folder.update",
+            Self::FolderDelete => "folder.delete",
         }
     }
 
