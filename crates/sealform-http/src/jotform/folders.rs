@@ -162,6 +162,12 @@ pub(crate) async fn update<S: Store>(
     bytes: Bytes,
 ) -> Answer {
     let id = folder_id(&raw)?;
+    let now = state.clock.now();
+    let org = caller.principal.org;
+    caller.require(Action::CreateForm, Resource::Org(org), now)?;
+    if state.store.folder(org, id).await?.is_none() {
+        return Err(Failure::not_found("folder"));
+    }
     let value = body::json(&bytes)?;
     let object =
         value.as_object().ok_or_else(|| Failure::bad_request("send a JSON object of name, color and forms"))?;
@@ -179,12 +185,6 @@ pub(crate) async fn update<S: Store>(
             }
             _ => return Err(Failure::bad_request("a folder change has name, color and forms")),
         }
-    }
-    let now = state.clock.now();
-    let org = caller.principal.org;
-    caller.require(Action::CreateForm, Resource::Org(org), now)?;
-    if state.store.folder(org, id).await?.is_none() {
-        return Err(Failure::not_found("folder"));
     }
     for form in &change.forms {
         state.store.form(org, *form).await?.ok_or_else(|| Failure::not_found("form"))?;

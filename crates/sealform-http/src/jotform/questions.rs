@@ -164,9 +164,18 @@ pub(crate) async fn one<S: Store>(
     Ok(Content::of(shapes::question(&definition.questions[position], position)))
 }
 
-async fn add<S: Store>(state: &AppState<S>, caller: &Caller, form: &str, bodies: Vec<&Map<String, Value>>) -> Answer {
+/// Adds the questions `bodies` picks out of the body (after the form is found and the key may manage it, so a
+/// malformed body never tells another organisation's key more than 404).
+async fn add<S: Store>(
+    state: &AppState<S>,
+    caller: &Caller,
+    form: &str,
+    value: &Value,
+    bodies: fn(&Value) -> Result<Vec<&Map<String, Value>>, Failure>,
+) -> Answer {
     let record = caller.form(state, form).await?;
     caller.require_on(Action::ManageForm, record.id, state.clock.now())?;
+    let bodies = bodies(value)?;
     if bodies.is_empty() {
         return Err(Failure::bad_request("give at least one question"));
     }
@@ -200,11 +209,14 @@ pub(crate) async fn add_posted<S: Store>(
     bytes: Bytes,
 ) -> Answer {
     let value = body::form(&bytes)?;
-    let props = value
-        .get("question")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Failure::bad_request("send the question as question[type], question[text], …"))?;
-    add(&state, &caller, &form, vec![props]).await
+    add(&state, &caller, &form, &value, |value| {
+        let props = value
+            .get("question")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Failure::bad_request("send the question as question[type], question[text], …"))?;
+        Ok(vec![props])
+    })
+    .await
 }
 
 /// `PUT /form/{id}/questions`: several questions as JSON (`{"questions": {"1": {...}}}`).
@@ -215,8 +227,7 @@ pub(crate) async fn add_put<S: Store>(
     bytes: Bytes,
 ) -> Answer {
     let value = body::json(&bytes)?;
-    let questions = value.get("questions").unwrap_or(&value);
-    add(&state, &caller, &form, question_list(questions)?).await
+    add(&state, &caller, &form, &value, |value| question_list(value.get("questions").unwrap_or(value))).await
 }
 
 /// `POST /form/{id}/question/{qid}`: changes a question's properties.
@@ -226,13 +237,13 @@ pub(crate) async fn edit<S: Store>(
     Path((form, qid)): Path<(String, String)>,
     bytes: Bytes,
 ) -> Answer {
+    let record = caller.form(&state, &form).await?;
+    caller.require_on(Action::ManageForm, record.id, state.clock.now())?;
     let value = body::form(&bytes)?;
     let props = value
         .get("question")
         .and_then(Value::as_object)
         .ok_or_else(|| Failure::bad_request("send the changes as question[text], …"))?;
-    let record = caller.form(&state, &form).await?;
-    caller.require_on(Action::ManageForm, record.id, state.clock.now())?;
     let mut definition = definition(&record)?;
     let position =
         definition.questions.iter().position(|q| q.qid == qid).ok_or_else(|| Failure::not_found("question"))?;

@@ -328,6 +328,8 @@ pub(crate) async fn create_posted<S: Store>(
     Path(form): Path<String>,
     bytes: Bytes,
 ) -> Answer {
+    // Found first: a malformed body tells another organisation's key no more than 404.
+    caller.form(&state, &form).await?;
     let value = body::form(&bytes)?;
     let object = value
         .get("submission")
@@ -344,6 +346,7 @@ pub(crate) async fn create_put<S: Store>(
     Path(form): Path<String>,
     bytes: Bytes,
 ) -> Answer {
+    caller.form(&state, &form).await?;
     let value = body::json(&bytes)?;
     let not_objects = || Failure::bad_request("submissions are JSON objects of answers keyed by question id");
     let objects: Vec<&Map<String, Value>> = match &value {
@@ -389,13 +392,13 @@ pub(crate) async fn edit<S: Store>(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Answer {
+    let summary = summary(&state, &caller, &raw).await?;
     let value = body::form(&bytes)?;
     let mut object = value
         .get("submission")
         .and_then(Value::as_object)
         .cloned()
         .ok_or_else(|| Failure::bad_request("send changes as submission[qid]=…"))?;
-    let summary = summary(&state, &caller, &raw).await?;
     let now = state.clock.now();
     let org = caller.principal.org;
     caller.require_on(Action::EditSubmissions, summary.form_id, now)?;
