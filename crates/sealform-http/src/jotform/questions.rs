@@ -164,6 +164,9 @@ pub(crate) async fn one<S: Store>(
     Ok(Content::of(shapes::question(&definition.questions[position], position)))
 }
 
+/// Picks the question property objects out of a request body.
+type PickQuestions = fn(&Value) -> Result<Vec<&Map<String, Value>>, Failure>;
+
 /// Adds the questions `bodies` picks out of the body (after the form is found and the key may manage it, so a
 /// malformed body never tells another organisation's key more than 404).
 async fn add<S: Store>(
@@ -171,7 +174,7 @@ async fn add<S: Store>(
     caller: &Caller,
     form: &str,
     value: &Value,
-    bodies: fn(&Value) -> Result<Vec<&Map<String, Value>>, Failure>,
+    bodies: PickQuestions,
 ) -> Answer {
     let record = caller.form(state, form).await?;
     caller.require_on(Action::ManageForm, record.id, state.clock.now())?;
