@@ -330,13 +330,16 @@ async fn envelope_auth_forms_questions_submissions_and_settings<B: Backend>() {
     }
 }
 
+/// A request expected to be refused: method, path, body, status.
+type BadCase = (&'static str, String, Option<(&'static str, String)>, StatusCode);
+
 async fn bad_input_is_4xx_in_jotform_shape<B: Backend>() {
     let Some(c) = console::<B>("jotform_bad_input").await else { return };
     let key = key_for(&c, "a@a.example", Scope::ALL.to_vec(), None).await;
     let created = post(&c, "/jotform/user/forms", &key, CREATE_FORM).await;
     let id = ok(&created)["id"].as_str().unwrap().to_owned();
     let injection = urlencode("' OR 1=1; DROP TABLE forms; --");
-    let cases: Vec<(&str, String, Option<(&str, String)>, StatusCode)> = vec![
+    let cases: Vec<BadCase> = vec![
         ("GET", format!("/jotform/v1/form/{id}/submissions?limit=5000"), None, StatusCode::BAD_REQUEST),
         ("GET", format!("/jotform/v1/form/{id}/submissions?limit=abc"), None, StatusCode::BAD_REQUEST),
         ("GET", format!("/jotform/v1/form/{id}/submissions?offset=-3"), None, StatusCode::BAD_REQUEST),
