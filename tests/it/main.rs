@@ -9,6 +9,7 @@ mod config;
 mod headers;
 mod ingest;
 mod invitations;
+mod jotform_client;
 mod keys;
 mod limits;
 mod serve;

@@ -64,11 +64,14 @@ pub enum Action {
     BackupVerify,
     BackupRestore,
     AuditExport,
+    FolderCreate,
+    FolderUpdate,
+    FolderDelete,
 }
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 42] = [
+    pub const ALL: [Self; 45] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -111,6 +114,9 @@ impl Action {
         Self::BackupVerify,
         Self::BackupRestore,
         Self::AuditExport,
+        Self::FolderCreate,
+        Self::FolderUpdate,
+        Self::FolderDelete,
     ];
 
     /// The stable dotted name stored and exported.
@@ -159,6 +165,9 @@ impl Action {
             Self::BackupVerify => "backup.verify",
             Self::BackupRestore => "backup.restore",
             Self::AuditExport => "audit.export",
+            Self::FolderCreate => "folder.create",
+            Self::FolderUpdate => "folder.update",
+            Self::FolderDelete => "folder.delete",
         }
     }
 

@@ -80,6 +80,10 @@ id_type!(
     /// An uploaded file (or a drawn signature) of a submission.
     FileId
 );
+id_type!(
+    /// A folder of forms.
+    FolderId
+);
 
 #[cfg(test)]
 mod tests {

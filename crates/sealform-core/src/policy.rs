@@ -30,6 +30,8 @@ pub enum Action {
     ViewForm,
     /// Change a form: questions, title, status, duplicate.
     ManageForm,
+    /// Submit answers to a form as a staff member or an API key (the public page needs no actor at all).
+    SubmitForm,
     /// Open submissions of a form (answers and files).
     ReadSubmissions,
     /// Edit answers (a new revision), add notes and set status.
@@ -167,6 +169,7 @@ const fn scope_for(action: Action) -> Option<Scope> {
         Action::ListForms | Action::ViewForm | Action::ReadSubmissions => Some(Scope::Read),
         Action::CreateForm | Action::ManageForm | Action::EditSubmissions => Some(Scope::Write),
         Action::ExportSubmissions => Some(Scope::Export),
+        Action::SubmitForm => Some(Scope::Submit),
         Action::DeleteSubmissions | Action::ManageAccess => Some(Scope::Admin),
         Action::ReviewAccess => Some(Scope::Admin),
         // Asking for access and breaking the glass are a person's acts, never a key's.
@@ -245,7 +248,7 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
         (_, Resource::Form { form, .. }) => form,
         (_, Resource::Org(_)) => return Decision::Deny("this action needs a form"),
     };
-    if role == Role::Auditor && action != Action::ViewForm {
+    if role == Role::Auditor && !matches!(action, Action::ViewForm | Action::SubmitForm) {
         // Auditors read the trail, not the records it describes (minimum necessary).
         return Decision::Deny("auditors never open submissions");
     }
@@ -255,8 +258,9 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
     let cap = role_cap(role);
     let held = |right: Right| grant.rights.contains(&right) && cap.contains(&right);
     match right_for(action) {
-        // Seeing the form needs any right the role may hold.
-        None if action == Action::ViewForm => {
+        // Seeing the form, or answering it as a member (which shows nothing back), needs any right the role may
+        // hold: an auditor's synthetic check needs a view grant on the form it probes.
+        None if matches!(action, Action::ViewForm | Action::SubmitForm) => {
             if Right::ALL.iter().any(|r| held(*r)) {
                 Decision::Allow
             } else {
@@ -358,6 +362,8 @@ mod tests {
         assert!(check(Role::Approver, &all, org, user, Action::ReadSubmissions, on_form));
         assert!(!check(Role::Approver, &all, org, user, Action::EditSubmissions, on_form));
         assert!(check(Role::Auditor, &all, org, user, Action::ViewForm, on_form));
+        assert!(check(Role::Auditor, &all, org, user, Action::SubmitForm, on_form));
+        assert!(!check(Role::Auditor, &[], org, user, Action::SubmitForm, on_form));
         assert!(!check(Role::Auditor, &all, org, user, Action::ReadSubmissions, on_form));
         // A grant on another form, or for another user, is no grant here.
         let elsewhere = [grant(org, FormId::new(), user, &Right::ALL), grant(org, form, UserId::new(), &Right::ALL)];

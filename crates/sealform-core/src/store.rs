@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use crate::folders::Folder;
+use crate::form_settings::Webhook;
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
-use crate::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
+use crate::ids::{FileId, FolderId, FormId, OrgId, SubmissionId, UserId};
 use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
@@ -721,6 +723,81 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Folders of forms (see [`crate::folders`]). Every method is scoped to one organisation.
+pub trait FolderStore {
+    /// The organisation's folders, oldest first.
+    fn folders_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<Folder>, StoreError>> + Send;
+
+    /// One folder of `org`.
+    fn folder(&self, org: OrgId, folder: FolderId) -> impl Future<Output = Result<Option<Folder>, StoreError>> + Send;
+
+    /// Which folder each form in a folder is in.
+    fn form_folders(&self, org: OrgId) -> impl Future<Output = Result<Vec<(FormId, FolderId)>, StoreError>> + Send;
+
+    /// Stores a new folder. [`StoreError::NotFound`] when its parent is not in the organisation.
+    fn insert_folder(&self, folder: Folder, audit: PendingAudit)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a folder's new name and colour and moves `forms` into it, in one transaction.
+    /// [`StoreError::NotFound`] when the folder or a form is not in the organisation.
+    fn update_folder(
+        &self,
+        folder: Folder,
+        forms: Vec<FormId>,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a folder with its subfolders (their forms return to the top level); false when it did not exist.
+    fn delete_folder(
+        &self,
+        org: OrgId,
+        folder: FolderId,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Per-form settings of the Jotform-compatible API (see [`crate::form_settings`]), scoped to one organisation.
+pub trait FormSettingsStore {
+    /// A form's webhooks, by number.
+    fn webhooks_of(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<Vec<Webhook>, StoreError>> + Send;
+
+    /// Adds a webhook with the next number of the form. [`StoreError::NotFound`] for a form not in `org`.
+    fn insert_webhook(
+        &self,
+        org: OrgId,
+        form: FormId,
+        url: String,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<Webhook, StoreError>> + Send;
+
+    /// Removes a webhook; false when the form has none with that number (nothing audited then).
+    fn delete_webhook(
+        &self,
+        org: OrgId,
+        form: FormId,
+        id: i64,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A form's stored properties, by key.
+    fn form_properties(
+        &self,
+        org: OrgId,
+        form: FormId,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Sets properties (replacing earlier values of the same keys). [`StoreError::NotFound`] for a form not in
+    /// `org`.
+    fn put_form_properties(
+        &self,
+        org: OrgId,
+        form: FormId,
+        properties: Vec<(String, String)>,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -732,6 +809,8 @@ pub trait Store:
     + SessionStore
     + ApiKeyStore
     + GrantStore
+    + FolderStore
+    + FormSettingsStore
     + Clone
     + Send
     + Sync

@@ -22,7 +22,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use crate::headers::{HeaderPolicy, security_headers};
 use crate::rate_limit::ApiLimiter;
 use crate::request_id::request_context;
-use crate::{api, console, pages, public, system};
+use crate::{api, console, jotform, pages, public, system};
 
 /// Public submissions per client address and minute unless configured: a waiting room of patients on one clinic
 /// Wi-Fi shares an address, so this is generous; it stops floods, not people.
@@ -68,6 +68,9 @@ pub struct AppState<S> {
     pub public_submissions_per_minute: u32,
     /// API request budgets (per key, and failed authentication per address).
     pub(crate) limits: Arc<ApiLimiter>,
+    /// Whether the Jotform-compatible API accepts the key in the `apiKey` query parameter as Jotform does (on by
+    /// default for compatibility; the request log never records query strings).
+    pub jotform_query_api_key: bool,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -85,6 +88,7 @@ impl<S: Clone> Clone for AppState<S> {
             objects: self.objects.clone(),
             public_submissions_per_minute: self.public_submissions_per_minute,
             limits: Arc::clone(&self.limits),
+            jotform_query_api_key: self.jotform_query_api_key,
             templates: Arc::clone(&self.templates),
         }
     }
@@ -107,6 +111,7 @@ impl<S: Store> AppState<S> {
             objects,
             public_submissions_per_minute: DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE,
             limits: Arc::default(),
+            jotform_query_api_key: true,
             store,
             auditor,
             clock,
@@ -125,7 +130,11 @@ impl<S: Store> AppState<S> {
 /// suite, fails the build's tests.
 #[must_use]
 pub fn route_table() -> &'static [(&'static str, &'static str)] {
-    ROUTE_TABLE
+    static TABLE: std::sync::LazyLock<Vec<(&str, &str)>> = std::sync::LazyLock::new(|| {
+        // The Jotform-compatible API's routes come last, generated for both of its prefixes from one list.
+        ROUTE_TABLE.iter().chain(jotform::ROUTE_TABLE).copied().collect()
+    });
+    &TABLE
 }
 
 const ROUTE_TABLE: &[(&str, &str)] = &[
@@ -248,6 +257,11 @@ impl<S: Store> Routes<S> {
         Self(self.0.route(path, method_router))
     }
 
+    /// The routes so far with `layer` applied to them (and only them).
+    pub(crate) fn layer_all(self, layer: impl FnOnce(Router<AppState<S>>) -> Router<AppState<S>>) -> Self {
+        Self(layer(self.0))
+    }
+
     /// As [`Router::merge`]; only of routes built the same way, so every path is written down.
     pub(crate) fn merge(self, other: Self) -> Self {
         Self(self.0.merge(other.0))
@@ -263,7 +277,7 @@ impl<S> From<Routes<S>> for Router<AppState<S>> {
 /// Panics unless the paths registered equal those of [`route_table`]: a route without an entry is a build defect.
 fn check_route_table(registered: &[&'static str]) {
     let registered: std::collections::BTreeSet<&str> = registered.iter().copied().collect();
-    let listed: std::collections::BTreeSet<&str> = ROUTE_TABLE.iter().map(|(_, path)| *path).collect();
+    let listed: std::collections::BTreeSet<&str> = route_table().iter().map(|(_, path)| *path).collect();
     let unlisted: Vec<_> = registered.difference(&listed).collect();
     let missing: Vec<_> = listed.difference(&registered).collect();
     assert!(
@@ -307,7 +321,8 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
         .merge(public::routes::<S>())
-        .merge(console::form_routes::<S>());
+        .merge(console::form_routes::<S>())
+        .merge(jotform::routes::<S>(state.clone()));
     let routes = Router::from(routes)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))

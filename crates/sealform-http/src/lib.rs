@@ -6,6 +6,7 @@ mod app;
 mod auth;
 mod console;
 mod headers;
+mod jotform;
 mod pages;
 mod problem;
 mod public;

@@ -45,6 +45,15 @@ enum Case {
     ApiFile,
     /// The native API's `me`: who the key is; names no resource.
     ApiMe,
+    /// The Jotform-compatible API naming A's form, submission or file: keys only (401 for sessions); 404 for B's
+    /// key, 403 for A's key without a grant.
+    JotformResource,
+    /// The Jotform-compatible API naming A's folder: 404 for B's key; folders grant nothing, so A's member sees it
+    /// without the forms they have no grant on.
+    JotformFolder,
+    /// The Jotform-compatible API naming no resource of A (the account, lists, creating, unknown endpoints): never
+    /// shows A's data to B or to a member without a grant.
+    JotformOwn,
 }
 
 const CASES: &[(&str, &str, Case)] = &[
@@ -140,11 +149,33 @@ const CASES: &[(&str, &str, Case)] = &[
     ("POST", "/console/settings", Case::Own),
 ];
 
+/// The case of a Jotform-compatible route, by its path without the prefix.
+fn jotform_case(path: &str) -> Case {
+    let rest = path.strip_prefix("/jotform/v1").or_else(|| path.strip_prefix("/jotform")).unwrap_or(path);
+    if rest.starts_with("/folder/") {
+        Case::JotformFolder
+    } else if rest.starts_with("/form/") || rest.starts_with("/submission/") || rest.starts_with("/files/") {
+        Case::JotformResource
+    } else {
+        Case::JotformOwn
+    }
+}
+
+/// Every case: the table above and the Jotform-compatible routes (generated for both prefixes).
+fn cases() -> Vec<(&'static str, &'static str, Case)> {
+    let jotform = sealform_http::route_table()
+        .iter()
+        .filter(|(_, p)| p.starts_with("/jotform"))
+        .map(|(m, p)| (*m, *p, jotform_case(p)));
+    CASES.iter().copied().chain(jotform).collect()
+}
+
 /// What would show that organisation A's data leaked: the form's title, answers and the file's contents and name.
 const CANARIES: [&str; 5] = ["CanaryIntakeA", "Zebedee", "Quarrington", "insurance card bytes", "card-canary.pdf"];
 
 /// Organisation A's fixtures.
 struct World {
+    folder: sealform_core::ids::FolderId,
     form: FormId,
     submission: SubmissionId,
     file: FileId,
@@ -181,7 +212,12 @@ async fn world<S: Store>(c: &Console<S>) -> World {
     c.member_session("asker@a.example", Role::Reviewer).await;
     let asker = c.user_id("asker@a.example").await;
     let request = request_access(&c.store, audit, c.org_a, form, asker, "covering", now).await.unwrap().id;
-    World { form, submission, file: file_id, request }
+    let folder = sealform_core::folders::create_folder(&c.store, audit, c.org_a, "CanaryFolderA", None, None, now)
+        .await
+        .unwrap();
+    let change = sealform_core::folders::FolderChange { forms: vec![form], ..Default::default() };
+    sealform_core::folders::change_folder(&c.store, audit, c.org_a, folder.id, change, now).await.unwrap();
+    World { folder: folder.id, form, submission, file: file_id, request }
 }
 
 fn concrete(path: &str, w: &World) -> String {
@@ -193,6 +229,10 @@ fn concrete(path: &str, w: &World) -> String {
         .replace("{file}", &w.file.to_string())
         .replace("{request}", &w.request.to_string())
         .replace("{token}", "not-a-token")
+        .replace("{folder}", &w.folder.to_string())
+        .replace("{key}", "height")
+        .replace("{webhook}", "0")
+        .replace("{*rest}", "report/1")
 }
 
 /// A session that re-authenticated just now (so no refusal is a mere step-up), with its CSRF token.
@@ -222,8 +262,31 @@ async fn send_as<S: Store>(c: &Console<S>, method: &str, path: &str, cookie: &st
     match method {
         "GET" => c.get(path, cookie).await,
         "POST" => c.post(path, cookie, form).await,
+        "PUT" | "DELETE" => {
+            let request = Request::builder().method(method).uri(path).header("cookie", cookie);
+            c.send(request.body(Body::from(form.to_owned())).unwrap()).await
+        }
         other => panic!("no probe for {other}"),
     }
+}
+
+/// A request with a Jotform `APIKEY` header and a body that parses as form-encoded (POST) or JSON (PUT), naming A's
+/// form where a body names forms.
+async fn jotform_key<S: Store>(c: &Console<S>, method: &str, path: &str, key: &str, w: &World) -> Reply {
+    let (content_type, body) = match method {
+        "PUT" => ("application/json", format!(r#"{{"forms":["{}"],"properties":{{"height":"1"}}}}"#, w.form)),
+        _ => (
+            "application/x-www-form-urlencoded",
+            format!(
+                "submission%5B6%5D=x&question%5Btext%5D=x&properties%5Bheight%5D=1&webhookURL=https%3A%2F%2Fx.example\
+                 &name=x&properties%5Btitle%5D=x&forms={}",
+                w.form
+            ),
+        ),
+    };
+    let request =
+        Request::builder().method(method).uri(path).header("apikey", key).header("content-type", content_type);
+    c.send(request.body(Body::from(body)).unwrap()).await
 }
 
 fn leaks(reply: &Reply) -> Option<&'static str> {
@@ -237,7 +300,8 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     };
     // The suite covers exactly the router's routes.
     let table: BTreeSet<(&str, &str)> = sealform_http::route_table().iter().copied().collect();
-    let cases: BTreeSet<(&str, &str)> = CASES.iter().map(|(m, p, _)| (*m, *p)).collect();
+    let all_cases = cases();
+    let cases: BTreeSet<(&str, &str)> = all_cases.iter().map(|(m, p, _)| (*m, *p)).collect();
     let untested: Vec<_> = table.difference(&cases).collect();
     let stale: Vec<_> = cases.difference(&table).collect();
     assert!(
@@ -246,19 +310,6 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     );
 
     let w = world(&c).await;
-    // The router's own `Allow` header lists exactly the methods of the table for every path.
-    let mut methods: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (method, path) in sealform_http::route_table() {
-        methods.entry(path).or_default().insert(method);
-    }
-    for (path, expected) in &methods {
-        let reply = c.send(Request::delete(concrete(path, &w)).body(Body::empty()).unwrap()).await;
-        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
-        let allow = reply.headers["allow"].to_str().unwrap().to_owned();
-        let allowed: BTreeSet<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
-        assert_eq!(&allowed, expected, "methods of {path}");
-    }
-
     // Organisation B: its owner (every right there) and an owner's key with every scope.
     let other = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
     let (other, other_csrf) = stepped_up(&c, other).await;
@@ -302,12 +353,28 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     )
     .await
     .unwrap();
+    // The router's own `Allow` header lists exactly the methods of the table for every path.
+    let mut methods: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (method, path) in sealform_http::route_table() {
+        methods.entry(path).or_default().insert(method);
+    }
+    for (path, expected) in &methods {
+        // PATCH: the one method no route has.
+        // With a key, so the compatible API (keys only) gets as far as routing.
+        let request = Request::patch(concrete(path, &w)).header("apikey", other_key.as_str());
+        let reply = c.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = reply.headers["allow"].to_str().unwrap().to_owned();
+        let allowed: BTreeSet<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
+        assert_eq!(&allowed, expected, "methods of {path}");
+    }
+
     let version_before = c.store.form(c.org_a, w.form).await.unwrap().unwrap().version;
     let exports_before = exports(&c).await;
 
     let mut failures = Vec::new();
     // Signing out ends the probing sessions: it goes last.
-    let (last, first): (Vec<_>, Vec<_>) = CASES.iter().partition(|(_, path, _)| *path == "/logout");
+    let (last, first): (Vec<_>, Vec<_>) = all_cases.iter().partition(|(_, path, _)| *path == "/logout");
     for (method, path, case) in first.into_iter().chain(last) {
         let uri = concrete(path, &w);
         let probes = [
@@ -323,6 +390,10 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
                 // Asking for access is what a member without a grant does; it shows the title, no answers.
                 Case::RequestAccess => reply.status.is_success() && !reply.body.contains("Zebedee"),
                 Case::ApiFile | Case::ApiMe => reply.status == StatusCode::UNAUTHORIZED,
+                // The compatible API knows keys only.
+                Case::JotformResource | Case::JotformFolder | Case::JotformOwn => {
+                    reply.status == StatusCode::UNAUTHORIZED && leaks(&reply).is_none()
+                }
                 Case::Own | Case::Public | Case::PublicForm => leaks(&reply).is_none_or(|c| {
                     // The public page shows the form's own title, never an answer.
                     matches!(case, Case::PublicForm) && c == "CanaryIntakeA"
@@ -336,9 +407,17 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
             ("organisation B's key", other_key.as_str(), StatusCode::NOT_FOUND),
             ("a key without a grant", no_grant_key.as_str(), StatusCode::FORBIDDEN),
         ] {
-            let reply = bearer(&c, method, &uri, key).await;
+            let reply = if path.starts_with("/jotform") {
+                jotform_key(&c, method, &uri, key, &w).await
+            } else {
+                bearer(&c, method, &uri, key).await
+            };
             let ok = match case {
-                Case::ApiFile => reply.status == refusal,
+                Case::ApiFile | Case::JotformResource => reply.status == refusal,
+                Case::JotformFolder if who == "organisation B's key" => reply.status == StatusCode::NOT_FOUND,
+                Case::JotformFolder | Case::JotformOwn => {
+                    leaks(&reply).is_none() && (who != "organisation B's key" || !reply.body.contains("CanaryFolderA"))
+                }
                 // Keys open no console page: the console knows sessions only.
                 Case::Resource | Case::RequestAccess => !reply.status.is_success() && leaks(&reply).is_none(),
                 _ => leaks(&reply).is_none_or(|c| matches!(case, Case::PublicForm) && c == "CanaryIntakeA"),

@@ -1,3 +1,4 @@
 //! The shared statements, instantiated for PostgreSQL, where concurrent transactions need row locks on keys.
 
 crate::queries::shared_queries!(sqlx::PgConnection, sqlx::PgPool, " FOR SHARE", " FOR UPDATE");
+crate::folder_queries::folder_queries!(sqlx::PgConnection, sqlx::PgPool);

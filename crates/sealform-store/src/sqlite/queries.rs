@@ -1,3 +1,4 @@
 //! The shared statements, instantiated for SQLite. The single writer serialises writes, so no row locks.
 
 crate::queries::shared_queries!(sqlx::SqliteConnection, sqlx::SqlitePool, "", "");
+crate::folder_queries::folder_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
