@@ -90,6 +90,7 @@ pub async fn break_glass<S: Store>(
         granted_by: Some(user),
         created_at: now,
         break_glass: true,
+        via_folder: None,
     };
     let targets = || vec![Target::new("form", form), Target::new("user", user)];
     let opened = Entry::ok(Some(org), Action::GrantBreakGlass, targets(), now)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, Target};
-use crate::ids::{FormId, OrgId, UserId};
+use crate::ids::{FolderId, FormId, OrgId, UserId};
 use crate::policy::{is_org_admin, role_cap};
 use crate::store::Store;
 use crate::user::{Email, Role};
@@ -101,6 +101,8 @@ pub struct Grant {
     pub created_at: OffsetDateTime,
     /// Opened by the member themself in an emergency ([`crate::break_glass`]): flagged in reviews and the console.
     pub break_glass: bool,
+    /// Not a grant on the form itself: the member's grant on this folder (above the form), applied to it.
+    pub via_folder: Option<FolderId>,
 }
 
 impl Grant {
@@ -113,13 +115,17 @@ impl Grant {
     /// A one-line description for the audit trail (no PHI: rights, the flag, the expiry).
     #[must_use]
     pub fn describe(&self) -> String {
-        let expires = self
-            .expires_at
-            .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "never".to_owned());
         let flag = if self.break_glass { ";break_glass=true" } else { "" };
-        format!("rights={};hide_phi={};expires={expires}{flag}", Right::join(&self.rights), self.hide_phi)
+        format!("{}{flag}", describe_terms(&self.rights, self.hide_phi, self.expires_at))
     }
+}
+
+/// Rights, the PHI flag and the expiry in one line, for the audit trail (no PHI).
+pub(crate) fn describe_terms(rights: &[Right], hide_phi: bool, expires_at: Option<OffsetDateTime>) -> String {
+    let expires = expires_at
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "never".to_owned());
+    format!("rights={};hide_phi={hide_phi};expires={expires}", Right::join(rights))
 }
 
 /// A grant with its member's login, for the access page.
@@ -218,7 +224,7 @@ pub(crate) async fn role_in<S: Store>(store: &S, org: OrgId, user: UserId) -> Re
 }
 
 /// Checks the terms against the member's role and the clock.
-fn checked(terms: &GrantTerms, role: Role, now: OffsetDateTime) -> Result<Vec<Right>, DomainError> {
+pub(crate) fn checked(terms: &GrantTerms, role: Role, now: OffsetDateTime) -> Result<Vec<Right>, DomainError> {
     let mut rights = terms.rights.clone();
     rights.sort();
     rights.dedup();
@@ -238,7 +244,7 @@ fn checked(terms: &GrantTerms, role: Role, now: OffsetDateTime) -> Result<Vec<Ri
     Ok(rights)
 }
 
-fn before_after(before: Option<&Grant>, after: Option<&Grant>) -> Vec<String> {
+pub(crate) fn before_after(before: Option<&Grant>, after: Option<&Grant>) -> Vec<String> {
     let describe = |g: Option<&Grant>| g.map_or_else(|| "none".to_owned(), Grant::describe);
     vec![format!("before:{}", describe(before)), format!("after:{}", describe(after))]
 }
@@ -272,6 +278,7 @@ pub async fn grant_access<S: Store>(
         granted_by,
         created_at: now,
         break_glass: false,
+        via_folder: None,
     };
     let before = store.grant(org, form, user).await?;
     let entry = grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?;
@@ -385,6 +392,7 @@ pub async fn decide_access<S: Store>(
                 granted_by: Some(decided_by),
                 created_at: now,
                 break_glass: false,
+                via_folder: None,
             };
             let before = store.grant(org, found.form, found.user).await?;
             entries.push(grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?);
@@ -444,6 +452,7 @@ mod tests {
             granted_by: None,
             created_at: now,
             break_glass: false,
+            via_folder: None,
         };
         assert_eq!(grant.describe(), "rights=view;hide_phi=true;expires=2026-01-10T12:00:00Z");
         assert!(grant.in_force(now - time::Duration::seconds(1)));

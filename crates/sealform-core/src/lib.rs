@@ -10,6 +10,7 @@ pub mod common_passwords;
 pub mod error;
 pub mod examples;
 pub mod files;
+pub mod folder_grants;
 pub mod folders;
 pub mod form_model;
 pub mod form_settings;

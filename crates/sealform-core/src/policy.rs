@@ -160,7 +160,20 @@ pub const fn is_org_admin(role: Role) -> bool {
 /// The member's grant on `form` that is in force at `now`, if any.
 #[must_use]
 pub fn grant_in_force<'a>(member: &Member<'a>, form: FormId, now: OffsetDateTime) -> Option<&'a Grant> {
-    member.grants.iter().find(|g| g.org == member.org && g.form == form && g.user == member.user && g.in_force(now))
+    grants_in_force(member, form, now).next()
+}
+
+/// Every grant of the member that applies to `form` at `now`: the one on the form and those on folders above it.
+/// Their rights add up.
+pub fn grants_in_force<'a, 'm>(
+    member: &'m Member<'a>,
+    form: FormId,
+    now: OffsetDateTime,
+) -> impl Iterator<Item = &'a Grant> + 'm {
+    member
+        .grants
+        .iter()
+        .filter(move |g| g.org == member.org && g.form == form && g.user == member.user && g.in_force(now))
 }
 
 /// The key scope an action needs.
@@ -252,11 +265,12 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
         // Auditors read the trail, not the records it describes (minimum necessary).
         return Decision::Deny("auditors never open submissions");
     }
-    let Some(grant) = grant_in_force(member, form, now) else {
+    if grant_in_force(member, form, now).is_none() {
         return Decision::Deny("you have no access to this form; ask an admin for it");
-    };
+    }
     let cap = role_cap(role);
-    let held = |right: Right| grant.rights.contains(&right) && cap.contains(&right);
+    let held =
+        |right: Right| cap.contains(&right) && grants_in_force(member, form, now).any(|g| g.rights.contains(&right));
     match right_for(action) {
         // Seeing the form, or answering it as a member (which shows nothing back), needs any right the role may
         // hold: an auditor's synthetic check needs a view grant on the form it probes.
@@ -280,7 +294,9 @@ pub fn hides_phi(actor: &Actor<'_>, form: FormId, now: OffsetDateTime) -> bool {
     if is_org_admin(member.role) {
         return false;
     }
-    grant_in_force(member, form, now).is_none_or(|g| g.hide_phi)
+    // Hidden unless some grant that applies shows it: a folder grant that hides PHI does not take away what a grant
+    // on the form itself shows, and the other way round.
+    grants_in_force(member, form, now).all(|g| g.hide_phi)
 }
 
 /// The answer paths of a form's PHI questions: masked for an actor whose grant hides PHI.
@@ -321,6 +337,7 @@ mod tests {
             granted_by: None,
             created_at: NOW - Duration::days(1),
             break_glass: false,
+            via_folder: None,
         }
     }
 
@@ -445,5 +462,23 @@ mod tests {
         assert!(!decide(Actor::ApiKey { member: member(Role::Reviewer, true), scopes: &Scope::ALL, form: None }));
         let elsewhere = Resource::Form { org: OrgId::new(), form };
         assert!(!authorize(&Actor::User(member(Role::Reviewer, true)), Action::BreakGlass, elsewhere, NOW).allowed());
+    }
+
+    #[test]
+    fn rights_from_a_folder_grant_and_a_form_grant_add_up_and_phi_shows_if_either_shows_it() {
+        let (org, form, user) = ids();
+        let resource = Resource::Form { org, form };
+        let direct = Grant { hide_phi: true, ..grant(org, form, user, &[Right::View]) };
+        let folder = Grant { via_folder: Some(crate::ids::FolderId::new()), ..grant(org, form, user, &[Right::Edit]) };
+        let grants = [direct.clone(), folder.clone()];
+        let member = Member { org, user, role: Role::Reviewer, grants: &grants, emergency: false };
+        let actor = Actor::User(member);
+        assert!(authorize(&actor, Action::ReadSubmissions, resource, NOW).allowed(), "view from the form grant");
+        assert!(authorize(&actor, Action::EditSubmissions, resource, NOW).allowed(), "edit from the folder grant");
+        assert!(!authorize(&actor, Action::ExportSubmissions, resource, NOW).allowed());
+        assert!(!hides_phi(&actor, form, NOW), "the folder grant shows PHI");
+        let both_hide = [direct, Grant { hide_phi: true, ..folder }];
+        let member = Member { org, user, role: Role::Reviewer, grants: &both_hide, emergency: false };
+        assert!(hides_phi(&Actor::User(member), form, NOW));
     }
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use crate::folder_grants::{FolderGrant, FolderGrantRecord};
 use crate::folders::Folder;
 use crate::form_settings::Webhook;
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
@@ -723,6 +724,47 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Grants on folders (see [`crate::folder_grants`]). Every method is scoped to one organisation; a member's folder
+/// grants also come back, expanded per form, from [`GrantStore::grants_of_user`].
+pub trait FolderGrantStore {
+    /// The grants on one folder, with the members' logins.
+    fn folder_grants_of(
+        &self,
+        org: OrgId,
+        folder: FolderId,
+    ) -> impl Future<Output = Result<Vec<FolderGrantRecord>, StoreError>> + Send;
+
+    /// Every folder grant of the organisation (for the access review).
+    fn folder_grants_of_org(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Vec<FolderGrantRecord>, StoreError>> + Send;
+
+    /// One member's grant on a folder.
+    fn folder_grant(
+        &self,
+        org: OrgId,
+        folder: FolderId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<FolderGrant>, StoreError>> + Send;
+
+    /// Stores a folder grant, replacing the member's grant on that folder if any.
+    fn put_folder_grant(
+        &self,
+        grant: FolderGrant,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes a folder grant; false when there was none (nothing audited then).
+    fn delete_folder_grant(
+        &self,
+        org: OrgId,
+        folder: FolderId,
+        user: UserId,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Folders of forms (see [`crate::folders`]). Every method is scoped to one organisation.
 pub trait FolderStore {
     /// The organisation's folders, oldest first.
@@ -810,6 +852,7 @@ pub trait Store:
     + ApiKeyStore
     + GrantStore
     + FolderStore
+    + FolderGrantStore
     + FormSettingsStore
     + Clone
     + Send

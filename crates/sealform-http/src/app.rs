@@ -235,6 +235,13 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     // The organisation's settings (console::settings).
     ("GET", "/console/settings"),
     ("POST", "/console/settings"),
+    // Folders and grants on them (console::folders).
+    ("GET", "/console/folders"),
+    ("POST", "/console/folders"),
+    ("POST", "/console/folders/{folder}/forms"),
+    ("GET", "/console/folders/{folder}/access"),
+    ("POST", "/console/folders/{folder}/access"),
+    ("POST", "/console/folders/{folder}/access/revoke"),
 ];
 
 std::thread_local! {

@@ -15,7 +15,7 @@ use sealform_core::grants::Right;
 use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{GrantStore as _, SubmissionStore as _};
+use sealform_core::store::{FolderGrantStore as _, FolderStore as _, GrantStore as _, SubmissionStore as _};
 use sealform_core::submission::{FormChange, FormStatus};
 use sealform_core::user::Role;
 use zeroize::Zeroizing;
@@ -488,7 +488,75 @@ async fn break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_end
     assert_eq!(changes, ["emergency_access:false", "emergency_access:true"], "newest first");
 }
 
+async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants_and_end_by_themselves<B: Backend>() {
+    let Some(c) = console::<B>("folder_grants_reach_every_form").await else { return };
+    let (form, submission) = intake(&c, "Intake").await;
+    let record = format!("/console/submissions/{submission}");
+    let nurse = c.member_session("card@a.example", Role::Reviewer).await;
+    let owner = owner(&c).await;
+    let csrf = csrf_of(&c, &owner).await;
+    assert_eq!(c.get("/console/folders", &nurse).await.status, StatusCode::FORBIDDEN, "owners and admins only");
+
+    // Cardiology, with Echo inside it; the intake goes into Echo.
+    assert_eq!(c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Cardiology")).await.status, 303);
+    let folders = c.store.folders_of(c.org_a).await.unwrap();
+    let cardiology = folders[0].id;
+    let echo = c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Echo&parent={cardiology}")).await;
+    assert_eq!(echo.status, 303);
+    let echo = c.store.folders_of(c.org_a).await.unwrap().into_iter().find(|f| f.name == "Echo").unwrap().id;
+    assert_eq!(
+        c.post(&format!("/console/folders/{echo}/forms"), &owner, &format!("csrf={csrf}&form={form}")).await.status,
+        303
+    );
+    let tree = c.get("/console/folders", &owner).await.body;
+    assert!(tree.contains("Cardiology") && tree.contains("Echo") && tree.contains("Intake"), "{tree}");
+    assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "no grant yet");
+
+    // A grant on the parent folder reaches the form two levels down; it hides PHI.
+    let access = format!("/console/folders/{cardiology}/access");
+    let give = format!("csrf={csrf}&email=card%40a.example&right=view&hide_phi=on");
+    assert_eq!(c.post(&access, &owner, &give).await.status, StatusCode::SEE_OTHER);
+    let owner_too = c.post(&access, &owner, &format!("csrf={csrf}&email=a%40a.example&right=view")).await;
+    assert_eq!(owner_too.status, 422, "owners need no grant");
+    let masked = c.get(&record, &nurse).await;
+    assert_eq!(masked.status, StatusCode::OK);
+    assert!(!masked.body.contains("Zebedee") && masked.body.contains("•••"), "PHI masked by the folder grant");
+    let created = audited(&c, Action::GrantCreate).await;
+    assert!(created[0].1.contains(&format!("folder:{cardiology}")), "{:?}", created[0]);
+    assert!(created[0].0[1].starts_with("after:rights=view;hide_phi=true"), "{:?}", created[0]);
+
+    // A grant on the form itself that shows PHI adds to it.
+    c.grant("card@a.example", form, &[Right::View], false, Some(Duration::hours(1))).await;
+    assert!(c.get(&record, &nurse).await.body.contains("Zebedee"), "either grant showing PHI shows it");
+    let review = c.get("/console/access-review.csv", &owner).await.body;
+    let via: Vec<&str> = review.lines().filter(|l| l.contains("card@a.example")).collect();
+    assert_eq!(via.len(), 2, "{review}");
+    assert!(via.iter().any(|l| l.contains("\"Cardiology\"")), "the folder grant is named: {via:?}");
+
+    // The form grant expires; the folder grant stays. Moving the form out of the folder ends it.
+    c.clock.advance(Duration::hours(2));
+    let nurse = format!("__Host-sealform={}", c.login("card@a.example", PASSWORD).await.1.unwrap());
+    let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let csrf = csrf_of(&c, &owner).await;
+    assert!(c.get(&record, &nurse).await.body.contains("•••"), "masked again: only the folder grant is left");
+    assert_eq!(c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Elsewhere")).await.status, 303);
+    let elsewhere = c.store.folders_of(c.org_a).await.unwrap().into_iter().find(|f| f.name == "Elsewhere").unwrap();
+    let move_to = format!("/console/folders/{}/forms", elsewhere.id);
+    assert_eq!(c.post(&move_to, &owner, &format!("csrf={csrf}&form={form}")).await.status, 303);
+    assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "out of the folder, out of reach");
+
+    // Revoked, audited with the grant before.
+    let nurse_id = c.user_id("card@a.example").await;
+    let revoke = format!("csrf={csrf}&user={nurse_id}");
+    assert_eq!(c.post(&format!("{access}/revoke"), &owner, &revoke).await.status, StatusCode::SEE_OTHER);
+    assert!(c.store.folder_grants_of(c.org_a, cardiology).await.unwrap().is_empty());
+    let revoked = audited(&c, Action::GrantRevoke).await;
+    assert!(revoked[0].0[0].starts_with("before:rights=view;hide_phi=true"), "{:?}", revoked[0]);
+    assert_eq!(c.post(&format!("{access}/revoke"), &owner, &revoke).await.status, 422, "nothing left to revoke");
+}
+
 both!(
+    folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants_and_end_by_themselves,
     break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_ends_by_itself,
     the_access_review_lists_who_may_see_what_and_flags_stale_grants,
     roles_act_on_a_form_only_through_a_grant_that_expires_by_itself,

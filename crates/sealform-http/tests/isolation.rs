@@ -23,7 +23,7 @@ use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
 use sealform_core::org::OrgName;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{GrantStore as _, OrganisationStore as _, SubmissionStore as _};
+use sealform_core::store::{FolderGrantStore as _, GrantStore as _, OrganisationStore as _, SubmissionStore as _};
 use sealform_core::submission::{FormChange, FormStatus};
 use sealform_core::user::Role;
 use zeroize::Zeroizing;
@@ -147,6 +147,12 @@ const CASES: &[(&str, &str, Case)] = &[
     ("POST", "/console/users/emergency", Case::Own),
     ("GET", "/console/settings", Case::Own),
     ("POST", "/console/settings", Case::Own),
+    ("GET", "/console/folders", Case::Own),
+    ("POST", "/console/folders", Case::Own),
+    ("POST", "/console/folders/{folder}/forms", Case::Resource),
+    ("GET", "/console/folders/{folder}/access", Case::Resource),
+    ("POST", "/console/folders/{folder}/access", Case::Resource),
+    ("POST", "/console/folders/{folder}/access/revoke", Case::Resource),
 ];
 
 /// The case of a Jotform-compatible route, by its path without the prefix.
@@ -436,6 +442,7 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     assert!(c.store.file(c.org_a, w.file).await.unwrap().is_some());
     assert!(c.store.grants_of_form(c.org_a, w.form).await.unwrap().is_empty(), "no grant was made");
     assert!(c.store.emergency_members(c.org_a).await.unwrap().is_empty(), "nobody got the emergency right");
+    assert!(c.store.folder_grants_of_org(c.org_a).await.unwrap().is_empty(), "no folder grant was made");
     let request = c.store.access_request(c.org_a, w.request).await.unwrap().unwrap();
     assert_eq!(request.status, sealform_core::grants::RequestStatus::Pending, "not decided by anyone probing");
     let members = c.store.members_of(c.org_a).await.unwrap();

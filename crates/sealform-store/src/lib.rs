@@ -5,6 +5,7 @@
 //! and applied at open; both backends use the same version numbers.
 
 mod error;
+mod folder_grant_queries;
 mod folder_queries;
 mod migrations;
 mod postgres;

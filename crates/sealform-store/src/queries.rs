@@ -1938,6 +1938,9 @@ macro_rules! shared_queries {
 
         type GrantTuple =
             (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool);
+        /// A [`GrantTuple`] followed by the folder it comes from, for grants given on a folder.
+        type ExpandedGrantTuple =
+            (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool, Option<Uuid>);
 
         /// The columns of a [`GrantTuple`], in its order.
         macro_rules! grant_columns {
@@ -1974,6 +1977,7 @@ macro_rules! shared_queries {
                 granted_by: granted_by.map(UserId::from_uuid),
                 created_at,
                 break_glass,
+                via_folder: None,
             })
         }
 
@@ -1982,17 +1986,33 @@ macro_rules! shared_queries {
             org: OrgId,
             user: UserId,
         ) -> Result<Vec<sealform_core::grants::Grant>, StoreError> {
-            let rows: Vec<GrantTuple> = sqlx::query_as(concat!(
+            // The member's grants on forms, then each grant on a folder applied to every form in that folder and the
+            // folders below it (a recursive walk down the tree, which the folder code keeps shallow).
+            let rows: Vec<ExpandedGrantTuple> = sqlx::query_as(concat!(
                 "SELECT ",
                 grant_columns!(""),
-                " FROM grants WHERE org_id = $1 AND user_id = $2"
+                ", CAST(NULL AS UUID) FROM grants WHERE org_id = $1 AND user_id = $2 \
+                 UNION ALL \
+                 SELECT g.org_id, ff.form_id, g.user_id, g.rights, g.hide_phi, g.expires_at, g.granted_by, \
+                 g.created_at, FALSE, g.folder_id FROM (WITH RECURSIVE reach (folder_id, granted_on) AS ( \
+                 SELECT folder_id, folder_id FROM folder_grants WHERE org_id = $1 AND user_id = $2 \
+                 UNION SELECT f.id, r.granted_on FROM folders f JOIN reach r ON f.parent_id = r.folder_id \
+                 WHERE f.org_id = $1) SELECT folder_id, granted_on FROM reach) r \
+                 JOIN folder_forms ff ON ff.org_id = $1 AND ff.folder_id = r.folder_id \
+                 JOIN folder_grants g ON g.org_id = $1 AND g.user_id = $2 AND g.folder_id = r.granted_on"
             ))
             .bind(org.as_uuid())
             .bind(user.as_uuid())
             .fetch_all(pool)
             .await
             .map_err(backend("list grants of user"))?;
-            rows.into_iter().map(grant_from).collect()
+            rows.into_iter()
+                .map(|(a, b, c, d, e, f, g, h, i, folder)| {
+                    let mut grant = grant_from((a, b, c, d, e, f, g, h, i))?;
+                    grant.via_folder = folder.map(sealform_core::ids::FolderId::from_uuid);
+                    Ok(grant)
+                })
+                .collect()
         }
 
         pub(crate) async fn grants_of_form(

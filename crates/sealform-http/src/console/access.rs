@@ -9,8 +9,10 @@ use http::StatusCode;
 use minijinja::{Value, context};
 use sealform_core::DomainError;
 use sealform_core::audit::{AuditCtx, AuditScope};
-use sealform_core::grants::{GrantTerms, Right, decide_access, grant_access, request_access, revoke_access};
-use sealform_core::ids::UserId;
+use sealform_core::grants::{
+    Grant, GrantRecord, GrantTerms, Right, decide_access, grant_access, request_access, revoke_access,
+};
+use sealform_core::ids::{FolderId, FormId, UserId};
 use sealform_core::mail::Mail;
 use sealform_core::policy::{Action as PolicyAction, is_org_admin};
 use sealform_core::sessions::SessionRecord;
@@ -164,7 +166,7 @@ async fn refused<S: Store>(
     }
 }
 
-fn terms(pairs: &[(String, String)]) -> Result<GrantTerms, String> {
+pub(super) fn terms(pairs: &[(String, String)]) -> Result<GrantTerms, String> {
     Ok(GrantTerms {
         rights: rights(pairs)?,
         hide_phi: !field(pairs, "hide_phi").is_empty(),
@@ -201,7 +203,7 @@ async fn grant_submit<S: Store>(
 }
 
 /// The member of the session's organisation with this e-mail address.
-async fn member_by_email<S: Store>(
+pub(super) async fn member_by_email<S: Store>(
     state: &AppState<S>,
     session: &SessionRecord,
     email: &str,
@@ -355,6 +357,32 @@ async fn request_submit<S: Store>(
     render_request(&state, &session, &form, None, RequestPage { sent: true, emergency }, StatusCode::OK)
 }
 
+/// The organisation's folders and which form is in which, to tell which folder grants reach a form.
+struct FolderTree {
+    folders: Vec<sealform_core::folders::Folder>,
+    placed: Vec<(FormId, FolderId)>,
+}
+
+impl FolderTree {
+    /// Whether `form` is in `folder` or in a folder below it.
+    fn holds(&self, folder: FolderId, form: FormId) -> bool {
+        let mut current = self.placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
+        // The folder code keeps trees shallow; the bound only guards against a cycle in corrupt data.
+        for _ in 0..=sealform_core::folders::MAX_DEPTH {
+            match current {
+                Some(id) if id == folder => return true,
+                Some(id) => current = self.folders.iter().find(|f| f.id == id).and_then(|f| f.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    fn name(&self, folder: FolderId) -> String {
+        self.folders.iter().find(|f| f.id == folder).map(|f| f.name.clone()).unwrap_or_default()
+    }
+}
+
 /// Audit entries per member read for "last access": the review is occasional, and a member's older entries only
 /// matter when they have not touched a form for that long (then the column says so).
 const LAST_ACCESS_SCAN: u32 = 5_000;
@@ -417,6 +445,21 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
         ),
         None => "never".to_owned(),
     };
+    let tree = FolderTree {
+        folders: state.store.folders_of(session.org).await.map_err(DomainError::from)?,
+        placed: state.store.form_folders(session.org).await.map_err(DomainError::from)?,
+    };
+    let folder_grants: Vec<_> = state
+        .store
+        .folder_grants_of_org(session.org)
+        .await
+        .map_err(DomainError::from)?
+        .into_iter()
+        .map(|r| {
+            let folder = r.grant.folder;
+            (r, folder)
+        })
+        .collect();
     let mut out = String::new();
     let header = [
         "form id",
@@ -430,6 +473,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
         "granted by",
         "since",
         "break-glass",
+        "via folder",
         "last access",
     ];
     export::csv_row(&mut out, header.into_iter());
@@ -449,11 +493,31 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
                 "",
                 "",
                 "",
+                "",
                 &last,
             ];
             export::csv_row(&mut out, row.into_iter());
         }
-        for record in state.store.grants_of_form(session.org, form.id).await.map_err(DomainError::from)? {
+        let direct = state.store.grants_of_form(session.org, form.id).await.map_err(DomainError::from)?;
+        let via_folders = folder_grants.iter().filter(|(_, folder)| tree.holds(*folder, form.id));
+        let rows = direct.into_iter().map(|r| (r, None)).chain(via_folders.map(|(record, folder)| {
+            let name = tree.name(*folder);
+            let grant = &record.grant;
+            let as_grant = Grant {
+                org: grant.org,
+                form: form.id,
+                user: grant.user,
+                rights: grant.rights.clone(),
+                hide_phi: grant.hide_phi,
+                expires_at: grant.expires_at,
+                granted_by: grant.granted_by,
+                created_at: grant.created_at,
+                break_glass: false,
+                via_folder: Some(*folder),
+            };
+            (GrantRecord { grant: as_grant, email: record.email.clone() }, Some(name))
+        }));
+        for (record, folder) in rows {
             let grant = &record.grant;
             let member = members.iter().find(|(u, _)| u.id == grant.user);
             let role = member.map_or("", |(_, role)| role.as_str());
@@ -470,6 +534,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
             let phi = if grant.hide_phi { "hidden" } else { "shown" };
             let break_glass = if grant.break_glass { "yes" } else { "" };
             let last = last_of(grant.user, &id);
+            let folder = folder.unwrap_or_default();
             let row = [
                 id.as_str(),
                 form.title.as_str(),
@@ -482,6 +547,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
                 &by,
                 &since,
                 break_glass,
+                &folder,
                 &last,
             ];
             export::csv_row(&mut out, row.into_iter());

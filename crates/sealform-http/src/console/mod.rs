@@ -38,6 +38,7 @@ mod admin;
 mod break_glass;
 mod builder;
 mod export;
+mod folders;
 pub(crate) mod inbox;
 mod settings;
 mod sign_in;
@@ -54,12 +55,19 @@ pub(crate) fn form_routes<S: Store>() -> crate::app::Routes<S> {
         .merge(access::routes::<S>())
         .merge(break_glass::routes::<S>())
         .merge(settings::routes::<S>())
+        .merge(folders::routes::<S>())
         .merge(webauthn::routes::<S>())
 }
 
 /// Templates of the builder, the inbox and the access pages.
-pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 5] =
-    [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES, break_glass::TEMPLATES, settings::TEMPLATES];
+pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 6] = [
+    builder::TEMPLATES,
+    inbox::TEMPLATES,
+    access::TEMPLATES,
+    break_glass::TEMPLATES,
+    settings::TEMPLATES,
+    folders::TEMPLATES,
+];
 
 /// What one signed-in member may do, for [`sealform_core::policy::authorize`] (DESIGN.md §6): their role and their
 /// grants, loaded once per request, and the time of the request (expired grants count for nothing).

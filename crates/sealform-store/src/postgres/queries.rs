@@ -2,3 +2,4 @@
 
 crate::queries::shared_queries!(sqlx::PgConnection, sqlx::PgPool, " FOR SHARE", " FOR UPDATE");
 crate::folder_queries::folder_queries!(sqlx::PgConnection, sqlx::PgPool);
+crate::folder_grant_queries::folder_grant_queries!(sqlx::PgConnection, sqlx::PgPool);

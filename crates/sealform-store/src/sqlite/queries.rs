@@ -2,3 +2,4 @@
 
 crate::queries::shared_queries!(sqlx::SqliteConnection, sqlx::SqlitePool, "", "");
 crate::folder_queries::folder_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
+crate::folder_grant_queries::folder_grant_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
