@@ -216,6 +216,10 @@ pub(crate) struct ServeArgs {
     /// Public form submissions one client address may make per minute [default: 120].
     #[arg(long, env = "SEALFORM_PUBLIC_SUBMISSIONS_PER_MINUTE", value_name = "N")]
     pub(crate) public_submissions_per_minute: Option<u32>,
+    /// Accept the Jotform-compatible API's key in the `apiKey` query parameter, as Jotform does; `false` allows
+    /// only the `APIKEY` header [default: true].
+    #[arg(long, env = "SEALFORM_JOTFORM_QUERY_API_KEY", value_name = "BOOL")]
+    pub(crate) jotform_query_api_key: Option<bool>,
     /// Days the audit trail is kept; at least 2190 (six years) [default: 2190].
     #[arg(long, env = "SEALFORM_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub(crate) audit_retention_days: Option<u32>,

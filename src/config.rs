@@ -52,6 +52,7 @@ struct FileConfig {
     password_expiry_days: Option<u32>,
     session_absolute_minutes: Option<u32>,
     public_submissions_per_minute: Option<u32>,
+    jotform_query_api_key: Option<bool>,
 }
 
 /// How logs are written to stderr.
@@ -106,6 +107,8 @@ pub(crate) struct Config {
     pub(crate) session_absolute_minutes: u32,
     /// Public form submissions one client address may make per minute.
     pub(crate) public_submissions_per_minute: u32,
+    /// Whether the Jotform-compatible API accepts the key in the `apiKey` query parameter.
+    pub(crate) jotform_query_api_key: bool,
     pub(crate) logging: LoggingConfig,
     pub(crate) server: ServerConfig,
 }
@@ -217,6 +220,9 @@ impl Config {
         if public_submissions_per_minute == 0 {
             bail!("public_submissions_per_minute must be at least 1");
         }
+        // On by default: Jotform's clients and connectors send the key this way. The request log never records query
+        // strings, so the key does not land there; operators whose proxies log full URLs turn it off.
+        let jotform_query_api_key = serve.jotform_query_api_key.or(file.jotform_query_api_key).unwrap_or(true);
         if !(30..=1440).contains(&session_absolute_minutes) {
             bail!("session_absolute_minutes: {session_absolute_minutes} is outside 30 to 1440");
         }
@@ -234,6 +240,7 @@ impl Config {
             password_expiry_days,
             session_absolute_minutes,
             public_submissions_per_minute,
+            jotform_query_api_key,
             logging: LoggingConfig { format, filter },
             server,
         })
@@ -266,6 +273,7 @@ impl Config {
             password_expiry_days: u32,
             session_absolute_minutes: u32,
             public_submissions_per_minute: u32,
+            jotform_query_api_key: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
             smtp_url: Option<&'static str>,
         }
@@ -291,6 +299,7 @@ impl Config {
             password_expiry_days: self.password_expiry_days,
             session_absolute_minutes: self.session_absolute_minutes,
             public_submissions_per_minute: self.public_submissions_per_minute,
+            jotform_query_api_key: self.jotform_query_api_key,
             smtp_url: self.smtp_url.as_ref().map(|_| "[redacted]"),
         };
         let master_key = if std::env::var_os(crate::data_dir::MASTER_KEY_ENV).is_some() {

@@ -80,6 +80,7 @@ async fn serve_with<S: Store>(
     );
     state.policy = config.session_policy();
     state.public_submissions_per_minute = config.public_submissions_per_minute;
+    state.jotform_query_api_key = config.jotform_query_api_key;
     let app = sealform_http::router(state, &settings);
     let limits = ConnectionLimits { header_timeout: server.header_timeout, shutdown_grace: server.shutdown_grace };
     let scheme = if tls.is_some() { "https" } else { "http" };

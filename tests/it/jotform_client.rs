@@ -93,3 +93,23 @@ async fn the_official_python_client_works_unchanged() {
     let secret = &key[14..];
     assert!(!server.output().contains(secret), "the key's secret never reaches the logs");
 }
+
+#[tokio::test]
+async fn the_query_string_key_can_be_turned_off() {
+    let server = start(&["--jotform-query-api-key", "false"]);
+    let dir = server.data_dir().to_path_buf();
+    ok(&admin(
+        &dir,
+        &["admin", "bootstrap", "--org", "Q Clinic", "--email", "owner@q.example", "--password-stdin"],
+        Some("a query test passphrase\n"),
+    ));
+    let key =
+        ok(&admin(&dir, &["api-key", "create", "--email", "owner@q.example", "--name", "q", "--scope", "read"], None));
+    let key = key.trim();
+    let by_query = client().get(format!("{}/jotform/user?apiKey={key}", server.url)).send().await.unwrap();
+    assert_eq!(by_query.status(), 401);
+    let body: serde_json::Value = by_query.json().await.unwrap();
+    assert_eq!(body["responseCode"], 401);
+    let by_header = client().get(format!("{}/jotform/user", server.url)).header("APIKEY", key).send().await.unwrap();
+    assert_eq!(by_header.status(), 200);
+}

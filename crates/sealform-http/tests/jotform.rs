@@ -560,7 +560,48 @@ async fn scopes_grants_masking_files_and_tenancy<B: Backend>() {
     assert!(ok(&get(&c, "/jotform/v1/user/submissions", &other).await).as_array().unwrap().is_empty());
 }
 
+/// A request from another client address (failed authentications are counted per address).
+async fn from_address<S: Store>(c: &Console<S>, path: &str, key: &str, ip: &str) -> Answered {
+    let mut request = Request::get(path).header("apikey", key).body(Body::empty()).unwrap();
+    let client: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(client));
+    let response = c.app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let raw = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    Answered { status, headers, json: serde_json::from_str(&raw).unwrap_or(Value::Null), raw }
+}
+
+async fn limit_left_counts_down_and_429s_are_in_jotform_shape<B: Backend>() {
+    let Some(c) = console::<B>("jotform_rate_limits").await else { return };
+    let key = key_for(&c, "a@a.example", vec![Scope::Read], None).await;
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let limit = sealform_core::api_keys::ApiRateLimit::new(60, 3).unwrap();
+    sealform_core::admin::set_api_rate_limit(&c.store, &c.clock, audit, c.org_a, limit).await.unwrap();
+    for expected in [2, 1, 0] {
+        let answered = get(&c, "/jotform/v1/user", &key).await;
+        ok(&answered);
+        assert_eq!(answered.json["limit-left"], expected, "limit-left is what is left of the key's budget");
+    }
+    let over = get(&c, "/jotform/v1/user", &key).await;
+    failed(&over, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.json["limit-left"], 0);
+    assert_eq!(over.headers["retry-after"], "1");
+    c.clock.advance(Duration::seconds(1));
+    ok(&get(&c, "/jotform/v1/user", &key).await);
+
+    // Wrong keys from one address are cut off after ten, the right key included; another address is not.
+    for _ in 0..10 {
+        failed(&from_address(&c, "/jotform/user", "sf_wrongwrong_x", "198.51.100.7").await, StatusCode::UNAUTHORIZED);
+    }
+    c.clock.advance(Duration::seconds(1));
+    failed(&from_address(&c, "/jotform/user", &key, "198.51.100.7").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(from_address(&c, "/jotform/user", &key, "198.51.100.8").await.status, StatusCode::OK);
+}
+
 both!(
+    limit_left_counts_down_and_429s_are_in_jotform_shape,
     envelope_auth_forms_questions_submissions_and_settings,
     bad_input_is_4xx_in_jotform_shape,
     scopes_grants_masking_files_and_tenancy
