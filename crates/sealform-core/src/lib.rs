@@ -12,6 +12,7 @@ pub mod files;
 pub mod form_model;
 pub mod forms;
 pub mod grants;
+pub mod idempotency;
 pub mod ids;
 pub mod inbox;
 pub mod invitations;

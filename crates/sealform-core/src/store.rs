@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::api_keys::{ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
@@ -691,6 +692,30 @@ pub trait GrantStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Idempotency keys of the native API's submission POSTs ([`crate::idempotency`]). Every method is scoped to one
+/// organisation and one API key.
+pub trait IdempotencyStore {
+    /// The record of `key` made by `api_key` in `org` at or after `not_before` (older ones have expired).
+    fn idempotency_record(
+        &self,
+        org: OrgId,
+        api_key: Uuid,
+        key: &str,
+        not_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+
+    /// As [`SubmissionStore::insert_submission`], and stores `record` in the same transaction (dropping the
+    /// organisation's records older than `expired_before` first). [`StoreError::Conflict`] with
+    /// [`crate::idempotency::KEY_TAKEN`] when a record of the same key is in force (nothing is written then).
+    fn insert_submission_once(
+        &self,
+        submission: NewSubmission,
+        audit: PendingAudit,
+        record: IdempotencyRecord,
+        expired_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -702,6 +727,7 @@ pub trait Store:
     + SessionStore
     + ApiKeyStore
     + GrantStore
+    + IdempotencyStore
     + Clone
     + Send
     + Sync

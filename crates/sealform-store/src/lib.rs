@@ -5,6 +5,7 @@
 //! and applied at open; both backends use the same version numbers.
 
 mod error;
+mod idempotency;
 mod migrations;
 mod postgres;
 mod queries;

@@ -1,0 +1,40 @@
+//! [`IdempotencyStore`] on PostgreSQL: the insert in one transaction with the submission; a concurrent request with
+//! the same key waits on the primary key and then fails as a conflict.
+
+use sealform_core::audit::PendingAudit;
+use sealform_core::idempotency::IdempotencyRecord;
+use sealform_core::ids::OrgId;
+use sealform_core::store::{IdempotencyStore, StoreError};
+use sealform_core::submission::NewSubmission;
+use time::OffsetDateTime;
+
+use super::PgStore;
+
+mod queries {
+    crate::idempotency::idempotency_queries!(sqlx::PgConnection, sqlx::PgPool);
+}
+
+impl IdempotencyStore for PgStore {
+    async fn idempotency_record(
+        &self,
+        org: OrgId,
+        api_key: uuid::Uuid,
+        key: &str,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        queries::idempotency_record(&self.pool, org, api_key, key, not_before).await
+    }
+
+    async fn insert_submission_once(
+        &self,
+        submission: NewSubmission,
+        audit: PendingAudit,
+        record: IdempotencyRecord,
+        expired_before: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("store submission", async |conn| {
+            queries::insert_submission_once(conn, submission, audit, record, expired_before).await
+        })
+        .await
+    }
+}
