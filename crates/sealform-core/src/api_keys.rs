@@ -56,8 +56,9 @@ impl Scope {
             Role::FormManager => &[Self::Read, Self::Submit, Self::Write, Self::Export],
             Role::Reviewer => &[Self::Read, Self::Submit, Self::Write],
             Role::Approver => &[Self::Read],
-            // Auditors read the audit trail, never PHI: their keys may only submit (e.g. synthetic checks).
-            Role::Auditor => &[Self::Submit],
+            // Auditors read the audit trail, never PHI: their keys may read (the policy keeps submissions closed to
+            // them, so `read` opens the trail and form questions only) and submit (e.g. synthetic checks).
+            Role::Auditor => &[Self::Read, Self::Submit],
         }
     }
 }
