@@ -36,7 +36,7 @@ mod access;
 mod account;
 mod admin;
 mod builder;
-mod export;
+pub(crate) mod export;
 pub(crate) mod inbox;
 mod sign_in;
 mod webauthn;
