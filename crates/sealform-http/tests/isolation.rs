@@ -45,6 +45,13 @@ enum Case {
     ApiFile,
     /// The native API's `me`: who the key is; names no resource.
     ApiMe,
+    /// A native API route naming A's form, submission, file, member or key: 404 for B's key, 403 for A's key
+    /// whose user has no grant (or whose key lacks the scope); sessions get 401 (the API knows keys only).
+    ApiResource,
+    /// A native API route over the key's own organisation (lists, creation): never shows A's data to B's key.
+    ApiOwn,
+    /// Asking for access through the API: 404 for B's key; what A's member without a grant does.
+    ApiRequestAccess,
 }
 
 const CASES: &[(&str, &str, Case)] = &[
@@ -132,6 +139,38 @@ const CASES: &[(&str, &str, Case)] = &[
     ("GET", "/console/forms/{form}/request-access", Case::RequestAccess),
     ("POST", "/console/forms/{form}/request-access", Case::RequestAccess),
     ("GET", "/console/access-review.csv", Case::Own),
+    ("GET", "/api/v1/openapi.json", Case::Public),
+    ("GET", "/api/v1/docs", Case::Public),
+    ("GET", "/api/v1/forms", Case::ApiOwn),
+    ("POST", "/api/v1/forms", Case::ApiOwn),
+    ("GET", "/api/v1/forms/{form}", Case::ApiResource),
+    ("PATCH", "/api/v1/forms/{form}", Case::ApiResource),
+    ("DELETE", "/api/v1/forms/{form}", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/questions", Case::ApiResource),
+    ("PUT", "/api/v1/forms/{form}/questions", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/submissions", Case::ApiResource),
+    ("POST", "/api/v1/forms/{form}/submissions", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/export", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("PUT", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("PATCH", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("DELETE", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}/revisions", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}/files", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/grants", Case::ApiResource),
+    ("PUT", "/api/v1/forms/{form}/grants/{user}", Case::ApiResource),
+    ("DELETE", "/api/v1/forms/{form}/grants/{user}", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/access-requests", Case::ApiResource),
+    ("POST", "/api/v1/forms/{form}/access-requests", Case::ApiRequestAccess),
+    ("POST", "/api/v1/forms/{form}/access-requests/{request}", Case::ApiResource),
+    ("GET", "/api/v1/api-keys", Case::ApiOwn),
+    ("POST", "/api/v1/api-keys", Case::ApiOwn),
+    ("DELETE", "/api/v1/api-keys/{prefix}", Case::ApiResource),
+    ("GET", "/api/v1/users", Case::ApiOwn),
+    ("POST", "/api/v1/users", Case::ApiOwn),
+    ("PATCH", "/api/v1/users/{user}", Case::ApiResource),
+    ("POST", "/api/v1/users/{user}/deactivate", Case::ApiResource),
+    ("GET", "/api/v1/audit", Case::ApiOwn),
 ];
 
 /// What would show that organisation A's data leaked: the form's title, answers and the file's contents and name.
@@ -143,6 +182,8 @@ struct World {
     submission: SubmissionId,
     file: FileId,
     request: uuid::Uuid,
+    /// A member of A (the one asking for access).
+    member: sealform_core::ids::UserId,
 }
 
 async fn world<S: Store>(c: &Console<S>) -> World {
@@ -175,11 +216,13 @@ async fn world<S: Store>(c: &Console<S>) -> World {
     c.member_session("asker@a.example", Role::Reviewer).await;
     let asker = c.user_id("asker@a.example").await;
     let request = request_access(&c.store, audit, c.org_a, form, asker, "covering", now).await.unwrap().id;
-    World { form, submission, file: file_id, request }
+    World { form, submission, file: file_id, request, member: asker }
 }
 
-fn concrete(path: &str, w: &World) -> String {
+fn concrete(path: &str, w: &World, prefix: &str) -> String {
     path.replace("{id}", &w.form.to_string())
+        .replace("{user}", &w.member.to_string())
+        .replace("{prefix}", prefix)
         .replace("{form}", &w.form.to_string())
         .replace("{form_id}", &w.form.to_string())
         .replace("{qid}", "2")
@@ -216,7 +259,11 @@ async fn send_as<S: Store>(c: &Console<S>, method: &str, path: &str, cookie: &st
     match method {
         "GET" => c.get(path, cookie).await,
         "POST" => c.post(path, cookie, form).await,
-        other => panic!("no probe for {other}"),
+        // Only the native API has these; it knows keys, not sessions.
+        other => {
+            let request = Request::builder().method(other).uri(path).header("cookie", cookie);
+            c.send(request.body(Body::empty()).unwrap()).await
+        }
     }
 }
 
@@ -246,7 +293,9 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
         methods.entry(path).or_default().insert(method);
     }
     for (path, expected) in &methods {
-        let reply = c.send(Request::delete(concrete(path, &w)).body(Body::empty()).unwrap()).await;
+        // A method no route registers, so every path answers 405 with its `Allow` list.
+        let probe = Request::builder().method("TRACE").uri(concrete(path, &w, "sf_x"));
+        let reply = c.send(probe.body(Body::empty()).unwrap()).await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         let allow = reply.headers["allow"].to_str().unwrap().to_owned();
         let allowed: BTreeSet<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
@@ -303,7 +352,7 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     // Signing out ends the probing sessions: it goes last.
     let (last, first): (Vec<_>, Vec<_>) = CASES.iter().partition(|(_, path, _)| *path == "/logout");
     for (method, path, case) in first.into_iter().chain(last) {
-        let uri = concrete(path, &w);
+        let uri = concrete(path, &w, &victim_prefix);
         let probes = [
             ("organisation B", &other, &other_csrf, StatusCode::NOT_FOUND),
             ("member without a grant", &no_grant, &no_grant_csrf, StatusCode::FORBIDDEN),
@@ -316,7 +365,9 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
                 Case::RequestAccess if who == "organisation B" => reply.status == StatusCode::NOT_FOUND,
                 // Asking for access is what a member without a grant does; it shows the title, no answers.
                 Case::RequestAccess => reply.status.is_success() && !reply.body.contains("Zebedee"),
-                Case::ApiFile | Case::ApiMe => reply.status == StatusCode::UNAUTHORIZED,
+                Case::ApiFile | Case::ApiMe | Case::ApiResource | Case::ApiOwn | Case::ApiRequestAccess => {
+                    reply.status == StatusCode::UNAUTHORIZED
+                }
                 Case::Own | Case::Public | Case::PublicForm => leaks(&reply).is_none_or(|c| {
                     // The public page shows the form's own title, never an answer.
                     matches!(case, Case::PublicForm) && c == "CanaryIntakeA"
@@ -332,7 +383,11 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
         ] {
             let reply = bearer(&c, method, &uri, key).await;
             let ok = match case {
-                Case::ApiFile => reply.status == refusal,
+                Case::ApiFile | Case::ApiResource => reply.status == refusal && leaks(&reply).is_none(),
+                Case::ApiRequestAccess if who == "organisation B's key" => reply.status == StatusCode::NOT_FOUND,
+                // Asking for access is what a member without a grant does: past the policy, the probe's empty body
+                // is what gets refused.
+                Case::ApiRequestAccess => reply.status == StatusCode::BAD_REQUEST && leaks(&reply).is_none(),
                 // Keys open no console page: the console knows sessions only.
                 Case::Resource | Case::RequestAccess => !reply.status.is_success() && leaks(&reply).is_none(),
                 _ => leaks(&reply).is_none_or(|c| matches!(case, Case::PublicForm) && c == "CanaryIntakeA"),
