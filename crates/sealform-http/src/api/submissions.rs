@@ -189,11 +189,14 @@ pub(crate) struct StatusChange {
     status: Status,
 }
 
-/// Filters of the submission list.
+/// Filters of the submission list. (No `#[serde(flatten)]` of [`Paging`]: flattened fields lose their types in a
+/// query string.)
 #[derive(Deserialize, Default)]
 struct ListQuery {
-    #[serde(flatten)]
-    paging: Paging,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
     #[serde(default)]
     status: Option<Status>,
     #[serde(default)]
@@ -272,7 +275,8 @@ pub(crate) async fn list<S: Store>(
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ReadSubmissions, form.id)?;
     let asked: ListQuery = query(raw_query.as_deref())?;
-    let limit = asked.paging.limit()?;
+    let paging = Paging { cursor: asked.cursor, limit: asked.limit };
+    let limit = paging.limit()?;
     let query = SubmissionQuery {
         org: caller.org(),
         form: form.id,
@@ -284,7 +288,7 @@ pub(crate) async fn list<S: Store>(
             Some(ListOrder::Oldest) => Order::OldestFirst,
             _ => Order::NewestFirst,
         },
-        after: asked.paging.after()?,
+        after: paging.after()?,
         limit: limit + 1,
     };
     let mut rows = state.store.submissions(query).await.map_err(DomainError::from)?;
