@@ -5,6 +5,7 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use sealform_core::admin::{self, OrganisationRequest};
+use sealform_core::api_keys::ApiRateLimit;
 use sealform_core::clock::SystemClock;
 use sealform_core::store::Store;
 use sealform_core::user::Role;
@@ -84,6 +85,15 @@ async fn execute<S: Store>(store: &S, config: &Config, op: &Operator, command: A
             admin::set_mfa_required(store, &SystemClock, audit, org.id, required).await?;
             let state = if required { "now requires" } else { "no longer requires" };
             println!("{} {state} two-step sign-in", org.name);
+        }
+        AdminCommand::Org(OrgCommand::ApiLimit { name, per_minute, burst }) => {
+            let org = crate::keys::resolve_org(store, &name).await?;
+            let limit = ApiRateLimit::new(per_minute, burst.unwrap_or(per_minute))?;
+            admin::set_api_rate_limit(store, &SystemClock, audit, org.id, limit).await?;
+            println!(
+                "{}: each API key may now make {} requests a minute, {} at once",
+                org.name, limit.per_minute, limit.burst
+            );
         }
         AdminCommand::Org(OrgCommand::Delete { name, confirm }) => {
             if name != confirm {

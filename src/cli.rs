@@ -320,6 +320,18 @@ pub(crate) enum OrgCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         required: bool,
     },
+    /// Set the request budget of each of the organisation's API keys (default 100000 a minute, burst 100000).
+    ApiLimit {
+        /// Organisation name or id.
+        #[arg(long)]
+        name: String,
+        /// Requests a minute each key may make, sustained.
+        #[arg(long)]
+        per_minute: u32,
+        /// Requests a key may make at once after a quiet spell (defaults to --per-minute).
+        #[arg(long)]
+        burst: Option<u32>,
+    },
     /// Delete an organisation with all its forms and submissions, destroying its keys (crypto-shredding).
     Delete {
         /// Organisation name.

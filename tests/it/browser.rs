@@ -71,25 +71,30 @@ fn browser_suite_passes() {
     );
     assert!(invited.status.success(), "{}", String::from_utf8_lossy(&invited.stderr));
     let invite_link = crate::invitations::link_in_mail(server.data_dir());
-    // The passkey user can log in at once.
+    // The passkey user can log in at once; the nurse of the access test is a reviewer with no grant.
+    let add_reviewer = |new_email: &str| {
+        let added = crate::support::admin(
+            server.data_dir(),
+            &[
+                "admin",
+                "user",
+                "add",
+                "--org",
+                "Browser Clinic",
+                "--email",
+                new_email,
+                "--role",
+                "reviewer",
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    };
     let passkey_email = "passkey@browser.example";
-    let added = crate::support::admin(
-        server.data_dir(),
-        &[
-            "admin",
-            "user",
-            "add",
-            "--org",
-            "Browser Clinic",
-            "--email",
-            passkey_email,
-            "--role",
-            "reviewer",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    add_reviewer(passkey_email);
+    let nurse_email = "nurse@browser.example";
+    add_reviewer(nurse_email);
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("home.test.mjs"))
@@ -99,6 +104,7 @@ fn browser_suite_passes() {
         .arg(dir.join("public_form.test.mjs"))
         .arg(dir.join("flow.test.mjs"))
         .arg(dir.join("webauthn.test.mjs"))
+        .arg(dir.join("access.test.mjs"))
         .env("SEALFORM_INTAKE_URL", demo_form("Patient intake"))
         .env("SEALFORM_CONSENT_URL", demo_form("Consent to treatment"))
         .env("SEALFORM_MFA_EMAIL", mfa_email)
@@ -106,6 +112,7 @@ fn browser_suite_passes() {
         .env("SEALFORM_URL", &server.url)
         .env("SEALFORM_WEBAUTHN_URL", &localhost)
         .env("SEALFORM_PASSKEY_EMAIL", passkey_email)
+        .env("SEALFORM_NURSE_EMAIL", nurse_email)
         .env("SEALFORM_EMAIL", email)
         .env("SEALFORM_PASSWORD", password)
         .current_dir(&dir)
@@ -114,5 +121,5 @@ fn browser_suite_passes() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("pass 11"), "expected 11 passing browser tests:\n{stdout}");
+    assert!(stdout.contains("pass 12"), "expected 12 passing browser tests:\n{stdout}");
 }

@@ -4,6 +4,7 @@ use sealform_crypto::{KeyEncryptionKey, Suite};
 use secrecy::SecretString;
 
 use crate::DomainError;
+use crate::api_keys::ApiRateLimit;
 use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::clock::Clock;
 use crate::ids::{OrgId, UserId};
@@ -236,5 +237,26 @@ pub async fn set_mfa_required<S: Store>(
     let entry = Entry::ok(Some(org), Action::OrgUpdate, vec![Target::new("organisation", org)], clock.now())
         .with_fields(vec![format!("mfa_required:{required}")]);
     store.set_mfa_required(org, required, audit.entry(entry)?).await?;
+    Ok(())
+}
+
+/// Sets the organisation's request budget for each of its API keys (requests a minute and burst). Takes effect on
+/// each key's next request.
+///
+/// # Errors
+/// [`DomainError::NotFound`] for an unknown organisation; storage failures.
+pub async fn set_api_rate_limit<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    limit: ApiRateLimit,
+) -> Result<(), DomainError> {
+    let entry = Entry::ok(Some(org), Action::OrgUpdate, vec![Target::new("organisation", org)], clock.now())
+        .with_fields(vec![
+            format!("api_requests_per_minute:{}", limit.per_minute),
+            format!("api_burst:{}", limit.burst),
+        ]);
+    store.set_api_rate_limit(org, limit, audit.entry(entry)?).await?;
     Ok(())
 }

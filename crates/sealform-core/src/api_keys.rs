@@ -138,6 +138,44 @@ pub struct ApiKeyRecord {
     pub role: Role,
     /// Whether the user is active.
     pub user_active: bool,
+    /// The organisation's request budget per key.
+    pub rate: ApiRateLimit,
+}
+
+/// An organisation's request budget for each of its API keys: a token bucket that refills at `per_minute` and holds
+/// at most `burst` requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiRateLimit {
+    /// Requests a minute, sustained.
+    pub per_minute: u32,
+    /// Requests that may come at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl ApiRateLimit {
+    /// The default: enough that a bulk import or a load test on one machine is never throttled.
+    pub const DEFAULT: Self = Self { per_minute: 100_000, burst: 100_000 };
+    /// The largest either figure may be set to (the columns are 32-bit on both backends).
+    pub const MAX: u32 = 100_000_000;
+
+    /// A budget, checked: both figures between 1 and [`Self::MAX`].
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] naming the figure out of range.
+    pub fn new(per_minute: u32, burst: u32) -> Result<Self, DomainError> {
+        for (name, value) in [("requests per minute", per_minute), ("burst", burst)] {
+            if value == 0 || value > Self::MAX {
+                return Err(DomainError::Invalid(format!("{name} must be between 1 and {}", Self::MAX)));
+            }
+        }
+        Ok(Self { per_minute, burst })
+    }
+}
+
+impl Default for ApiRateLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// An authenticated key: what a request made with it may do.
@@ -157,7 +195,13 @@ pub struct ApiPrincipal {
     pub scopes: Vec<Scope>,
     /// The form restriction.
     pub form: Option<FormId>,
+    /// The organisation's request budget for this key.
+    pub rate: ApiRateLimit,
 }
+
+/// How stale a key's "last used" time may get: recording every use would put a durable write in front of every API
+/// read.
+const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
 
 const KEY_PREFIX: &str = "sf_";
 /// Random alphanumerics after `sf_` in the visible prefix.
@@ -247,7 +291,9 @@ pub async fn authenticate<S: Store>(store: &S, clock: &dyn Clock, key: &str) -> 
     if !valid {
         return Err(refused());
     }
-    store.touch_api_key(record.key.id, now).await?;
+    if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
+        store.touch_api_key(record.key.id, now).await?;
+    }
     let allowed = Scope::allowed_for(record.role);
     let scopes = record.key.scopes.iter().copied().filter(|s| allowed.contains(s)).collect();
     Ok(ApiPrincipal {
@@ -258,6 +304,7 @@ pub async fn authenticate<S: Store>(store: &S, clock: &dyn Clock, key: &str) -> 
         role: record.role,
         scopes,
         form: record.key.form,
+        rate: record.rate,
     })
 }
 

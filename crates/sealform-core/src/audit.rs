@@ -42,6 +42,7 @@ pub enum Action {
     UserDeactivate,
     GrantCreate,
     GrantRevoke,
+    GrantBreakGlass,
     AccessRequestCreate,
     AccessRequestDecide,
     LoginSuccess,
@@ -67,7 +68,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 42] = [
         Self::InstallationBootstrap,
         Self::OrgCreate,
         Self::OrgUpdate,
@@ -88,6 +89,7 @@ impl Action {
         Self::UserDeactivate,
         Self::GrantCreate,
         Self::GrantRevoke,
+        Self::GrantBreakGlass,
         Self::AccessRequestCreate,
         Self::AccessRequestDecide,
         Self::LoginSuccess,
@@ -135,6 +137,7 @@ impl Action {
             Self::UserDeactivate => "user.deactivate",
             Self::GrantCreate => "grant.create",
             Self::GrantRevoke => "grant.revoke",
+            Self::GrantBreakGlass => "grant.break_glass",
             Self::AccessRequestCreate => "access_request.create",
             Self::AccessRequestDecide => "access_request.decide",
             Self::LoginSuccess => "login.success",

@@ -99,6 +99,8 @@ pub struct Grant {
     pub granted_by: Option<UserId>,
     /// When.
     pub created_at: OffsetDateTime,
+    /// Opened by the member themself in an emergency ([`crate::break_glass`]): flagged in reviews and the console.
+    pub break_glass: bool,
 }
 
 impl Grant {
@@ -115,7 +117,8 @@ impl Grant {
             .expires_at
             .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| "never".to_owned());
-        format!("rights={};hide_phi={};expires={expires}", Right::join(&self.rights), self.hide_phi)
+        let flag = if self.break_glass { ";break_glass=true" } else { "" };
+        format!("rights={};hide_phi={};expires={expires}{flag}", Right::join(&self.rights), self.hide_phi)
     }
 }
 
@@ -204,7 +207,7 @@ pub struct GrantTerms {
 }
 
 /// The member `user`'s role in `org`, or [`DomainError::NotFound`] when they are not a member.
-async fn role_in<S: Store>(store: &S, org: OrgId, user: UserId) -> Result<Role, DomainError> {
+pub(crate) async fn role_in<S: Store>(store: &S, org: OrgId, user: UserId) -> Result<Role, DomainError> {
     store
         .memberships_of(user)
         .await?
@@ -268,6 +271,7 @@ pub async fn grant_access<S: Store>(
         expires_at: terms.expires_at,
         granted_by,
         created_at: now,
+        break_glass: false,
     };
     let before = store.grant(org, form, user).await?;
     let entry = grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?;
@@ -380,6 +384,7 @@ pub async fn decide_access<S: Store>(
                 expires_at: terms.expires_at,
                 granted_by: Some(decided_by),
                 created_at: now,
+                break_glass: false,
             };
             let before = store.grant(org, found.form, found.user).await?;
             entries.push(grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?);
@@ -438,9 +443,12 @@ mod tests {
             expires_at: Some(now),
             granted_by: None,
             created_at: now,
+            break_glass: false,
         };
         assert_eq!(grant.describe(), "rights=view;hide_phi=true;expires=2026-01-10T12:00:00Z");
         assert!(grant.in_force(now - time::Duration::seconds(1)));
         assert!(!grant.in_force(now));
+        let emergency = Grant { break_glass: true, ..grant };
+        assert_eq!(emergency.describe(), "rights=view;hide_phi=true;expires=2026-01-10T12:00:00Z;break_glass=true");
     }
 }

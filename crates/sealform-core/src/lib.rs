@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod break_glass;
 pub mod clock;
 pub mod common_passwords;
 pub mod error;

@@ -50,6 +50,8 @@ pub enum Action {
     ManageMembers,
     /// Search the organisation's audit trail.
     SearchAudit,
+    /// Open time-boxed emergency access to a form for oneself ([`crate::break_glass`]).
+    BreakGlass,
 }
 
 /// What an action is done to.
@@ -96,6 +98,8 @@ pub struct Member<'a> {
     pub role: Role,
     /// Their grants in `org` (expired ones may be included: they are ignored).
     pub grants: &'a [Grant],
+    /// They hold the emergency right: they may open break-glass access to a form.
+    pub emergency: bool,
 }
 
 /// Who acts.
@@ -176,6 +180,8 @@ const fn scope_for(action: Action) -> Option<Scope> {
         Action::SearchAudit => Some(Scope::Read),
         // A key may ask on its user's behalf: the request names the user and grants nothing until an admin decides.
         Action::RequestAccess => Some(Scope::Read),
+        // Breaking the glass is a person's act, never a key's.
+        Action::BreakGlass => None,
     }
 }
 
@@ -231,6 +237,16 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
             };
         }
         (Action::RequestAccess, Resource::Form { .. }) => return Decision::Allow,
+        (Action::BreakGlass, Resource::Form { .. }) => {
+            return if !member.emergency {
+                Decision::Deny("you do not hold the emergency access right; ask an admin")
+            } else if role == Role::Auditor {
+                // Auditors read the trail, never the records: no emergency makes that otherwise.
+                Decision::Deny("auditors never open submissions")
+            } else {
+                Decision::Allow
+            };
+        }
         // Auditors review who may see what (never the records themselves).
         (Action::ReviewAccess, Resource::Org(_)) if role == Role::Auditor => return Decision::Allow,
         (Action::ReviewAccess, _) => return Decision::Deny("the access review is for owners, admins and auditors"),
@@ -316,6 +332,7 @@ mod tests {
             expires_at: None,
             granted_by: None,
             created_at: NOW - Duration::days(1),
+            break_glass: false,
         }
     }
 
@@ -324,7 +341,7 @@ mod tests {
     }
 
     fn check(role: Role, grants: &[Grant], org: OrgId, user: UserId, action: Action, resource: Resource) -> bool {
-        authorize(&Actor::User(Member { org, user, role, grants }), action, resource, NOW).allowed()
+        authorize(&Actor::User(Member { org, user, role, grants, emergency: false }), action, resource, NOW).allowed()
     }
 
     #[test]
@@ -368,7 +385,7 @@ mod tests {
         let (org, form, user) = ids();
         let mut g = grant(org, form, user, &[Right::View]);
         g.expires_at = Some(NOW + Duration::minutes(1));
-        let member = Member { org, user, role: Role::Reviewer, grants: std::slice::from_ref(&g) };
+        let member = Member { org, user, role: Role::Reviewer, grants: std::slice::from_ref(&g), emergency: false };
         let resource = Resource::Form { org, form };
         assert!(authorize(&Actor::User(member), Action::ReadSubmissions, resource, NOW).allowed());
         let later = NOW + Duration::minutes(1);
@@ -388,7 +405,7 @@ mod tests {
     fn keys_are_narrowed_by_scope_and_form_and_never_outrank_their_user() {
         let (org, form, user) = ids();
         let grants = [grant(org, form, user, &[Right::View])];
-        let member = Member { org, user, role: Role::Reviewer, grants: &grants };
+        let member = Member { org, user, role: Role::Reviewer, grants: &grants, emergency: false };
         let resource = Resource::Form { org, form };
         let key = |scopes: &'static [Scope], only: Option<FormId>| Actor::ApiKey { member, scopes, form: only };
         assert!(authorize(&key(&[Scope::Read], None), Action::ReadSubmissions, resource, NOW).allowed());
@@ -426,7 +443,7 @@ mod tests {
         }
         assert!(!check(Role::Auditor, &[], org, user, Action::ManageMembers, org_res));
         assert!(check(Role::Admin, &[], org, user, Action::ManageMembers, org_res));
-        let member = Member { org, user, role: Role::Auditor, grants: &[] };
+        let member = Member { org, user, role: Role::Auditor, grants: &[], emergency: false };
         let key = |scopes: &'static [Scope]| Actor::ApiKey { member, scopes, form: None };
         assert!(authorize(&key(&[Scope::Read]), Action::SearchAudit, org_res, NOW).allowed());
         assert!(!authorize(&key(&[Scope::Submit]), Action::SearchAudit, org_res, NOW).allowed());
@@ -441,9 +458,24 @@ mod tests {
         let mut g = grant(org, form, user, &[Right::View]);
         g.hide_phi = true;
         let grants = [g];
-        let reviewer = Actor::User(Member { org, user, role: Role::Reviewer, grants: &grants });
+        let reviewer = Actor::User(Member { org, user, role: Role::Reviewer, grants: &grants, emergency: false });
         assert!(hides_phi(&reviewer, form, NOW));
-        let admin = Actor::User(Member { org, user, role: Role::Admin, grants: &grants });
+        let admin = Actor::User(Member { org, user, role: Role::Admin, grants: &grants, emergency: false });
         assert!(!hides_phi(&admin, form, NOW));
+    }
+
+    #[test]
+    fn only_members_with_the_emergency_right_break_the_glass_and_never_by_key() {
+        let (org, form, user) = ids();
+        let resource = Resource::Form { org, form };
+        let member = |role, emergency| Member { org, user, role, grants: &[], emergency };
+        let decide = |actor: Actor<'_>| authorize(&actor, Action::BreakGlass, resource, NOW).allowed();
+        assert!(decide(Actor::User(member(Role::Reviewer, true))));
+        assert!(decide(Actor::User(member(Role::FormManager, true))));
+        assert!(!decide(Actor::User(member(Role::Reviewer, false))), "the right is needed");
+        assert!(!decide(Actor::User(member(Role::Auditor, true))), "auditors never open records");
+        assert!(!decide(Actor::ApiKey { member: member(Role::Reviewer, true), scopes: &Scope::ALL, form: None }));
+        let elsewhere = Resource::Form { org: OrgId::new(), form };
+        assert!(!authorize(&Actor::User(member(Role::Reviewer, true)), Action::BreakGlass, elsewhere, NOW).allowed());
     }
 }

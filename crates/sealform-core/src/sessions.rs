@@ -124,6 +124,8 @@ pub struct SessionRecord {
     pub needs_mfa_enrolment: bool,
     /// When the user last re-authenticated in this session (step-up), if ever.
     pub reauthenticated_at: Option<OffsetDateTime>,
+    /// The member holds the emergency (break-glass) right in the organisation.
+    pub emergency_access: bool,
 }
 
 /// How long a step-up re-authentication lets sensitive actions through.

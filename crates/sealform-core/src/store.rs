@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use uuid::Uuid;
 
-use crate::api_keys::{ApiKeyRecord, NewApiKey};
+use crate::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use crate::idempotency::IdempotencyRecord;
@@ -127,6 +127,20 @@ pub trait OrganisationStore {
         &self,
         org: OrgId,
         required: bool,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The organisation's settings: whether members must use a second factor, and the API budget per key.
+    fn organisation_settings(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Option<(bool, ApiRateLimit)>, StoreError>> + Send;
+
+    /// Sets the organisation's request budget per API key.
+    fn set_api_rate_limit(
+        &self,
+        org: OrgId,
+        limit: ApiRateLimit,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -648,6 +662,22 @@ pub trait GrantStore {
         form: FormId,
         user: UserId,
     ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+
+    /// The organisation's break-glass grants (in force or expired, until revoked), newest first, with the members'
+    /// logins.
+    fn break_glass_grants(&self, org: OrgId) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
+
+    /// The members of `org` who hold the emergency right.
+    fn emergency_members(&self, org: OrgId) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+
+    /// Gives or takes the emergency right; false when `user` is not a member of `org` (nothing audited then).
+    fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores a grant, replacing the member's grant on that form if any.
     fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> impl Future<Output = Result<(), StoreError>> + Send;

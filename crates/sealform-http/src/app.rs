@@ -20,6 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::headers::{HeaderPolicy, security_headers};
+use crate::rate_limit::ApiLimiter;
 use crate::request_id::request_context;
 use crate::{api, console, pages, public, system};
 
@@ -65,6 +66,8 @@ pub struct AppState<S> {
     pub objects: ObjectStore,
     /// Submissions one client address may post to public forms per minute (spam protection).
     pub public_submissions_per_minute: u32,
+    /// API request budgets (per key, and failed authentication per address).
+    pub(crate) limits: Arc<ApiLimiter>,
     pub(crate) templates: Arc<Environment<'static>>,
 }
 
@@ -81,6 +84,7 @@ impl<S: Clone> Clone for AppState<S> {
             keyring: Arc::clone(&self.keyring),
             objects: self.objects.clone(),
             public_submissions_per_minute: self.public_submissions_per_minute,
+            limits: Arc::clone(&self.limits),
             templates: Arc::clone(&self.templates),
         }
     }
@@ -102,6 +106,7 @@ impl<S: Store> AppState<S> {
             keyring: Arc::new(Keyring::new(store.clone(), masters.clone())),
             objects,
             public_submissions_per_minute: DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE,
+            limits: Arc::default(),
             store,
             auditor,
             clock,
@@ -213,6 +218,14 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("GET", "/console/forms/{form}/request-access"),
     ("POST", "/console/forms/{form}/request-access"),
     ("GET", "/console/access-review.csv"),
+    // Break-glass (console::break_glass).
+    ("GET", "/console/forms/{form}/break-glass"),
+    ("POST", "/console/forms/{form}/break-glass"),
+    ("GET", "/console/break-glass"),
+    ("POST", "/console/users/emergency"),
+    // The organisation's settings (console::settings).
+    ("GET", "/console/settings"),
+    ("POST", "/console/settings"),
     // The native API (crate::api), beside /api/v1/me and /api/v1/files/{file} above; its OpenAPI document lists
     // exactly these /api/v1 routes.
     ("GET", "/api/v1/openapi.json"),
@@ -273,6 +286,18 @@ impl<S: Store> Routes<S> {
     pub(crate) fn merge(self, other: Self) -> Self {
         Self(self.0.merge(other.0))
     }
+
+    /// As [`Router::route_layer`]: a layer around the routes so far (only matched requests reach it).
+    pub(crate) fn route_layer<L>(self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response: axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error: Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        Self(self.0.route_layer(layer))
+    }
 }
 
 impl<S> From<Routes<S>> for Router<AppState<S>> {
@@ -318,13 +343,14 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/users/invite", post(console::users_invite::<S>))
         .route("/console/users/deactivate", post(console::users_deactivate::<S>))
         .route("/console/users/role", post(console::users_role::<S>))
+        .route("/console/users/emergency", post(console::users_emergency::<S>))
         .route("/console/api-keys", get(console::api_keys_page::<S>).post(console::api_keys_create::<S>))
         .route("/console/api-keys/revoke", post(console::api_keys_revoke::<S>))
         .route("/console/reauth", get(console::reauth_page::<S>).post(console::reauth_submit::<S>))
         .route("/console/sessions/revoke", post(console::revoke_session::<S>))
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
-        .merge(api::routes::<S>())
+        .merge(api::routes::<S>(&state))
         .merge(public::routes::<S>())
         .merge(console::form_routes::<S>());
     let routes = Router::from(routes)

@@ -9,6 +9,7 @@ mod headers;
 mod pages;
 mod problem;
 mod public;
+pub mod rate_limit;
 mod request_id;
 mod serve;
 mod system;

@@ -404,7 +404,92 @@ async fn the_access_review_lists_who_may_see_what_and_flags_stale_grants<B: Back
     assert!(theirs.status == StatusCode::OK && !theirs.body.contains("Intake"), "only one's own organisation");
 }
 
+async fn break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_ends_by_itself<B: Backend>() {
+    let Some(c) = console::<B>("break_glass_opens_time_boxed_access").await else { return };
+    let (form, submission) = intake(&c, "Intake").await;
+    let nurse = c.member_session("er@a.example", Role::Reviewer).await;
+    let record = format!("/console/submissions/{submission}");
+    let glass = format!("/console/forms/{form}/break-glass");
+    assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "no grant, no access");
+    let refused = c.get(&glass, &nurse).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "the emergency right is needed first");
+    assert!(!c.get(&format!("/console/forms/{form}/request-access"), &nurse).await.body.contains("break-glass"));
+
+    // An owner gives the right (after a step-up); it takes effect on the nurse's next request.
+    let owner = owner(&c).await;
+    step_up(&c, &owner).await;
+    let csrf = csrf_of(&c, &owner).await;
+    let give = format!("csrf={csrf}&email=er%40a.example&emergency=on");
+    assert_eq!(c.post("/console/users/emergency", &owner, &give).await.status, StatusCode::SEE_OTHER);
+    let auditor_gets = format!("csrf={csrf}&email=a%40a.example&emergency=on");
+    assert_eq!(c.post("/console/users/emergency", &owner, &auditor_gets).await.status, 422, "owners need none");
+    assert!(c.get(&format!("/console/forms/{form}/request-access"), &nurse).await.body.contains(&glass));
+    assert_eq!(c.get(&glass, &nurse).await.status, StatusCode::OK);
+
+    // The reason is mandatory and the duration one of those offered.
+    let nurse_csrf = csrf_of(&c, &nurse).await;
+    let short = c.post(&glass, &nurse, &format!("csrf={nurse_csrf}&reason=urgent&minutes=30")).await;
+    assert_eq!(short.status, 422);
+    assert!(short.body.contains("10 to 1000 characters"), "{}", short.body);
+    let reason = "Patient collapsed in the waiting room; need allergies";
+    let long = c.post(&glass, &nurse, &format!("csrf={nurse_csrf}&reason={}&minutes=1440", urlencode(reason))).await;
+    assert_eq!(long.status, 422, "a day is not offered");
+    let opened = c.post(&glass, &nurse, &format!("csrf={nurse_csrf}&reason={}&minutes=30", urlencode(reason))).await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.body);
+    assert_eq!(opened.headers["location"], format!("/console/forms/{form}/submissions"));
+    let again = c.post(&glass, &nurse, &format!("csrf={nurse_csrf}&reason={}&minutes=30", urlencode(reason))).await;
+    assert_eq!(again.status, 422, "one emergency access at a time");
+
+    // The record opens, PHI included.
+    let read = c.get(&record, &nurse).await;
+    assert!(read.status == StatusCode::OK && read.body.contains("Zebedee"), "{}", read.status);
+
+    // Owners are alerted by e-mail at once, without the reason; the console and the log show it.
+    let mails = c.mailbox.0.lock().unwrap().clone();
+    let alert = mails.iter().find(|m| m.subject.contains("Emergency access")).expect("an alert");
+    assert_eq!(alert.to.as_str(), "a@a.example");
+    assert!(alert.body.contains("er@a.example") && alert.body.contains("\"Intake\""), "{}", alert.body);
+    assert!(!alert.body.contains("collapsed"), "the reason may describe a patient: not in e-mail");
+    assert!(c.get("/console", &owner).await.body.contains("Emergency access is open"));
+    let log = c.get("/console/break-glass", &owner).await;
+    assert!(log.body.contains("collapsed in the waiting room") && log.body.contains("open until"), "{}", log.body);
+    assert_eq!(c.get("/console/break-glass", &nurse).await.status, StatusCode::FORBIDDEN, "not for reviewers");
+
+    // Audited: the break-glass entry with its reason and duration, and the grant change flagged.
+    let entries = audited(&c, Action::GrantBreakGlass).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, vec!["minutes:30".to_owned(), format!("reason:{reason}")]);
+    let grants = audited(&c, Action::GrantCreate).await;
+    assert!(grants[0].0.last().unwrap().ends_with(";break_glass=true"), "{:?}", grants[0]);
+
+    // The review flags it and shows the nurse's last access to the form.
+    let review = c.get("/console/access-review.csv", &owner).await.body;
+    let row = review.lines().find(|l| l.contains("er@a.example")).unwrap();
+    assert!(row.contains("\"yes\"") && !row.ends_with("\"never\""), "{row}");
+    let owner_row = review.lines().find(|l| l.contains("a@a.example\",\"owner")).unwrap();
+    assert!(owner_row.ends_with("\"never\""), "the owner never opened it: {owner_row}");
+
+    // Thirty minutes later it has ended by itself.
+    c.clock.advance(Duration::minutes(30));
+    let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
+    let nurse = format!("__Host-sealform={}", c.login("er@a.example", PASSWORD).await.1.unwrap());
+    assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN);
+    assert!(!c.get("/console", &owner).await.body.contains("Emergency access is open"));
+    assert!(c.get("/console/break-glass", &owner).await.body.contains("ended (expired)"));
+
+    // Without the right, no more emergencies.
+    step_up(&c, &owner).await;
+    let csrf = csrf_of(&c, &owner).await;
+    let take = format!("csrf={csrf}&email=er%40a.example&emergency=off");
+    assert_eq!(c.post("/console/users/emergency", &owner, &take).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get(&glass, &nurse).await.status, StatusCode::FORBIDDEN);
+    let rights = audited(&c, Action::UserUpdate).await;
+    let changes: Vec<_> = rights.iter().flat_map(|(fields, _)| fields.clone()).collect();
+    assert_eq!(changes, ["emergency_access:false", "emergency_access:true"], "newest first");
+}
+
 both!(
+    break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_ends_by_itself,
     the_access_review_lists_who_may_see_what_and_flags_stale_grants,
     roles_act_on_a_form_only_through_a_grant_that_expires_by_itself,
     form_managers_create_forms_and_manage_only_theirs,

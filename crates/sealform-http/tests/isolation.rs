@@ -139,6 +139,12 @@ const CASES: &[(&str, &str, Case)] = &[
     ("GET", "/console/forms/{form}/request-access", Case::RequestAccess),
     ("POST", "/console/forms/{form}/request-access", Case::RequestAccess),
     ("GET", "/console/access-review.csv", Case::Own),
+    ("GET", "/console/forms/{form}/break-glass", Case::Resource),
+    ("POST", "/console/forms/{form}/break-glass", Case::Resource),
+    ("GET", "/console/break-glass", Case::Own),
+    ("POST", "/console/users/emergency", Case::Own),
+    ("GET", "/console/settings", Case::Own),
+    ("POST", "/console/settings", Case::Own),
     ("GET", "/api/v1/openapi.json", Case::Public),
     ("GET", "/api/v1/docs", Case::Public),
     ("GET", "/api/v1/forms", Case::ApiOwn),
@@ -245,7 +251,7 @@ fn body(csrf: &str, victim: &str, key_prefix: &str) -> String {
     format!(
         "csrf={csrf}&version=&title=x&status=archived&type=control_textbox&text=x&direction=down&confirm=yes&order=2\
          &revision=1&a%3A7=Yes&email={victim}&role=admin&right=view&user=00000000-0000-0000-0000-000000000000\
-         &decision=approve&reason=please&session=x&prefix={key_prefix}&name=k&scope=read&current=x&new=x\
+         &decision=approve&reason=please+let+me+in&minutes=15&emergency=on&session=x&prefix={key_prefix}&name=k&scope=read&current=x&new=x\
          &code=000000&field=&value="
     )
 }
@@ -405,6 +411,7 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     assert_eq!(summary.revision, 1);
     assert!(c.store.file(c.org_a, w.file).await.unwrap().is_some());
     assert!(c.store.grants_of_form(c.org_a, w.form).await.unwrap().is_empty(), "no grant was made");
+    assert!(c.store.emergency_members(c.org_a).await.unwrap().is_empty(), "nobody got the emergency right");
     let request = c.store.access_request(c.org_a, w.request).await.unwrap().unwrap();
     assert_eq!(request.status, sealform_core::grants::RequestStatus::Pending, "not decided by anyone probing");
     let members = c.store.members_of(c.org_a).await.unwrap();

@@ -8,7 +8,7 @@
 /// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
 macro_rules! shared_queries {
     ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
-        use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+        use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
         use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -217,9 +217,10 @@ macro_rules! shared_queries {
         pub(crate) async fn api_key_by_prefix(pool: &$Pool, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
             let row: Option<ApiKeyRow> = sqlx::query_as(
                 "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
-                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status, o.api_requests_per_minute, \
+                 o.api_burst \
                  FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
-                 JOIN users u ON u.id = k.user_id WHERE k.prefix = $1",
+                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.prefix = $1",
             )
             .bind(prefix)
             .fetch_optional(pool)
@@ -231,9 +232,10 @@ macro_rules! shared_queries {
         pub(crate) async fn api_keys_of(pool: &$Pool, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
             let rows: Vec<ApiKeyRow> = sqlx::query_as(
                 "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
-                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status \
+                 k.last_used_at, k.revoked_at, k.created_at, m.role, u.status, o.api_requests_per_minute, \
+                 o.api_burst \
                  FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
-                 JOIN users u ON u.id = k.user_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
+                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
             )
             .bind(org.as_uuid())
             .bind(user.as_uuid())
@@ -710,7 +712,7 @@ macro_rules! shared_queries {
         pub(crate) async fn session(pool: &$Pool, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
             let row: Option<SessionRow> = sqlx::query_as(
                 "SELECT s.id, s.org_id, s.user_id, u.email, m.role, u.status, s.last_seen_at, s.expires_at, s.csrf_token, \
-                 s.must_change_password, s.mfa_pending, s.reauthenticated_at, \
+                 s.must_change_password, s.mfa_pending, s.reauthenticated_at, m.emergency_access, \
                  CASE WHEN o.mfa_required <> 0 AND u.totp_secret IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id) \
                  THEN 1 ELSE 0 END AS needs_mfa_enrolment \
@@ -987,6 +989,45 @@ macro_rules! shared_queries {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("set MFA policy"))?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such organisation".into()));
+            }
+            append_audit(conn, &[audit]).await
+        }
+
+        pub(crate) async fn organisation_settings(
+            pool: &$Pool,
+            org: OrgId,
+        ) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+            let row: Option<(i32, i64, i64)> = sqlx::query_as(
+                "SELECT mfa_required, api_requests_per_minute, api_burst FROM organisations WHERE id = $1",
+            )
+            .bind(org.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend("read organisation settings"))?;
+            row.map(|(mfa, per_minute, burst)| {
+                let limit = $crate::rows::api_rate_limit(per_minute, burst)
+                    .ok_or_else(|| StoreError::Corrupt("organisation API rate limit".into()))?;
+                Ok((mfa != 0, limit))
+            })
+            .transpose()
+        }
+
+        pub(crate) async fn set_api_rate_limit(
+            conn: &mut $Conn,
+            org: OrgId,
+            limit: ApiRateLimit,
+            audit: PendingAudit,
+        ) -> Result<(), StoreError> {
+            let changed =
+                sqlx::query("UPDATE organisations SET api_requests_per_minute = $1, api_burst = $2 WHERE id = $3")
+                    .bind(i64::from(limit.per_minute))
+                    .bind(i64::from(limit.burst))
+                    .bind(org.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("set API rate limit"))?;
             if changed.rows_affected() == 0 {
                 return Err(StoreError::NotFound("no such organisation".into()));
             }
@@ -1895,10 +1936,33 @@ macro_rules! shared_queries {
 
         // ----- grants and access requests -----
 
-        type GrantTuple = (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime);
+        type GrantTuple =
+            (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool);
+
+        /// The columns of a [`GrantTuple`], in its order.
+        macro_rules! grant_columns {
+            ($p:literal) => {
+                concat!(
+                    $p, "org_id, ", $p, "form_id, ", $p, "user_id, ", $p, "rights, ", $p, "hide_phi, ", $p,
+                    "expires_at, ", $p, "granted_by, ", $p, "created_at, ", $p, "break_glass"
+                )
+            };
+        }
+
+        /// A [`GrantTuple`] followed by the member's e-mail.
+        type GrantRecordTuple =
+            (Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, bool, String);
+
+        fn grant_record_from(row: GrantRecordTuple) -> Result<sealform_core::grants::GrantRecord, StoreError> {
+            let (a, b, c, d, e, f, g, h, i, email) = row;
+            Ok(sealform_core::grants::GrantRecord {
+                grant: grant_from((a, b, c, d, e, f, g, h, i))?,
+                email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
+            })
+        }
 
         fn grant_from(row: GrantTuple) -> Result<sealform_core::grants::Grant, StoreError> {
-            let (org, form, user, rights, hide_phi, expires_at, granted_by, created_at) = row;
+            let (org, form, user, rights, hide_phi, expires_at, granted_by, created_at, break_glass) = row;
             Ok(sealform_core::grants::Grant {
                 org: OrgId::from_uuid(org),
                 form: FormId::from_uuid(form),
@@ -1909,6 +1973,7 @@ macro_rules! shared_queries {
                 expires_at,
                 granted_by: granted_by.map(UserId::from_uuid),
                 created_at,
+                break_glass,
             })
         }
 
@@ -1917,10 +1982,11 @@ macro_rules! shared_queries {
             org: OrgId,
             user: UserId,
         ) -> Result<Vec<sealform_core::grants::Grant>, StoreError> {
-            let rows: Vec<GrantTuple> = sqlx::query_as(
-                "SELECT org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at \
-                 FROM grants WHERE org_id = $1 AND user_id = $2",
-            )
+            let rows: Vec<GrantTuple> = sqlx::query_as(concat!(
+                "SELECT ",
+                grant_columns!(""),
+                " FROM grants WHERE org_id = $1 AND user_id = $2"
+            ))
             .bind(org.as_uuid())
             .bind(user.as_uuid())
             .fetch_all(pool)
@@ -1934,25 +2000,19 @@ macro_rules! shared_queries {
             org: OrgId,
             form: FormId,
         ) -> Result<Vec<sealform_core::grants::GrantRecord>, StoreError> {
-            let rows: Vec<(Uuid, Uuid, Uuid, String, bool, Option<OffsetDateTime>, Option<Uuid>, OffsetDateTime, String)> =
-                sqlx::query_as(
-                    "SELECT g.org_id, g.form_id, g.user_id, g.rights, g.hide_phi, g.expires_at, g.granted_by, \
-                     g.created_at, u.email FROM grants g JOIN users u ON u.id = g.user_id \
-                     WHERE g.org_id = $1 AND g.form_id = $2 ORDER BY u.email",
-                )
+            let rows: Vec<GrantRecordTuple> =
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    grant_columns!("g."),
+                    ", u.email FROM grants g JOIN users u ON u.id = g.user_id \
+                     WHERE g.org_id = $1 AND g.form_id = $2 ORDER BY u.email"
+                ))
                 .bind(org.as_uuid())
                 .bind(form.as_uuid())
                 .fetch_all(pool)
                 .await
                 .map_err(backend("list grants of form"))?;
-            rows.into_iter()
-                .map(|(a, b, c, d, e, f, g, h, email)| {
-                    Ok(sealform_core::grants::GrantRecord {
-                        grant: grant_from((a, b, c, d, e, f, g, h))?,
-                        email: Email::parse(&email).map_err($crate::error::corrupt("user e-mail"))?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(grant_record_from).collect()
         }
 
         pub(crate) async fn grant(
@@ -1961,10 +2021,11 @@ macro_rules! shared_queries {
             form: FormId,
             user: UserId,
         ) -> Result<Option<sealform_core::grants::Grant>, StoreError> {
-            let row: Option<GrantTuple> = sqlx::query_as(
-                "SELECT org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at \
-                 FROM grants WHERE org_id = $1 AND form_id = $2 AND user_id = $3",
-            )
+            let row: Option<GrantTuple> = sqlx::query_as(concat!(
+                "SELECT ",
+                grant_columns!(""),
+                " FROM grants WHERE org_id = $1 AND form_id = $2 AND user_id = $3"
+            ))
             .bind(org.as_uuid())
             .bind(form.as_uuid())
             .bind(user.as_uuid())
@@ -1974,12 +2035,62 @@ macro_rules! shared_queries {
             row.map(grant_from).transpose()
         }
 
+        pub(crate) async fn break_glass_grants(
+            pool: &$Pool,
+            org: OrgId,
+        ) -> Result<Vec<sealform_core::grants::GrantRecord>, StoreError> {
+            let rows: Vec<GrantRecordTuple> =
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    grant_columns!("g."),
+                    ", u.email FROM grants g JOIN users u ON u.id = g.user_id \
+                     WHERE g.org_id = $1 AND g.break_glass ORDER BY g.created_at DESC"
+                ))
+                .bind(org.as_uuid())
+                .fetch_all(pool)
+                .await
+                .map_err(backend("list break-glass grants"))?;
+            rows.into_iter().map(grant_record_from).collect()
+        }
+
+        pub(crate) async fn emergency_members(pool: &$Pool, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+            let rows: Vec<(Uuid,)> =
+                sqlx::query_as("SELECT user_id FROM memberships WHERE org_id = $1 AND emergency_access <> 0")
+                    .bind(org.as_uuid())
+                    .fetch_all(pool)
+                    .await
+                    .map_err(backend("list emergency rights"))?;
+            Ok(rows.into_iter().map(|(id,)| UserId::from_uuid(id)).collect())
+        }
+
+        pub(crate) async fn set_emergency_access(
+            conn: &mut $Conn,
+            org: OrgId,
+            user: UserId,
+            holds: bool,
+            audit: PendingAudit,
+        ) -> Result<bool, StoreError> {
+            let changed =
+                sqlx::query("UPDATE memberships SET emergency_access = $1 WHERE org_id = $2 AND user_id = $3")
+                    .bind(i32::from(holds))
+                    .bind(org.as_uuid())
+                    .bind(user.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend("set emergency right"))?;
+            if changed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            append_audit(conn, &[audit]).await?;
+            Ok(true)
+        }
+
         async fn upsert_grant(conn: &mut $Conn, grant: &sealform_core::grants::Grant) -> Result<(), StoreError> {
             sqlx::query(
-                "INSERT INTO grants (org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, form_id, user_id) DO UPDATE SET \
-                 rights = excluded.rights, hide_phi = excluded.hide_phi, expires_at = excluded.expires_at, \
-                 granted_by = excluded.granted_by, created_at = excluded.created_at",
+                "INSERT INTO grants (org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at, \
+                 break_glass) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id, form_id, user_id) DO \
+                 UPDATE SET rights = excluded.rights, hide_phi = excluded.hide_phi, expires_at = excluded.expires_at, \
+                 granted_by = excluded.granted_by, created_at = excluded.created_at, break_glass = excluded.break_glass",
             )
             .bind(grant.org.as_uuid())
             .bind(grant.form.as_uuid())
@@ -1989,6 +2100,7 @@ macro_rules! shared_queries {
             .bind(grant.expires_at)
             .bind(grant.granted_by.map(|u| *u.as_uuid()))
             .bind(grant.created_at)
+            .bind(grant.break_glass)
             .execute(&mut *conn)
             .await
             .map_err(backend("store grant"))?;

@@ -1,6 +1,6 @@
 //! Row types and conversions shared by both backends: the column sets are the same, only the SQL types differ.
 
-use sealform_core::api_keys::{ApiKeyRecord, NewApiKey, parse_scopes};
+use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey, parse_scopes};
 use sealform_core::audit::{AuditRow, CheckpointRow};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -278,6 +278,7 @@ pub(crate) struct SessionRow {
     must_change_password: i32,
     mfa_pending: i32,
     reauthenticated_at: Option<OffsetDateTime>,
+    emergency_access: i32,
     needs_mfa_enrolment: i32,
 }
 
@@ -297,6 +298,7 @@ impl SessionRow {
             mfa_pending: self.mfa_pending != 0,
             needs_mfa_enrolment: self.needs_mfa_enrolment != 0,
             reauthenticated_at: self.reauthenticated_at,
+            emergency_access: self.emergency_access != 0,
         })
     }
 }
@@ -318,6 +320,13 @@ pub(crate) struct ApiKeyRow {
     created_at: OffsetDateTime,
     role: String,
     status: String,
+    api_requests_per_minute: i64,
+    api_burst: i64,
+}
+
+/// The stored budget, if both figures are in range.
+pub(crate) fn api_rate_limit(per_minute: i64, burst: i64) -> Option<ApiRateLimit> {
+    ApiRateLimit::new(u32::try_from(per_minute).ok()?, u32::try_from(burst).ok()?).ok()
 }
 
 impl ApiKeyRow {
@@ -343,6 +352,8 @@ impl ApiKeyRow {
             last_used_at: self.last_used_at,
             role: self.role.parse().map_err(corrupt("membership role"))?,
             user_active: UserStatus::parse(&self.status).map_err(corrupt("user status"))? == UserStatus::Active,
+            rate: api_rate_limit(self.api_requests_per_minute, self.api_burst)
+                .ok_or_else(|| StoreError::Corrupt("organisation API rate limit".into()))?,
         })
     }
 }

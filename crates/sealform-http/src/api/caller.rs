@@ -1,14 +1,12 @@
-//! Who calls the native API: the bearer key (`Authorization: Bearer …`), checked, with its user's grants loaded once
+//! Who calls the native API: the bearer key admitted by [`super::admission`], with its user's grants loaded once
 //! per request. Handlers ask [`Caller::require`] (the one policy, [`authorize`]) before touching anything, and build
 //! their audit scope from it, so every entry names the key as the actor.
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::{HeaderValue, StatusCode};
 use sealform_core::DomainError;
-use sealform_core::api_keys::{ApiPrincipal, authenticate};
+use sealform_core::api_keys::ApiPrincipal;
 use sealform_core::audit::{Actor as AuditActor, AuditCtx, AuditScope};
 use sealform_core::grants::Grant;
 use sealform_core::ids::{FormId, OrgId};
@@ -37,7 +35,14 @@ impl Caller {
     }
 
     fn actor(&self) -> Actor<'_> {
-        let member = Member { org: self.key.org, user: self.key.user, role: self.key.role, grants: &self.grants };
+        // Keys never break the glass: that is a person's act.
+        let member = Member {
+            org: self.key.org,
+            user: self.key.user,
+            role: self.key.role,
+            grants: &self.grants,
+            emergency: false,
+        };
         Actor::ApiKey { member, scopes: &self.key.scopes, form: self.key.form }
     }
 
@@ -76,35 +81,14 @@ impl Caller {
     }
 }
 
-/// The 401 problem with the `WWW-Authenticate: Bearer` challenge.
-pub(crate) fn unauthorized(detail: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.to_owned()).into_response();
-    response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
-/// The key a request carries in `Authorization: Bearer …`, checked.
-pub(crate) async fn principal<S: Store>(
-    state: &AppState<S>,
-    headers: &http::HeaderMap,
-) -> Result<ApiPrincipal, Response> {
-    let Some(key) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, key) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(key)
-    }) else {
-        return Err(unauthorized("send an API key as `Authorization: Bearer <key>`"));
-    };
-    authenticate(&state.store, state.clock.as_ref(), key.trim()).await.map_err(|err| match err {
-        DomainError::Unauthorized(message) => unauthorized(&message),
-        other => ApiError::from(other).into_response(),
-    })
-}
-
 impl<S: Store> FromRequestParts<AppState<S>> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, Self::Rejection> {
-        let key = principal(state, &parts.headers).await?;
+        // Admitted (authenticated and within budget) by super::admission, in front of every keyed route.
+        let Some(key) = parts.extensions.remove::<ApiPrincipal>() else {
+            return Err(super::admission::unauthorized("send an API key as `Authorization: Bearer <key>`"));
+        };
         let grants = state
             .store
             .grants_of_user(key.org, key.user)

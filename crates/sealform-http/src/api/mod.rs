@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::app::Routes;
 
 mod access;
+mod admission;
 mod audit;
 mod caller;
 mod exports;
@@ -33,13 +34,15 @@ mod users;
 
 pub use openapi::document as openapi_document;
 
-/// The native API's routes.
-pub(crate) fn routes<S: Store>() -> Routes<S> {
-    Routes::new()
+/// The native API's routes: the document and its page are public; every other route is behind
+/// [`admission::admit`] (key and budget).
+pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Routes<S> {
+    let public = Routes::new()
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/api/v1/docs", get(openapi::reference::<S>));
+    let keyed = Routes::new()
         .route("/api/v1/me", get(me::<S>))
         .route("/api/v1/files/{file}", get(files::download::<S>))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .route("/api/v1/docs", get(openapi::reference::<S>))
         .route("/api/v1/forms", get(forms::list::<S>).post(forms::create::<S>))
         .route("/api/v1/forms/{form}", get(forms::show::<S>).patch(forms::update::<S>).delete(forms::archive::<S>))
         .route("/api/v1/forms/{form}/questions", get(forms::questions::<S>).put(forms::replace_questions::<S>))
@@ -64,6 +67,8 @@ pub(crate) fn routes<S: Store>() -> Routes<S> {
         .route("/api/v1/users/{user}", axum::routing::patch(users::update::<S>))
         .route("/api/v1/users/{user}/deactivate", post(users::deactivate::<S>))
         .route("/api/v1/audit", get(audit::search::<S>))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admission::admit::<S>));
+    public.merge(keyed)
 }
 
 /// Who a key acts for and what it may do.

@@ -57,12 +57,12 @@ fn rights(pairs: &[(String, String)]) -> Result<Vec<Right>, String> {
     pairs.iter().filter(|(k, _)| k == "right").map(|(_, v)| v.parse::<Right>().map_err(|e| e.to_string())).collect()
 }
 
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
 /// A posted form with repeated keys, its CSRF token checked, for a signed-in member; or the redirect to send.
-async fn posted_pairs<S: Store>(
+pub(super) async fn posted_pairs<S: Store>(
     state: &AppState<S>,
     request: Request,
 ) -> Result<Result<(SessionRecord, AuditScope, Authz, Vec<(String, String)>), Response>, ApiError> {
@@ -115,6 +115,7 @@ async fn render_access<S: Store>(
                 email => r.email.as_str().to_owned(),
                 rights => Right::join(&r.grant.rights).replace(',', ", "),
                 hide_phi => r.grant.hide_phi,
+                break_glass => r.grant.break_glass,
                 expires => r.grant.expires_at.map(format_time),
                 expired => !r.grant.in_force(now),
                 since => format_time(r.grant.created_at),
@@ -278,7 +279,17 @@ async fn request_page<S: Store>(
     };
     let form = org_form(&state, &session, &raw).await?;
     authz.require_on(PolicyAction::RequestAccess, form.id)?;
-    render_request(&state, &session, &form, None, false, StatusCode::OK)
+    let emergency = authz.can_on(PolicyAction::BreakGlass, form.id);
+    render_request(&state, &session, &form, None, RequestPage { sent: false, emergency }, StatusCode::OK)
+}
+
+/// What the request page shows besides the form.
+#[derive(Clone, Copy)]
+struct RequestPage {
+    /// The request was sent.
+    sent: bool,
+    /// The member may break the glass instead.
+    emergency: bool,
 }
 
 fn render_request<S: Store>(
@@ -286,7 +297,7 @@ fn render_request<S: Store>(
     session: &SessionRecord,
     form: &FormRecord,
     error: Option<&str>,
-    sent: bool,
+    shown: RequestPage,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let page = render(
@@ -294,7 +305,7 @@ fn render_request<S: Store>(
         "request_access.html",
         context! {
             form => context! { id => form.id.to_string(), title => form.title.as_str() },
-            error, sent, csrf => session.csrf_token.as_str(),
+            error, sent => shown.sent, emergency => shown.emergency, csrf => session.csrf_token.as_str(),
         },
     )?;
     Ok((status, page).into_response())
@@ -315,10 +326,12 @@ async fn request_submit<S: Store>(
     authz.require_on(PolicyAction::RequestAccess, form.id)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let reason = field(&pairs, "reason");
+    let emergency = authz.can_on(PolicyAction::BreakGlass, form.id);
     match request_access(&state.store, audit, session.org, form.id, session.user, reason, state.clock.now()).await {
         Ok(_) => {}
         Err(DomainError::Invalid(message) | DomainError::Conflict(message)) => {
-            return render_request(&state, &session, &form, Some(&message), false, StatusCode::UNPROCESSABLE_ENTITY);
+            let shown = RequestPage { sent: false, emergency };
+            return render_request(&state, &session, &form, Some(&message), shown, StatusCode::UNPROCESSABLE_ENTITY);
         }
         Err(err) => return Err(err.into()),
     }
@@ -339,13 +352,46 @@ async fn request_submit<S: Store>(
             tracing::warn!(error = %err, "access request notice not sent");
         }
     }
-    render_request(&state, &session, &form, None, true, StatusCode::OK)
+    render_request(&state, &session, &form, None, RequestPage { sent: true, emergency }, StatusCode::OK)
+}
+
+/// Audit entries per member read for "last access": the review is occasional, and a member's older entries only
+/// matter when they have not touched a form for that long (then the column says so).
+const LAST_ACCESS_SCAN: u32 = 5_000;
+
+/// When `user` last read or changed records of each form (from their audit entries that name a form), newest
+/// first; and whether the scan reached their oldest entry.
+async fn last_access<S: Store>(
+    state: &AppState<S>,
+    org: sealform_core::ids::OrgId,
+    user: UserId,
+) -> Result<(std::collections::HashMap<String, OffsetDateTime>, bool), ApiError> {
+    let query = sealform_core::audit::AuditQuery {
+        org,
+        action: None,
+        actor: Some(*user.as_uuid()),
+        target_hash: None,
+        from: None,
+        to: None,
+        limit: LAST_ACCESS_SCAN,
+    };
+    let rows = state.store.audit_search(query).await.map_err(DomainError::from)?;
+    let complete = rows.len() < LAST_ACCESS_SCAN as usize;
+    let mut last = std::collections::HashMap::new();
+    for row in rows.iter().filter(|row| row.action.starts_with("submission.") || row.action == "file.read") {
+        let detail = state.auditor.open_detail(row)?;
+        for target in detail.targets.into_iter().filter(|t| t.kind == "form") {
+            last.entry(target.id).or_insert(row.at);
+        }
+    }
+    Ok((last, complete))
 }
 
 /// `GET /console/access-review.csv`: who may see what, for owners, admins and auditors. One row per form and member
 /// with access: owners and admins (every right, by role) and every grant with its rights, hidden PHI, expiry, who gave
-/// it and its state (`active`, or `expired` and `inactive member` for stale grants to revoke). Names and rights only;
-/// no answers.
+/// it, its state (`active`, or `expired` and `inactive member` for stale grants to revoke), whether it was a
+/// break-glass emergency access, and when the member last opened or changed the form's submissions. Names and
+/// rights only; no answers.
 async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request) -> Result<Response, ApiError> {
     let (session, _, authz) = match staff(&state, &request).await? {
         Ok(found) => found,
@@ -360,12 +406,37 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
             .find(|(u, _)| u.id == user)
             .map_or_else(|| "a former member".to_owned(), |(u, _)| u.email.as_str().to_owned())
     };
+    let mut seen = std::collections::HashMap::new();
+    for (user, _) in &members {
+        seen.insert(user.id, last_access(&state, session.org, user.id).await?);
+    }
+    let last_of = |user: UserId, form: &str| match seen.get(&user) {
+        Some((last, complete)) => last.get(form).map_or_else(
+            || if *complete { "never".to_owned() } else { "not in their last 5000 audit entries".to_owned() },
+            |at| format_time(*at),
+        ),
+        None => "never".to_owned(),
+    };
     let mut out = String::new();
-    let header = ["form id", "form", "member", "role", "rights", "phi", "expires", "state", "granted by", "since"];
+    let header = [
+        "form id",
+        "form",
+        "member",
+        "role",
+        "rights",
+        "phi",
+        "expires",
+        "state",
+        "granted by",
+        "since",
+        "break-glass",
+        "last access",
+    ];
     export::csv_row(&mut out, header.into_iter());
     for form in state.store.forms_of(session.org).await.map_err(DomainError::from)? {
         let id = form.id.to_string();
         for (user, role) in members.iter().filter(|(u, role)| is_org_admin(*role) && u.status == UserStatus::Active) {
+            let last = last_of(user.id, &id);
             let row = [
                 id.as_str(),
                 form.title.as_str(),
@@ -377,6 +448,8 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
                 "active",
                 "",
                 "",
+                "",
+                &last,
             ];
             export::csv_row(&mut out, row.into_iter());
         }
@@ -395,6 +468,8 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
             let by = grant.granted_by.map_or_else(|| "Sealform (form creator)".to_owned(), email_of);
             let since = format_time(grant.created_at);
             let phi = if grant.hide_phi { "hidden" } else { "shown" };
+            let break_glass = if grant.break_glass { "yes" } else { "" };
+            let last = last_of(grant.user, &id);
             let row = [
                 id.as_str(),
                 form.title.as_str(),
@@ -406,6 +481,8 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
                 state_label,
                 &by,
                 &since,
+                break_glass,
+                &last,
             ];
             export::csv_row(&mut out, row.into_iter());
         }

@@ -30,6 +30,17 @@ pub(crate) async fn console<S: Store>(
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
+    // Owners, admins and auditors see every emergency access open now, at the top of the page.
+    let mut emergencies = Vec::new();
+    if can_admin(session.role) || can_audit(session.role) {
+        let now = state.clock.now();
+        for record in state.store.break_glass_grants(session.org).await.map_err(DomainError::from)? {
+            if record.grant.in_force(now) {
+                let until = record.grant.expires_at.map(inbox::format_time);
+                emergencies.push(context! { who => record.email.as_str().to_owned(), until });
+            }
+        }
+    }
     let page = render(
         &state.templates,
         "console.html",
@@ -37,6 +48,7 @@ pub(crate) async fn console<S: Store>(
             email => session.email.as_str(),
             role => session.role.as_str(),
             org => session.org.to_string(),
+            emergencies,
             can_audit => can_audit(session.role),
             can_admin => can_admin(session.role),
             csrf => session.csrf_token,

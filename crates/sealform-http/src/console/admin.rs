@@ -6,6 +6,7 @@ use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use sealform_core::DomainError;
 use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
+use sealform_core::policy::is_org_admin;
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::Store;
 use sealform_core::user::Role;
@@ -130,6 +131,7 @@ pub(crate) async fn users_page<S: Store>(
     if !can_admin(session.role) {
         return Err(forbidden_admin());
     }
+    let emergency = state.store.emergency_members(session.org).await.map_err(DomainError::from)?;
     let members: Vec<_> = state
         .store
         .members_of(session.org)
@@ -137,12 +139,15 @@ pub(crate) async fn users_page<S: Store>(
         .map_err(DomainError::from)?
         .into_iter()
         .map(|(user, role)| {
+            let active = user.status == sealform_core::user::UserStatus::Active;
             context! {
                 email => user.email.as_str(),
                 role => role.as_str(),
                 status => user.status.as_str(),
                 mfa => user.totp.is_some(),
-                can_deactivate => user.id != session.user && user.status == sealform_core::user::UserStatus::Active,
+                can_deactivate => user.id != session.user && active,
+                emergency => emergency.contains(&user.id),
+                can_hold_emergency => active && !is_org_admin(role) && role != Role::Auditor,
             }
         })
         .collect();
@@ -151,6 +156,7 @@ pub(crate) async fn users_page<S: Store>(
         Some("invited") => Some("Invitation sent."),
         Some("deactivated") => Some("User deactivated; their sessions have ended."),
         Some("role") => Some("Role changed; that user signs in again to use it."),
+        Some("emergency") => Some("Emergency access right changed."),
         _ => None,
     };
     let page = render(
@@ -174,6 +180,9 @@ pub(crate) struct MemberForm {
     email: String,
     #[serde(default)]
     role: String,
+    /// `on` or `off`: the emergency (break-glass) right.
+    #[serde(default)]
+    emergency: String,
 }
 
 /// The session of an owner or admin who re-authenticated in the last five minutes, and the form they posted.
@@ -370,4 +379,33 @@ pub(crate) async fn users_role<S: Store>(
         .with_fields(vec![format!("role:{}", role.as_str())]);
     state.store.set_role(session.org, user.id, role, audit.entry(entry)?).await.map_err(DomainError::from)?;
     Ok(Redirect::to("/console/users?notice=role").into_response())
+}
+
+/// `POST /console/users/emergency` (step-up required): gives or takes away a member's emergency (break-glass) right.
+pub(crate) async fn users_emergency<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (session, scope, form) = match admin_action(&state, request).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
+    let holds = match form.emergency.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return Err(ApiError::bad_request("emergency must be on or off")),
+    };
+    let email = sealform_core::user::Email::parse(&form.email)?;
+    let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
+    sealform_core::break_glass::set_emergency_right(
+        &state.store,
+        audit,
+        session.org,
+        user.id,
+        holds,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Redirect::to("/console/users?notice=emergency").into_response())
 }

@@ -35,9 +35,11 @@ macro_rules! with_csrf {
 mod access;
 mod account;
 mod admin;
+mod break_glass;
 mod builder;
 pub(crate) mod export;
 pub(crate) mod inbox;
+mod settings;
 mod sign_in;
 mod webauthn;
 
@@ -47,11 +49,17 @@ pub(crate) use sign_in::*;
 
 /// The console's form and submission pages (builder and inbox), and the passkey calls.
 pub(crate) fn form_routes<S: Store>() -> crate::app::Routes<S> {
-    builder::routes::<S>().merge(inbox::routes::<S>()).merge(access::routes::<S>()).merge(webauthn::routes::<S>())
+    builder::routes::<S>()
+        .merge(inbox::routes::<S>())
+        .merge(access::routes::<S>())
+        .merge(break_glass::routes::<S>())
+        .merge(settings::routes::<S>())
+        .merge(webauthn::routes::<S>())
 }
 
 /// Templates of the builder, the inbox and the access pages.
-pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 3] = [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES];
+pub(crate) const FORM_TEMPLATES: [&[(&str, &str)]; 5] =
+    [builder::TEMPLATES, inbox::TEMPLATES, access::TEMPLATES, break_glass::TEMPLATES, settings::TEMPLATES];
 
 /// What one signed-in member may do, for [`sealform_core::policy::authorize`] (DESIGN.md §6): their role and their
 /// grants, loaded once per request, and the time of the request (expired grants count for nothing).
@@ -60,6 +68,7 @@ pub(crate) struct Authz {
     user: sealform_core::ids::UserId,
     role: Role,
     grants: Vec<sealform_core::grants::Grant>,
+    emergency: bool,
     now: time::OffsetDateTime,
 }
 
@@ -67,11 +76,24 @@ impl Authz {
     /// The session's member with their grants.
     pub(crate) async fn load<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<Self, ApiError> {
         let grants = state.store.grants_of_user(session.org, session.user).await.map_err(DomainError::from)?;
-        Ok(Self { org: session.org, user: session.user, role: session.role, grants, now: state.clock.now() })
+        Ok(Self {
+            org: session.org,
+            user: session.user,
+            role: session.role,
+            grants,
+            emergency: session.emergency_access,
+            now: state.clock.now(),
+        })
     }
 
     fn actor(&self) -> Actor<'_> {
-        Actor::User(Member { org: self.org, user: self.user, role: self.role, grants: &self.grants })
+        Actor::User(Member {
+            org: self.org,
+            user: self.user,
+            role: self.role,
+            grants: &self.grants,
+            emergency: self.emergency,
+        })
     }
 
     /// The decision on `action` over `resource`.

@@ -6,7 +6,7 @@ mod queries;
 
 use std::time::Duration;
 
-use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -112,6 +112,17 @@ impl OrganisationStore for PgStore {
     async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("set MFA policy", async |conn| queries::set_mfa_required(conn, org, required, audit).await)
             .await
+    }
+
+    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.pool, org).await
+    }
+
+    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("set API rate limit", async |conn| {
+            queries::set_api_rate_limit(conn, org, limit, audit).await
+        })
+        .await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
@@ -599,6 +610,27 @@ impl GrantStore for PgStore {
 
     async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
         queries::grant(&self.pool, org, form, user).await
+    }
+
+    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.pool, org).await
+    }
+
+    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.pool, org).await
+    }
+
+    async fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("set emergency right", async |conn| {
+            queries::set_emergency_access(conn, org, user, holds, audit).await
+        })
+        .await
     }
 
     async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
-use sealform_core::api_keys::{ApiKeyRecord, NewApiKey};
+use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -146,6 +146,14 @@ impl OrganisationStore for SqliteStore {
 
     async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, org, required, audit))).await
+    }
+
+    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.reads, org).await
+    }
+
+    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_api_rate_limit(conn, org, limit, audit))).await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
@@ -606,6 +614,24 @@ impl GrantStore for SqliteStore {
 
     async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
         queries::grant(&self.reads, org, form, user).await
+    }
+
+    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.reads, org).await
+    }
+
+    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.reads, org).await
+    }
+
+    async fn set_emergency_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        holds: bool,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_emergency_access(conn, org, user, holds, audit))).await
     }
 
     async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
