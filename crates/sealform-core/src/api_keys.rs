@@ -224,8 +224,9 @@ pub async fn create<S: Store>(
     valid_days: Option<u32>,
 ) -> Result<(Zeroizing<String>, String), DomainError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::Invalid("a key name must have 1 to 100 characters".into()));
+    // One line of text: control characters (NUL among them, which PostgreSQL cannot store) are refused.
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid("a key name must be one line of 1 to 100 characters".into()));
     }
     let email = Email::parse(email)?;
     let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;

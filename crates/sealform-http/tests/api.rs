@@ -368,6 +368,14 @@ async fn bad_input_gets_a_problem_never_a_5xx<B: Backend>() {
         .await;
     long.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(c.store.count_submissions(c.org_a, form.parse().unwrap()).await.unwrap(), 0, "nothing was stored");
+    // Text with a NUL (which PostgreSQL cannot store) is refused as input, never a 5xx (found by the fuzzing).
+    let reason = c
+        .api("POST", &format!("/api/v1/forms/{form}/access-requests"), &key, Some(json!({ "reason": "a\u{0}b" })))
+        .await;
+    reason.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let name = c.api("POST", "/api/v1/api-keys", &key, Some(json!({ "name": "a\u{0}b", "scopes": ["read"] }))).await;
+    name.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    c.api("DELETE", "/api/v1/api-keys/sf_%00", &key, None).await.assert_problem(StatusCode::NOT_FOUND);
 }
 
 async fn members_keys_grants_and_requests_are_administered<B: Backend>() {

@@ -68,7 +68,7 @@ impl From<&ApiKeyRecord> for ApiKey {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewApiKey {
-    /// A name for people, 1 to 100 characters.
+    /// A name for people: one line of 1 to 100 characters.
     name: String,
     /// Its scopes; never more than the user's role allows.
     scopes: Vec<String>,
@@ -164,6 +164,13 @@ pub(crate) async fn revoke<S: Store>(
     Path(prefix): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_org(Action::ManageMembers)?;
+    // Only what could be a prefix reaches the store (`sf_` and ten letters or digits); anything else names no key.
+    let well_formed = prefix
+        .strip_prefix("sf_")
+        .is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !well_formed {
+        return Err(ApiError::not_found());
+    }
     revoke_key(&state.store, state.clock.as_ref(), caller.audit(&state), caller.org(), &prefix).await?;
     Ok(StatusCode::NO_CONTENT)
 }
