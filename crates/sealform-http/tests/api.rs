@@ -555,7 +555,44 @@ async fn the_reference_page_is_served_from_the_binary<B: Backend>() {
     assert_eq!(doc.json["openapi"], "3.1.0");
 }
 
+async fn every_answer_carries_the_budget_and_a_spent_budget_is_429<B: Backend>() {
+    let Some(c) = console::<B>("api_budget").await else { return };
+    let (key, form) = setup(&c).await;
+    // Successes, refusals and misses alike carry the key's budget.
+    for (path, status) in [
+        ("/api/v1/forms".to_owned(), StatusCode::OK),
+        (format!("/api/v1/forms/{}", FormId::new()), StatusCode::NOT_FOUND),
+        (format!("/api/v1/forms/{form}/submissions?limit=0"), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let reply = c.api("GET", &path, &key, None).await;
+        assert_eq!(reply.status, status, "{path}");
+        assert_eq!(reply.headers["ratelimit-policy"], "\"per-key\";q=100000;w=60", "{path}");
+        assert!(reply.headers["ratelimit"].to_str().unwrap().starts_with("\"per-key\";r="), "{path}");
+    }
+    let scope = sealform_core::audit::AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let limit = sealform_core::api_keys::ApiRateLimit::new(60, 2).unwrap();
+    sealform_core::admin::set_api_rate_limit(&c.store, &c.clock, audit, c.org_a, limit).await.unwrap();
+    let path = format!("/api/v1/forms/{form}/submissions");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(c.api("POST", &path, &key, Some(answers("Budget"))).await);
+    }
+    let spent = statuses.last().unwrap();
+    spent.assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(spent.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(spent.headers["ratelimit"].to_str().unwrap().contains("r=0"));
+    let stored = c.store.count_submissions(c.org_a, form.parse().unwrap()).await.unwrap();
+    assert!(stored < 4, "a refused request stores nothing ({stored} stored)");
+    c.clock.advance(Duration::minutes(1));
+    assert_eq!(c.api("GET", "/api/v1/me", &key, None).await.status, StatusCode::OK, "refilled");
+    // The document and its page are public and unmetered.
+    let doc = c.api_raw("GET", "/api/v1/openapi.json", None, &[], Vec::new()).await;
+    assert_eq!(doc.status, StatusCode::OK);
+}
+
 both!(
+    every_answer_carries_the_budget_and_a_spent_budget_is_429,
     forms_are_created_changed_and_archived,
     submissions_are_read_edited_and_deleted_with_the_key_as_actor,
     keys_are_required_and_checked,

@@ -162,3 +162,25 @@ fn the_document_lists_exactly_the_native_routes_of_the_router() {
         sealform_http::native_routes().into_iter().map(|(m, p)| (m.to_owned(), p.to_owned())).collect();
     assert_eq!(table, documented);
 }
+
+/// When the maintained Python validator (`openapi-spec-validator`, OpenAPI 3.1 with JSON Schema 2020-12) is
+/// installed, it must accept the document too; without it, the structural check above stands alone.
+#[test]
+fn a_maintained_validator_accepts_the_document_when_installed() {
+    let probe = std::process::Command::new("python3").args(["-c", "import openapi_spec_validator"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("notice: openapi-spec-validator is not installed; only the structural check ran");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(sealform_http::openapi_document()).unwrap()).unwrap();
+    let out =
+        std::process::Command::new("python3").arg("-m").arg("openapi_spec_validator").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
