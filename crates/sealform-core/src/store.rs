@@ -746,6 +746,18 @@ pub trait IdempotencyStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Keyset pages of an organisation's audit trail, for the native API's search (beside [`AuditStore::audit_search`],
+/// which the console pages by time).
+pub trait AuditPageStore {
+    /// As [`AuditStore::audit_search`], only entries with `seq < before` when given: the next page after the entry
+    /// numbered `before`.
+    fn audit_page(
+        &self,
+        query: AuditQuery,
+        before: Option<i64>,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -758,6 +770,7 @@ pub trait Store:
     + ApiKeyStore
     + GrantStore
     + IdempotencyStore
+    + AuditPageStore
     + Clone
     + Send
     + Sync

@@ -5,8 +5,8 @@
 //! and applied at open; both backends use the same version numbers.
 
 mod error;
-mod idempotency;
 mod migrations;
+mod native_api;
 mod postgres;
 mod queries;
 mod rows;

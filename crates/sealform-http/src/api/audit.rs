@@ -62,13 +62,15 @@ struct Search {
     to: Option<String>,
     #[serde(default)]
     limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 fn invalid(what: &str) -> ApiError {
     ApiError::new(http::StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not valid"))
 }
 
-/// `GET /api/v1/audit?action=&actor=&target=&from=&to=&limit=`.
+/// `GET /api/v1/audit?action=&actor=&target=&from=&to=&limit=&cursor=`: newest first, by cursor pages.
 pub(crate) async fn search<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
@@ -104,7 +106,19 @@ pub(crate) async fn search<S: Store>(
         to: parse_time(search.to.as_deref(), "to")?,
         limit,
     };
-    let rows = state.store.audit_search(query).await.map_err(DomainError::from)?;
+    // The cursor is the sequence number of the last entry served; the next page continues below it.
+    let before = search
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<i64>().map_err(|_| invalid("the cursor")))
+        .transpose()?;
+    let mut query = query;
+    query.limit = limit + 1;
+    let mut rows = state.store.audit_page(query, before).await.map_err(DomainError::from)?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(|r| r.seq.to_string())).flatten();
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
         let detail = state.auditor.open_detail(row)?;
@@ -128,5 +142,5 @@ pub(crate) async fn search<S: Store>(
             request_id: detail.context.request_id,
         });
     }
-    Ok(Json(Page { items, next_cursor: None }))
+    Ok(Json(Page { items, next_cursor }))
 }

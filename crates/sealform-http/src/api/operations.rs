@@ -90,7 +90,8 @@ const AUDIT: &[Query] = &[
     Query { name: "target", kind: Kind::Text, doc: "Only entries about this id (a form, submission, user…)." },
     Query { name: "from", kind: Kind::DateTime, doc: "At or after." },
     Query { name: "to", kind: Kind::DateTime, doc: "Before." },
-    Query { name: "limit", kind: Kind::Integer(1, 500), doc: "Most entries (default 100), newest first." },
+    Query { name: "limit", kind: Kind::Integer(1, 500), doc: "Entries per page (default 100), newest first." },
+    Query { name: "cursor", kind: Kind::Text, doc: "The `next_cursor` of the previous page." },
 ];
 
 macro_rules! op {

@@ -1,7 +1,7 @@
 //! The scale-out backend. Each write is one transaction on a pooled connection; PostgreSQL group-commits
 //! concurrent transactions itself, so there is no writer task here.
 
-mod idempotency;
+mod native_api;
 mod queries;
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (DESIGN.md §13: the commit path decides ingest speed); reads go to a pool of separate connections, which WAL lets
 //! run beside the writer.
 
-mod idempotency;
+mod native_api;
 mod queries;
 mod writer;
 

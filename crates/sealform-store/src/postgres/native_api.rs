@@ -1,17 +1,17 @@
-//! [`IdempotencyStore`] on PostgreSQL: the insert in one transaction with the submission; a concurrent request with
+//! [`IdempotencyStore`] and [`AuditPageStore`] on PostgreSQL: the insert in one transaction with the submission; a concurrent request with
 //! the same key waits on the primary key and then fails as a conflict.
 
-use sealform_core::audit::PendingAudit;
+use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
 use sealform_core::idempotency::IdempotencyRecord;
 use sealform_core::ids::OrgId;
-use sealform_core::store::{IdempotencyStore, StoreError};
+use sealform_core::store::{AuditPageStore, IdempotencyStore, StoreError};
 use sealform_core::submission::NewSubmission;
 use time::OffsetDateTime;
 
 use super::PgStore;
 
 mod queries {
-    crate::idempotency::idempotency_queries!(sqlx::PgConnection, sqlx::PgPool);
+    crate::native_api::native_api_queries!(sqlx::PgConnection, sqlx::PgPool);
 }
 
 impl IdempotencyStore for PgStore {
@@ -36,5 +36,11 @@ impl IdempotencyStore for PgStore {
             queries::insert_submission_once(conn, submission, audit, record, expired_before).await
         })
         .await
+    }
+}
+
+impl AuditPageStore for PgStore {
+    async fn audit_page(&self, query: AuditQuery, before: Option<i64>) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_page(&self.pool, query, before).await
     }
 }

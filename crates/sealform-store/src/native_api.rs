@@ -1,11 +1,13 @@
-//! Statements for [`sealform_core::store::IdempotencyStore`], shared by both backends as [`crate::queries`] are:
-//! written once with `$n` placeholders and instantiated per backend by [`idempotency_queries!`], next to that
-//! backend's shared statements (the insert reuses their `insert_submission` inside the same transaction).
+//! Statements the native API needs beyond the console's: idempotency records
+//! ([`sealform_core::store::IdempotencyStore`]) and keyset pages of the audit search
+//! ([`sealform_core::store::AuditPageStore`]). Shared by both backends as [`crate::queries`] are: written once with
+//! `$n` placeholders and instantiated per backend by [`native_api_queries!`], next to that backend's shared
+//! statements (the idempotent insert reuses their `insert_submission` inside the same transaction).
 
-/// Instantiates the idempotency statements for one backend, in a module beside its `queries`.
-macro_rules! idempotency_queries {
+/// Instantiates the native API's statements for one backend, in a module beside its `queries`.
+macro_rules! native_api_queries {
     ($Conn:ty, $Pool:ty) => {
-        use sealform_core::audit::PendingAudit;
+        use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
         use sealform_core::idempotency::{IdempotencyRecord, KEY_TAKEN};
         use sealform_core::ids::{OrgId, SubmissionId};
         use sealform_core::store::StoreError;
@@ -14,6 +16,7 @@ macro_rules! idempotency_queries {
         use uuid::Uuid;
 
         use $crate::error::{backend, conflict_on_unique};
+        use $crate::rows::{AuditEventRow, audit_columns};
 
         type RecordRow = (Uuid, Uuid, String, Vec<u8>, Uuid, i32, String, OffsetDateTime);
 
@@ -85,7 +88,36 @@ macro_rules! idempotency_queries {
             .map_err(conflict_on_unique("store idempotency key", KEY_TAKEN))?;
             super::super::queries::insert_submission(conn, submission, audit).await
         }
+
+        /// As the shared `audit_search`, continuing below sequence number `before` (keyset: exact whatever the
+        /// entries' times).
+        pub(crate) async fn audit_page(
+            pool: &$Pool,
+            query: AuditQuery,
+            before: Option<i64>,
+        ) -> Result<Vec<AuditRow>, StoreError> {
+            let rows: Vec<AuditEventRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR action = $2) \
+                 AND ($3 IS NULL OR actor_id = $3) AND ($4 IS NULL OR target_hash = $4) \
+                 AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) AND ($8 IS NULL OR seq < $8) \
+                 ORDER BY seq DESC LIMIT $7"
+            ))
+            .bind(query.org.as_uuid())
+            .bind(query.action.map(|a| a.as_str()))
+            .bind(query.actor)
+            .bind(query.target_hash.map(|h| h.to_vec()))
+            .bind(query.from)
+            .bind(query.to)
+            .bind(i64::from(query.limit))
+            .bind(before)
+            .fetch_all(pool)
+            .await
+            .map_err(backend("search audit entries"))?;
+            rows.into_iter().map(AuditEventRow::into_domain).collect()
+        }
     };
 }
 
-pub(crate) use idempotency_queries;
+pub(crate) use native_api_queries;

@@ -1,17 +1,17 @@
-//! [`IdempotencyStore`] on SQLite: reads from the pool, the insert through the single writer (one transaction with
+//! [`IdempotencyStore`] and [`AuditPageStore`] on SQLite: reads from the pool, the insert through the single writer (one transaction with
 //! the submission).
 
-use sealform_core::audit::PendingAudit;
+use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
 use sealform_core::idempotency::IdempotencyRecord;
 use sealform_core::ids::OrgId;
-use sealform_core::store::{IdempotencyStore, StoreError};
+use sealform_core::store::{AuditPageStore, IdempotencyStore, StoreError};
 use sealform_core::submission::NewSubmission;
 use time::OffsetDateTime;
 
 use super::SqliteStore;
 
 mod queries {
-    crate::idempotency::idempotency_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
+    crate::native_api::native_api_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
 }
 
 impl IdempotencyStore for SqliteStore {
@@ -37,5 +37,11 @@ impl IdempotencyStore for SqliteStore {
                 Box::pin(queries::insert_submission_once(conn, submission, audit, record, expired_before))
             })
             .await
+    }
+}
+
+impl AuditPageStore for SqliteStore {
+    async fn audit_page(&self, query: AuditQuery, before: Option<i64>) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_page(&self.reads, query, before).await
     }
 }
