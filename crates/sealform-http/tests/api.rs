@@ -268,6 +268,17 @@ async fn idempotency_keys_replay_and_refuse<B: Backend>() {
     assert_ne!(later.json["id"], first.json["id"]);
     assert!(later.headers.get("idempotent-replayed").is_none());
     assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 3);
+    // Concurrent retries of one request: stored once, every one answered with it.
+    let (a, b, d) = tokio::join!(
+        post(key.clone(), "order-race", body.clone()),
+        post(key.clone(), "order-race", body.clone()),
+        post(key.clone(), "order-race", body.clone()),
+    );
+    for reply in [&a, &b, &d] {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.json["id"], a.json["id"]);
+    }
+    assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 4);
 }
 
 async fn cursor_pages_walk_every_submission_once<B: Backend>() {
