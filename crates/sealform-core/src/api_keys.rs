@@ -56,8 +56,9 @@ impl Scope {
             Role::FormManager => &[Self::Read, Self::Submit, Self::Write, Self::Export],
             Role::Reviewer => &[Self::Read, Self::Submit, Self::Write],
             Role::Approver => &[Self::Read],
-            // Auditors read the audit trail, never PHI: their keys may only submit (e.g. synthetic checks).
-            Role::Auditor => &[Self::Submit],
+            // Auditors read the audit trail, never PHI: their keys may read (the policy keeps submissions closed to
+            // them, so `read` opens the trail and form questions only) and submit (e.g. synthetic checks).
+            Role::Auditor => &[Self::Read, Self::Submit],
         }
     }
 }
@@ -223,8 +224,9 @@ pub async fn create<S: Store>(
     valid_days: Option<u32>,
 ) -> Result<(Zeroizing<String>, String), DomainError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::Invalid("a key name must have 1 to 100 characters".into()));
+    // One line of text: control characters (NUL among them, which PostgreSQL cannot store) are refused.
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid("a key name must be one line of 1 to 100 characters".into()));
     }
     let email = Email::parse(email)?;
     let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;

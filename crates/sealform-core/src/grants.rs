@@ -337,6 +337,10 @@ pub async fn request_access<S: Store>(
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(DomainError::Invalid(format!("give a reason of 1 to {MAX_REASON_CHARS} characters")));
     }
+    // Text, not bytes: control characters (NUL among them, which PostgreSQL cannot store) are refused.
+    if reason.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(DomainError::Invalid("the reason may not contain control characters".into()));
+    }
     store.form(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
     if store.access_requests_of_form(org, form).await?.iter().any(|r| r.request.user == user) {
         return Err(DomainError::Conflict("you asked for access to this form already; an admin will decide".into()));

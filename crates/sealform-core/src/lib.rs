@@ -16,6 +16,7 @@ pub mod form_model;
 pub mod form_settings;
 pub mod forms;
 pub mod grants;
+pub mod idempotency;
 pub mod ids;
 pub mod inbox;
 pub mod invitations;

@@ -46,6 +46,12 @@ pub enum Action {
     RequestAccess,
     /// Read the access review: who may see what in the organisation.
     ReviewAccess,
+    /// Add a submission to a form through the API (as the public page does for respondents).
+    CreateSubmission,
+    /// Administer the organisation's members and API keys (invite, change roles, deactivate, revoke keys).
+    ManageMembers,
+    /// Search the organisation's audit trail.
+    SearchAudit,
     /// Open time-boxed emergency access to a form for oneself ([`crate::break_glass`]).
     BreakGlass,
 }
@@ -184,9 +190,14 @@ const fn scope_for(action: Action) -> Option<Scope> {
         Action::ExportSubmissions => Some(Scope::Export),
         Action::SubmitForm => Some(Scope::Submit),
         Action::DeleteSubmissions | Action::ManageAccess => Some(Scope::Admin),
-        Action::ReviewAccess => Some(Scope::Admin),
-        // Asking for access and breaking the glass are a person's acts, never a key's.
-        Action::RequestAccess | Action::BreakGlass => None,
+        Action::ReviewAccess | Action::ManageMembers => Some(Scope::Admin),
+        Action::CreateSubmission => Some(Scope::Submit),
+        // Reading the trail is a read; the role decides whether the trail is theirs to read.
+        Action::SearchAudit => Some(Scope::Read),
+        // A key may ask on its user's behalf: the request names the user and grants nothing until an admin decides.
+        Action::RequestAccess => Some(Scope::Read),
+        // Breaking the glass is a person's act, never a key's.
+        Action::BreakGlass => None,
     }
 }
 
@@ -255,7 +266,12 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
         // Auditors review who may see what (never the records themselves).
         (Action::ReviewAccess, Resource::Org(_)) if role == Role::Auditor => return Decision::Allow,
         (Action::ReviewAccess, _) => return Decision::Deny("the access review is for owners, admins and auditors"),
-        (Action::DeleteSubmissions | Action::ManageAccess, _) => {
+        (Action::SearchAudit, Resource::Org(_)) if role == Role::Auditor => return Decision::Allow,
+        (Action::SearchAudit, _) => return Decision::Deny("the audit trail is for owners, admins and auditors"),
+        // Anyone of the organisation may fill in its forms (the public page lets anyone); the handler checks that
+        // the form is open for submissions.
+        (Action::CreateSubmission, Resource::Form { .. }) => return Decision::Allow,
+        (Action::DeleteSubmissions | Action::ManageAccess | Action::ManageMembers, _) => {
             return Decision::Deny("only admins and owners may do this");
         }
         (_, Resource::Form { form, .. }) => form,
@@ -435,6 +451,28 @@ mod tests {
             assert!(!check(role, &[], org, user, Action::ReviewAccess, Resource::Org(org)), "{role:?}");
         }
         assert!(!check(Role::Auditor, &[], org, user, Action::ReviewAccess, Resource::Form { org, form }));
+    }
+
+    #[test]
+    fn members_and_audit_are_for_their_roles_and_keys_need_the_scope() {
+        let (org, form, user) = ids();
+        let org_res = Resource::Org(org);
+        for role in [Role::Owner, Role::Admin, Role::Auditor] {
+            assert!(check(role, &[], org, user, Action::SearchAudit, org_res), "{role:?}");
+        }
+        for role in [Role::FormManager, Role::Reviewer, Role::Approver] {
+            assert!(!check(role, &[], org, user, Action::SearchAudit, org_res), "{role:?}");
+            assert!(!check(role, &[], org, user, Action::ManageMembers, org_res), "{role:?}");
+        }
+        assert!(!check(Role::Auditor, &[], org, user, Action::ManageMembers, org_res));
+        assert!(check(Role::Admin, &[], org, user, Action::ManageMembers, org_res));
+        let member = Member { org, user, role: Role::Auditor, grants: &[], emergency: false };
+        let key = |scopes: &'static [Scope]| Actor::ApiKey { member, scopes, form: None };
+        assert!(authorize(&key(&[Scope::Read]), Action::SearchAudit, org_res, NOW).allowed());
+        assert!(!authorize(&key(&[Scope::Submit]), Action::SearchAudit, org_res, NOW).allowed());
+        let on_form = Resource::Form { org, form };
+        assert!(authorize(&key(&[Scope::Submit]), Action::CreateSubmission, on_form, NOW).allowed());
+        assert!(!authorize(&key(&[Scope::Read]), Action::CreateSubmission, on_form, NOW).allowed());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::error::crypto_failure;
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::Keyring;
 use crate::store::{Store, StoreError};
@@ -259,6 +260,35 @@ pub async fn store_submission<S: Store>(
     files: Vec<NewFile>,
     created_at: OffsetDateTime,
 ) -> Result<(), DomainError> {
+    store_sealed(store, keyring, audit, (id, new), files, None, created_at).await
+}
+
+/// As [`store_submission`] without files, with the idempotency record committed in the same transaction (see
+/// [`crate::idempotency`]).
+///
+/// # Errors
+/// [`DomainError::Conflict`] with [`crate::idempotency::KEY_TAKEN`] when a concurrent request took the key first
+/// (nothing was stored); as [`store_submission`] otherwise.
+pub async fn store_submission_once<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    new: NewAnswers<'_>,
+    record: IdempotencyRecord,
+) -> Result<(), DomainError> {
+    let created_at = record.created_at;
+    store_sealed(store, keyring, audit, (record.submission, new), Vec::new(), Some(record), created_at).await
+}
+
+async fn store_sealed<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    (id, new): (SubmissionId, NewAnswers<'_>),
+    files: Vec<NewFile>,
+    once: Option<IdempotencyRecord>,
+    created_at: OffsetDateTime,
+) -> Result<(), DomainError> {
     let NewAnswers { org, form, form_version, answers, indexed } = new;
     let record = RecordRef { org, form, submission: id, revision: 1 };
     let index = index_digests(keyring, org, form, answers, indexed).await?;
@@ -277,8 +307,18 @@ pub async fn store_submission<S: Store>(
             index: index.clone(),
             files: files.clone(),
         };
-        match store.insert_submission(submission, entry.clone()).await {
+        let stored = match &once {
+            None => store.insert_submission(submission, entry.clone()).await,
+            Some(once) => {
+                let expired_before = created_at - crate::idempotency::TTL;
+                store.insert_submission_once(submission, entry.clone(), once.clone(), expired_before).await
+            }
+        };
+        match stored {
             Ok(()) => return Ok(()),
+            Err(StoreError::Conflict(message)) if message == crate::idempotency::KEY_TAKEN => {
+                return Err(DomainError::Conflict(message));
+            }
             Err(StoreError::Conflict(_)) if attempts < 3 => {
                 keyring.forget_active(org);
                 attempts += 1;

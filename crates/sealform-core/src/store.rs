@@ -15,6 +15,7 @@ use crate::folder_grants::{FolderGrant, FolderGrantRecord};
 use crate::folders::Folder;
 use crate::form_settings::Webhook;
 use crate::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::{FileId, FolderId, FormId, OrgId, SubmissionId, UserId};
 use crate::invitations::{InvitationRecord, NewInvitation};
 use crate::keys::{
@@ -840,6 +841,42 @@ pub trait FormSettingsStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Idempotency keys of the native API's submission POSTs ([`crate::idempotency`]). Every method is scoped to one
+/// organisation and one API key.
+pub trait IdempotencyStore {
+    /// The record of `key` made by `api_key` in `org` at or after `not_before` (older ones have expired).
+    fn idempotency_record(
+        &self,
+        org: OrgId,
+        api_key: Uuid,
+        key: &str,
+        not_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+
+    /// As [`SubmissionStore::insert_submission`], and stores `record` in the same transaction (dropping the
+    /// organisation's records older than `expired_before` first). [`StoreError::Conflict`] with
+    /// [`crate::idempotency::KEY_TAKEN`] when a record of the same key is in force (nothing is written then).
+    fn insert_submission_once(
+        &self,
+        submission: NewSubmission,
+        audit: PendingAudit,
+        record: IdempotencyRecord,
+        expired_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Keyset pages of an organisation's audit trail, for the native API's search (beside [`AuditStore::audit_search`],
+/// which the console pages by time).
+pub trait AuditPageStore {
+    /// As [`AuditStore::audit_search`], only entries with `seq < before` when given: the next page after the entry
+    /// numbered `before`.
+    fn audit_page(
+        &self,
+        query: AuditQuery,
+        before: Option<i64>,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+}
+
 /// Everything a backend provides. Services and the HTTP layer are generic over this.
 pub trait Store:
     HealthStore
@@ -854,6 +891,8 @@ pub trait Store:
     + FolderStore
     + FolderGrantStore
     + FormSettingsStore
+    + IdempotencyStore
+    + AuditPageStore
     + Clone
     + Send
     + Sync

@@ -242,6 +242,40 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("GET", "/console/folders/{folder}/access"),
     ("POST", "/console/folders/{folder}/access"),
     ("POST", "/console/folders/{folder}/access/revoke"),
+    // The native API (crate::api), beside /api/v1/me and /api/v1/files/{file} above; its OpenAPI document lists
+    // exactly these /api/v1 routes.
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/forms"),
+    ("POST", "/api/v1/forms"),
+    ("GET", "/api/v1/forms/{form}"),
+    ("PATCH", "/api/v1/forms/{form}"),
+    ("DELETE", "/api/v1/forms/{form}"),
+    ("GET", "/api/v1/forms/{form}/questions"),
+    ("PUT", "/api/v1/forms/{form}/questions"),
+    ("GET", "/api/v1/forms/{form}/submissions"),
+    ("POST", "/api/v1/forms/{form}/submissions"),
+    ("GET", "/api/v1/forms/{form}/export"),
+    ("GET", "/api/v1/submissions/{submission}"),
+    ("PUT", "/api/v1/submissions/{submission}"),
+    ("PATCH", "/api/v1/submissions/{submission}"),
+    ("DELETE", "/api/v1/submissions/{submission}"),
+    ("GET", "/api/v1/submissions/{submission}/revisions"),
+    ("GET", "/api/v1/submissions/{submission}/files"),
+    ("GET", "/api/v1/forms/{form}/grants"),
+    ("PUT", "/api/v1/forms/{form}/grants/{user}"),
+    ("DELETE", "/api/v1/forms/{form}/grants/{user}"),
+    ("GET", "/api/v1/forms/{form}/access-requests"),
+    ("POST", "/api/v1/forms/{form}/access-requests"),
+    ("POST", "/api/v1/forms/{form}/access-requests/{request}"),
+    ("GET", "/api/v1/api-keys"),
+    ("POST", "/api/v1/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{prefix}"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{user}"),
+    ("POST", "/api/v1/users/{user}/deactivate"),
+    ("GET", "/api/v1/audit"),
 ];
 
 std::thread_local! {
@@ -272,6 +306,18 @@ impl<S: Store> Routes<S> {
     /// As [`Router::merge`]; only of routes built the same way, so every path is written down.
     pub(crate) fn merge(self, other: Self) -> Self {
         Self(self.0.merge(other.0))
+    }
+
+    /// As [`Router::route_layer`]: a layer around the routes so far (only matched requests reach it).
+    pub(crate) fn route_layer<L>(self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response: axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error: Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        Self(self.0.route_layer(layer))
     }
 }
 
@@ -311,8 +357,6 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/invite/{token}", get(console::invite_page::<S>).post(console::invite_submit::<S>))
         .route("/login/mfa", get(console::mfa_page::<S>).post(console::mfa_submit::<S>))
         .route("/console/mfa", get(console::mfa_enrol_page::<S>).post(console::mfa_enrol_submit::<S>))
-        .route("/api/v1/me", get(api::me::<S>))
-        .route("/api/v1/files/{file}", get(api::file::<S>))
         .route("/console", get(console::console::<S>))
         .route("/console/audit", get(console::audit_page::<S>))
         .route("/console/sessions", get(console::sessions_page::<S>))
@@ -327,6 +371,7 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .route("/console/sessions/revoke", post(console::revoke_session::<S>))
         .route("/console/password", get(console::password_page::<S>).post(console::password_submit::<S>))
         .route("/csp-report", post(system::csp_report).layer(DefaultBodyLimit::max(system::CSP_REPORT_LIMIT)))
+        .merge(api::routes::<S>(&state))
         .merge(public::routes::<S>())
         .merge(console::form_routes::<S>())
         .merge(jotform::routes::<S>(state.clone()));

@@ -74,16 +74,25 @@ pub(crate) fn csrf_matches(expected: &str, submitted: &str) -> Result<(), ApiErr
 
 /// Where a request came from, for the audit trail (sealed there; never logged).
 pub(crate) fn request_context<B>(request: &Request<B>) -> RequestContext {
-    let ip = client_ip(request).map(|ip| ip.to_string());
-    let user_agent =
-        request.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect());
-    let request_id = request.extensions().get::<RequestId>().map(ToString::to_string);
+    request_context_of(request.headers(), request.extensions())
+}
+
+/// [`request_context`] from a request's parts (for extractors, which see no whole request).
+pub(crate) fn request_context_of(headers: &HeaderMap, extensions: &http::Extensions) -> RequestContext {
+    let ip = client_ip_of(extensions).map(|ip| ip.to_string());
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect());
+    let request_id = extensions.get::<RequestId>().map(ToString::to_string);
     RequestContext { ip, user_agent, request_id, os_user: None }
 }
 
 /// The client's address, as the connection shows it.
 pub(crate) fn client_ip<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+    client_ip_of(request.extensions())
+}
+
+/// [`client_ip`] from a request's extensions.
+pub(crate) fn client_ip_of(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// The audit scope of a logged-in user.

@@ -15,6 +15,8 @@ mod request_id;
 mod serve;
 mod system;
 
+pub use api::openapi_document;
+pub use api::operations::native_routes;
 pub use app::{AppState, DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE, HttpSettings, route_table, router};
 pub use problem::ApiError;
 pub use request_id::RequestId;

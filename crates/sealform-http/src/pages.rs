@@ -34,6 +34,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("users.html", include_str!("../templates/users.html")),
         ("reauth.html", include_str!("../templates/reauth.html")),
         ("api_keys.html", include_str!("../templates/api_keys.html")),
+        ("api_docs.html", include_str!("../templates/api_docs.html")),
     ]
     .into_iter()
     .chain(crate::public::TEMPLATES.iter().copied())

@@ -13,6 +13,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
+    /// Field-level messages (answer path or field name to message), for invalid input; never an answer.
+    errors: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Serialize)]
@@ -23,13 +25,22 @@ struct Problem<'a> {
     status: u16,
     code: &'static str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message safe to show (no PHI, no internals).
     #[must_use]
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into() }
+        Self { status, code, detail: detail.into(), errors: None }
+    }
+
+    /// With field-level messages (RFC 9457 extension member `errors`).
+    #[must_use]
+    pub fn with_errors(mut self, errors: std::collections::BTreeMap<String, String>) -> Self {
+        self.errors = Some(errors);
+        self
     }
 
     /// 404 for anything unknown or not visible.
@@ -85,8 +96,14 @@ impl From<DomainError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body =
-            Problem { kind: "about:blank", title, status: self.status.as_u16(), code: self.code, detail: &self.detail };
+        let body = Problem {
+            kind: "about:blank",
+            title,
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: &self.detail,
+            errors: self.errors.as_ref(),
+        };
         let mut response = (self.status, Json(body)).into_response();
         response
             .headers_mut()

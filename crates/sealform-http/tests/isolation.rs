@@ -45,6 +45,13 @@ enum Case {
     ApiFile,
     /// The native API's `me`: who the key is; names no resource.
     ApiMe,
+    /// A native API route naming A's form, submission, file, member or key: 404 for B's key, 403 for A's key
+    /// whose user has no grant (or whose key lacks the scope); sessions get 401 (the API knows keys only).
+    ApiResource,
+    /// A native API route over the key's own organisation (lists, creation): never shows A's data to B's key.
+    ApiOwn,
+    /// Asking for access through the API: 404 for B's key; what A's member without a grant does.
+    ApiRequestAccess,
     /// The Jotform-compatible API naming A's form, submission or file: keys only (401 for sessions); 404 for B's
     /// key, 403 for A's key without a grant.
     JotformResource,
@@ -147,6 +154,38 @@ const CASES: &[(&str, &str, Case)] = &[
     ("POST", "/console/users/emergency", Case::Own),
     ("GET", "/console/settings", Case::Own),
     ("POST", "/console/settings", Case::Own),
+    ("GET", "/api/v1/openapi.json", Case::Public),
+    ("GET", "/api/v1/docs", Case::Public),
+    ("GET", "/api/v1/forms", Case::ApiOwn),
+    ("POST", "/api/v1/forms", Case::ApiOwn),
+    ("GET", "/api/v1/forms/{form}", Case::ApiResource),
+    ("PATCH", "/api/v1/forms/{form}", Case::ApiResource),
+    ("DELETE", "/api/v1/forms/{form}", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/questions", Case::ApiResource),
+    ("PUT", "/api/v1/forms/{form}/questions", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/submissions", Case::ApiResource),
+    ("POST", "/api/v1/forms/{form}/submissions", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/export", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("PUT", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("PATCH", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("DELETE", "/api/v1/submissions/{submission}", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}/revisions", Case::ApiResource),
+    ("GET", "/api/v1/submissions/{submission}/files", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/grants", Case::ApiResource),
+    ("PUT", "/api/v1/forms/{form}/grants/{user}", Case::ApiResource),
+    ("DELETE", "/api/v1/forms/{form}/grants/{user}", Case::ApiResource),
+    ("GET", "/api/v1/forms/{form}/access-requests", Case::ApiResource),
+    ("POST", "/api/v1/forms/{form}/access-requests", Case::ApiRequestAccess),
+    ("POST", "/api/v1/forms/{form}/access-requests/{request}", Case::ApiResource),
+    ("GET", "/api/v1/api-keys", Case::ApiOwn),
+    ("POST", "/api/v1/api-keys", Case::ApiOwn),
+    ("DELETE", "/api/v1/api-keys/{prefix}", Case::ApiResource),
+    ("GET", "/api/v1/users", Case::ApiOwn),
+    ("POST", "/api/v1/users", Case::ApiOwn),
+    ("PATCH", "/api/v1/users/{user}", Case::ApiResource),
+    ("POST", "/api/v1/users/{user}/deactivate", Case::ApiResource),
+    ("GET", "/api/v1/audit", Case::ApiOwn),
     ("GET", "/console/folders", Case::Own),
     ("POST", "/console/folders", Case::Own),
     ("POST", "/console/folders/{folder}/forms", Case::Resource),
@@ -186,6 +225,8 @@ struct World {
     submission: SubmissionId,
     file: FileId,
     request: uuid::Uuid,
+    /// A member of A (the one asking for access).
+    member: sealform_core::ids::UserId,
 }
 
 async fn world<S: Store>(c: &Console<S>) -> World {
@@ -223,10 +264,10 @@ async fn world<S: Store>(c: &Console<S>) -> World {
         .unwrap();
     let change = sealform_core::folders::FolderChange { forms: vec![form], ..Default::default() };
     sealform_core::folders::change_folder(&c.store, audit, c.org_a, folder.id, change, now).await.unwrap();
-    World { folder: folder.id, form, submission, file: file_id, request }
+    World { folder: folder.id, form, submission, file: file_id, request, member: asker }
 }
 
-fn concrete(path: &str, w: &World) -> String {
+fn concrete(path: &str, w: &World, prefix: &str) -> String {
     path.replace("{id}", &w.form.to_string())
         .replace("{form}", &w.form.to_string())
         .replace("{form_id}", &w.form.to_string())
@@ -236,6 +277,8 @@ fn concrete(path: &str, w: &World) -> String {
         .replace("{request}", &w.request.to_string())
         .replace("{token}", "not-a-token")
         .replace("{folder}", &w.folder.to_string())
+        .replace("{user}", &w.member.to_string())
+        .replace("{prefix}", prefix)
         .replace("{key}", "height")
         .replace("{webhook}", "0")
         .replace("{*rest}", "report/1")
@@ -272,7 +315,11 @@ async fn send_as<S: Store>(c: &Console<S>, method: &str, path: &str, cookie: &st
             let request = Request::builder().method(method).uri(path).header("cookie", cookie);
             c.send(request.body(Body::from(form.to_owned())).unwrap()).await
         }
-        other => panic!("no probe for {other}"),
+        // Only the native API has these; it knows keys, not sessions.
+        other => {
+            let request = Request::builder().method(other).uri(path).header("cookie", cookie);
+            c.send(request.body(Body::empty()).unwrap()).await
+        }
     }
 }
 
@@ -365,9 +412,10 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
         methods.entry(path).or_default().insert(method);
     }
     for (path, expected) in &methods {
-        // PATCH: the one method no route has.
-        // With a key, so the compatible API (keys only) gets as far as routing.
-        let request = Request::patch(concrete(path, &w)).header("apikey", other_key.as_str());
+        // TRACE: a method no route registers, so every path answers 405 with its `Allow` list. With a key, so the
+        // compatible API (keys only) gets as far as routing.
+        let probe = Request::builder().method("TRACE").uri(concrete(path, &w, "sf_x"));
+        let request = probe.header("apikey", other_key.as_str());
         let reply = c.send(request.body(Body::empty()).unwrap()).await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         let allow = reply.headers["allow"].to_str().unwrap().to_owned();
@@ -382,7 +430,7 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     // Signing out ends the probing sessions: it goes last.
     let (last, first): (Vec<_>, Vec<_>) = all_cases.iter().partition(|(_, path, _)| *path == "/logout");
     for (method, path, case) in first.into_iter().chain(last) {
-        let uri = concrete(path, &w);
+        let uri = concrete(path, &w, &victim_prefix);
         let probes = [
             ("organisation B", &other, &other_csrf, StatusCode::NOT_FOUND),
             ("member without a grant", &no_grant, &no_grant_csrf, StatusCode::FORBIDDEN),
@@ -395,7 +443,9 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
                 Case::RequestAccess if who == "organisation B" => reply.status == StatusCode::NOT_FOUND,
                 // Asking for access is what a member without a grant does; it shows the title, no answers.
                 Case::RequestAccess => reply.status.is_success() && !reply.body.contains("Zebedee"),
-                Case::ApiFile | Case::ApiMe => reply.status == StatusCode::UNAUTHORIZED,
+                Case::ApiFile | Case::ApiMe | Case::ApiResource | Case::ApiOwn | Case::ApiRequestAccess => {
+                    reply.status == StatusCode::UNAUTHORIZED
+                }
                 // The compatible API knows keys only.
                 Case::JotformResource | Case::JotformFolder | Case::JotformOwn => {
                     reply.status == StatusCode::UNAUTHORIZED && leaks(&reply).is_none()
@@ -419,7 +469,12 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
                 bearer(&c, method, &uri, key).await
             };
             let ok = match case {
-                Case::ApiFile | Case::JotformResource => reply.status == refusal,
+                Case::JotformResource => reply.status == refusal,
+                Case::ApiFile | Case::ApiResource => reply.status == refusal && leaks(&reply).is_none(),
+                Case::ApiRequestAccess if who == "organisation B's key" => reply.status == StatusCode::NOT_FOUND,
+                // Asking for access is what a member without a grant does: past the policy, the probe's empty body
+                // is what gets refused.
+                Case::ApiRequestAccess => reply.status == StatusCode::BAD_REQUEST && leaks(&reply).is_none(),
                 Case::JotformFolder if who == "organisation B's key" => reply.status == StatusCode::NOT_FOUND,
                 Case::JotformFolder | Case::JotformOwn => {
                     leaks(&reply).is_none() && (who != "organisation B's key" || !reply.body.contains("CanaryFolderA"))

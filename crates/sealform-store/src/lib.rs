@@ -8,6 +8,7 @@ mod error;
 mod folder_grant_queries;
 mod folder_queries;
 mod migrations;
+mod native_api;
 mod postgres;
 mod queries;
 mod rows;

@@ -54,16 +54,16 @@ pub(crate) async fn export_page<S: Store>(
 }
 
 /// What the download asks for, from a query string with repeated `field` keys.
-struct ExportRequest {
+pub(crate) struct ExportRequest {
     format: Format,
     fields: Vec<String>,
     /// Fields whose answers are masked for the exporter (PHI hidden by their grant): exported as `•••`, never opened.
-    masked: Vec<String>,
-    from: String,
-    to: String,
+    pub(crate) masked: Vec<String>,
+    pub(crate) from: String,
+    pub(crate) to: String,
 }
 
-fn parse_request(query: Option<&str>, known: &[(String, String)]) -> Result<ExportRequest, ApiError> {
+pub(crate) fn parse_request(query: Option<&str>, known: &[(String, String)]) -> Result<ExportRequest, ApiError> {
     let invalid = |what: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", what.to_owned());
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|_| invalid("the query is malformed"))?;
@@ -135,7 +135,7 @@ fn masked_fields(authz: &Authz, form: &FormRecord, definition: &Definition) -> V
 }
 
 /// Starts the export in a task that owns its state; answers once the audit entry committed (or with the error).
-async fn stream_export<S: Store>(
+pub(crate) async fn stream_export<S: Store>(
     state: AppState<S>,
     scope: AuditScope,
     form: FormRecord,

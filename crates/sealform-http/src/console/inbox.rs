@@ -188,7 +188,7 @@ pub(crate) struct InboxFilter {
 }
 
 /// Parses a `YYYY-MM-DD` day of a filter (empty: no bound).
-pub(super) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(crate) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     if text.trim().is_empty() {
         return Ok(None);
     }

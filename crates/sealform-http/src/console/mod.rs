@@ -37,7 +37,7 @@ mod account;
 mod admin;
 mod break_glass;
 mod builder;
-mod export;
+pub(crate) mod export;
 mod folders;
 pub(crate) mod inbox;
 mod settings;

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod access;
+pub mod api;
 pub mod forms;
 
 pub use std::future::Future;

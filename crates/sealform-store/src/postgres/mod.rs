@@ -3,6 +3,7 @@
 
 mod folder_grants;
 mod folders;
+mod native_api;
 mod queries;
 
 use std::time::Duration;

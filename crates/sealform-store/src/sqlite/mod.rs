@@ -4,6 +4,7 @@
 
 mod folder_grants;
 mod folders;
+mod native_api;
 mod queries;
 mod writer;
 

@@ -1,0 +1,47 @@
+//! [`IdempotencyStore`] and [`AuditPageStore`] on SQLite: reads from the pool, the insert through the single writer (one transaction with
+//! the submission).
+
+use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
+use sealform_core::idempotency::IdempotencyRecord;
+use sealform_core::ids::OrgId;
+use sealform_core::store::{AuditPageStore, IdempotencyStore, StoreError};
+use sealform_core::submission::NewSubmission;
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+
+mod queries {
+    crate::native_api::native_api_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
+}
+
+impl IdempotencyStore for SqliteStore {
+    async fn idempotency_record(
+        &self,
+        org: OrgId,
+        api_key: uuid::Uuid,
+        key: &str,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        queries::idempotency_record(&self.reads, org, api_key, key, not_before).await
+    }
+
+    async fn insert_submission_once(
+        &self,
+        submission: NewSubmission,
+        audit: PendingAudit,
+        record: IdempotencyRecord,
+        expired_before: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(queries::insert_submission_once(conn, submission, audit, record, expired_before))
+            })
+            .await
+    }
+}
+
+impl AuditPageStore for SqliteStore {
+    async fn audit_page(&self, query: AuditQuery, before: Option<i64>) -> Result<Vec<AuditRow>, StoreError> {
+        queries::audit_page(&self.reads, query, before).await
+    }
+}
