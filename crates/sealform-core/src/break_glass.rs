@@ -71,8 +71,11 @@ pub async fn break_glass<S: Store>(
     if is_org_admin(role) {
         return Err(DomainError::Invalid("owners and admins see every form already".into()));
     }
-    let before = store.grant(org, form, user).await?;
-    if let Some(held) = before.as_ref().filter(|g| g.in_force(now)) {
+    // Any grant that reaches the form counts, a folder's included: break-glass must never widen access the member
+    // already has (say, a grant that hides PHI).
+    let grants = store.grants_of_user(org, user).await?;
+    let before = grants.iter().find(|g| g.form == form && g.via_folder.is_none()).cloned();
+    if let Some(held) = grants.iter().find(|g| g.form == form && g.in_force(now)) {
         let what = if held.break_glass {
             "your emergency access to this form is still open"
         } else {
@@ -106,6 +109,9 @@ pub async fn break_glass<S: Store>(
 /// Tells every active owner and admin of the organisation, by e-mail, who opened emergency access to which form
 /// and until when, with a link to the console. The reason is not in the e-mail (it may describe a patient); the
 /// console shows it to them. A failed e-mail is logged, never undoes the access.
+///
+/// # Errors
+/// Storage failures reading the members (the access is open by then: callers log this, the console shows it).
 pub async fn alert_admins<S: Store>(
     store: &S,
     mailer: &dyn Mailer,

@@ -166,7 +166,14 @@ pub async fn delete_folder<S: Store>(
     if !all.iter().any(|f| f.id == folder) {
         return Err(DomainError::NotFound("no such folder".into()));
     }
-    let targets = subtree(&all, folder).into_iter().map(|id| Target::new("folder", id)).collect();
+    let doomed = subtree(&all, folder);
+    // Deleting would take the grants on these folders with it, unaudited: they are revoked first, one by one.
+    if store.folder_grants_of_org(org).await?.iter().any(|g| doomed.contains(&g.grant.folder)) {
+        return Err(DomainError::Conflict(
+            "members have grants on this folder or one below it; revoke them before deleting the folder".into(),
+        ));
+    }
+    let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now))?;
     if store.delete_folder(org, folder, entry).await? {
         Ok(())

@@ -234,11 +234,28 @@ pub fn authorize(actor: &Actor<'_>, action: Action, resource: Resource, now: Off
             }
         }
     }
-    member_decision(member, action, resource, now)
+    member_decision(member, matches!(actor, Actor::ApiKey { .. }), action, resource, now)
+}
+
+/// The grants an actor may use on `form` at `now`: the member's grants in force, but never a break-glass grant
+/// through an API key (emergency access is for the person who opened it, in the console).
+fn usable_grants<'a, 'm>(
+    member: &'m Member<'a>,
+    by_key: bool,
+    form: FormId,
+    now: OffsetDateTime,
+) -> impl Iterator<Item = &'a Grant> + 'm {
+    grants_in_force(member, form, now).filter(move |g| !(by_key && g.break_glass))
 }
 
 /// The member's own rights (an API key is then narrowed further by [`authorize`]).
-fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now: OffsetDateTime) -> Decision {
+fn member_decision(
+    member: &Member<'_>,
+    by_key: bool,
+    action: Action,
+    resource: Resource,
+    now: OffsetDateTime,
+) -> Decision {
     let role = member.role;
     if is_org_admin(role) {
         return Decision::Allow;
@@ -281,12 +298,13 @@ fn member_decision(member: &Member<'_>, action: Action, resource: Resource, now:
         // Auditors read the trail, not the records it describes (minimum necessary).
         return Decision::Deny("auditors never open submissions");
     }
-    if grant_in_force(member, form, now).is_none() {
+    if usable_grants(member, by_key, form, now).next().is_none() {
         return Decision::Deny("you have no access to this form; ask an admin for it");
     }
     let cap = role_cap(role);
-    let held =
-        |right: Right| cap.contains(&right) && grants_in_force(member, form, now).any(|g| g.rights.contains(&right));
+    let held = |right: Right| {
+        cap.contains(&right) && usable_grants(member, by_key, form, now).any(|g| g.rights.contains(&right))
+    };
     match right_for(action) {
         // Seeing the form, or answering it as a member (which shows nothing back), needs any right the role may
         // hold: an auditor's synthetic check needs a view grant on the form it probes.
@@ -312,7 +330,7 @@ pub fn hides_phi(actor: &Actor<'_>, form: FormId, now: OffsetDateTime) -> bool {
     }
     // Hidden unless some grant that applies shows it: a folder grant that hides PHI does not take away what a grant
     // on the form itself shows, and the other way round.
-    grants_in_force(member, form, now).all(|g| g.hide_phi)
+    usable_grants(member, matches!(actor, Actor::ApiKey { .. }), form, now).all(|g| g.hide_phi)
 }
 
 /// The answer paths of a form's PHI questions: masked for an actor whose grant hides PHI.
@@ -518,5 +536,18 @@ mod tests {
         let both_hide = [direct, Grant { hide_phi: true, ..folder }];
         let member = Member { org, user, role: Role::Reviewer, grants: &both_hide, emergency: false };
         assert!(hides_phi(&Actor::User(member), form, NOW));
+    }
+
+    #[test]
+    fn a_break_glass_grant_serves_the_person_never_their_api_keys() {
+        let (org, form, user) = ids();
+        let resource = Resource::Form { org, form };
+        let emergency = Grant { break_glass: true, ..grant(org, form, user, &[Right::View]) };
+        let grants = [emergency];
+        let member = Member { org, user, role: Role::Reviewer, grants: &grants, emergency: true };
+        assert!(authorize(&Actor::User(member), Action::ReadSubmissions, resource, NOW).allowed());
+        let key = Actor::ApiKey { member, scopes: &Scope::ALL, form: None };
+        assert!(!authorize(&key, Action::ReadSubmissions, resource, NOW).allowed(), "keys cannot use it");
+        assert!(hides_phi(&key, form, NOW) && !hides_phi(&Actor::User(member), form, NOW));
     }
 }

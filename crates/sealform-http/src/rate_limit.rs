@@ -1,6 +1,7 @@
 //! Request budgets for the APIs (both the native and the Jotform-compatible one): each API key spends from a token
 //! bucket sized by its organisation's setting, and failed authentication spends, much faster, from a bucket per
-//! client address — so guessing keys is slow even though a valid key's budget is generous.
+//! client address and key prefix — so guessing a key's secret is slow even though a valid key's budget is generous,
+//! and one client's wrong keys never lock out another key used from behind the same proxy.
 //!
 //! The buckets live in memory: one process serves an installation, and a restart that refills them is harmless.
 //! Time comes from the state's clock, so tests move it instead of sleeping.
@@ -31,7 +32,7 @@ const HARD_CAP: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct ApiLimiter {
     keys: Mutex<Buckets<Uuid>>,
-    failures: Mutex<Buckets<IpAddr>>,
+    failures: Mutex<Buckets<(IpAddr, Prefix)>>,
 }
 
 /// What is left of a key's budget after a request was admitted, for the `RateLimit` headers and `limit-left`.
@@ -95,16 +96,17 @@ pub struct Admitted {
 /// A [`Refusal`] saying why.
 pub async fn admit<S: Store>(state: &AppState<S>, ip: Option<IpAddr>, key: Option<&str>) -> Result<Admitted, Refusal> {
     let now = state.clock.now();
-    if let Some(retry_after) = state.limits.failures_exhausted(ip, now) {
-        return Err(Refusal::TooManyFailures { retry_after });
-    }
-    let Some(key) = key else {
+    let Some(key) = key.map(str::trim) else {
         return Err(Refusal::Unauthorized("send an API key".into()));
     };
-    let principal = match authenticate(&state.store, state.clock.as_ref(), key.trim()).await {
+    let source = (address_block(ip), prefix_of(key));
+    if let Some(retry_after) = state.limits.failures_exhausted(source, now) {
+        return Err(Refusal::TooManyFailures { retry_after });
+    }
+    let principal = match authenticate(&state.store, state.clock.as_ref(), key).await {
         Ok(principal) => principal,
         Err(DomainError::Unauthorized(message)) => {
-            state.limits.record_failure(ip, now);
+            state.limits.record_failure(source, now);
             return Err(Refusal::Unauthorized(message));
         }
         Err(other) => return Err(Refusal::Failed(other)),
@@ -131,20 +133,32 @@ impl ApiLimiter {
         taken.map(|()| budget).map_err(|wait| (wait, budget))
     }
 
-    /// Seconds to wait when `ip` has no failed attempts left; `None` when it may try.
-    fn failures_exhausted(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Option<u64> {
+    /// Seconds to wait when `source` has no failed attempts left; `None` when it may try.
+    fn failures_exhausted(&self, source: (IpAddr, Prefix), now: OffsetDateTime) -> Option<u64> {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket = failures.get(&address_block(ip))?;
+        let bucket = failures.get(&source)?;
         bucket.refill(now);
         (bucket.tokens < 1.0).then(|| bucket.secs_until_one())
     }
 
-    /// Spends one failed attempt of `ip`'s allowance.
-    fn record_failure(&self, ip: Option<IpAddr>, now: OffsetDateTime) {
+    /// Spends one failed attempt of `source`'s allowance.
+    fn record_failure(&self, source: (IpAddr, Prefix), now: OffsetDateTime) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         // An empty bucket stays empty: the attempt was refused before it got here.
-        let _ = failures.entry(address_block(ip), FAILED_AUTH_LIMIT, now).take(now);
+        let _ = failures.entry(source, FAILED_AUTH_LIMIT, now).take(now);
     }
+}
+
+/// The visible prefix a key starts with (`sf_` and ten characters), or zeros: failures are counted per prefix, so
+/// guessing one key's secret is throttled without touching the other keys used from the same address.
+type Prefix = [u8; 13];
+
+fn prefix_of(key: &str) -> Prefix {
+    let mut prefix = [0; 13];
+    if let Some(start) = key.as_bytes().get(..13) {
+        prefix.copy_from_slice(start);
+    }
+    prefix
 }
 
 /// What failed attempts are counted against: the address, or for IPv6 its /64 (one subscriber's whole block, or
@@ -206,9 +220,10 @@ struct Bucket {
 
 impl Bucket {
     fn refill(&mut self, now: OffsetDateTime) {
+        // A clock stepped back refills nothing and restarts the count from now, so refills resume at once.
         let elapsed = (now - self.at).as_seconds_f64().max(0.0);
         self.tokens = (self.tokens + elapsed * per_second(self.limit)).min(f64::from(self.limit.burst));
-        self.at = self.at.max(now);
+        self.at = now;
     }
 
     /// Takes one token, or says how many seconds until one is there.
@@ -271,18 +286,30 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_counted_per_address_and_ipv6_per_64() {
+    fn failures_are_counted_per_address_and_prefix_and_ipv6_per_64() {
         let limiter = ApiLimiter::default();
-        let attacker: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let same_block: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        let source = |ip: &str, key: &str| (address_block(Some(ip.parse().unwrap())), prefix_of(key));
+        let guess = source("2001:db8:1:2::1", "sf_AAAAAAAAAA_guess");
         for _ in 0..FAILED_AUTH_LIMIT.burst {
-            assert_eq!(limiter.failures_exhausted(Some(attacker), T0), None);
-            limiter.record_failure(Some(attacker), T0);
+            assert_eq!(limiter.failures_exhausted(guess, T0), None);
+            limiter.record_failure(guess, T0);
         }
-        assert_eq!(limiter.failures_exhausted(Some(same_block), T0), Some(6), "10 a minute: one every 6 s");
-        assert_eq!(limiter.failures_exhausted(Some(other), T0), None);
-        assert_eq!(limiter.failures_exhausted(Some(attacker), T0 + Duration::seconds(6)), None);
+        let same_block = source("2001:db8:1:2:ffff::9", "sf_AAAAAAAAAA_other");
+        assert_eq!(limiter.failures_exhausted(same_block, T0), Some(6), "10 a minute: one every 6 s");
+        assert_eq!(limiter.failures_exhausted(source("192.0.2.7", "sf_AAAAAAAAAA_x"), T0), None, "another address");
+        let other_key = source("2001:db8:1:2::1", "sf_BBBBBBBBBB_real");
+        assert_eq!(limiter.failures_exhausted(other_key, T0), None, "another key from behind the same proxy");
+        assert_eq!(limiter.failures_exhausted(guess, T0 + Duration::seconds(6)), None);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_stall_the_refill() {
+        let limiter = ApiLimiter::default();
+        let (key, limit) = (Uuid::now_v7(), ApiRateLimit { per_minute: 60, burst: 1 });
+        assert!(limiter.spend(key, limit, T0).is_ok());
+        let earlier = T0 - Duration::hours(1);
+        assert!(limiter.spend(key, limit, earlier).is_err(), "no refill for time going backwards");
+        assert!(limiter.spend(key, limit, earlier + Duration::seconds(1)).is_ok(), "refills from the new now");
     }
 
     #[test]

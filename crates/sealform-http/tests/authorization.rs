@@ -421,8 +421,15 @@ async fn break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_end
     let csrf = csrf_of(&c, &owner).await;
     let give = format!("csrf={csrf}&email=er%40a.example&emergency=on");
     assert_eq!(c.post("/console/users/emergency", &owner, &give).await.status, StatusCode::SEE_OTHER);
-    let auditor_gets = format!("csrf={csrf}&email=a%40a.example&emergency=on");
-    assert_eq!(c.post("/console/users/emergency", &owner, &auditor_gets).await.status, 422, "owners need none");
+    let owner_gets = format!("csrf={csrf}&email=a%40a.example&emergency=on");
+    assert_eq!(c.post("/console/users/emergency", &owner, &owner_gets).await.status, 422, "owners need none");
+    c.member_session("trail@a.example", Role::Auditor).await;
+    let auditor_gets = format!("csrf={csrf}&email=trail%40a.example&emergency=on");
+    assert_eq!(
+        c.post("/console/users/emergency", &owner, &auditor_gets).await.status,
+        422,
+        "auditors never open records"
+    );
     assert!(c.get(&format!("/console/forms/{form}/request-access"), &nurse).await.body.contains(&glass));
     assert_eq!(c.get(&glass, &nurse).await.status, StatusCode::OK);
 
@@ -443,6 +450,29 @@ async fn break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_end
     // The record opens, PHI included.
     let read = c.get(&record, &nurse).await;
     assert!(read.status == StatusCode::OK && read.body.contains("Zebedee"), "{}", read.status);
+    // The person, not their scripts: a key of the nurse cannot use the emergency access.
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let (key, _) = sealform_core::api_keys::create(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "er@a.example",
+        "script",
+        vec![Scope::Read],
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let by_key = Request::get(format!("/api/v1/submissions/{submission}"))
+        .header("authorization", format!("Bearer {}", key.as_str()))
+        .body(Body::empty())
+        .unwrap();
+    let by_key = c.send(by_key).await;
+    assert_eq!(by_key.status, StatusCode::FORBIDDEN, "{}", by_key.body);
+    assert!(!by_key.body.contains("Zebedee"));
 
     // Owners are alerted by e-mail at once, without the reason; the console and the log show it.
     let mails = c.mailbox.0.lock().unwrap().clone();
@@ -524,6 +554,36 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     let created = audited(&c, Action::GrantCreate).await;
     assert!(created[0].1.contains(&format!("folder:{cardiology}")), "{:?}", created[0]);
     assert!(created[0].0[1].starts_with("after:rights=view;hide_phi=true"), "{:?}", created[0]);
+
+    // A folder that carries grants is not deleted (that would drop them unaudited); a form manager's key may not
+    // move forms between folders (that changes who may open them).
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let key = |email: &'static str, scopes: &[Scope]| {
+        sealform_core::api_keys::create(&c.store, &c.clock, audit, c.org_a, email, "k", scopes.to_vec(), None, None)
+    };
+    let (owner_key, _) = key("a@a.example", &Scope::ALL).await.unwrap();
+    let delete = Request::delete(format!("/jotform/folder/{cardiology}")).header("apikey", owner_key.as_str());
+    let refused = c.send(delete.body(Body::empty()).unwrap()).await;
+    assert!(refused.status.is_client_error() && refused.body.contains("revoke them"), "{}", refused.body);
+    assert_eq!(c.store.folders_of(c.org_a).await.unwrap().len(), 2);
+    c.member_session("fm@a.example", Role::FormManager).await;
+    c.grant("fm@a.example", form, &Right::ALL, false, None).await;
+    let (fm_key, _) = key("fm@a.example", &[Scope::Read, Scope::Write]).await.unwrap();
+    let body = serde_json::json!({ "forms": [form.to_string()] }).to_string();
+    let move_in = Request::put(format!("/jotform/folder/{cardiology}")).header("apikey", fm_key.as_str());
+    let refused = c.send(move_in.body(Body::from(body)).unwrap()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    // Break-glass cannot widen what a folder grant gives.
+    step_up(&c, &owner).await;
+    let emergency = format!("csrf={csrf}&email=card%40a.example&emergency=on");
+    assert_eq!(c.post("/console/users/emergency", &owner, &emergency).await.status, StatusCode::SEE_OTHER);
+    let nurse_csrf = csrf_of(&c, &nurse).await;
+    let reason = "csrf={nurse_csrf}&reason=Patient+collapsed+in+clinic&minutes=15".replace("{nurse_csrf}", &nurse_csrf);
+    let glass = c.post(&format!("/console/forms/{form}/break-glass"), &nurse, &reason).await;
+    assert_eq!(glass.status, 422, "the folder grant already reaches the form");
+    assert!(c.get(&record, &nurse).await.body.contains("•••"), "still masked");
 
     // A grant on the form itself that shows PHI adds to it.
     c.grant("card@a.example", form, &[Right::View], false, Some(Duration::hours(1))).await;

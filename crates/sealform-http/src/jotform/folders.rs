@@ -188,7 +188,8 @@ pub(crate) async fn update<S: Store>(
     }
     for form in &change.forms {
         state.store.form(org, *form).await?.ok_or_else(|| Failure::not_found("form"))?;
-        caller.require_on(Action::ManageForm, *form, now)?;
+        // Grants on folders reach the forms inside: moving a form changes who may open it, an admin's decision.
+        caller.require_on(Action::ManageAccess, *form, now)?;
     }
     let scope = caller.scope();
     let folder = change_folder(&state.store, audit_ctx(&state, &scope), org, id, change, now).await?;
