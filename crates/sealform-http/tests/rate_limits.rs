@@ -121,7 +121,7 @@ async fn owners_set_the_budget_and_mfa_policy_on_the_settings_page<B: Backend>()
         assert!(refused.body.contains("from 1 to") || refused.body.contains("between 1 and"), "{}", refused.body);
     }
     let (mfa, limit) = c.store.organisation_settings(c.org_a).await.unwrap().unwrap();
-    assert!(!mfa && limit == sealform_core::api_keys::ApiRateLimit::DEFAULT, "nothing was saved");
+    assert!(!mfa && limit == ApiRateLimit::DEFAULT, "nothing was saved");
     let saved = c.post("/console/settings", &owner, &format!("{}&mfa_required=on", save("60", "1"))).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     assert_eq!(me(&c, &key).await.status, StatusCode::OK);
