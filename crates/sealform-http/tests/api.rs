@@ -82,6 +82,7 @@ async fn forms_are_created_changed_and_archived<B: Backend>() {
     assert_eq!(list.json["items"][0]["questions"], 5);
 
     let path = format!("/api/v1/forms/{form}");
+    c.api("PATCH", &path, &key, Some(json!({}))).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let renamed = c.api("PATCH", &path, &key, Some(json!({ "title": "New intake" }))).await;
     assert_eq!(renamed.json["title"], "New intake");
     assert_eq!(c.api("GET", &path, &key, None).await.json["title"], "New intake");

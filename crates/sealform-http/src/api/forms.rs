@@ -214,6 +214,9 @@ pub(crate) async fn update<S: Store>(
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageForm, form.id)?;
     let patch: FormPatch = body.json()?;
+    if patch.title.is_none() && patch.status.is_none() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "give a title or a status to change"));
+    }
     let change = FormChange { title: patch.title, definition: None, status: patch.status.map(Into::into) };
     let changed = change_form(&state.store, caller.audit(&state), caller.org(), form.id, change, caller.now).await?;
     Ok(Json(Form::from(&changed)))

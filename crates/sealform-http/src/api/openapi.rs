@@ -191,10 +191,10 @@ fn operation(op: &Operation) -> Value {
     });
     match op.scope {
         None => value["security"] = json!([]),
+        Some("any") => value["description"] = Value::String("Needs any valid key.".to_owned()),
         Some(scope) => {
-            value["description"] = Value::String(format!(
-                "Needs a key with the `{scope}` scope (and a user whose role and grants allow it)."
-            ));
+            let text = format!("Needs a key with the `{scope}` scope (and a user whose role and grants allow it).");
+            value["description"] = Value::String(text);
         }
     }
     if let Some(body) = op.body {
