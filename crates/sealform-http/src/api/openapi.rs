@@ -195,6 +195,8 @@ fn operation(op: &Operation) -> Value {
         Some(scope) => {
             let text = format!("Needs a key with the `{scope}` scope (and a user whose role and grants allow it).");
             value["description"] = Value::String(text);
+            // Machine-readable too, so clients (and our tests) can check what a key needs.
+            value["x-sealform-scope"] = Value::String(scope.to_owned());
         }
     }
     if let Some(body) = op.body {
