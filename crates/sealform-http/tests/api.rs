@@ -692,7 +692,37 @@ async fn stored_file<S: Store>(c: &Console<S>, form: &str) -> String {
     id
 }
 
+async fn files_are_listed_and_downloaded_audited<B: Backend>() {
+    let Some(c) = console::<B>("api_files").await else { return };
+    let (owner, form) = setup(&c).await;
+    // A PHI file question, so masking applies to it.
+    let mut with_file = questions();
+    with_file
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "qid": "12", "type": "control_fileupload", "text": "Card", "phi": true }));
+    let put =
+        c.api("PUT", &format!("/api/v1/forms/{form}/questions"), &owner, Some(json!({ "questions": with_file }))).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let file = stored_file(&c, &form).await;
+    let record = c.store.file(c.org_a, file.parse().unwrap()).await.unwrap().unwrap();
+    let listed = c.api("GET", &format!("/api/v1/submissions/{}/files", record.submission_id), &owner, None).await;
+    assert_eq!(listed.json[0]["id"], file.as_str(), "{}", listed.body);
+    assert_eq!(listed.json[0]["phi"], true);
+    let download = c.api("GET", listed.json[0]["download"].as_str().unwrap(), &owner, None).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, "%PDF card");
+    assert_eq!(download.headers["content-type"], "application/octet-stream");
+    assert!(matches!(last_actor(&c, Action::FileRead).await, Actor::ApiKey(_)));
+    // A grant hiding PHI: the file answers a PHI question, so it stays closed.
+    member(&c, "rev@a.example", Role::Reviewer).await;
+    c.grant("rev@a.example", form.parse().unwrap(), &[Right::View], true, None).await;
+    let reviewer = c.key("rev@a.example", &[Scope::Read]).await;
+    c.api("GET", &format!("/api/v1/files/{file}"), &reviewer, None).await.assert_problem(StatusCode::FORBIDDEN);
+}
+
 both!(
+    files_are_listed_and_downloaded_audited,
     each_operation_needs_the_scope_the_document_names,
     every_answer_carries_the_budget_and_a_spent_budget_is_429,
     forms_are_created_changed_and_archived,
