@@ -371,6 +371,15 @@ async fn bad_input_gets_a_problem_never_a_5xx<B: Backend>() {
     ] {
         c.api("GET", &unknown, &key, None).await.assert_problem(StatusCode::NOT_FOUND);
     }
+    // Invalid UTF-8 in the path and the query string.
+    c.api("GET", "/api/v1/forms/%FF%FE", &key, None).await.assert_problem(StatusCode::NOT_FOUND);
+    let query = c.api("GET", &format!("/api/v1/forms/{form}/submissions?cursor=%FF&status=%FE"), &key, None).await;
+    assert!(
+        query.status == StatusCode::BAD_REQUEST || query.status == StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        query.body
+    );
+    query.assert_problem(query.status);
     // A body over the limit (1 MiB in the harness).
     let huge = format!("{{\"answers\": {{\"2\": \"{}\"}}}}", "a".repeat(2 << 20)).into_bytes();
     c.api_raw("POST", &path, Some(&key), &json, huge).await.assert_problem(StatusCode::PAYLOAD_TOO_LARGE);

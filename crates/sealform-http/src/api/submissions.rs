@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::header::LOCATION;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 
 use super::caller::Caller;
 use super::forms::org_form;
-use super::input::{RawBody, id, query};
+use super::input::{PathParams, RawBody, id, query};
 use super::page::{Page, Paging, parse_time, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
@@ -269,7 +269,7 @@ async fn org_submission<S: Store>(
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Page<Submission>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
@@ -337,7 +337,7 @@ fn key_reused() -> ApiError {
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -417,7 +417,7 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn show<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<SubmissionDetail>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::ReadSubmissions, form.id)?;
@@ -452,7 +452,7 @@ pub(crate) async fn show<S: Store>(
 pub(crate) async fn edit<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Submission>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
@@ -496,7 +496,7 @@ pub(crate) async fn edit<S: Store>(
 pub(crate) async fn set<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Submission>, ApiError> {
     let (summary, form, _) = org_submission(&state, &caller, &raw).await?;
@@ -514,7 +514,7 @@ pub(crate) async fn set<S: Store>(
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let (summary, form, _) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::DeleteSubmissions, form.id)?;
@@ -530,7 +530,7 @@ pub(crate) async fn delete<S: Store>(
 pub(crate) async fn revisions<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Vec<Revision>>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::ReadSubmissions, form.id)?;
