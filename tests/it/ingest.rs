@@ -106,7 +106,7 @@ async fn answers_and_file_contents_never_reach_disk_or_logs_in_the_clear() {
     let (mut server, url) = demo_server(None);
     let temp = server.take_temp_dir().unwrap();
     let data = server.data_dir().to_path_buf();
-    let canaries = ["CanaryName7f3a", "canary-mail-91c2", "CanaryReason0d5e", "CanaryFile4b8d"];
+    let canaries = ["CanaryName7f3a", "canary-mail-91c2", "CanaryReason0d5e", "CanaryFile4b8d", "CanaryApi5e1c"];
     let file = format!("%PDF-1.4 {} insurance card", canaries[3]).into_bytes();
     let form = reqwest::multipart::Form::new()
         .text("2_first", "Ada")
@@ -121,13 +121,39 @@ async fn answers_and_file_contents_never_reach_disk_or_logs_in_the_clear() {
     // A refused submission (bad date) must not leak its values either.
     let refused = intake(canaries[0]).text("3", "not a date");
     assert_eq!(client().post(&url).multipart(refused).send().await.unwrap().status(), 422);
+    // The native API: a submission with an idempotency key, a replay of it, and a refused one; none leaks either.
+    let key = crate::support::ok(&crate::support::admin(
+        &data,
+        &["api-key", "create", "--email", "demo@sealform.example", "--name", "canary", "--scope", "submit"],
+        None,
+    ));
+    let form_id = url.rsplit('/').next().unwrap();
+    let api = format!("{}/api/v1/forms/{form_id}/submissions", url.split("/f/").next().unwrap());
+    let body = serde_json::json!({ "answers": {
+        "2_first": "Api", "2_last": canaries[4], "3": "1990-01-01", "4": "api@example.org", "6": "api", "7": "No"
+    } });
+    for expected in [201, 201] {
+        let reply =
+            client().post(&api).bearer_auth(key.trim()).header("idempotency-key", "canary-1").json(&body).send();
+        let reply = reply.await.unwrap();
+        assert_eq!(reply.status(), expected);
+        assert!(!reply.text().await.unwrap().contains(canaries[4]), "answers are never echoed");
+    }
+    let bad = serde_json::json!({ "answers": { "2_first": canaries[4], "3": canaries[4] } });
+    let refused = client().post(&api).bearer_auth(key.trim()).json(&bad).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(!refused.text().await.unwrap().contains(canaries[4]), "a refusal names fields, never their values");
     server.terminate();
     assert!(server.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
 
     let (store, keyring, _) = open_store(&data).await;
     let org = store.organisation_by_name(&OrgName::parse("Demo Clinic").unwrap()).await.unwrap().unwrap();
     let intake_form = store.forms_of(org.id).await.unwrap().into_iter().find(|f| f.title == "Patient intake").unwrap();
-    assert_eq!(store.count_submissions(org.id, intake_form.id).await.unwrap(), 4, "three demo rows and ours");
+    assert_eq!(
+        store.count_submissions(org.id, intake_form.id).await.unwrap(),
+        5,
+        "three demo rows, the page's, the API's once"
+    );
     drop(keyring);
     store.close().await;
 

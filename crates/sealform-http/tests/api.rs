@@ -82,6 +82,7 @@ async fn forms_are_created_changed_and_archived<B: Backend>() {
     assert_eq!(list.json["items"][0]["questions"], 5);
 
     let path = format!("/api/v1/forms/{form}");
+    c.api("PATCH", &path, &key, Some(json!({}))).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let renamed = c.api("PATCH", &path, &key, Some(json!({ "title": "New intake" }))).await;
     assert_eq!(renamed.json["title"], "New intake");
     assert_eq!(c.api("GET", &path, &key, None).await.json["title"], "New intake");
@@ -370,6 +371,15 @@ async fn bad_input_gets_a_problem_never_a_5xx<B: Backend>() {
     ] {
         c.api("GET", &unknown, &key, None).await.assert_problem(StatusCode::NOT_FOUND);
     }
+    // Invalid UTF-8 in the path and the query string.
+    c.api("GET", "/api/v1/forms/%FF%FE", &key, None).await.assert_problem(StatusCode::NOT_FOUND);
+    let query = c.api("GET", &format!("/api/v1/forms/{form}/submissions?cursor=%FF&status=%FE"), &key, None).await;
+    assert!(
+        query.status == StatusCode::BAD_REQUEST || query.status == StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        query.body
+    );
+    query.assert_problem(query.status);
     // A body over the limit (1 MiB in the harness).
     let huge = format!("{{\"answers\": {{\"2\": \"{}\"}}}}", "a".repeat(2 << 20)).into_bytes();
     c.api_raw("POST", &path, Some(&key), &json, huge).await.assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
@@ -619,7 +629,110 @@ async fn every_answer_carries_the_budget_and_a_spent_budget_is_429<B: Backend>()
     assert_eq!(doc.status, StatusCode::OK);
 }
 
+/// The scope the document names for each operation is the one enforced: an owner's key holding every scope but that
+/// one is refused (403) on real resources of its organisation, before anything is read or changed.
+async fn each_operation_needs_the_scope_the_document_names<B: Backend>() {
+    let Some(c) = console::<B>("api_scopes").await else { return };
+    let (owner, form) = setup(&c).await;
+    let submission = submit(&c, &owner, &form, "Scoped").await;
+    member(&c, "rev@a.example", Role::Reviewer).await;
+    let user = c.user_id("rev@a.example").await.to_string();
+    let theirs = c.key("rev@a.example", &[Scope::Read]).await;
+    let asked =
+        c.api("POST", &format!("/api/v1/forms/{form}/access-requests"), &theirs, Some(json!({ "reason": "r" }))).await;
+    let request = asked.json["id"].as_str().unwrap().to_owned();
+    let file = stored_file(&c, &form).await;
+    let doc = sealform_http::openapi_document();
+    let mut checked = 0;
+    for (method, path) in sealform_http::native_routes() {
+        let Some(scope) = doc["paths"][path][method.to_lowercase()]["x-sealform-scope"].as_str() else { continue };
+        let missing: Scope = scope.parse().unwrap();
+        let others: Vec<Scope> = Scope::ALL.into_iter().filter(|s| *s != missing).collect();
+        let key = c.key("a@a.example", &others).await;
+        let uri = path
+            .replace("{form}", &form)
+            .replace("{submission}", &submission)
+            .replace("{file}", &file)
+            .replace("{user}", &user)
+            .replace("{request}", &request)
+            .replace("{prefix}", &theirs[..13]);
+        let reply = c.api(method, &uri, &key, Some(json!({}))).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path} without {scope}: {}", reply.body);
+        checked += 1;
+    }
+    assert!(checked > 25, "{checked}");
+    assert_eq!(c.api("GET", "/api/v1/me", &theirs, None).await.status, StatusCode::OK, "nothing was revoked");
+}
+
+/// A sealed file answering question `12` of a new submission to `form`; returns its id.
+async fn stored_file<S: Store>(c: &Console<S>, form: &str) -> String {
+    use sealform_core::files::{FileRef, FileSealer, ObjectStore};
+    let form: FormId = form.parse().unwrap();
+    let objects = ObjectStore::new(c.objects.path());
+    let target =
+        FileRef { org: c.org_a, form, submission: SubmissionId::new(), file: sealform_core::ids::FileId::new() };
+    let mut sealer = FileSealer::start(&objects, target, "12", "card.pdf", 1 << 20).await.unwrap();
+    sealer.push(b"%PDF card").await.unwrap();
+    let (file, _) = sealer.finish(&objects, &c.keyring()).await.unwrap();
+    let id = file.id.to_string();
+    let answers: sealform_core::sealing::Answers =
+        [("2".to_owned(), zeroize::Zeroizing::new(b"x".to_vec()))].into_iter().collect();
+    let version = c.store.form(c.org_a, form).await.unwrap().unwrap().version;
+    let new = sealform_core::sealing::NewAnswers {
+        org: c.org_a,
+        form,
+        form_version: version,
+        answers: &answers,
+        indexed: &[],
+    };
+    let scope = sealform_core::audit::AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    sealform_core::sealing::store_submission(
+        &c.store,
+        &c.keyring(),
+        audit,
+        target.submission,
+        new,
+        vec![file],
+        c.clock.now(),
+    )
+    .await
+    .unwrap();
+    id
+}
+
+async fn files_are_listed_and_downloaded_audited<B: Backend>() {
+    let Some(c) = console::<B>("api_files").await else { return };
+    let (owner, form) = setup(&c).await;
+    // A PHI file question, so masking applies to it.
+    let mut with_file = questions();
+    with_file
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "qid": "12", "type": "control_fileupload", "text": "Card", "phi": true }));
+    let put =
+        c.api("PUT", &format!("/api/v1/forms/{form}/questions"), &owner, Some(json!({ "questions": with_file }))).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let file = stored_file(&c, &form).await;
+    let record = c.store.file(c.org_a, file.parse().unwrap()).await.unwrap().unwrap();
+    let listed = c.api("GET", &format!("/api/v1/submissions/{}/files", record.submission_id), &owner, None).await;
+    assert_eq!(listed.json[0]["id"], file.as_str(), "{}", listed.body);
+    assert_eq!(listed.json[0]["phi"], true);
+    let download = c.api("GET", listed.json[0]["download"].as_str().unwrap(), &owner, None).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, "%PDF card");
+    assert_eq!(download.headers["content-type"], "application/octet-stream");
+    assert!(matches!(last_actor(&c, Action::FileRead).await, Actor::ApiKey(_)));
+    // A grant hiding PHI: the file answers a PHI question, so it stays closed.
+    member(&c, "rev@a.example", Role::Reviewer).await;
+    c.grant("rev@a.example", form.parse().unwrap(), &[Right::View], true, None).await;
+    let reviewer = c.key("rev@a.example", &[Scope::Read]).await;
+    c.api("GET", &format!("/api/v1/files/{file}"), &reviewer, None).await.assert_problem(StatusCode::FORBIDDEN);
+}
+
 both!(
+    files_are_listed_and_downloaded_audited,
+    each_operation_needs_the_scope_the_document_names,
     every_answer_carries_the_budget_and_a_spent_budget_is_429,
     forms_are_created_changed_and_archived,
     submissions_are_read_edited_and_deleted_with_the_key_as_actor,

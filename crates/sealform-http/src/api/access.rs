@@ -3,7 +3,7 @@
 //! key with the `admin` scope; a key may ask for access on its own user's behalf (an admin still decides).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::caller::Caller;
 use super::forms::org_form;
-use super::input::{RawBody, id};
+use super::input::{PathParams, RawBody, id};
 use super::page::{parse_time, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
@@ -144,7 +144,7 @@ pub(crate) enum Decision {
 pub(crate) async fn grants<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Vec<GrantOut>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
@@ -156,7 +156,7 @@ pub(crate) async fn grants<S: Store>(
 pub(crate) async fn grant<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path((raw, raw_user)): Path<(String, String)>,
+    PathParams((raw, raw_user)): PathParams<(String, String)>,
     body: RawBody,
 ) -> Result<Json<GrantOut>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
@@ -182,7 +182,7 @@ pub(crate) async fn grant<S: Store>(
 pub(crate) async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path((raw, raw_user)): Path<(String, String)>,
+    PathParams((raw, raw_user)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
@@ -195,7 +195,7 @@ pub(crate) async fn revoke<S: Store>(
 pub(crate) async fn requests<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Vec<AccessRequestOut>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
@@ -207,7 +207,7 @@ pub(crate) async fn requests<S: Store>(
 pub(crate) async fn ask<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
@@ -231,7 +231,7 @@ pub(crate) async fn ask<S: Store>(
 pub(crate) async fn decide<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path((raw, raw_request)): Path<(String, String)>,
+    PathParams((raw, raw_request)): PathParams<(String, String)>,
     body: RawBody,
 ) -> Result<Json<AccessRequestOut>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;

@@ -2,7 +2,7 @@
 //! memory. The same export as the console's (counted and audited before the first byte, PHI hidden by the grant
 //! exported as `•••` and never opened); the key's `export` scope stands in for the console's password step-up.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use sealform_core::form_model::Definition;
 use sealform_core::policy::{Action, phi_paths};
@@ -11,6 +11,7 @@ use sealform_core::submission::SubmissionQuery;
 
 use super::caller::Caller;
 use super::forms::org_form;
+use super::input::PathParams;
 use crate::AppState;
 use crate::console::export::{parse_request, stream_export};
 use crate::console::inbox::day;
@@ -20,7 +21,7 @@ use crate::problem::ApiError;
 pub(crate) async fn export<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;

@@ -2,7 +2,7 @@
 //! opened on the fly and audited as `file.read` by the key.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use sealform_core::DomainError;
 use sealform_core::form_model::Definition;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::input::id;
+use super::input::{PathParams, id};
 use crate::AppState;
 use crate::console::inbox::{file_is_phi, file_name, file_response};
 use crate::problem::ApiError;
@@ -40,7 +40,7 @@ pub(crate) struct File {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Vec<File>>, ApiError> {
     let submission: SubmissionId = id(&raw)?;
     let org = caller.org();
@@ -78,7 +78,7 @@ pub(crate) async fn list<S: Store>(
 pub(crate) async fn download<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let file: FileId = id(&raw)?;
     let org = caller.org();

@@ -3,7 +3,7 @@
 //! not PHI, answers are.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::input::{RawBody, id, query};
+use super::input::{PathParams, RawBody, id, query};
 use super::page::{Page, Paging, page_of, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
@@ -197,7 +197,7 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn show<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Form>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ViewForm, form.id)?;
@@ -208,12 +208,15 @@ pub(crate) async fn show<S: Store>(
 pub(crate) async fn update<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Form>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageForm, form.id)?;
     let patch: FormPatch = body.json()?;
+    if patch.title.is_none() && patch.status.is_none() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "give a title or a status to change"));
+    }
     let change = FormChange { title: patch.title, definition: None, status: patch.status.map(Into::into) };
     let changed = change_form(&state.store, caller.audit(&state), caller.org(), form.id, change, caller.now).await?;
     Ok(Json(Form::from(&changed)))
@@ -224,7 +227,7 @@ pub(crate) async fn update<S: Store>(
 pub(crate) async fn archive<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Form>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageForm, form.id)?;
@@ -237,7 +240,7 @@ pub(crate) async fn archive<S: Store>(
 pub(crate) async fn questions<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Questions>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ViewForm, form.id)?;
@@ -257,7 +260,7 @@ pub(crate) async fn questions<S: Store>(
 pub(crate) async fn replace_questions<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Questions>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;

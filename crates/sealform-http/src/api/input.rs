@@ -99,6 +99,27 @@ pub(crate) fn id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
+/// Path parameters, as [`axum::extract::Path`], with its rejections as problems: a segment that is not even UTF-8
+/// names no resource (404); anything else the router could not extract is a client error (400).
+pub(crate) struct PathParams<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found()),
+            Err(_) => Err(ApiError::bad_request("the path could not be read")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! which refuses scopes beyond the user's role and audits each change.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::input::{RawBody, id};
+use super::input::{PathParams, RawBody, id};
 use super::page::rfc3339;
 use crate::AppState;
 use crate::problem::ApiError;
@@ -161,7 +161,7 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(prefix): Path<String>,
+    PathParams(prefix): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_org(Action::ManageMembers)?;
     // Only what could be a prefix reaches the store (`sf_` and ten letters or digits); anything else names no key.

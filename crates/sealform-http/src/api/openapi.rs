@@ -191,10 +191,12 @@ fn operation(op: &Operation) -> Value {
     });
     match op.scope {
         None => value["security"] = json!([]),
+        Some("any") => value["description"] = Value::String("Needs any valid key.".to_owned()),
         Some(scope) => {
-            value["description"] = Value::String(format!(
-                "Needs a key with the `{scope}` scope (and a user whose role and grants allow it)."
-            ));
+            let text = format!("Needs a key with the `{scope}` scope (and a user whose role and grants allow it).");
+            value["description"] = Value::String(text);
+            // Machine-readable too, so clients (and our tests) can check what a key needs.
+            value["x-sealform-scope"] = Value::String(scope.to_owned());
         }
     }
     if let Some(body) = op.body {

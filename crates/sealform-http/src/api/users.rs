@@ -3,7 +3,7 @@
 //! The same services and rules as the console's users page.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::input::{RawBody, id};
+use super::input::{PathParams, RawBody, id};
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -143,7 +143,7 @@ async fn member<S: Store>(state: &AppState<S>, caller: &Caller, raw: &str) -> Re
 pub(crate) async fn update<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<User>, ApiError> {
     caller.require_org(Action::ManageMembers)?;
@@ -164,7 +164,7 @@ pub(crate) async fn update<S: Store>(
 pub(crate) async fn deactivate<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_org(Action::ManageMembers)?;
     let (user, _) = member(&state, &caller, &raw).await?;

@@ -162,7 +162,7 @@ fn path_value(name: &str, g: &mut Gen, f: &Fixtures) -> String {
     match g.below(10) {
         0..=5 if !real.is_empty() => (*g.pick(&real)).clone(),
         6 => uuid::Uuid::now_v7().to_string(),
-        7 => "%2e%2e".to_owned(),
+        7 => ["%2e%2e", "%FF%FE", "%00"][g.below(3)].to_owned(),
         8 => "x".repeat(300),
         _ => urlencode(&g.text()),
     }

@@ -1,27 +1,21 @@
-//! Submissions: list (cursor pages of metadata), create (with an optional `Idempotency-Key`), read, edit (a new
-//! sealed revision), status, delete (crypto-shredding) and the revision history. Answers are checked by the form
-//! model's one validator, sealed, opened and audited by the core services the console uses; PHI answers hidden by
-//! the caller's grant are never decrypted and show as `•••`.
+//! Submissions: list (cursor pages of metadata), read, edit (a new sealed revision), status, delete
+//! (crypto-shredding) and the revision history; creation, with its idempotency keys, is in [`mod@create`]. Answers
+//! are checked by the form model's one validator, sealed, opened and audited by the core services the console uses;
+//! PHI answers hidden by the caller's grant are never decrypted and show as `•••`.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
-use http::header::LOCATION;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{RawQuery, State};
+use http::StatusCode;
 use sealform_core::DomainError;
 use sealform_core::form_model::{Definition, UploadedFile, validate_answers};
-use sealform_core::forms::accepts_submissions;
-use sealform_core::idempotency::{IdempotencyRecord, KEY_TAKEN, Prior, check_key, prior, request_digest};
 use sealform_core::ids::SubmissionId;
 use sealform_core::inbox::{
     NOTE_PREFIX, StaffCtx, carry_notes, edit_submission, mark_read, notes, revision_history, set_status,
 };
 use sealform_core::policy::{Action, MASK, phi_paths, revealed_paths};
-use sealform_core::sealing::{
-    Answers, NewAnswers, delete_submission, read_submission, store_submission, store_submission_once,
-};
+use sealform_core::sealing::{Answers, delete_submission, read_submission};
 use sealform_core::store::Store;
 use sealform_core::submission::{FormRecord, Order, SubmissionQuery, SubmissionStatus, SubmissionSummary};
 use serde::{Deserialize, Serialize};
@@ -29,10 +23,14 @@ use utoipa::ToSchema;
 
 use super::caller::Caller;
 use super::forms::org_form;
-use super::input::{RawBody, id, query};
+use super::input::{PathParams, RawBody, id, query};
 use super::page::{Page, Paging, parse_time, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
+
+mod create;
+
+pub(crate) use create::create;
 
 /// Where a submission is in staff's work.
 #[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -269,7 +267,7 @@ async fn org_submission<S: Store>(
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Page<Submission>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
@@ -298,126 +296,12 @@ pub(crate) async fn list<S: Store>(
     Ok(Json(Page { items: rows.iter().map(Submission::from).collect(), next_cursor }))
 }
 
-/// The `Idempotency-Key` header, checked; `None` when absent.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    headers
-        .get("idempotency-key")
-        .map(|v| {
-            let key = v.to_str().map_err(|_| ApiError::bad_request("the Idempotency-Key is not visible ASCII"))?;
-            Ok(check_key(key)?.to_owned())
-        })
-        .transpose()
-}
-
-/// The first answer again, marked as a replay.
-fn replay(record: &IdempotencyRecord) -> Response {
-    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, record.response.clone()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/submissions/{}", record.submission)) {
-        headers.insert(LOCATION, location);
-    }
-    response
-}
-
-fn key_reused() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for a different request in the last 24 hours; use a new key",
-    )
-}
-
-/// `POST /api/v1/forms/{form}/submissions`: checks the answers against the form's current version, seals and stores
-/// them (audited as `submission.create` by the key). With an `Idempotency-Key`, a repeat of the same request within
-/// 24 hours gets the first answer again (`Idempotent-Replayed: true`) and stores nothing; the same key with another
-/// body is refused (422).
-pub(crate) async fn create<S: Store>(
-    State(state): State<AppState<S>>,
-    caller: Caller,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Response, ApiError> {
-    let form = org_form(&state, &caller, &raw).await?;
-    caller.require_on(Action::CreateSubmission, form.id)?;
-    let key = idempotency_key(&headers)?;
-    let sent: NewSubmission = body.json()?;
-    let org = caller.org();
-    let digest = match &key {
-        Some(key) => {
-            let digest = request_digest(&state.keyring, org, form.id, &body.0).await?;
-            match prior(&state.store, org, caller.key.key, key, digest, caller.now).await? {
-                Prior::Replay(record) => return Ok(replay(&record)),
-                Prior::Mismatch => return Err(key_reused()),
-                Prior::None => Some(digest),
-            }
-        }
-        None => None,
-    };
-    if !accepts_submissions(&form) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "form_closed", "the form is not published"));
-    }
-    let definition = Definition::from_json(&form.definition)
-        .map_err(|_| DomainError::Internal("a stored form does not parse".into()))?;
-    let answers = validate_answers(&definition, &raw_answers(sent.answers), &BTreeMap::new()).map_err(invalid)?;
-    let id = SubmissionId::new();
-    let summary = SubmissionSummary {
-        id,
-        form_id: form.id,
-        form_version: form.version,
-        status: SubmissionStatus::New,
-        revision: 1,
-        created_at: caller.now,
-        updated_at: caller.now,
-    };
-    let response = serde_json::to_string(&Submission::from(&summary))
-        .map_err(|e| DomainError::Internal(format!("submission to JSON: {e}")))?;
-    let indexed = definition.indexed_paths();
-    let new = NewAnswers { org, form: form.id, form_version: form.version, answers: &answers, indexed: &indexed };
-    let audit = caller.audit(&state);
-    match (key, digest) {
-        (Some(key), Some(request_digest)) => {
-            let record = IdempotencyRecord {
-                org,
-                api_key: caller.key.key,
-                key: key.clone(),
-                request_digest,
-                submission: id,
-                status: StatusCode::CREATED.as_u16(),
-                response: response.clone(),
-                created_at: caller.now,
-            };
-            match store_submission_once(&state.store, &state.keyring, audit, new, record).await {
-                Ok(()) => {}
-                // A concurrent request with the same key committed first: answer as it was answered.
-                Err(DomainError::Conflict(message)) if message == KEY_TAKEN => {
-                    return match prior(&state.store, org, caller.key.key, &key, request_digest, caller.now).await? {
-                        Prior::Replay(record) => Ok(replay(&record)),
-                        Prior::Mismatch | Prior::None => Err(key_reused()),
-                    };
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        _ => store_submission(&state.store, &state.keyring, audit, id, new, Vec::new(), caller.now).await?,
-    }
-    let mut reply = (StatusCode::CREATED, response).into_response();
-    reply.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/submissions/{id}")) {
-        reply.headers_mut().insert(LOCATION, location);
-    }
-    Ok(reply)
-}
-
 /// `GET /api/v1/submissions/{submission}`: the latest revision's answers, audited as `submission.read` by the key
 /// with the fields opened (masked ones are never decrypted). A new submission becomes read.
 pub(crate) async fn show<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<SubmissionDetail>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::ReadSubmissions, form.id)?;
@@ -452,7 +336,7 @@ pub(crate) async fn show<S: Store>(
 pub(crate) async fn edit<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Submission>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
@@ -496,7 +380,7 @@ pub(crate) async fn edit<S: Store>(
 pub(crate) async fn set<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: RawBody,
 ) -> Result<Json<Submission>, ApiError> {
     let (summary, form, _) = org_submission(&state, &caller, &raw).await?;
@@ -514,7 +398,7 @@ pub(crate) async fn set<S: Store>(
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let (summary, form, _) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::DeleteSubmissions, form.id)?;
@@ -530,7 +414,7 @@ pub(crate) async fn delete<S: Store>(
 pub(crate) async fn revisions<S: Store>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> Result<Json<Vec<Revision>>, ApiError> {
     let (summary, form, definition) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::ReadSubmissions, form.id)?;
