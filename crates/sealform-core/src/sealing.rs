@@ -135,6 +135,37 @@ pub async fn read_submission<S: Store>(
     Ok(Some(answers))
 }
 
+/// Reads and opens the latest revisions of several submissions (each with the paths to open, `None` for all),
+/// audited together: one `submission.read` entry per submission, all committed in one transaction before any answer
+/// is returned (fail closed). A page of a list costs one durable write, not one per submission. Submissions that do
+/// not exist are left out.
+///
+/// # Errors
+/// Storage, audit and crypto errors.
+pub async fn read_submissions<S: Store>(
+    store: &S,
+    keyring: &Keyring<S>,
+    audit: AuditCtx<'_>,
+    org: OrgId,
+    wanted: &[(SubmissionId, Option<&[&str]>)],
+    now: OffsetDateTime,
+) -> Result<Vec<(SubmissionId, Answers)>, DomainError> {
+    let mut opened = Vec::with_capacity(wanted.len());
+    let mut entries = Vec::with_capacity(wanted.len());
+    for (submission, only) in wanted {
+        let Some(stored) = store.latest_revision(org, *submission).await? else { continue };
+        let answers = open_unaudited(keyring, &stored, *only).await?;
+        let targets = vec![Target::new("submission", *submission), Target::new("form", stored.form_id)];
+        let fields = answers.keys().cloned().collect();
+        entries.push(audit.entry(Entry::ok(Some(org), Action::SubmissionRead, targets, now).with_fields(fields))?);
+        opened.push((*submission, answers));
+    }
+    if !entries.is_empty() {
+        store.append_audit(entries).await?;
+    }
+    Ok(opened)
+}
+
 /// Deletes a submission by crypto-shredding, audited in the same transaction.
 ///
 /// # Errors

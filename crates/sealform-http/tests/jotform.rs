@@ -591,10 +591,14 @@ async fn limit_left_counts_down_and_429s_are_in_jotform_shape<B: Backend>() {
     c.clock.advance(Duration::seconds(1));
     ok(&get(&c, "/jotform/v1/user", &key).await);
 
-    // Wrong keys from one address are cut off after ten, the right key included; another address is not.
+    // Guesses at a key's secret from one address are cut off after ten, that key included (its prefix is what
+    // counts); another address, and another key from the same address, are not.
+    let guess = format!("{}x", &key[..key.len() - 1]);
     for _ in 0..10 {
-        failed(&from_address(&c, "/jotform/user", "sf_wrongwrong_x", "198.51.100.7").await, StatusCode::UNAUTHORIZED);
+        failed(&from_address(&c, "/jotform/user", &guess, "198.51.100.7").await, StatusCode::UNAUTHORIZED);
     }
+    let another = key_for(&c, "a@a.example", vec![Scope::Read], None).await;
+    assert_eq!(from_address(&c, "/jotform/user", &another, "198.51.100.7").await.status, StatusCode::OK);
     c.clock.advance(Duration::seconds(1));
     failed(&from_address(&c, "/jotform/user", &key, "198.51.100.7").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(from_address(&c, "/jotform/user", &key, "198.51.100.8").await.status, StatusCode::OK);
