@@ -17,7 +17,9 @@ use sealform_core::form_model::{Definition, QuestionType, UploadedFile, validate
 use sealform_core::ids::{FormId, SubmissionId};
 use sealform_core::inbox::{StaffCtx, carry_notes, edit_submission, notes, set_status};
 use sealform_core::policy::{Action, phi_paths, revealed_paths};
-use sealform_core::sealing::{Answers, NewAnswers, delete_submission, read_submission, store_new_submission};
+use sealform_core::sealing::{
+    Answers, NewAnswers, delete_submission, read_submission, read_submissions, store_new_submission,
+};
 use sealform_core::store::Store;
 use sealform_core::submission::{FormRecord, Order, SubmissionQuery, SubmissionStatus, SubmissionSummary};
 use serde_json::{Map, Value, json};
@@ -37,39 +39,71 @@ fn base_url<S: Store>(state: &AppState<S>) -> String {
 
 /// Opens one submission for the caller (masking what their grant hides), audited.
 async fn open<S: Store>(state: &AppState<S>, caller: &Caller, summary: &SubmissionSummary) -> Result<Value, Failure> {
+    let mut opened = open_page(state, caller, std::slice::from_ref(summary)).await?;
+    opened.pop().ok_or_else(|| Failure::not_found("submission"))
+}
+
+/// Opens a page of submissions for the caller (masking what their grant hides), in their order, audited together:
+/// one `submission.read` entry each, committed in one transaction before anything is shown.
+async fn open_page<S: Store>(
+    state: &AppState<S>,
+    caller: &Caller,
+    summaries: &[SubmissionSummary],
+) -> Result<Vec<Value>, Failure> {
     let org = caller.principal.org;
     let now = state.clock.now();
-    let json = state
-        .store
-        .form_definition(org, summary.form_id, summary.form_version)
-        .await?
-        .ok_or_else(|| Failure::not_found("submission"))?;
-    let definition = Definition::from_json(&json).map_err(|_| {
-        Failure::from(sealform_core::DomainError::Internal("a stored form version does not parse".into()))
-    })?;
-    let hide = caller.hides_phi(summary.form_id, now);
-    let revealed = revealed_paths(&definition, hide);
-    let only: Option<Vec<&str>> = revealed.as_ref().map(|paths| paths.iter().map(String::as_str).collect());
-    let scope = caller.scope();
-    let answers =
-        read_submission(&state.store, &state.keyring, audit_ctx(state, &scope), org, summary.id, only.as_deref(), now)
+    // Each form version is read and parsed once a page.
+    let mut definitions: BTreeMap<(FormId, u32), Definition> = BTreeMap::new();
+    for summary in summaries {
+        let version = (summary.form_id, summary.form_version);
+        if definitions.contains_key(&version) {
+            continue;
+        }
+        let json = state
+            .store
+            .form_definition(org, summary.form_id, summary.form_version)
             .await?
             .ok_or_else(|| Failure::not_found("submission"))?;
-    let masked = if hide { phi_paths(&definition) } else { Vec::new() };
-    let files: BTreeMap<String, sealform_core::ids::FileId> =
-        state.store.files_of(org, summary.id).await?.into_iter().map(|f| (f.file.question_id, f.file.id)).collect();
-    let notes = notes(&answers).into_iter().map(|n| n.text).collect::<Vec<_>>().join("\n");
+        let definition = Definition::from_json(&json).map_err(|_| {
+            Failure::from(sealform_core::DomainError::Internal("a stored form version does not parse".into()))
+        })?;
+        definitions.insert(version, definition);
+    }
+    let definition_of = |summary: &SubmissionSummary| &definitions[&(summary.form_id, summary.form_version)];
+    let hidden: Vec<bool> = summaries.iter().map(|s| caller.hides_phi(s.form_id, now)).collect();
+    let revealed: Vec<Option<Vec<String>>> =
+        summaries.iter().zip(&hidden).map(|(s, hide)| revealed_paths(definition_of(s), *hide)).collect();
+    let only: Vec<Option<Vec<&str>>> =
+        revealed.iter().map(|paths| paths.as_ref().map(|p| p.iter().map(String::as_str).collect())).collect();
+    let wanted: Vec<(SubmissionId, Option<&[&str]>)> =
+        summaries.iter().zip(&only).map(|(s, only)| (s.id, only.as_deref())).collect();
+    let scope = caller.scope();
+    let mut opened = read_submissions(&state.store, &state.keyring, audit_ctx(state, &scope), org, &wanted, now)
+        .await?
+        .into_iter()
+        .peekable();
     let base = base_url(state);
-    let view = SubmissionView {
-        summary,
-        definition: &definition,
-        answers: &answers,
-        masked: &masked,
-        files: &files,
-        notes,
-        base_url: &base,
-    };
-    Ok(view.to_json())
+    let mut items = Vec::with_capacity(summaries.len());
+    for (summary, hide) in summaries.iter().zip(hidden) {
+        // Opened in the order asked; one deleted meanwhile is simply not there.
+        let Some((_, answers)) = opened.next_if(|(id, _)| *id == summary.id) else { continue };
+        let definition = definition_of(summary);
+        let masked = if hide { phi_paths(definition) } else { Vec::new() };
+        let files: BTreeMap<String, sealform_core::ids::FileId> =
+            state.store.files_of(org, summary.id).await?.into_iter().map(|f| (f.file.question_id, f.file.id)).collect();
+        let notes = notes(&answers).into_iter().map(|n| n.text).collect::<Vec<_>>().join("\n");
+        let view = SubmissionView {
+            summary,
+            definition,
+            answers: &answers,
+            masked: &masked,
+            files: &files,
+            notes,
+            base_url: &base,
+        };
+        items.push(view.to_json());
+    }
+    Ok(items)
 }
 
 /// Ids of `form`'s submissions whose blind-indexed answers equal `text` (only questions the caller may see), with
@@ -170,10 +204,7 @@ pub(crate) async fn list<S: Store>(
         return Err(Failure::bad_request("formIDs filters /user/submissions; this list is of one form"));
     }
     let rows = params.page(matching(&state, &caller, &record, &params).await?);
-    let mut items = Vec::with_capacity(rows.len());
-    for summary in &rows {
-        items.push(open(&state, &caller, summary).await?);
-    }
+    let items = open_page(&state, &caller, &rows).await?;
     Ok(Content::page(items, params.offset, params.limit))
 }
 
@@ -206,10 +237,7 @@ pub(crate) async fn list_all<S: Store>(
     if params.direction == Direction::Desc {
         rows.reverse();
     }
-    let mut items = Vec::new();
-    for summary in &params.page(rows) {
-        items.push(open(&state, &caller, summary).await?);
-    }
+    let items = open_page(&state, &caller, &params.page(rows)).await?;
     Ok(Content::page(items, params.offset, params.limit))
 }
 
