@@ -64,6 +64,8 @@ struct Bench {
     app: Router,
     key: String,
     form: FormId,
+    /// One submission, for the single reads.
+    submission: String,
     _dir: tempfile::TempDir,
     _objects: tempfile::TempDir,
 }
@@ -117,7 +119,30 @@ async fn setup() -> Bench {
         body_idle_timeout: Duration::from_secs(60),
         hsts: false,
     };
-    Bench { app: router(state, &settings), key: key.as_str().to_owned(), form, _dir: dir, _objects: objects }
+    let mut bench = Bench {
+        app: router(state, &settings),
+        key: key.as_str().to_owned(),
+        form,
+        submission: String::new(),
+        _dir: dir,
+        _objects: objects,
+    };
+    let (status, body) = send(&bench.app, native_post_request(&bench)).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    bench.submission = created["id"].as_str().expect("the new submission's id").to_owned();
+    bench
+}
+
+fn native_post_request(b: &Bench) -> Request<Body> {
+    let answers: serde_json::Map<String, serde_json::Value> =
+        ANSWERS.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
+    let body = serde_json::json!({ "answers": answers }).to_string();
+    Request::post(format!("/api/v1/forms/{}/submissions", b.form))
+        .header("authorization", format!("Bearer {}", b.key))
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap()
 }
 
 /// One API call of a variant.
@@ -133,16 +158,7 @@ fn variants() -> Vec<(Variant, Variant)> {
     let native_post = Variant {
         name: "native POST /api/v1/forms/{id}/submissions",
         expect: StatusCode::CREATED,
-        make: Arc::new(|b: &Bench| {
-            let answers: serde_json::Map<String, serde_json::Value> =
-                ANSWERS.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
-            let body = serde_json::json!({ "answers": answers }).to_string();
-            Request::post(format!("/api/v1/forms/{}/submissions", b.form))
-                .header("authorization", format!("Bearer {}", b.key))
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .unwrap()
-        }),
+        make: Arc::new(native_post_request),
     };
     let compatible_post = Variant {
         name: "Jotform POST /jotform/form/{id}/submissions",
@@ -180,7 +196,27 @@ fn variants() -> Vec<(Variant, Variant)> {
                 .unwrap()
         }),
     };
-    vec![(native_post, compatible_post), (native_list, compatible_list)]
+    let native_one = Variant {
+        name: "native GET /api/v1/submissions/{id}",
+        expect: StatusCode::OK,
+        make: Arc::new(|b: &Bench| {
+            Request::get(format!("/api/v1/submissions/{}", b.submission))
+                .header("authorization", format!("Bearer {}", b.key))
+                .body(Body::empty())
+                .unwrap()
+        }),
+    };
+    let compatible_one = Variant {
+        name: "Jotform GET /jotform/submission/{id}",
+        expect: StatusCode::OK,
+        make: Arc::new(|b: &Bench| {
+            Request::get(format!("/jotform/submission/{}", b.submission))
+                .header("apikey", &b.key)
+                .body(Body::empty())
+                .unwrap()
+        }),
+    };
+    vec![(native_post, compatible_post), (native_list, compatible_list), (native_one, compatible_one)]
 }
 
 fn urlencoding(text: &str) -> String {
