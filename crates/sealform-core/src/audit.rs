@@ -758,17 +758,19 @@ pub async fn verify<S: crate::store::Store>(
     from_seq: Option<i64>,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Verdict, DomainError> {
-    verify_paged(store, auditor, from_seq, VERIFY_PAGE, progress).await
+    verify_paged(store, auditor, from_seq, VERIFY_PAGE, true, progress).await
 }
 
-/// [`verify`] reading `page` rows per query. Chunking engages once the trail spans [`VERIFY_CHUNKS`] pages, so a
-/// small page lets tests put faults at chunk boundaries of a small trail; `u32::MAX` gives the sequential walk.
+/// [`verify`] reading `page` rows per query. With `chunked`, chunking engages once the trail spans
+/// [`VERIFY_CHUNKS`] pages, so a small page lets tests put faults at chunk boundaries of a small trail; without it,
+/// the sequential walk (for tests and the benchmark to compare against).
 #[doc(hidden)]
 pub async fn verify_paged<S: crate::store::Store>(
     store: &S,
     auditor: &Auditor,
     from_seq: Option<i64>,
     page: u32,
+    chunked: bool,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Verdict, DomainError> {
     let verifying_key = match store.audit_keyset().await? {
@@ -786,7 +788,8 @@ pub async fn verify_paged<S: crate::store::Store>(
         after = anchor.seq;
     }
     let checkpoints = first.checkpoints.clone();
-    let bounds = chunk_starts(after, checkpoints.last().map(|c| c.checkpoint.seq), page);
+    let bounds =
+        if chunked { chunk_starts(after, checkpoints.last().map(|c| c.checkpoint.seq), page) } else { vec![after] };
     let done = std::sync::Mutex::new((0_u64, progress));
     let chunk = |k: usize| {
         let verifier = (k == 0).then(|| first.clone_state());

@@ -183,7 +183,8 @@ async fn usable_keys(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<(
     .map_err(backend("check organisation keys"))
 }
 
-/// One array INSERT per table for the whole batch.
+/// Every row of the batch in one statement: one array INSERT per table, as data-modifying CTEs (one round trip;
+/// the foreign keys are checked at the end of the statement, when the submissions are in).
 async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
     let org: Vec<Uuid> = rows.iter().map(|p| *p.new.org_id.as_uuid()).collect();
@@ -194,11 +195,36 @@ async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), S
     let revision = rows.iter().map(|p| i32::try_from(p.new.revision.revision)).collect::<Result<Vec<i32>, _>>();
     let revision = revision.map_err(|_| corrupt("revision number"))?;
     let at: Vec<OffsetDateTime> = rows.iter().map(|p| p.new.revision.created_at).collect();
+    let envelope: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.envelope.as_slice()).collect();
+    let wrapped: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.wrapped_key.as_slice()).collect();
+    let key: Vec<Uuid> = rows.iter().map(|p| key_uuid(p.new.revision.key_id)).collect();
+    let by: Vec<Option<Uuid>> = rows.iter().map(|p| p.new.revision.created_by.map(|u| *u.as_uuid())).collect();
+    let index: Vec<(&Pending, &(String, [u8; 16]))> =
+        rows.iter().flat_map(|p| p.new.index.iter().map(move |entry| (*p, entry))).collect();
+    let files: Vec<(&Pending, &sealform_core::submission::NewFile)> =
+        rows.iter().flat_map(|p| p.new.files.iter().map(move |file| (*p, file))).collect();
+    let sizes = files.iter().map(|(_, f)| i64::try_from(f.sealed_size)).collect::<Result<Vec<i64>, _>>();
+    let file_revisions =
+        files.iter().map(|(p, _)| i32::try_from(p.new.revision.revision)).collect::<Result<Vec<_>, _>>();
     sqlx::query(
-        "INSERT INTO submissions (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
-         SELECT id, org, form, version, 'new', revision, at, at \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::int4[], $6::timestamptz[]) \
-         AS t (id, org, form, version, revision, at)",
+        "WITH submission_rows AS ( \
+           INSERT INTO submissions \
+           (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
+           SELECT id, org, form, version, 'new', revision, at, at \
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::int4[], $6::timestamptz[]) \
+           AS t (id, org, form, version, revision, at)), \
+         revision_rows AS ( \
+           INSERT INTO submission_revisions \
+           (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+           SELECT * FROM UNNEST($2::uuid[], $1::uuid[], $5::int4[], $7::bytea[], $8::bytea[], $9::uuid[], \
+           $10::uuid[], $6::timestamptz[])), \
+         index_rows AS ( \
+           INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+           SELECT * FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::bytea[], $15::uuid[])) \
+         INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, wrapped_key, \
+           key_id, created_at) \
+         SELECT * FROM UNNEST($16::uuid[], $17::uuid[], $18::uuid[], $19::int4[], $20::text[], $21::text[], \
+           $22::int8[], $23::bytea[], $24::uuid[], $25::timestamptz[])",
     )
     .bind(&id)
     .bind(&org)
@@ -206,80 +232,33 @@ async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), S
     .bind(&version)
     .bind(&revision)
     .bind(&at)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend("store submissions"))?;
-
-    let envelope: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.envelope.as_slice()).collect();
-    let wrapped: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.wrapped_key.as_slice()).collect();
-    let key: Vec<Uuid> = rows.iter().map(|p| key_uuid(p.new.revision.key_id)).collect();
-    let by: Vec<Option<Uuid>> = rows.iter().map(|p| p.new.revision.created_by.map(|u| *u.as_uuid())).collect();
-    sqlx::query(
-        "INSERT INTO submission_revisions \
-         (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::bytea[], $5::bytea[], $6::uuid[], \
-         $7::uuid[], $8::timestamptz[])",
-    )
-    .bind(&org)
-    .bind(&id)
-    .bind(&revision)
     .bind(&envelope)
     .bind(&wrapped)
     .bind(&key)
     .bind(&by)
-    .bind(&at)
+    .bind(index.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(p, _)| *p.new.form_id.as_uuid()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(_, (field, _))| field.as_str()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(_, (_, digest))| digest.as_slice()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| *f.id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
+    .bind(file_revisions.map_err(|_| corrupt("revision number"))?)
+    .bind(files.iter().map(|(_, f)| f.question_id.as_str()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| f.object_key.as_str()).collect::<Vec<_>>())
+    .bind(sizes.map_err(|_| corrupt("file size"))?)
+    .bind(files.iter().map(|(_, f)| f.wrapped_key.as_slice()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| key_uuid(f.key_id)).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| p.new.revision.created_at).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await
-    .map_err(backend("store submission revisions"))?;
-
-    let index: Vec<(&Pending, &(String, [u8; 16]))> =
-        rows.iter().flat_map(|p| p.new.index.iter().map(move |entry| (*p, entry))).collect();
-    if !index.is_empty() {
-        sqlx::query(
-            "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::uuid[])",
-        )
-        .bind(index.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
-        .bind(index.iter().map(|(p, _)| *p.new.form_id.as_uuid()).collect::<Vec<_>>())
-        .bind(index.iter().map(|(_, (field, _))| field.as_str()).collect::<Vec<_>>())
-        .bind(index.iter().map(|(_, (_, digest))| digest.as_slice()).collect::<Vec<_>>())
-        .bind(index.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend("store blind index"))?;
-    }
-
-    let files: Vec<(&Pending, &sealform_core::submission::NewFile)> =
-        rows.iter().flat_map(|p| p.new.files.iter().map(move |file| (*p, file))).collect();
-    if !files.is_empty() {
-        let sizes = files.iter().map(|(_, f)| i64::try_from(f.sealed_size)).collect::<Result<Vec<i64>, _>>();
-        let revisions =
-            files.iter().map(|(p, _)| i32::try_from(p.new.revision.revision)).collect::<Result<Vec<_>, _>>();
-        sqlx::query(
-            "INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, \
-             wrapped_key, key_id, created_at) \
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::text[], \
-             $7::int8[], $8::bytea[], $9::uuid[], $10::timestamptz[])",
-        )
-        .bind(files.iter().map(|(_, f)| *f.id.as_uuid()).collect::<Vec<_>>())
-        .bind(files.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
-        .bind(files.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
-        .bind(revisions.map_err(|_| corrupt("revision number"))?)
-        .bind(files.iter().map(|(_, f)| f.question_id.as_str()).collect::<Vec<_>>())
-        .bind(files.iter().map(|(_, f)| f.object_key.as_str()).collect::<Vec<_>>())
-        .bind(sizes.map_err(|_| corrupt("file size"))?)
-        .bind(files.iter().map(|(_, f)| f.wrapped_key.as_slice()).collect::<Vec<_>>())
-        .bind(files.iter().map(|(_, f)| key_uuid(f.key_id)).collect::<Vec<_>>())
-        .bind(files.iter().map(|(p, _)| p.new.revision.created_at).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend("store files"))?;
-    }
+    .map_err(backend("store submissions"))?;
     Ok(())
 }
 
-/// Locks the chain head, chains every entry after it in order, inserts them (and any checkpoints due) with one
-/// statement each and moves the head once. The lock is held until COMMIT, as for every other append.
+/// Locks the chain head, chains every entry after it in order, and inserts them (and any checkpoints due) and
+/// moves the head in one statement. The lock is held until COMMIT, as for every other append.
 async fn append_entries<'a>(
     conn: &mut PgConnection,
     entries: impl Iterator<Item = &'a PendingAudit>,
@@ -298,10 +277,18 @@ async fn append_entries<'a>(
         sealed.push(entry);
     }
     let rows: Vec<&sealform_core::audit::AuditRow> = sealed.iter().map(|s| &s.row).collect();
+    let checkpoints: Vec<_> = sealed.iter().filter_map(|s| s.checkpoint.as_ref()).collect();
+    // Entries, checkpoints and the head in one statement: the lock taken above is held for one more round trip
+    // and the COMMIT.
     sqlx::query(
-        "INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
-         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], \
-         $7::bytea[], $8::bytea[], $9::bytea[])",
+        "WITH entries AS ( \
+           INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
+           SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], \
+           $7::bytea[], $8::bytea[], $9::bytea[])), \
+         checkpoints AS ( \
+           INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
+           SELECT * FROM UNNEST($10::int8[], $11::bytea[], $12::int8[], $13::bytea[])) \
+         UPDATE audit_head SET seq = $14, chain_hash = $15, last_checkpoint_micros = $16 WHERE id = 1",
     )
     .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.org.map(|o| *o.as_uuid())).collect::<Vec<_>>())
@@ -312,29 +299,15 @@ async fn append_entries<'a>(
     .bind(rows.iter().map(|r| r.target_hash.as_deref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.detail.as_slice()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.chain_hash.as_slice()).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.seq).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.hash.as_slice()).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.at_micros).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(_, signature)| signature.as_slice()).collect::<Vec<_>>())
+    .bind(head.seq)
+    .bind(head.hash.as_slice())
+    .bind(head.last_checkpoint_micros)
     .execute(&mut *conn)
     .await
     .map_err(backend("append audit entries"))?;
-    let checkpoints: Vec<_> = sealed.iter().filter_map(|s| s.checkpoint.as_ref()).collect();
-    if !checkpoints.is_empty() {
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
-             SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::int8[], $4::bytea[])",
-        )
-        .bind(checkpoints.iter().map(|(c, _)| c.seq).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|(c, _)| c.hash.as_slice()).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|(c, _)| c.at_micros).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|(_, signature)| signature.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend("append audit checkpoints"))?;
-    }
-    sqlx::query("UPDATE audit_head SET seq = $1, chain_hash = $2, last_checkpoint_micros = $3 WHERE id = 1")
-        .bind(head.seq)
-        .bind(head.hash.as_slice())
-        .bind(head.last_checkpoint_micros)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend("move audit head"))?;
     Ok(())
 }
