@@ -401,6 +401,83 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
     assert_eq!(verdict, Verdict::Ok { entries: rows.len() as u64 });
 }
 
+/// A submission sealed to a key that was retired meanwhile is refused by the store with a conflict (and leaves no
+/// row and no audit entry), also when it shares a batch with submissions sealed to the active key, which commit.
+async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
+    use sealform_core::sealing::{RecordRef, seal_revision};
+    use sealform_core::submission::NewSubmission;
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Retired");
+    let org_id = org.id;
+    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
+    w.store.bootstrap(org, fixtures::user("o@retired.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
+    let mut sealed = Vec::new();
+    for _ in 0..8 {
+        if sealed.len() == 4 {
+            // Half sealed to the key about to retire, half to the next one.
+            let mut progress = |_: u64, _: u64| {};
+            rotate_org_key(
+                &w.store,
+                &keyring,
+                &SystemClock,
+                w.ctx(),
+                org_id,
+                RotationOptions::default(),
+                &mut progress,
+            )
+            .await
+            .unwrap();
+            keyring.forget_active(org_id);
+        }
+        let id = sealform_core::ids::SubmissionId::new();
+        let record = RecordRef { org: org_id, form, submission: id, revision: 1 };
+        let revision = seal_revision(&keyring, record, &answers, None, now).await.unwrap();
+        sealed.push(NewSubmission {
+            org_id,
+            id,
+            form_id: form,
+            form_version: 1,
+            revision,
+            index: Vec::new(),
+            files: Vec::new(),
+        });
+    }
+    let fresh = sealed.split_off(4);
+    let stale = sealed;
+    let old_key = stale[0].revision.key_id;
+    assert_ne!(old_key, fresh[0].revision.key_id);
+    let keys = w.store.org_keys(org_id).await.unwrap();
+    assert!(keys.iter().any(|k| k.id == old_key && k.state == sealform_core::keys::KeyState::Retired));
+    let before = w.entries().await.len();
+    let entry = |id: sealform_core::ids::SubmissionId| {
+        w.ctx()
+            .entry(Entry::ok(Some(org_id), Action::SubmissionCreate, vec![Target::new("submission", id)], now))
+            .unwrap()
+    };
+    // All eight at once, so they share batches.
+    let writes = stale.into_iter().map(|s| (false, s)).chain(fresh.into_iter().map(|s| (true, s))).map(|(ok, s)| {
+        let store = w.store.clone();
+        let audit = entry(s.id);
+        tokio::spawn(async move { (ok, store.insert_submission(s, audit).await) })
+    });
+    let writes: Vec<_> = writes.collect();
+    for write in writes {
+        let (should_succeed, result) = write.await.unwrap();
+        if should_succeed {
+            result.unwrap();
+        } else {
+            assert!(matches!(result, Err(sealform_core::store::StoreError::Conflict(_))), "{result:?}");
+        }
+    }
+    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 4);
+    assert_eq!(w.entries().await.len(), before + 4, "no audit entry for a refused write");
+    let mut progress = |_: u64| {};
+    assert!(matches!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { .. }));
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -423,6 +500,7 @@ macro_rules! both {
 both!(every_operation_writes_exactly_its_entries);
 both!(concurrent_appends_never_fork_the_chain);
 both!(batched_submissions_fail_alone_and_keep_the_chain);
+both!(a_retired_key_is_refused_in_a_batch);
 
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----
 
