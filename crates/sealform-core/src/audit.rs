@@ -755,6 +755,13 @@ pub async fn load_or_create_auditor<S: crate::store::Store>(
 /// Verifies the chain from the start (or from `from_seq`, trusting the entry before it), calling `progress` with
 /// the entries checked so far.
 ///
+/// The sequence range is split into chunks verified concurrently, each on its own reads: a chunk starting after
+/// entry k starts from the *stored* hash of entry k, which the chunk before checks against its recomputation, so
+/// the chunks chain. Each chunk also feeds the first row past its end (the look-ahead that tells a swap) and checks
+/// that this row is the one expected next. The verdict is that of the first chunk, in sequence order, that finds a
+/// fault or reaches the end of the trail: exactly what the sequential walk reports (the tamper tests compare the
+/// two with faults at and around every chunk boundary).
+///
 /// # Errors
 /// Storage errors; a broken chain is a [`Verdict`], not an error.
 pub async fn verify<S: crate::store::Store>(
@@ -763,35 +770,200 @@ pub async fn verify<S: crate::store::Store>(
     from_seq: Option<i64>,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Verdict, DomainError> {
-    const BATCH: u32 = 10_000;
+    verify_paged(store, auditor, from_seq, VERIFY_PAGE, true, progress).await
+}
+
+/// [`verify`] reading `page` rows per query. With `chunked`, chunking engages once the trail spans
+/// [`VERIFY_CHUNKS`] pages, so a small page lets tests put faults at chunk boundaries of a small trail; without it,
+/// the sequential walk (for tests and the benchmark to compare against).
+#[doc(hidden)]
+pub async fn verify_paged<S: crate::store::Store>(
+    store: &S,
+    auditor: &Auditor,
+    from_seq: Option<i64>,
+    page: u32,
+    chunked: bool,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Verdict, DomainError> {
     let verifying_key = match store.audit_keyset().await? {
         Some(stored) => CheckpointVerifier::from_bytes(&stored.verifying_key),
         None => return Ok(Verdict::Ok { entries: 0 }),
     };
-    let mut verifier = Verifier::new(auditor, verifying_key, store.audit_checkpoints().await?);
+    let mut first = Verifier::new(auditor, verifying_key.clone(), store.audit_checkpoints().await?);
     let mut after = 0;
     if let Some(from) = from_seq.filter(|&s| s > 1) {
         let anchor = store
             .audit_entry(from - 1)
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("there is no audit entry {}", from - 1)))?;
-        verifier.resume_after(&anchor);
+        first.resume_after(&anchor);
         after = anchor.seq;
     }
-    loop {
-        let rows = store.audit_entries(after, BATCH).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        let more = verifier.feed(rows);
-        progress(verifier.entries);
-        if !more {
-            break;
+    let checkpoints = first.checkpoints.clone();
+    let bounds =
+        if chunked { chunk_starts(after, checkpoints.last().map(|c| c.checkpoint.seq), page) } else { vec![after] };
+    let done = std::sync::Mutex::new((0_u64, progress));
+    let chunk = |k: usize| {
+        let verifier = (k == 0).then(|| first.clone_state());
+        let key = verifying_key.clone();
+        let checkpoints = checkpoints.clone();
+        let (done, bounds) = (&done, &bounds);
+        async move {
+            let start = bounds[k];
+            let end = bounds.get(k + 1).copied();
+            let verifier = match verifier {
+                Some(v) => v,
+                None => {
+                    let Some(anchor) = store.audit_entry(start).await? else { return Ok(Chunk::NoAnchor) };
+                    let mut v = Verifier::new(auditor, key, checkpoints);
+                    v.resume_after(&anchor);
+                    v
+                }
+            };
+            verify_chunk(store, verifier, start, end, page, done).await
+        }
+    };
+    let results = if bounds.len() == 1 {
+        vec![chunk(0).await]
+    } else {
+        let (a, b, c, d) = tokio::join!(chunk(0), chunk(1), chunk(2), chunk(3));
+        vec![a, b, c, d]
+    };
+    // In sequence order: a later chunk's fault or storage error does not matter once an earlier chunk has ended
+    // the walk, exactly as the sequential walk would never have read that far.
+    let mut entries = 0;
+    for result in results {
+        match result? {
+            Chunk::Broken(seq, fault) => return Ok(Verdict::Broken { seq, fault }),
+            Chunk::Continue(n) => entries += n,
+            Chunk::End(mut verifier) => {
+                verifier.entries += entries;
+                verifier.checkpoints = checkpoints;
+                return Ok((*verifier).finish());
+            }
+            // Only reached when an earlier chunk ended the walk, so never here.
+            Chunk::NoAnchor => break,
         }
     }
-    Ok(verifier.finish())
+    Err(DomainError::Internal("audit verification chunks did not cover the trail".into()))
+}
+
+/// Where each verification chunk starts (after which sequence number): one chunk from `after` when the trail is
+/// short, else [`VERIFY_CHUNKS`] equal spans up to the last checkpoint (made at least every
+/// [`CHECKPOINT_EVERY`] entries, so near the end of the trail). The last chunk reads on to the real end, whatever
+/// it is; a forged or missing checkpoint only moves the boundaries, never what is checked.
+#[doc(hidden)]
+#[must_use]
+pub fn chunk_starts(after: i64, last_checkpoint: Option<i64>, page: u32) -> Vec<i64> {
+    let span = last_checkpoint.map_or(0, |seq| seq - after);
+    let chunks = VERIFY_CHUNKS as i64;
+    if span < chunks * i64::from(page) {
+        return vec![after];
+    }
+    (0..chunks).map(|k| after + span * k / chunks).collect()
+}
+
+/// Rows read per query while verifying.
+const VERIFY_PAGE: u32 = 10_000;
+/// Chunks verified concurrently (each on its own read connection); `verify` joins exactly this many.
+const VERIFY_CHUNKS: usize = 4;
+
+/// How a chunk of the verification ended.
+enum Chunk<'a> {
+    /// A fault, the first in the chunk.
+    Broken(i64, ChainFault),
+    /// Every entry up to the chunk's end checked, and the next one is the one expected: carry on with the next
+    /// chunk. Carries the entries checked.
+    Continue(u64),
+    /// The trail ended in this chunk: finish here.
+    End(Box<Verifier<'a>>),
+    /// The entry the chunk starts after does not exist (an earlier chunk ends the walk).
+    NoAnchor,
+}
+
+/// Walks the entries after `start` up to `end` (or to the end of the trail), plus the first entry past `end`.
+async fn verify_chunk<'a, S: crate::store::Store>(
+    store: &S,
+    mut verifier: Verifier<'a>,
+    start: i64,
+    end: Option<i64>,
+    page: u32,
+    done: &std::sync::Mutex<(u64, &mut (dyn FnMut(u64) + Send))>,
+) -> Result<Chunk<'a>, DomainError> {
+    // Pages are read and decoded on their own task, one or two pages ahead of the check.
+    let (tx, mut pages) = tokio::sync::mpsc::channel::<Result<Vec<AuditRow>, DomainError>>(2);
+    let reader = store.clone();
+    tokio::spawn(async move {
+        let mut after = start;
+        loop {
+            // Up to and including the first entry past the end (the look-ahead), never more than a page.
+            let limit = end.map_or(page, |e| u32::try_from(e - after + 1).unwrap_or(page).clamp(1, page));
+            let page = reader.audit_entries(after, limit).await.map_err(DomainError::from);
+            let stop = match &page {
+                Ok(rows) => match rows.last() {
+                    None => true,
+                    Some(last) => {
+                        after = last.seq;
+                        end.is_some_and(|e| last.seq > e)
+                    }
+                },
+                Err(_) => true,
+            };
+            if tx.send(page).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    loop {
+        let Some(page) = pages.recv().await else {
+            return Err(DomainError::Internal("the audit reader stopped".into()));
+        };
+        let mut rows = page?;
+        if rows.is_empty() {
+            return Ok(Chunk::End(Box::new(verifier)));
+        }
+        let beyond = end.and_then(|e| rows.iter().position(|r| r.seq > e));
+        if let Some(at) = beyond {
+            rows.truncate(at + 1);
+        }
+        let checked = verifier.entries;
+        let more = verifier.feed(rows);
+        if let Ok(mut done) = done.lock() {
+            done.0 += verifier.entries - checked;
+            let total = done.0;
+            (done.1)(total);
+        }
+        if !more {
+            let (seq, fault) = verifier.broken.clone().unwrap_or((verifier.expected_seq, ChainFault::Modified));
+            return Ok(Chunk::Broken(seq, fault));
+        }
+        if beyond.is_some() {
+            // The walk checks the first entry past the end next: it must be the one expected, and then the next
+            // chunk, which starts from the stored hash of the entry before it, takes over.
+            let next = verifier.pending.as_ref().map_or(verifier.expected_seq, |p| p.seq);
+            return Ok(match next.cmp(&verifier.expected_seq) {
+                std::cmp::Ordering::Equal => Chunk::Continue(verifier.entries),
+                std::cmp::Ordering::Greater => Chunk::Broken(verifier.expected_seq, ChainFault::Missing),
+                std::cmp::Ordering::Less => Chunk::Broken(verifier.expected_seq, ChainFault::Reordered),
+            });
+        }
+    }
 }
 
 impl Verifier<'_> {
+    fn clone_state(&self) -> Self {
+        Self {
+            auditor: self.auditor,
+            verifying_key: self.verifying_key.clone(),
+            checkpoints: self.checkpoints.clone(),
+            expected_seq: self.expected_seq,
+            previous: self.previous,
+            pending: self.pending.clone(),
+            entries: self.entries,
+            broken: self.broken.clone(),
+        }
+    }
+
     /// Starts after `anchor`, trusting it (for `audit verify --from`).
     pub fn resume_after(&mut self, anchor: &AuditRow) {
         self.expected_seq = anchor.seq + 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sealform_core::audit::{
-    Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, Verdict, verify,
+    Action, Actor, AuditCtx, AuditScope, Auditor, Entry, RequestContext, Target, Verdict, verify, verify_paged,
 };
 use sealform_core::ids::OrgId;
 use sealform_core::store::AuditStore as _;
@@ -94,4 +94,14 @@ async fn run(entries: usize) {
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
     println!("audit verify: {written} entries in {elapsed:.2} s = {:.0} entries/s", written as f64 / elapsed);
+
+    // The sequential walk (one chunk, the same pages) in the same run, to compare.
+    let started = Instant::now();
+    let verdict = verify_paged(&store, &auditor, None, 10_000, false, &mut progress).await.unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
+    println!(
+        "audit verify, sequential walk: {written} entries in {elapsed:.2} s = {:.0} entries/s",
+        written as f64 / elapsed
+    );
 }

@@ -47,6 +47,11 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+/// With and without the audit entry (`--features bench-internals`).
+#[cfg(feature = "bench-internals")]
+#[path = "ingest/audit_overhead.rs"]
+mod audit_overhead;
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -96,6 +101,8 @@ async fn run(config: Config) {
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
             let shaped = baseline.run(clients, sizes, &config, true).await;
             report_shaped("sqlite", clients, &ingest, &shaped);
+            #[cfg(feature = "bench-internals")]
+            audit_overhead::audit_overhead("sqlite", &f, clients, &config).await;
         }
         baseline.close().await;
     }
@@ -115,6 +122,8 @@ async fn run(config: Config) {
             report("postgres", clients, &ingest, &base, sizes, None);
             let shaped = pg_baseline(&pool, clients, sizes, &config, true).await;
             report_shaped("postgres", clients, &ingest, &shaped);
+            #[cfg(feature = "bench-internals")]
+            audit_overhead::audit_overhead("postgres", &f, clients, &config).await;
         }
         pool.close().await;
         drop(f);

@@ -1420,6 +1420,8 @@ macro_rules! shared_queries {
             append_audit(conn, &[audit]).await
         }
 
+        // SQLite writes submissions through its batched form (sqlite/queries.rs); PostgreSQL falls back to this.
+        #[allow(dead_code)]
         pub(crate) async fn insert_submission(
             conn: &mut $Conn,
             new: NewSubmission,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sealform_core::DomainError;
 use sealform_core::audit::{
     Action, Actor, AuditCtx, AuditRow, AuditScope, Auditor, ChainFault, Entry, RequestContext, Target, Verdict,
-    load_or_create_auditor, verify,
+    chunk_starts, load_or_create_auditor, verify, verify_paged,
 };
 use sealform_core::clock::SystemClock;
 use sealform_core::forms::create_form;
@@ -321,6 +321,163 @@ async fn concurrent_appends_never_fork_the_chain<S: Store>(w: World<S>) {
     assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries: 200 });
 }
 
+/// Submissions written concurrently with plain audit appends (which group-commit together: batched on SQLite's
+/// writer, array statements on PostgreSQL), some of them doomed (a submission id used twice): each doomed write
+/// fails alone with its audit entry, every other write commits with exactly one entry, and the chain is gap-free
+/// and verifies.
+async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>) {
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Batches");
+    let org_id = org.id;
+    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
+    w.store.bootstrap(org, fixtures::user("o@batch.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let before = w.entries().await.len();
+    let w = Arc::new(w);
+    let keyring = Arc::new(keyring);
+    let ids: Vec<sealform_core::ids::SubmissionId> = (0..24).map(|_| sealform_core::ids::SubmissionId::new()).collect();
+    let mut tasks = Vec::new();
+    for round in 0..2 {
+        for (i, id) in ids.iter().copied().enumerate() {
+            let (w, keyring) = (Arc::clone(&w), Arc::clone(&keyring));
+            tasks.push(tokio::spawn(async move {
+                let answers: BTreeMap<String, Zeroizing<Vec<u8>>> =
+                    [("q".to_owned(), Zeroizing::new(format!("answer {i}").into_bytes()))].into();
+                let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
+                // Every id is written twice (round 0 and 1): exactly one of the two may succeed.
+                let stored = sealform_core::sealing::store_submission(
+                    &w.store,
+                    &keyring,
+                    w.ctx(),
+                    id,
+                    new,
+                    Vec::new(),
+                    OffsetDateTime::now_utc(),
+                )
+                .await;
+                (round, i, stored.is_ok())
+            }));
+        }
+        for j in 0..8 {
+            let w = Arc::clone(&w);
+            tasks.push(tokio::spawn(async move {
+                let entry = Entry::ok(
+                    Some(org_id),
+                    Action::SubmissionRead,
+                    vec![Target::new("submission", format!("plain-{round}-{j}"))],
+                    OffsetDateTime::now_utc(),
+                );
+                w.store.append_audit(vec![w.ctx().entry(entry).unwrap()]).await.unwrap();
+                (round, usize::MAX, true)
+            }));
+        }
+    }
+    let mut stored = vec![0; ids.len()];
+    for task in tasks {
+        let (_, i, ok) = task.await.unwrap();
+        if i != usize::MAX && ok {
+            stored[i] += 1;
+        }
+    }
+    assert!(stored.iter().all(|&n| n == 1), "each id stored exactly once: {stored:?}");
+    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 24);
+    let rows = w.entries().await;
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=rows.len() as i64).collect::<Vec<_>>());
+    let new = &rows[before..];
+    assert_eq!(new.iter().filter(|r| r.action == "submission.create").count(), 24, "one entry per stored submission");
+    assert_eq!(new.iter().filter(|r| r.action == "submission.read").count(), 16);
+    let mut targets: Vec<String> = new
+        .iter()
+        .filter(|r| r.action == "submission.create")
+        .map(|r| w.auditor.open_detail(r).unwrap().targets[0].id.clone())
+        .collect();
+    targets.sort();
+    let mut wanted: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    wanted.sort();
+    assert_eq!(targets, wanted);
+    let mut progress = |_: u64| {};
+    let verdict = verify(&w.store, &w.auditor, None, &mut progress).await.unwrap();
+    assert_eq!(verdict, Verdict::Ok { entries: rows.len() as u64 });
+}
+
+/// A submission sealed to a key that was retired meanwhile is refused by the store with a conflict (and leaves no
+/// row and no audit entry), also when it shares a batch with submissions sealed to the active key, which commit.
+async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
+    use sealform_core::sealing::{RecordRef, seal_revision};
+    use sealform_core::submission::NewSubmission;
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Retired");
+    let org_id = org.id;
+    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
+    w.store.bootstrap(org, fixtures::user("o@retired.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
+    let mut sealed = Vec::new();
+    for _ in 0..8 {
+        if sealed.len() == 4 {
+            // Half sealed to the key about to retire, half to the next one.
+            let mut progress = |_: u64, _: u64| {};
+            rotate_org_key(
+                &w.store,
+                &keyring,
+                &SystemClock,
+                w.ctx(),
+                org_id,
+                RotationOptions::default(),
+                &mut progress,
+            )
+            .await
+            .unwrap();
+            keyring.forget_active(org_id);
+        }
+        let id = sealform_core::ids::SubmissionId::new();
+        let record = RecordRef { org: org_id, form, submission: id, revision: 1 };
+        let revision = seal_revision(&keyring, record, &answers, None, now).await.unwrap();
+        sealed.push(NewSubmission {
+            org_id,
+            id,
+            form_id: form,
+            form_version: 1,
+            revision,
+            index: Vec::new(),
+            files: Vec::new(),
+        });
+    }
+    let fresh = sealed.split_off(4);
+    let stale = sealed;
+    let old_key = stale[0].revision.key_id;
+    assert_ne!(old_key, fresh[0].revision.key_id);
+    let keys = w.store.org_keys(org_id).await.unwrap();
+    assert!(keys.iter().any(|k| k.id == old_key && k.state == sealform_core::keys::KeyState::Retired));
+    let before = w.entries().await.len();
+    let entry = |id: sealform_core::ids::SubmissionId| {
+        w.ctx()
+            .entry(Entry::ok(Some(org_id), Action::SubmissionCreate, vec![Target::new("submission", id)], now))
+            .unwrap()
+    };
+    // All eight at once, so they share batches.
+    let writes = stale.into_iter().map(|s| (false, s)).chain(fresh.into_iter().map(|s| (true, s))).map(|(ok, s)| {
+        let store = w.store.clone();
+        let audit = entry(s.id);
+        tokio::spawn(async move { (ok, store.insert_submission(s, audit).await) })
+    });
+    let writes: Vec<_> = writes.collect();
+    for write in writes {
+        let (should_succeed, result) = write.await.unwrap();
+        if should_succeed {
+            result.unwrap();
+        } else {
+            assert!(matches!(result, Err(sealform_core::store::StoreError::Conflict(_))), "{result:?}");
+        }
+    }
+    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 4);
+    assert_eq!(w.entries().await.len(), before + 4, "no audit entry for a refused write");
+    let mut progress = |_: u64| {};
+    assert!(matches!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { .. }));
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -342,6 +499,8 @@ macro_rules! both {
 
 both!(every_operation_writes_exactly_its_entries);
 both!(concurrent_appends_never_fork_the_chain);
+both!(batched_submissions_fail_alone_and_keep_the_chain);
+both!(a_retired_key_is_refused_in_a_batch);
 
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----
 
@@ -479,4 +638,126 @@ async fn details_are_sealed_and_ids_are_hashed() {
         assert!(!bytes.windows(needle.len()).any(|win| win == needle.as_bytes()), "{needle} stored in clear");
     }
     let _ = FormId::new();
+}
+
+// ----- tampering at the boundaries of the chunked verifier -----
+
+/// Entries in the chunked world, one minute apart: a checkpoint every 10 entries (1, 11, …, 391).
+const CHUNKED_ENTRIES: i64 = 400;
+/// Rows per page: the chunks engage from 4 pages, so 400 entries give 4 chunks of about 98.
+const CHUNKED_PAGE: u32 = 25;
+
+/// 400 entries (appended in one transaction), a pristine copy of them to restore after each tampering, and the
+/// connection that tampers.
+async fn chunked_world() -> (World<SqliteStore>, sqlx::SqliteConnection) {
+    let w = sqlite_world().await;
+    let start = OffsetDateTime::now_utc() - time::Duration::days(1);
+    let entries = (0..CHUNKED_ENTRIES)
+        .map(|i| {
+            let at = start + time::Duration::minutes(i);
+            let entry = Entry::ok(Some(OrgId::new()), Action::SubmissionRead, vec![Target::new("submission", i)], at)
+                .with_fields(vec![format!("q{i}")]);
+            w.ctx().entry(entry).unwrap()
+        })
+        .collect();
+    w.store.append_audit(entries).await.unwrap();
+    let mut raw = sqlite_raw(&w).await;
+    sqlx::raw_sql(
+        "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;
+         CREATE TABLE pristine AS SELECT * FROM audit_events;",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    (w, raw)
+}
+
+/// Verifies with the chunks and with the sequential walk over the same pages, which must agree.
+async fn both_verdicts(w: &World<SqliteStore>, from: Option<i64>) -> Verdict {
+    let mut progress = |_: u64| {};
+    let chunked = verify_paged(&w.store, &w.auditor, from, CHUNKED_PAGE, true, &mut progress).await.unwrap();
+    let sequential = verify_paged(&w.store, &w.auditor, from, CHUNKED_PAGE, false, &mut progress).await.unwrap();
+    assert_eq!(chunked, sequential, "chunked and sequential verdicts differ");
+    chunked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_at_and_around_chunk_boundaries_get_the_sequential_verdict() {
+    let (w, mut raw) = chunked_world().await;
+    let checkpoints = w.store.audit_checkpoints().await.unwrap();
+    let last_checkpoint = checkpoints.iter().map(|c| c.checkpoint.seq).max();
+    assert_eq!(last_checkpoint, Some(391));
+    let starts = chunk_starts(0, last_checkpoint, CHUNKED_PAGE);
+    assert_eq!(starts, [0, 97, 195, 293], "the chunks engage");
+    // A trail shorter than four pages is one chunk.
+    assert_eq!(chunk_starts(0, last_checkpoint, 100), [0]);
+
+    assert_eq!(both_verdicts(&w, None).await, Verdict::Ok { entries: 400 });
+    assert_eq!(both_verdicts(&w, Some(98)).await, Verdict::Ok { entries: 303 });
+
+    let n = CHUNKED_ENTRIES;
+    for &boundary in &starts[1..] {
+        // The last entry of the chunk before, the entry the next chunk anchors on, and the two after it.
+        for seq in [boundary - 1, boundary, boundary + 1, boundary + 2] {
+            let cases: [(&str, String, Verdict); 6] = [
+                (
+                    "modify a clear column",
+                    format!("UPDATE audit_events SET action = 'submission.update' WHERE seq = {seq}"),
+                    Verdict::Broken { seq, fault: ChainFault::Modified },
+                ),
+                (
+                    "modify the stored hash",
+                    format!("UPDATE audit_events SET chain_hash = randomblob(32) WHERE seq = {seq}"),
+                    Verdict::Broken { seq, fault: ChainFault::Modified },
+                ),
+                (
+                    "delete",
+                    format!("DELETE FROM audit_events WHERE seq = {seq}"),
+                    Verdict::Broken { seq, fault: ChainFault::Missing },
+                ),
+                (
+                    "swap with the next",
+                    format!(
+                        "UPDATE audit_events SET (org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) =
+                            (SELECT org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash
+                             FROM pristine p WHERE p.seq = {} - audit_events.seq)
+                         WHERE seq IN ({seq}, {})",
+                        2 * seq + 1,
+                        seq + 1
+                    ),
+                    Verdict::Broken { seq, fault: ChainFault::Reordered },
+                ),
+                (
+                    "truncate",
+                    format!("DELETE FROM audit_events WHERE seq >= {seq}"),
+                    Verdict::Broken { seq, fault: ChainFault::TruncatedAfterCheckpoint },
+                ),
+                (
+                    "truncate and forge a new tail",
+                    format!(
+                        "DELETE FROM audit_events WHERE seq >= {seq};
+                         INSERT INTO audit_events
+                            (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash)
+                         SELECT seq + {}, org_id, at, action, actor_id, outcome, target_hash, detail, randomblob(32)
+                         FROM pristine WHERE seq BETWEEN 1 AND {}",
+                        seq - 1,
+                        n - seq + 1
+                    ),
+                    Verdict::Broken { seq, fault: ChainFault::Modified },
+                ),
+            ];
+            for (what, tamper, expected) in cases {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(tamper)).execute(&mut raw).await.unwrap();
+                let verdict = both_verdicts(&w, None).await;
+                assert_eq!(verdict, expected, "{what} at {seq} (chunk boundary {boundary})");
+                // From the middle of the chunk before: the walk starts on another anchor and still agrees.
+                assert_eq!(both_verdicts(&w, Some(boundary - 40)).await, expected, "{what} at {seq}, --from");
+                sqlx::raw_sql("DELETE FROM audit_events; INSERT INTO audit_events SELECT * FROM pristine;")
+                    .execute(&mut raw)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(both_verdicts(&w, None).await, Verdict::Ok { entries: 400 }, "restored");
 }

@@ -96,6 +96,22 @@ impl SqliteStore {
         Ok(Self { reads, writer: Writer::spawn(write_conn) })
     }
 
+    /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the
+    /// benchmark that measures what auditing costs (`cargo bench --features bench-internals`). Never built into
+    /// the product: auditing is not optional.
+    ///
+    /// # Errors
+    /// As `insert_submission`.
+    #[cfg(feature = "bench-internals")]
+    #[doc(hidden)]
+    pub async fn insert_submission_unaudited(&self, submission: NewSubmission) -> Result<(), StoreError> {
+        self.writer
+            .write_batched(move |conn, state| {
+                Box::pin(queries::insert_submission_batched(conn, state, submission, None))
+            })
+            .await
+    }
+
     /// How many writes and commits the writer has done: under concurrent load, fewer commits than writes shows
     /// group commit at work.
     #[must_use]
@@ -371,7 +387,11 @@ impl SubmissionStore for SqliteStore {
     }
 
     async fn insert_submission(&self, submission: NewSubmission, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::insert_submission(conn, submission, audit))).await
+        self.writer
+            .write_batched(move |conn, state| {
+                Box::pin(queries::insert_submission_batched(conn, state, submission, Some(audit)))
+            })
+            .await
     }
 
     async fn latest_revision(

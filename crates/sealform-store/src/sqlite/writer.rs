@@ -8,7 +8,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::collections::HashSet;
+
+use sealform_core::audit::ChainHead;
+use sealform_core::ids::OrgId;
 use sealform_core::store::StoreError;
+use sealform_crypto::KeyId;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,11 +27,70 @@ const QUEUE_DEPTH: usize = 4096;
 /// A boxed future borrowing the writer's connection.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
-type Run = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
+type PlainRun = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
+type BatchedRun = Box<
+    dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<Output, StoreError>>
+        + Send,
+>;
+
+/// How a write runs inside the batch transaction.
+enum Run {
+    /// Inside a savepoint the writer opens and closes; may read and move the audit head row itself.
+    Plain(PlainRun),
+    /// Opens and closes its own savepoint and appends its audit entry after the in-memory chain head of
+    /// [`BatchState`], so the head row is read once and written once per transaction instead of per write.
+    Batched(BatchedRun),
+}
 
 struct WriteOp {
     run: Run,
     reply: oneshot::Sender<Result<Output, StoreError>>,
+}
+
+/// What batched writes share within one transaction. Valid only inside it: the writer holds SQLite's write lock
+/// from `BEGIN IMMEDIATE` to `COMMIT`, so no other connection or process can move the chain head or change a key
+/// meanwhile; plain writes can, so the writer writes the head back before each plain write and forgets both after.
+#[derive(Default)]
+pub(crate) struct BatchState {
+    /// The chain head after the last batched write that succeeded, when it differs from the head row.
+    head: Option<ChainHead>,
+    /// Organisation keys found usable (active or retiring) in this transaction.
+    usable_keys: HashSet<(OrgId, KeyId)>,
+    /// A batched write could not undo its partial change: the whole transaction must roll back.
+    poisoned: bool,
+}
+
+impl BatchState {
+    /// The chain head to append after: the in-memory one, else the head row.
+    pub(crate) fn head(&self) -> Option<ChainHead> {
+        self.head
+    }
+
+    /// Records the head after a successful append (written back before the next plain write and at commit).
+    pub(crate) fn advance(&mut self, head: ChainHead) {
+        self.head = Some(head);
+    }
+
+    pub(crate) fn key_known_usable(&self, org: OrgId, key: KeyId) -> bool {
+        self.usable_keys.contains(&(org, key))
+    }
+
+    pub(crate) fn remember_usable(&mut self, org: OrgId, key: KeyId) {
+        self.usable_keys.insert((org, key));
+    }
+
+    /// Marks the transaction as unusable: every write in it fails and nothing commits.
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// Writes the in-memory head back to the head row, if it moved.
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if let Some(head) = self.head.take() {
+            super::queries::store_audit_head(conn, head).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What the writer is asked to do, in queue order.
@@ -76,8 +140,28 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
+        let run: PlainRun =
+            Box::new(move |conn| Box::pin(async move { op(conn).await.map(|v| Box::new(v) as Output) }));
+        self.submit(Run::Plain(run)).await
+    }
+
+    /// Queues a batched write (see [`Run::Batched`]) and waits until the transaction holding it has committed.
+    /// `op` must open the savepoint `write_op` before changing anything and release it, or roll back to it and
+    /// release it on failure (poisoning the batch if that fails too).
+    pub(crate) async fn write_batched<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let run: BatchedRun =
+            Box::new(move |conn, state| Box::pin(async move { op(conn, state).await.map(|v| Box::new(v) as Output) }));
+        self.submit(Run::Batched(run)).await
+    }
+
+    async fn submit<T: Send + 'static>(&self, run: Run) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let run: Run = Box::new(move |conn| Box::pin(async move { op(conn).await.map(|v| Box::new(v) as Output) }));
         let gone = || StoreError::Backend { operation: "queue write", source: "the writer has stopped".into() };
         self.queue.send(Job::Write(WriteOp { run, reply })).await.map_err(|_| gone())?;
         let output = answer.await.map_err(|_| gone())??;
@@ -178,26 +262,60 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec
         return (false, failed(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string()));
     }
     let mut finished = Vec::with_capacity(ops.len());
-    for op in ops {
-        if let Err(err) = sqlx::raw_sql("SAVEPOINT write_op").execute(&mut *conn).await {
-            tracing::error!(error = %err, "could not open a savepoint");
-            finished.push((op.reply, Err(backend("savepoint")(err))));
-            continue;
-        }
-        let result = (op.run)(conn).await;
-        let close = if result.is_ok() { "RELEASE write_op" } else { "ROLLBACK TO write_op; RELEASE write_op" };
-        let result = match sqlx::raw_sql(close).execute(&mut *conn).await {
-            Ok(_) => result,
-            Err(err) => Err(backend("close savepoint")(err)),
+    let mut state = BatchState::default();
+    let mut ops = ops.into_iter();
+    for op in ops.by_ref() {
+        let result = match op.run {
+            Run::Plain(run) => run_plain(conn, &mut state, run).await,
+            Run::Batched(run) => run(conn, &mut state).await,
         };
         finished.push((op.reply, result));
+        if state.poisoned {
+            break;
+        }
     }
-    match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
+    let unrun: Vec<WriteOp> = ops.collect();
+    let flushed = if state.poisoned {
+        Err(StoreError::Backend { operation: "write batch", source: "a write could not be undone".into() })
+    } else {
+        state.flush(conn).await
+    };
+    let committed = match flushed {
+        Ok(()) => sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit")),
+        Err(err) => Err(err),
+    };
+    match committed {
         Ok(_) => (true, finished),
         Err(err) => {
             tracing::error!(error = %err, "write transaction failed to commit");
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            (false, failed(finished.into_iter().map(|(reply, _)| reply), "commit", &err.to_string()))
+            // Writes after a poisoned one never ran; they fail with the rest.
+            let replies = finished.into_iter().map(|(reply, _)| reply).chain(unrun.into_iter().map(|op| op.reply));
+            (false, failed(replies, "commit", &err.to_string()))
+        }
+    }
+}
+
+/// Runs a plain write inside its own savepoint, with the head row up to date before it and forgetting the cached
+/// head and key states after it (it may have moved the one or retired the other).
+async fn run_plain(conn: &mut SqliteConnection, state: &mut BatchState, run: PlainRun) -> Result<Output, StoreError> {
+    if let Err(err) = state.flush(conn).await {
+        state.poison();
+        return Err(err);
+    }
+    state.usable_keys.clear();
+    if let Err(err) = sqlx::raw_sql("SAVEPOINT write_op").execute(&mut *conn).await {
+        tracing::error!(error = %err, "could not open a savepoint");
+        return Err(backend("savepoint")(err));
+    }
+    let result = run(conn).await;
+    let close = if result.is_ok() { "RELEASE write_op" } else { "ROLLBACK TO write_op; RELEASE write_op" };
+    match sqlx::raw_sql(close).execute(&mut *conn).await {
+        Ok(_) => result,
+        Err(err) => {
+            // The write's partial change may still be in the transaction: nothing of it may commit.
+            state.poison();
+            Err(backend("close savepoint")(err))
         }
     }
 }

@@ -1,0 +1,313 @@
+//! Group commit for new submissions on PostgreSQL.
+//!
+//! Every audit append locks the single chain-head row until its transaction commits, so transactions that each
+//! append one entry commit one per WAL flush, however many connections there are. Here a few writer tasks per
+//! node take whatever submissions are queued and store them in one transaction: a handful of array statements
+//! for the rows, then the head row is locked (as late as possible, so one writer's rows go in while another one's
+//! commit is being flushed), every entry of the batch is chained after it in queue order and the head moves once.
+//! One flush then acknowledges the whole batch; the chain stays gap-free and in commit order because the head lock
+//! is still held through COMMIT. Each submission's audit entry is in the same transaction as its rows: if the
+//! entries cannot be written, no row commits.
+//!
+//! A batch that fails before COMMIT is rolled back and its submissions are stored one per transaction, so one bad
+//! submission (a duplicate id, a form deleted meanwhile) fails alone. A failed COMMIT fails the whole batch, as the
+//! outcome is unknown and a retry could store a submission twice.
+
+use std::sync::Arc;
+
+use sealform_core::audit::{ChainHead, PendingAudit};
+use sealform_core::store::StoreError;
+use sealform_core::submission::NewSubmission;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::backend;
+use crate::rows::{KEY_RETIRED, key_uuid};
+
+/// Writer tasks per node: two, so one batch's rows go in while the other's commit is flushed.
+const WRITERS: usize = 2;
+/// Most submissions in one transaction; bounds the latency one waits behind others.
+const MAX_BATCH: usize = 256;
+/// Queued submissions before callers wait.
+const QUEUE_DEPTH: usize = 4096;
+
+struct Pending {
+    new: NewSubmission,
+    /// `None` only in the benchmark of the write path without auditing (feature `bench-internals`).
+    audit: Option<PendingAudit>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A handle to the submission writers; cheap to clone. The writers stop when the last handle is dropped.
+#[derive(Clone)]
+pub(crate) struct SubmissionBatcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl SubmissionBatcher {
+    pub(crate) fn spawn(pool: &PgPool) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(run(pool.clone(), Arc::clone(&rx)));
+        }
+        Self { queue }
+    }
+
+    /// Stores the submission and its audit entry; returns once the transaction holding them has committed.
+    pub(crate) async fn insert(&self, new: NewSubmission, audit: Option<PendingAudit>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Backend { operation: "store submission", source: "the writer has stopped".into() };
+        self.queue.send(Pending { new, audit, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // One writer waits for work at a time; the other is writing meanwhile.
+        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        write(&pool, std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH))).await;
+    }
+}
+
+/// How a batch attempt ended.
+enum Attempt {
+    /// Committed: each submission's answer (refused ones carry their error).
+    Committed(Vec<Result<(), StoreError>>),
+    /// Failed before COMMIT and rolled back: store the submissions one by one.
+    RolledBack(StoreError),
+    /// COMMIT itself failed: the outcome is unknown.
+    CommitFailed(StoreError),
+}
+
+async fn write(pool: &PgPool, batch: Vec<Pending>) {
+    let attempt = match pool.begin().await {
+        Ok(mut tx) => match store_batch(&mut tx, &batch).await {
+            Ok(answers) => match tx.commit().await {
+                Ok(()) => Attempt::Committed(answers),
+                Err(err) => Attempt::CommitFailed(backend("commit submissions")(err)),
+            },
+            // Dropping the transaction rolls it back.
+            Err(err) => Attempt::RolledBack(err),
+        },
+        Err(err) => Attempt::RolledBack(backend("begin submissions")(err)),
+    };
+    match attempt {
+        Attempt::Committed(answers) => {
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let _ = pending.reply.send(answer);
+            }
+        }
+        Attempt::CommitFailed(err) => {
+            tracing::error!(error = %err, "a batch of submissions failed to commit");
+            let cause = err.to_string();
+            for pending in batch {
+                let source = cause.clone().into();
+                let _ = pending.reply.send(Err(StoreError::Backend { operation: "commit submissions", source }));
+            }
+        }
+        Attempt::RolledBack(err) => {
+            if batch.len() > 1 {
+                tracing::debug!(error = %err, "a batch of submissions failed; storing them one by one");
+            }
+            for pending in batch {
+                let _ = pending.reply.send(store_one(pool, pending.new, pending.audit).await);
+            }
+        }
+    }
+}
+
+/// One submission in its own transaction: the statements every other write uses.
+async fn store_one(pool: &PgPool, new: NewSubmission, audit: Option<PendingAudit>) -> Result<(), StoreError> {
+    let Some(audit) = audit else {
+        return Err(StoreError::Backend { operation: "store submission", source: "unaudited batch failed".into() });
+    };
+    let mut tx = pool.begin().await.map_err(backend("store submission"))?;
+    super::queries::insert_submission(&mut tx, new, audit).await?;
+    tx.commit().await.map_err(backend("store submission"))
+}
+
+/// Writes the batch's rows and audit entries into `conn`'s open transaction. Submissions sealed to a key that can
+/// no longer take new data are left out and answered with a conflict, as [`super::queries::insert_submission`]
+/// does; the key rows of the others stay share-locked until COMMIT, so the keys cannot be retired meanwhile.
+async fn store_batch(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let usable = usable_keys(conn, batch).await?;
+    let accepted = |p: &Pending| {
+        std::iter::once(p.new.revision.key_id)
+            .chain(p.new.files.iter().map(|f| f.key_id))
+            .all(|key| usable.contains(&(*p.new.org_id.as_uuid(), key_uuid(key))))
+    };
+    let answers: Vec<Result<(), StoreError>> = batch
+        .iter()
+        .map(|p| if accepted(p) { Ok(()) } else { Err(StoreError::Conflict(KEY_RETIRED.into())) })
+        .collect();
+    let rows: Vec<&Pending> = batch.iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(p, _)| p).collect();
+    if rows.is_empty() {
+        return Ok(answers);
+    }
+    insert_rows(conn, &rows).await?;
+    if rows.iter().any(|p| p.audit.is_some()) {
+        append_entries(conn, rows.iter().filter_map(|p| p.audit.as_ref())).await?;
+    }
+    Ok(answers)
+}
+
+/// The (organisation, key) pairs of the batch that are active or retiring, share-locked.
+async fn usable_keys(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    let mut pairs: Vec<(Uuid, Uuid)> = batch
+        .iter()
+        .flat_map(|p| {
+            let org = *p.new.org_id.as_uuid();
+            std::iter::once(p.new.revision.key_id)
+                .chain(p.new.files.iter().map(|f| f.key_id))
+                .map(move |k| (org, key_uuid(k)))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (orgs, keys): (Vec<Uuid>, Vec<Uuid>) = pairs.into_iter().unzip();
+    sqlx::query_as(
+        "SELECT org_id, id FROM org_keys WHERE (org_id, id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[])) \
+         AND state IN ('active', 'retiring') FOR SHARE",
+    )
+    .bind(orgs)
+    .bind(keys)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend("check organisation keys"))
+}
+
+/// Every row of the batch in one statement: one array INSERT per table, as data-modifying CTEs (one round trip;
+/// the foreign keys are checked at the end of the statement, when the submissions are in).
+async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let org: Vec<Uuid> = rows.iter().map(|p| *p.new.org_id.as_uuid()).collect();
+    let id: Vec<Uuid> = rows.iter().map(|p| *p.new.id.as_uuid()).collect();
+    let form: Vec<Uuid> = rows.iter().map(|p| *p.new.form_id.as_uuid()).collect();
+    let version = rows.iter().map(|p| i32::try_from(p.new.form_version)).collect::<Result<Vec<i32>, _>>();
+    let version = version.map_err(|_| corrupt("form version"))?;
+    let revision = rows.iter().map(|p| i32::try_from(p.new.revision.revision)).collect::<Result<Vec<i32>, _>>();
+    let revision = revision.map_err(|_| corrupt("revision number"))?;
+    let at: Vec<OffsetDateTime> = rows.iter().map(|p| p.new.revision.created_at).collect();
+    let envelope: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.envelope.as_slice()).collect();
+    let wrapped: Vec<&[u8]> = rows.iter().map(|p| p.new.revision.wrapped_key.as_slice()).collect();
+    let key: Vec<Uuid> = rows.iter().map(|p| key_uuid(p.new.revision.key_id)).collect();
+    let by: Vec<Option<Uuid>> = rows.iter().map(|p| p.new.revision.created_by.map(|u| *u.as_uuid())).collect();
+    let index: Vec<(&Pending, &(String, [u8; 16]))> =
+        rows.iter().flat_map(|p| p.new.index.iter().map(move |entry| (*p, entry))).collect();
+    let files: Vec<(&Pending, &sealform_core::submission::NewFile)> =
+        rows.iter().flat_map(|p| p.new.files.iter().map(move |file| (*p, file))).collect();
+    let sizes = files.iter().map(|(_, f)| i64::try_from(f.sealed_size)).collect::<Result<Vec<i64>, _>>();
+    let file_revisions =
+        files.iter().map(|(p, _)| i32::try_from(p.new.revision.revision)).collect::<Result<Vec<_>, _>>();
+    sqlx::query(
+        "WITH submission_rows AS ( \
+           INSERT INTO submissions \
+           (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
+           SELECT id, org, form, version, 'new', revision, at, at \
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::int4[], $6::timestamptz[]) \
+           AS t (id, org, form, version, revision, at)), \
+         revision_rows AS ( \
+           INSERT INTO submission_revisions \
+           (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+           SELECT * FROM UNNEST($2::uuid[], $1::uuid[], $5::int4[], $7::bytea[], $8::bytea[], $9::uuid[], \
+           $10::uuid[], $6::timestamptz[])), \
+         index_rows AS ( \
+           INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+           SELECT * FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::bytea[], $15::uuid[])) \
+         INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, wrapped_key, \
+           key_id, created_at) \
+         SELECT * FROM UNNEST($16::uuid[], $17::uuid[], $18::uuid[], $19::int4[], $20::text[], $21::text[], \
+           $22::int8[], $23::bytea[], $24::uuid[], $25::timestamptz[])",
+    )
+    .bind(&id)
+    .bind(&org)
+    .bind(&form)
+    .bind(&version)
+    .bind(&revision)
+    .bind(&at)
+    .bind(&envelope)
+    .bind(&wrapped)
+    .bind(&key)
+    .bind(&by)
+    .bind(index.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(p, _)| *p.new.form_id.as_uuid()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(_, (field, _))| field.as_str()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(_, (_, digest))| digest.as_slice()).collect::<Vec<_>>())
+    .bind(index.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| *f.id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| *p.new.org_id.as_uuid()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| *p.new.id.as_uuid()).collect::<Vec<_>>())
+    .bind(file_revisions.map_err(|_| corrupt("revision number"))?)
+    .bind(files.iter().map(|(_, f)| f.question_id.as_str()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| f.object_key.as_str()).collect::<Vec<_>>())
+    .bind(sizes.map_err(|_| corrupt("file size"))?)
+    .bind(files.iter().map(|(_, f)| f.wrapped_key.as_slice()).collect::<Vec<_>>())
+    .bind(files.iter().map(|(_, f)| key_uuid(f.key_id)).collect::<Vec<_>>())
+    .bind(files.iter().map(|(p, _)| p.new.revision.created_at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend("store submissions"))?;
+    Ok(())
+}
+
+/// Locks the chain head, chains every entry after it in order, and inserts them (and any checkpoints due) and
+/// moves the head in one statement. The lock is held until COMMIT, as for every other append.
+async fn append_entries<'a>(
+    conn: &mut PgConnection,
+    entries: impl Iterator<Item = &'a PendingAudit>,
+) -> Result<(), StoreError> {
+    let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) =
+        sqlx::query_as("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("read audit head"))?;
+    let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
+    let mut head = ChainHead { seq, hash, last_checkpoint_micros };
+    let mut sealed = Vec::new();
+    for entry in entries {
+        let entry = entry.seal(head);
+        head = entry.head;
+        sealed.push(entry);
+    }
+    let rows: Vec<&sealform_core::audit::AuditRow> = sealed.iter().map(|s| &s.row).collect();
+    let checkpoints: Vec<_> = sealed.iter().filter_map(|s| s.checkpoint.as_ref()).collect();
+    // Entries, checkpoints and the head in one statement: the lock taken above is held for one more round trip
+    // and the COMMIT.
+    sqlx::query(
+        "WITH entries AS ( \
+           INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
+           SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], \
+           $7::bytea[], $8::bytea[], $9::bytea[])), \
+         checkpoints AS ( \
+           INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
+           SELECT * FROM UNNEST($10::int8[], $11::bytea[], $12::int8[], $13::bytea[])) \
+         UPDATE audit_head SET seq = $14, chain_hash = $15, last_checkpoint_micros = $16 WHERE id = 1",
+    )
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.org.map(|o| *o.as_uuid())).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.action.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.target_hash.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.detail.as_slice()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.chain_hash.as_slice()).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.seq).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.hash.as_slice()).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(c, _)| c.at_micros).collect::<Vec<_>>())
+    .bind(checkpoints.iter().map(|(_, signature)| signature.as_slice()).collect::<Vec<_>>())
+    .bind(head.seq)
+    .bind(head.hash.as_slice())
+    .bind(head.last_checkpoint_micros)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend("append audit entries"))?;
+    Ok(())
+}
