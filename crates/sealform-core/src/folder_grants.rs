@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, PendingAudit, Target};
-use crate::grants::{GrantTerms, Right, checked, describe_terms, role_in};
-use crate::ids::{FolderId, OrgId, UserId};
+use crate::grants::{Grant, GrantTerms, Right, checked, describe_terms, role_in};
+use crate::ids::{FolderId, FormId, OrgId, UserId};
 use crate::store::Store;
 use crate::user::Email;
 
@@ -39,6 +39,24 @@ impl FolderGrant {
     #[must_use]
     pub fn in_force(&self, now: OffsetDateTime) -> bool {
         self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// The grant this one gives on `form`, a form in the folder or below it: the same terms, marked as coming from the
+    /// folder (what the store's expansion in `grants_of_user` yields).
+    #[must_use]
+    pub fn applied_to(&self, form: FormId) -> Grant {
+        Grant {
+            org: self.org,
+            form,
+            user: self.user,
+            rights: self.rights.clone(),
+            hide_phi: self.hide_phi,
+            expires_at: self.expires_at,
+            granted_by: self.granted_by,
+            created_at: self.created_at,
+            break_glass: false,
+            via_folder: Some(self.folder),
+        }
     }
 
     /// A one-line description for the audit trail.

@@ -10,7 +10,7 @@ use minijinja::{Value, context};
 use sealform_core::DomainError;
 use sealform_core::audit::{AuditCtx, AuditScope};
 use sealform_core::grants::{
-    Grant, GrantRecord, GrantTerms, Right, decide_access, grant_access, request_access, revoke_access,
+    GrantRecord, GrantTerms, Right, decide_access, grant_access, request_access, revoke_access,
 };
 use sealform_core::ids::{FolderId, FormId, UserId};
 use sealform_core::mail::Mail;
@@ -31,6 +31,7 @@ use crate::problem::ApiError;
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("access.html", include_str!("../../templates/access.html")),
     ("request_access.html", include_str!("../../templates/request_access.html")),
+    ("grants.html", include_str!("../../templates/grants.html")),
 ];
 
 /// Routes of this module.
@@ -112,16 +113,9 @@ async fn render_access<S: Store>(
         .map_err(DomainError::from)?
         .into_iter()
         .map(|r| {
-            context! {
-                user => r.grant.user.to_string(),
-                email => r.email.as_str().to_owned(),
-                rights => Right::join(&r.grant.rights).replace(',', ", "),
-                hide_phi => r.grant.hide_phi,
-                break_glass => r.grant.break_glass,
-                expires => r.grant.expires_at.map(format_time),
-                expired => !r.grant.in_force(now),
-                since => format_time(r.grant.created_at),
-            }
+            let g = &r.grant;
+            let row = grant_row(&r.email, g.user, &g.rights, g.hide_phi, (g.created_at, g.expires_at), now);
+            context! { break_glass => g.break_glass, ..row }
         })
         .collect();
     let requests: Vec<Value> = state
@@ -149,6 +143,27 @@ async fn render_access<S: Store>(
         },
     )?;
     Ok((status, page).into_response())
+}
+
+/// One row of a grants table (`grants.html`), a form's or a folder's: who, what, whether PHI is hidden, since and
+/// until when.
+pub(super) fn grant_row(
+    email: &Email,
+    user: UserId,
+    rights: &[Right],
+    hide_phi: bool,
+    (since, expires_at): (OffsetDateTime, Option<OffsetDateTime>),
+    now: OffsetDateTime,
+) -> Value {
+    context! {
+        user => user.to_string(),
+        email => email.as_str().to_owned(),
+        rights => Right::join(rights).replace(',', ", "),
+        hide_phi,
+        expires => expires_at.map(format_time),
+        expired => expires_at.is_some_and(|at| now >= at),
+        since => format_time(since),
+    }
 }
 
 /// Answers a refused grant change with the access page and its message (422), or passes other errors on.
@@ -449,17 +464,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
         folders: state.store.folders_of(session.org).await.map_err(DomainError::from)?,
         placed: state.store.form_folders(session.org).await.map_err(DomainError::from)?,
     };
-    let folder_grants: Vec<_> = state
-        .store
-        .folder_grants_of_org(session.org)
-        .await
-        .map_err(DomainError::from)?
-        .into_iter()
-        .map(|r| {
-            let folder = r.grant.folder;
-            (r, folder)
-        })
-        .collect();
+    let folder_grants = state.store.folder_grants_of_org(session.org).await.map_err(DomainError::from)?;
     let mut out = String::new();
     let header = [
         "form id",
@@ -499,23 +504,10 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
             export::csv_row(&mut out, row.into_iter());
         }
         let direct = state.store.grants_of_form(session.org, form.id).await.map_err(DomainError::from)?;
-        let via_folders = folder_grants.iter().filter(|(_, folder)| tree.holds(*folder, form.id));
-        let rows = direct.into_iter().map(|r| (r, None)).chain(via_folders.map(|(record, folder)| {
-            let name = tree.name(*folder);
-            let grant = &record.grant;
-            let as_grant = Grant {
-                org: grant.org,
-                form: form.id,
-                user: grant.user,
-                rights: grant.rights.clone(),
-                hide_phi: grant.hide_phi,
-                expires_at: grant.expires_at,
-                granted_by: grant.granted_by,
-                created_at: grant.created_at,
-                break_glass: false,
-                via_folder: Some(*folder),
-            };
-            (GrantRecord { grant: as_grant, email: record.email.clone() }, Some(name))
+        let via_folders = folder_grants.iter().filter(|r| tree.holds(r.grant.folder, form.id));
+        let rows = direct.into_iter().map(|r| (r, None)).chain(via_folders.map(|r| {
+            let grant = r.grant.applied_to(form.id);
+            (GrantRecord { grant, email: r.email.clone() }, Some(tree.name(r.grant.folder)))
         }));
         for (record, folder) in rows {
             let grant = &record.grant;

@@ -17,8 +17,8 @@ use sealform_core::policy::Action as PolicyAction;
 use sealform_core::sessions::SessionRecord;
 use sealform_core::store::Store;
 
-use super::access::{field, member_by_email, posted_pairs, terms};
-use super::inbox::{format_time, parse_id, staff};
+use super::access::{field, grant_row, member_by_email, posted_pairs, terms};
+use super::inbox::{parse_id, staff};
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
@@ -177,15 +177,8 @@ async fn render_access<S: Store>(
         .map_err(DomainError::from)?
         .into_iter()
         .map(|r| {
-            context! {
-                user => r.grant.user.to_string(),
-                email => r.email.as_str().to_owned(),
-                rights => Right::join(&r.grant.rights).replace(',', ", "),
-                hide_phi => r.grant.hide_phi,
-                expires => r.grant.expires_at.map(format_time),
-                expired => !r.grant.in_force(now),
-                since => format_time(r.grant.created_at),
-            }
+            let g = &r.grant;
+            grant_row(&r.email, g.user, &g.rights, g.hide_phi, (g.created_at, g.expires_at), now)
         })
         .collect();
     let rights: Vec<&str> = Right::ALL.iter().map(|r| r.as_str()).collect();
