@@ -60,7 +60,7 @@ async fn seed_with<S: Store>(store: &S, config: &Config, op: &Operator) -> anyho
     let base = config.public_url.trim_end_matches('/');
     println!("Demo organisation: {}", org.name);
     println!("  Sign in at {base}/login as {DEMO_EMAIL} with password {}", password.trim());
-    for form in store.forms_of(org.id).await? {
+    for form in store.tenant(org.id).forms_of().await? {
         println!("  {}: {base}/f/{} (inbox: {base}/console/forms/{}/submissions)", form.title, form.id, form.id);
     }
     Ok(())

@@ -60,11 +60,11 @@ async fn execute<S: Store>(store: &S, config: &Config, op: &Operator, command: K
         KeysCommand::Status { org } => {
             let org = resolve_org(store, &org).await?;
             println!("key\tsuite\tstate\tdata keys\tcreated");
-            for key in store.org_keys(org.id).await.context("listing keys")? {
-                let wrapped = store.count_wrapped_keys(org.id, key.id).await?;
+            for key in store.tenant(org.id).org_keys().await.context("listing keys")? {
+                let wrapped = store.tenant(org.id).count_wrapped_keys(key.id).await?;
                 println!("{}\t{:?}\t{}\t{wrapped}\t{}", hex(&key.id.0), key.suite, key.state.as_str(), key.created_at);
             }
-            let keys = store.org_keys(org.id).await?;
+            let keys = store.tenant(org.id).org_keys().await?;
             if keys.iter().any(|k| k.state == KeyState::Retiring) {
                 println!("a rotation is unfinished: run `sealform keys rotate --org {}` to resume it", org.id);
             }

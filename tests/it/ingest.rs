@@ -8,7 +8,7 @@ use sealform_core::audit::{AuditCtx, AuditScope, load_or_create_auditor};
 use sealform_core::keys::{Keyring, MasterKeys};
 use sealform_core::org::OrgName;
 use sealform_core::sealing::{find_by_index, read_submission};
-use sealform_core::store::{OrganisationStore as _, Store as _, SubmissionStore as _};
+use sealform_core::store::{OrganisationStore as _, Store as _};
 use sealform_crypto::MasterKey;
 use sealform_store::{SqliteOptions, SqliteStore};
 
@@ -88,7 +88,8 @@ async fn acknowledged_submissions_survive_kill_9_during_concurrent_ingest() {
     let scope = AuditScope::operator();
     let audit = AuditCtx { auditor: &auditor, scope: &scope };
     let org = store.organisation_by_name(&OrgName::parse("Demo Clinic").unwrap()).await.unwrap().unwrap();
-    let form = store.forms_of(org.id).await.unwrap().into_iter().find(|f| f.title == "Patient intake").unwrap();
+    let form =
+        store.tenant(org.id).forms_of().await.unwrap().into_iter().find(|f| f.title == "Patient intake").unwrap();
     for marker in &acked {
         let email = format!("{marker}@crash.example");
         let found = find_by_index(&store, &keyring, audit, org.id, form.id, "4", email.as_bytes()).await.unwrap();
@@ -148,9 +149,10 @@ async fn answers_and_file_contents_never_reach_disk_or_logs_in_the_clear() {
 
     let (store, keyring, _) = open_store(&data).await;
     let org = store.organisation_by_name(&OrgName::parse("Demo Clinic").unwrap()).await.unwrap().unwrap();
-    let intake_form = store.forms_of(org.id).await.unwrap().into_iter().find(|f| f.title == "Patient intake").unwrap();
+    let intake_form =
+        store.tenant(org.id).forms_of().await.unwrap().into_iter().find(|f| f.title == "Patient intake").unwrap();
     assert_eq!(
-        store.count_submissions(org.id, intake_form.id).await.unwrap(),
+        store.tenant(org.id).count_submissions(intake_form.id).await.unwrap(),
         5,
         "three demo rows, the page's, the API's once"
     );

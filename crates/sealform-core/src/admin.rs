@@ -141,7 +141,7 @@ pub async fn delete_organisation<S: Store>(
 ) -> Result<(), DomainError> {
     let entry =
         audit.entry(Entry::ok(Some(org), Action::OrgDelete, vec![Target::new("organisation", org)], clock.now()))?;
-    if !store.delete_organisation(org, entry).await? {
+    if !store.tenant(org).delete_organisation(entry).await? {
         return Err(DomainError::NotFound("no such organisation".into()));
     }
     tracing::info!(org.id = %org, "organisation deleted and its keys destroyed");
@@ -198,7 +198,7 @@ pub async fn add_user<S: Store>(
     let targets = vec![Target::new("user", user_id), Target::new("organisation", org)];
     let mut entry = Entry::ok(Some(org), Action::UserCreate, targets, now);
     entry.fields = vec![format!("role:{}", role.as_str())];
-    store.add_member(org, member, role, now, audit.entry(entry)?).await?;
+    store.tenant(org).add_member(member, role, now, audit.entry(entry)?).await?;
     tracing::info!(org.id = %org, user.id = %user_id, role = role.as_str(), "user added");
     Ok(user_id)
 }
@@ -236,7 +236,7 @@ pub async fn set_mfa_required<S: Store>(
 ) -> Result<(), DomainError> {
     let entry = Entry::ok(Some(org), Action::OrgUpdate, vec![Target::new("organisation", org)], clock.now())
         .with_fields(vec![format!("mfa_required:{required}")]);
-    store.set_mfa_required(org, required, audit.entry(entry)?).await?;
+    store.tenant(org).set_mfa_required(required, audit.entry(entry)?).await?;
     Ok(())
 }
 
@@ -257,6 +257,6 @@ pub async fn set_api_rate_limit<S: Store>(
             format!("api_requests_per_minute:{}", limit.per_minute),
             format!("api_burst:{}", limit.burst),
         ]);
-    store.set_api_rate_limit(org, limit, audit.entry(entry)?).await?;
+    store.tenant(org).set_api_rate_limit(limit, audit.entry(entry)?).await?;
     Ok(())
 }

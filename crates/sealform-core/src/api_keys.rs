@@ -266,7 +266,7 @@ pub async fn create<S: Store>(
     let targets = vec![Target::new("api_key", new.id), Target::new("user", user.id)];
     let fields = new.scopes.iter().map(|s| format!("scope:{s}")).collect();
     let entry = audit.entry(Entry::ok(Some(org), Action::ApiKeyCreate, targets, now).with_fields(fields))?;
-    store.insert_api_key(new, entry).await?;
+    store.tenant(new.org).insert_api_key(new, entry).await?;
     Ok((key, prefix))
 }
 

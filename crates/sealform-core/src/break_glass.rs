@@ -66,14 +66,14 @@ pub async fn break_glass<S: Store>(
     if !DURATIONS_MINUTES.contains(&minutes) {
         return Err(DomainError::Invalid("choose one of the durations offered".into()));
     }
-    store.form(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+    store.tenant(org).form(form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
     let role = role_in(store, org, user).await?;
     if is_org_admin(role) {
         return Err(DomainError::Invalid("owners and admins see every form already".into()));
     }
     // Any grant that reaches the form counts, a folder's included: break-glass must never widen access the member
     // already has (say, a grant that hides PHI).
-    let grants = store.grants_of_user(org, user).await?;
+    let grants = store.tenant(org).grants_of_user(user).await?;
     let before = grants.iter().find(|g| g.form == form && g.via_folder.is_none()).cloned();
     if let Some(held) = grants.iter().find(|g| g.form == form && g.in_force(now)) {
         let what = if held.break_glass {
@@ -101,7 +101,7 @@ pub async fn break_glass<S: Store>(
     let describe = |g: Option<&Grant>| g.map_or_else(|| "none".to_owned(), Grant::describe);
     let changed = Entry::ok(Some(org), Action::GrantCreate, targets(), now)
         .with_fields(vec![format!("before:{}", describe(before.as_ref())), format!("after:{}", grant.describe())]);
-    store.put_grant(grant.clone(), vec![audit.entry(opened)?, audit.entry(changed)?]).await?;
+    store.tenant(grant.org).put_grant(grant.clone(), vec![audit.entry(opened)?, audit.entry(changed)?]).await?;
     tracing::warn!(org.id = %org, form.id = %form, user.id = %user, minutes, "break-glass access opened");
     Ok(grant)
 }
@@ -125,7 +125,7 @@ pub async fn alert_admins<S: Store>(
         .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default();
     let link = format!("{}/console/break-glass", public_url.trim_end_matches('/'));
-    for (member, role) in store.members_of(grant.org).await? {
+    for (member, role) in store.tenant(grant.org).members_of().await? {
         if !is_org_admin(role) || member.status != UserStatus::Active {
             continue;
         }
@@ -162,7 +162,7 @@ pub async fn set_emergency_right<S: Store>(
     }
     let entry = Entry::ok(Some(org), Action::UserUpdate, vec![Target::new("user", user)], now)
         .with_fields(vec![format!("emergency_access:{holds}")]);
-    if store.set_emergency_access(org, user, holds, audit.entry(entry)?).await? {
+    if store.tenant(org).set_emergency_access(user, holds, audit.entry(entry)?).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such member of this organisation".into()))

@@ -105,7 +105,7 @@ pub async fn grant_folder_access<S: Store>(
     granted_by: Option<UserId>,
     now: OffsetDateTime,
 ) -> Result<FolderGrant, DomainError> {
-    store.folder(org, folder).await?.ok_or_else(|| DomainError::NotFound("no such folder".into()))?;
+    store.tenant(org).folder(folder).await?.ok_or_else(|| DomainError::NotFound("no such folder".into()))?;
     let role = role_in(store, org, user).await?;
     let rights = checked(terms, role, now)?;
     let grant = FolderGrant {
@@ -118,9 +118,9 @@ pub async fn grant_folder_access<S: Store>(
         granted_by,
         created_at: now,
     };
-    let before = store.folder_grant(org, folder, user).await?;
+    let before = store.tenant(org).folder_grant(folder, user).await?;
     let audit = entry(audit, Action::GrantCreate, (org, folder, user), before.as_ref(), Some(&grant), now)?;
-    store.put_folder_grant(grant.clone(), audit).await?;
+    store.tenant(grant.org).put_folder_grant(grant.clone(), audit).await?;
     Ok(grant)
 }
 
@@ -137,7 +137,7 @@ pub async fn revoke_folder_access<S: Store>(
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     let missing = || DomainError::NotFound("no such grant".into());
-    let before = store.folder_grant(org, folder, user).await?.ok_or_else(missing)?;
+    let before = store.tenant(org).folder_grant(folder, user).await?.ok_or_else(missing)?;
     let audit = entry(audit, Action::GrantRevoke, (org, folder, user), Some(&before), None, now)?;
-    if store.delete_folder_grant(org, folder, user, audit).await? { Ok(()) } else { Err(missing()) }
+    if store.tenant(org).delete_folder_grant(folder, user, audit).await? { Ok(()) } else { Err(missing()) }
 }

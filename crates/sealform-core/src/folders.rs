@@ -106,7 +106,7 @@ pub async fn create_folder<S: Store>(
     let name = checked_name(name)?;
     let color = checked_color(color.unwrap_or(DEFAULT_COLOR))?;
     if let Some(parent) = parent {
-        let all = store.folders_of(org).await?;
+        let all = store.tenant(org).folders_of().await?;
         if !all.iter().any(|f| f.id == parent) {
             return Err(DomainError::NotFound("no such parent folder".into()));
         }
@@ -116,7 +116,7 @@ pub async fn create_folder<S: Store>(
     }
     let folder = Folder { org, id: FolderId::new(), parent, name, color, created_at: now };
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderCreate, vec![Target::new("folder", folder.id)], now))?;
-    store.insert_folder(folder.clone(), entry).await?;
+    store.tenant(folder.org).insert_folder(folder.clone(), entry).await?;
     Ok(folder)
 }
 
@@ -134,9 +134,10 @@ pub async fn change_folder<S: Store>(
 ) -> Result<Folder, DomainError> {
     let name = change.name.as_deref().map(checked_name).transpose()?;
     let color = change.color.as_deref().map(checked_color).transpose()?;
-    let current = store.folder(org, folder).await?.ok_or_else(|| DomainError::NotFound("no such folder".into()))?;
+    let current =
+        store.tenant(org).folder(folder).await?.ok_or_else(|| DomainError::NotFound("no such folder".into()))?;
     for form in &change.forms {
-        store.form(org, *form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+        store.tenant(org).form(*form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
     }
     let mut targets = vec![Target::new("folder", folder)];
     targets.extend(change.forms.iter().map(|f| Target::new("form", f)));
@@ -146,7 +147,7 @@ pub async fn change_folder<S: Store>(
     fields.extend((!change.forms.is_empty()).then(|| "forms".to_owned()));
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderUpdate, targets, now).with_fields(fields))?;
     let updated = Folder { name: name.unwrap_or(current.name), color: color.unwrap_or(current.color), ..current };
-    store.update_folder(updated.clone(), change.forms, entry).await?;
+    store.tenant(updated.org).update_folder(updated.clone(), change.forms, entry).await?;
     Ok(updated)
 }
 
@@ -162,20 +163,20 @@ pub async fn delete_folder<S: Store>(
     folder: FolderId,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    let all = store.folders_of(org).await?;
+    let all = store.tenant(org).folders_of().await?;
     if !all.iter().any(|f| f.id == folder) {
         return Err(DomainError::NotFound("no such folder".into()));
     }
     let doomed = subtree(&all, folder);
     // Deleting would take the grants on these folders with it, unaudited: they are revoked first, one by one.
-    if store.folder_grants_of_org(org).await?.iter().any(|g| doomed.contains(&g.grant.folder)) {
+    if store.tenant(org).folder_grants_of_org().await?.iter().any(|g| doomed.contains(&g.grant.folder)) {
         return Err(DomainError::Conflict(
             "members have grants on this folder or one below it; revoke them before deleting the folder".into(),
         ));
     }
     let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now))?;
-    if store.delete_folder(org, folder, entry).await? {
+    if store.tenant(org).delete_folder(folder, entry).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such folder".into()))

@@ -73,14 +73,14 @@ pub async fn add_webhook<S: Store>(
     now: OffsetDateTime,
 ) -> Result<Webhook, DomainError> {
     let url = checked_url(url)?;
-    if store.webhooks_of(org, form).await?.len() >= MAX_WEBHOOKS {
+    if store.tenant(org).webhooks_of(form).await?.len() >= MAX_WEBHOOKS {
         return Err(DomainError::Invalid(format!("a form may have at most {MAX_WEBHOOKS} webhooks")));
     }
     let entry = audit.entry(
         Entry::ok(Some(org), Action::FormUpdate, vec![Target::new("form", form)], now)
             .with_fields(vec!["webhook:add".into()]),
     )?;
-    Ok(store.insert_webhook(org, form, url.to_owned(), now, entry).await?)
+    Ok(store.tenant(org).insert_webhook(form, url.to_owned(), now, entry).await?)
 }
 
 /// Removes a form's webhook. Audited as `form.update` of `webhook:delete`.
@@ -99,7 +99,7 @@ pub async fn delete_webhook<S: Store>(
         Entry::ok(Some(org), Action::FormUpdate, vec![Target::new("form", form)], now)
             .with_fields(vec![format!("webhook:delete:{id}")]),
     )?;
-    if store.delete_webhook(org, form, id, entry).await? {
+    if store.tenant(org).delete_webhook(form, id, entry).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such webhook".into()))
@@ -148,7 +148,7 @@ pub async fn set_properties<S: Store>(
     let fields = properties.iter().map(|(key, _)| format!("property:{key}")).collect();
     let entry = audit
         .entry(Entry::ok(Some(org), Action::FormUpdate, vec![Target::new("form", form)], now).with_fields(fields))?;
-    Ok(store.put_form_properties(org, form, properties, entry).await?)
+    Ok(store.tenant(org).put_form_properties(form, properties, entry).await?)
 }
 
 #[cfg(test)]

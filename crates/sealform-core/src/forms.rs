@@ -41,7 +41,7 @@ pub async fn create_form<S: Store>(
         created_at: now,
     };
     let entry = audit.entry(Entry::ok(Some(org), Action::FormCreate, vec![Target::new("form", id)], now))?;
-    store.create_form(form, entry).await?;
+    store.tenant(form.org_id).create_form(form, entry).await?;
     Ok(id)
 }
 
@@ -88,7 +88,7 @@ pub async fn change_form<S: Store>(
     let entry = audit
         .entry(Entry::ok(Some(org), Action::FormUpdate, vec![Target::new("form", form)], now).with_fields(fields))?;
     let change = FormChange { title, ..change };
-    Ok(store.change_form(org, form, change, now, entry).await?)
+    Ok(store.tenant(org).change_form(form, change, now, entry).await?)
 }
 
 /// Creates a draft copy of a form's current version (not its submissions), titled "… (copy)".
@@ -103,7 +103,7 @@ pub async fn duplicate_form<S: Store>(
     form: FormId,
     now: OffsetDateTime,
 ) -> Result<FormId, DomainError> {
-    let original = store.form(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+    let original = store.tenant(org).form(form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
     let mut title: String = original.title.chars().take(MAX_TITLE_CHARS - 7).collect();
     title.push_str(" (copy)");
     create_form(store, master, audit, org, &title, original.definition, now).await

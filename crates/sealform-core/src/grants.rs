@@ -265,7 +265,7 @@ pub async fn grant_access<S: Store>(
     granted_by: Option<UserId>,
     now: OffsetDateTime,
 ) -> Result<Grant, DomainError> {
-    store.form(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+    store.tenant(org).form(form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
     let role = role_in(store, org, user).await?;
     let rights = checked(terms, role, now)?;
     let grant = Grant {
@@ -280,9 +280,9 @@ pub async fn grant_access<S: Store>(
         break_glass: false,
         via_folder: None,
     };
-    let before = store.grant(org, form, user).await?;
+    let before = store.tenant(org).grant(form, user).await?;
     let entry = grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?;
-    store.put_grant(grant.clone(), vec![entry]).await?;
+    store.tenant(grant.org).put_grant(grant.clone(), vec![entry]).await?;
     Ok(grant)
 }
 
@@ -310,9 +310,10 @@ pub async fn revoke_access<S: Store>(
     user: UserId,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    let before = store.grant(org, form, user).await?.ok_or_else(|| DomainError::NotFound("no such grant".into()))?;
+    let before =
+        store.tenant(org).grant(form, user).await?.ok_or_else(|| DomainError::NotFound("no such grant".into()))?;
     let entry = grant_entry(audit, Action::GrantRevoke, &before, Some(&before), None, now)?;
-    if store.delete_grant(org, form, user, entry).await? {
+    if store.tenant(org).delete_grant(form, user, entry).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such grant".into()))
@@ -341,8 +342,8 @@ pub async fn request_access<S: Store>(
     if reason.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
         return Err(DomainError::Invalid("the reason may not contain control characters".into()));
     }
-    store.form(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
-    if store.access_requests_of_form(org, form).await?.iter().any(|r| r.request.user == user) {
+    store.tenant(org).form(form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+    if store.tenant(org).access_requests_of_form(form).await?.iter().any(|r| r.request.user == user) {
         return Err(DomainError::Conflict("you asked for access to this form already; an admin will decide".into()));
     }
     let request = AccessRequest {
@@ -358,7 +359,7 @@ pub async fn request_access<S: Store>(
     };
     let targets = vec![Target::new("access_request", request.id), Target::new("form", form), Target::new("user", user)];
     let entry = audit.entry(Entry::ok(Some(org), Action::AccessRequestCreate, targets, now))?;
-    store.insert_access_request(request.clone(), entry).await?;
+    store.tenant(request.org).insert_access_request(request.clone(), entry).await?;
     Ok(request)
 }
 
@@ -377,7 +378,8 @@ pub async fn decide_access<S: Store>(
     now: OffsetDateTime,
 ) -> Result<AccessRequest, DomainError> {
     let mut found = store
-        .access_request(org, request)
+        .tenant(org)
+        .access_request(request)
         .await?
         .filter(|r| r.status == RequestStatus::Pending)
         .ok_or_else(|| DomainError::NotFound("no such pending request".into()))?;
@@ -398,7 +400,7 @@ pub async fn decide_access<S: Store>(
                 break_glass: false,
                 via_folder: None,
             };
-            let before = store.grant(org, found.form, found.user).await?;
+            let before = store.tenant(org).grant(found.form, found.user).await?;
             entries.push(grant_entry(audit, Action::GrantCreate, &grant, before.as_ref(), Some(&grant), now)?);
             Some(grant)
         }
@@ -412,7 +414,7 @@ pub async fn decide_access<S: Store>(
     let fields = vec!["before:pending".to_owned(), format!("after:{}", found.status.as_str())];
     entries
         .insert(0, audit.entry(Entry::ok(Some(org), Action::AccessRequestDecide, targets, now).with_fields(fields))?);
-    if store.decide_access_request(found.clone(), grant, entries).await? {
+    if store.tenant(found.org).decide_access_request(found.clone(), grant, entries).await? {
         Ok(found)
     } else {
         Err(DomainError::NotFound("no such pending request".into()))

@@ -101,7 +101,7 @@ pub async fn prior<S: Store>(
     digest: [u8; 16],
     now: OffsetDateTime,
 ) -> Result<Prior, DomainError> {
-    let found = store.idempotency_record(org, api_key, key, now - TTL).await?;
+    let found = store.tenant(org).idempotency_record(api_key, key, now - TTL).await?;
     Ok(match found {
         None => Prior::None,
         Some(record) if sealform_crypto::constant_time_eq(&record.request_digest, &digest) => Prior::Replay(record),

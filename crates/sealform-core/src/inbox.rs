@@ -40,7 +40,8 @@ pub async fn edit_submission<S: Store>(
 ) -> Result<u32, DomainError> {
     let StaffCtx { store, keyring, audit, user: editor } = staff;
     let current = store
-        .latest_revision(org, submission)
+        .tenant(org)
+        .latest_revision(submission)
         .await?
         .ok_or_else(|| DomainError::NotFound("no such submission".into()))?;
     let before = open_unaudited(keyring, &current, None).await?;
@@ -59,7 +60,7 @@ pub async fn edit_submission<S: Store>(
     let mut attempts = 0;
     loop {
         let sealed = seal_revision(keyring, record, answers, Some(editor), now).await?;
-        match store.insert_revision(org, submission, sealed, index.clone(), entry.clone()).await {
+        match store.tenant(org).insert_revision(submission, sealed, index.clone(), entry.clone()).await {
             Ok(()) => return Ok(revision),
             // A retired key: seal again. A raced edit is reported as it is.
             Err(StoreError::Conflict(message)) if message.contains("retired") && attempts < 3 => {
@@ -128,7 +129,8 @@ pub async fn add_note<S: Store>(
         return Err(DomainError::Invalid(format!("a note has 1 to {MAX_NOTE_CHARS} characters")));
     }
     let current = store
-        .latest_revision(org, submission)
+        .tenant(org)
+        .latest_revision(submission)
         .await?
         .ok_or_else(|| DomainError::NotFound("no such submission".into()))?;
     let mut answers = open_unaudited(keyring, &current, None).await?;
@@ -156,7 +158,7 @@ pub async fn set_status<S: Store>(
         Entry::ok(Some(org), Action::SubmissionUpdate, vec![Target::new("submission", submission)], now)
             .with_fields(vec![format!("#status:{}", status.as_str())]),
     )?;
-    if store.set_submission_status(org, submission, status, Some(entry)).await? {
+    if store.tenant(org).set_submission_status(submission, status, Some(entry)).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such submission".into()))
@@ -169,7 +171,7 @@ pub async fn set_status<S: Store>(
 /// Storage errors.
 pub async fn mark_read<S: Store>(store: &S, org: OrgId, summary: &SubmissionSummary) -> Result<(), DomainError> {
     if summary.status == SubmissionStatus::New {
-        store.set_submission_status(org, summary.id, SubmissionStatus::Read, None).await?;
+        store.tenant(org).set_submission_status(summary.id, SubmissionStatus::Read, None).await?;
     }
     Ok(())
 }
@@ -188,7 +190,7 @@ pub async fn revision_history<S: Store>(
     only: Option<&[&str]>,
     now: OffsetDateTime,
 ) -> Result<Vec<(StoredRevision, Answers)>, DomainError> {
-    let revisions = store.revisions(org, submission).await?;
+    let revisions = store.tenant(org).revisions(submission).await?;
     let Some(first) = revisions.first() else { return Err(DomainError::NotFound("no such submission".into())) };
     let form = first.form_id;
     let mut opened = Vec::with_capacity(revisions.len());
@@ -240,7 +242,7 @@ impl<'a, S: Store> Export<'a, S> {
         let mut page = query.clone();
         page.limit = 10_000;
         loop {
-            let rows = store.submissions(page.clone()).await?;
+            let rows = store.tenant(page.org).submissions(page.clone()).await?;
             count += rows.len() as u64;
             if let Some(row) = rows.last() {
                 last = Some(row.id);
@@ -278,7 +280,7 @@ impl<'a, S: Store> Export<'a, S> {
         if self.remaining == 0 {
             return Ok(Vec::new());
         }
-        let rows = self.store.submissions_sealed(self.query.clone()).await?;
+        let rows = self.store.tenant(self.query.org).submissions_sealed(self.query.clone()).await?;
         let only: Vec<&str> = self.fields.iter().map(String::as_str).collect();
         let mut page = Vec::with_capacity(rows.len());
         for (summary, stored) in rows {

@@ -76,7 +76,7 @@ pub async fn invite<S: Store>(
     let id = invitation.id;
     let mut entry = Entry::ok(Some(org), Action::UserInvite, vec![Target::new("invitation", id)], now);
     entry.fields = vec![format!("role:{}", role.as_str())];
-    store.insert_invitation(invitation, audit.entry(entry)?).await?;
+    store.tenant(invitation.org).insert_invitation(invitation, audit.entry(entry)?).await?;
     let link = format!("{}/invite/{}", public_url.trim_end_matches('/'), token.as_str());
     let body = format!(
         "You have been invited to join {org_name} on Sealform as {role}.\n\n\
@@ -130,7 +130,7 @@ pub async fn accept<S: Store>(
     let now = clock.now();
     let targets = vec![Target::new("user", user_id), Target::new("invitation", invitation.id)];
     let entry = audit.entry(Entry::ok(Some(invitation.org), Action::UserCreate, targets, now))?;
-    if !store.accept_invitation(invitation.id, member, invitation.org, invitation.role, now, entry).await? {
+    if !store.tenant(invitation.org).accept_invitation(invitation.id, member, invitation.role, now, entry).await? {
         return Err(DomainError::NotFound(
             "this invitation link is not valid: it was used, has expired or never existed".into(),
         ));

@@ -368,7 +368,7 @@ impl<S: Store> Keyring<S> {
         {
             return Ok(key.clone());
         }
-        let keys = self.store.org_keys(org).await?;
+        let keys = self.store.tenant(org).org_keys().await?;
         let active = keys
             .iter()
             .find(|k| k.state == KeyState::Active)
@@ -393,7 +393,8 @@ impl<S: Store> Keyring<S> {
         }
         let record = self
             .store
-            .org_keys(org)
+            .tenant(org)
+            .org_keys()
             .await?
             .into_iter()
             .find(|k| k.id == key)
@@ -439,8 +440,12 @@ impl<S: Store> Keyring<S> {
                 None => {}
             }
         }
-        let MasterWrappedBlob { wrapped, fingerprint } =
-            self.store.form_index_key(org, form).await?.ok_or_else(|| DomainError::NotFound("no such form".into()))?;
+        let MasterWrappedBlob { wrapped, fingerprint } = self
+            .store
+            .tenant(org)
+            .form_index_key(form)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("no such form".into()))?;
         let master = self
             .masters
             .by_fingerprint(fingerprint)

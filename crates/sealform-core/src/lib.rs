@@ -32,6 +32,7 @@ pub mod sealing;
 pub mod sessions;
 pub mod store;
 pub mod submission;
+pub mod tenant;
 pub mod user;
 pub mod webauthn;
 

@@ -65,7 +65,7 @@ pub async fn rotate_org_key<S: Store>(
     progress: Progress<'_>,
 ) -> Result<RotationOutcome, DomainError> {
     let RotationOptions { suite, max_batches } = options;
-    let keys = store.org_keys(org).await?;
+    let keys = store.tenant(org).org_keys().await?;
     let retiring = keys.iter().find(|k| k.state == KeyState::Retiring).map(|k| k.id);
     let (old, new) = if let Some(old) = retiring {
         let active = keys.iter().find(|k| k.state == KeyState::Active).map(|k| k.id);
@@ -84,7 +84,7 @@ pub async fn rotate_org_key<S: Store>(
             Target::new("key", key_hex(current.id)),
         ];
         let entry = audit.entry(Entry::ok(Some(org), Action::KeyRotate, targets, clock.now()))?;
-        store.begin_rotation(org, new_key, entry).await?;
+        store.tenant(org).begin_rotation(new_key, entry).await?;
         tracing::info!(org.id = %org, "organisation key rotation started");
         (current.id, new_id)
     };
@@ -116,22 +116,22 @@ async fn rewrap<S: Store>(
     if recipient.key_id() != new {
         return Err(DomainError::Conflict("the active key changed during the rotation; run it again".into()));
     }
-    let mut total = store.count_wrapped_keys(org, old).await?;
+    let mut total = store.tenant(org).count_wrapped_keys(old).await?;
     let mut done = 0u64;
     let mut batches = 0u32;
     progress(done, total);
     loop {
-        let batch = store.wrapped_keys_for(org, old, REWRAP_BATCH).await?;
+        let batch = store.tenant(org).wrapped_keys_for(old, REWRAP_BATCH).await?;
         if batch.is_empty() {
             let targets = vec![Target::new("organisation", org), Target::new("key", key_hex(old))];
             let entry = audit.entry(Entry::ok(Some(org), Action::KeyRetire, targets, clock.now()))?;
-            if store.retire_org_key(org, old, clock.now(), entry).await? {
+            if store.tenant(org).retire_org_key(old, clock.now(), entry).await? {
                 keyring.forget_all();
                 tracing::info!(org.id = %org, rewrapped = done, "organisation key rotation completed");
                 return Ok(RotationOutcome::Completed { retired: old, active: new, rewrapped: done });
             }
             // A write sealed to the old key landed after the last batch; take it in the next round.
-            total = done + store.count_wrapped_keys(org, old).await?;
+            total = done + store.tenant(org).count_wrapped_keys(old).await?;
             continue;
         }
         if max_batches.is_some_and(|max| batches >= max) {
@@ -154,7 +154,7 @@ async fn rewrap<S: Store>(
                 sealform_crypto::wrap(&recipient, &data_key, &aad).map_err(crypto_failure("wrap data key"))?;
             updates.push(RewrapUpdate { at, from: old, wrapped: rewrapped.as_bytes().to_vec(), to: new });
         }
-        done += store.replace_wrapped_keys(org, updates).await?;
+        done += store.tenant(org).replace_wrapped_keys(updates).await?;
         batches += 1;
         total = total.max(done);
         progress(done, total);

@@ -126,7 +126,7 @@ pub async fn read_submission<S: Store>(
     only: Option<&[&str]>,
     now: OffsetDateTime,
 ) -> Result<Option<Answers>, DomainError> {
-    let Some(stored) = store.latest_revision(org, submission).await? else { return Ok(None) };
+    let Some(stored) = store.tenant(org).latest_revision(submission).await? else { return Ok(None) };
     let answers = open_unaudited(keyring, &stored, only).await?;
     let targets = vec![Target::new("submission", submission), Target::new("form", stored.form_id)];
     let fields = answers.keys().cloned().collect();
@@ -153,7 +153,7 @@ pub async fn read_submissions<S: Store>(
     let mut opened = Vec::with_capacity(wanted.len());
     let mut entries = Vec::with_capacity(wanted.len());
     for (submission, only) in wanted {
-        let Some(stored) = store.latest_revision(org, *submission).await? else { continue };
+        let Some(stored) = store.tenant(org).latest_revision(*submission).await? else { continue };
         let answers = open_unaudited(keyring, &stored, *only).await?;
         let targets = vec![Target::new("submission", *submission), Target::new("form", stored.form_id)];
         let fields = answers.keys().cloned().collect();
@@ -183,7 +183,7 @@ pub async fn delete_submission<S: Store>(
         vec![Target::new("submission", submission)],
         now,
     ))?;
-    if store.delete_submission(org, submission, entry).await? {
+    if store.tenant(org).delete_submission(submission, entry).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound("no such submission".into()))
@@ -339,10 +339,13 @@ async fn store_sealed<S: Store>(
             files: files.clone(),
         };
         let stored = match &once {
-            None => store.insert_submission(submission, entry.clone()).await,
+            None => store.tenant(submission.org_id).insert_submission(submission, entry.clone()).await,
             Some(once) => {
                 let expired_before = created_at - crate::idempotency::TTL;
-                store.insert_submission_once(submission, entry.clone(), once.clone(), expired_before).await
+                store
+                    .tenant(submission.org_id)
+                    .insert_submission_once(submission, entry.clone(), once.clone(), expired_before)
+                    .await
             }
         };
         match stored {
@@ -396,7 +399,7 @@ pub async fn find_by_index<S: Store>(
 ) -> Result<Vec<SubmissionId>, DomainError> {
     let key = keyring.form_index_key(org, form).await?;
     let digest = sealform_crypto::blind_index(&key, field, &normalise_for_index(value));
-    let found = store.submissions_by_index(org, form, field, digest).await?;
+    let found = store.tenant(org).submissions_by_index(form, field, digest).await?;
     let mut targets = vec![Target::new("form", form)];
     targets.extend(found.iter().map(|id| Target::new("submission", id)));
     let now = OffsetDateTime::now_utc();

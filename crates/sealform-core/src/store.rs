@@ -1,7 +1,8 @@
 //! The storage traits, shaped by the domain (not generic CRUD). SQLite and PostgreSQL implement them in
 //! `sealform-store`; services are generic over [`Store`].
 //!
-//! Every method that touches tenant data takes the organisation id: no query reads across tenants.
+//! Every method that touches an organisation's data takes an [`OrgScope`], which only a [`Tenant`] handle
+//! (`store.tenant(org)`) can give: no query reads across tenants, and none is made without naming the organisation.
 
 use std::future::Future;
 
@@ -30,6 +31,7 @@ use crate::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
     SubmissionStatus, SubmissionSummary,
 };
+use crate::tenant::{OrgScope, Tenant};
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
 use crate::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 
@@ -128,7 +130,7 @@ pub trait OrganisationStore {
     /// Requires (or stops requiring) members to enrol a second factor.
     fn set_mfa_required(
         &self,
-        org: OrgId,
+        org: OrgScope,
         required: bool,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -136,13 +138,13 @@ pub trait OrganisationStore {
     /// The organisation's settings: whether members must use a second factor, and the API budget per key.
     fn organisation_settings(
         &self,
-        org: OrgId,
+        org: OrgScope,
     ) -> impl Future<Output = Result<Option<(bool, ApiRateLimit)>, StoreError>> + Send;
 
     /// Sets the organisation's request budget per API key.
     fn set_api_rate_limit(
         &self,
-        org: OrgId,
+        org: OrgScope,
         limit: ApiRateLimit,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -157,7 +159,7 @@ pub trait UserStore {
     /// [`StoreError::Conflict`] when the e-mail exists (for a new user) or the user is a member already.
     fn add_member(
         &self,
-        org: OrgId,
+        org: OrgScope,
         member: Owner,
         role: Role,
         at: OffsetDateTime,
@@ -167,6 +169,7 @@ pub trait UserStore {
     /// Stores an invitation.
     fn insert_invitation(
         &self,
+        org: OrgScope,
         invitation: NewInvitation,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -181,9 +184,9 @@ pub trait UserStore {
     /// it was accepted meanwhile.
     fn accept_invitation(
         &self,
+        org: OrgScope,
         id: Uuid,
         member: Owner,
-        org: OrgId,
         role: Role,
         at: OffsetDateTime,
         audit: PendingAudit,
@@ -193,7 +196,7 @@ pub trait UserStore {
     /// the member's sessions in this organisation end (a new session id at every privilege change).
     fn set_role(
         &self,
-        org: OrgId,
+        org: OrgScope,
         user: UserId,
         role: Role,
         audit: PendingAudit,
@@ -217,7 +220,7 @@ pub trait UserStore {
     fn rehash_password(&self, user: UserId, hash: PasswordHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The members of an organisation with their roles, by e-mail.
-    fn members_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<(UserRecord, Role)>, StoreError>> + Send;
+    fn members_of(&self, org: OrgScope) -> impl Future<Output = Result<Vec<(UserRecord, Role)>, StoreError>> + Send;
 
     /// The user's memberships, one per organisation.
     fn memberships_of(&self, user: UserId) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
@@ -226,7 +229,7 @@ pub trait UserStore {
 /// Organisation recipient keys and the wrapped data keys that name them (DESIGN.md §5).
 pub trait KeyStore {
     /// All keys of an organisation, newest first.
-    fn org_keys(&self, org: OrgId) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
+    fn org_keys(&self, org: OrgScope) -> impl Future<Output = Result<Vec<OrgKeyRecord>, StoreError>> + Send;
 
     /// Every secret wrapped directly under a master key (organisation private keys not yet retired, form
     /// blind-index keys), across organisations; for master-key rotation and the start-up check.
@@ -235,7 +238,7 @@ pub trait KeyStore {
     /// A form's blind-index key, wrapped, with the master key fingerprint.
     fn form_index_key(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
     ) -> impl Future<Output = Result<Option<MasterWrappedBlob>, StoreError>> + Send;
 
@@ -243,7 +246,7 @@ pub trait KeyStore {
     /// the new key from the moment this commits. [`StoreError::Conflict`] while another rotation is unfinished.
     fn begin_rotation(
         &self,
-        org: OrgId,
+        org: OrgScope,
         new_key: NewOrgKey,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -251,7 +254,7 @@ pub trait KeyStore {
     /// Up to `limit` data keys of `org` still wrapped to `key`.
     fn wrapped_keys_for(
         &self,
-        org: OrgId,
+        org: OrgScope,
         key: sealform_crypto::KeyId,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError>> + Send;
@@ -259,7 +262,7 @@ pub trait KeyStore {
     /// How many data keys of `org` are wrapped to `key`.
     fn count_wrapped_keys(
         &self,
-        org: OrgId,
+        org: OrgScope,
         key: sealform_crypto::KeyId,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -267,7 +270,7 @@ pub trait KeyStore {
     /// it was read under, so a concurrent delete or rewrap is never overwritten. Returns the rows changed.
     fn replace_wrapped_keys(
         &self,
-        org: OrgId,
+        org: OrgScope,
         updates: Vec<RewrapUpdate>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -275,7 +278,7 @@ pub trait KeyStore {
     /// (checked in the same transaction). Returns whether it was retired.
     fn retire_org_key(
         &self,
-        org: OrgId,
+        org: OrgScope,
         key: sealform_crypto::KeyId,
         at: OffsetDateTime,
         audit: PendingAudit,
@@ -292,12 +295,18 @@ pub trait KeyStore {
 /// Forms and sealed submissions. Only sealed bytes cross this boundary: there is no way to store plaintext answers.
 pub trait SubmissionStore {
     /// Creates a form with its first version.
-    fn create_form(&self, form: NewForm, audit: PendingAudit) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_form(
+        &self,
+        org: OrgScope,
+        form: NewForm,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a new submission and its first sealed revision. [`StoreError::Conflict`] when the revision's key is
     /// no longer usable (retired meanwhile): the caller seals again to the active key.
     fn insert_submission(
         &self,
+        org: OrgScope,
         submission: NewSubmission,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -305,7 +314,7 @@ pub trait SubmissionStore {
     /// The latest revision of a submission, sealed.
     fn latest_revision(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
     ) -> impl Future<Output = Result<Option<StoredRevision>, StoreError>> + Send;
 
@@ -313,7 +322,7 @@ pub trait SubmissionStore {
     /// Returns whether it existed.
     fn delete_submission(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -321,27 +330,27 @@ pub trait SubmissionStore {
     /// Deletes an organisation with everything it owns, its private keys first among them. Returns whether it existed.
     fn delete_organisation(
         &self,
-        org: OrgId,
+        org: OrgScope,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Submissions of `form` whose `field` has the blind-index `digest`.
     fn submissions_by_index(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         field: &str,
         digest: [u8; 16],
     ) -> impl Future<Output = Result<Vec<SubmissionId>, StoreError>> + Send;
 
     /// How many submissions a form has.
-    fn count_submissions(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn count_submissions(&self, org: OrgScope, form: FormId) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The organisation's forms, newest first, with their current definitions.
-    fn forms_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<FormRecord>, StoreError>> + Send;
+    fn forms_of(&self, org: OrgScope) -> impl Future<Output = Result<Vec<FormRecord>, StoreError>> + Send;
 
     /// One form of `org`, with its current definition.
-    fn form(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<Option<FormRecord>, StoreError>> + Send;
+    fn form(&self, org: OrgScope, form: FormId) -> impl Future<Output = Result<Option<FormRecord>, StoreError>> + Send;
 
     /// A form by id alone, for its public page (the form id in the URL is the only thing a respondent has).
     /// Callers must check the status before showing or accepting anything.
@@ -350,7 +359,7 @@ pub trait SubmissionStore {
     /// A version's definition, for reading submissions made against an earlier version.
     fn form_definition(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         version: u32,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
@@ -359,7 +368,7 @@ pub trait SubmissionStore {
     /// [`StoreError::NotFound`] when it does not exist in `org`.
     fn change_form(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         change: FormChange,
         at: OffsetDateTime,
@@ -369,26 +378,28 @@ pub trait SubmissionStore {
     /// A page of a form's submissions (metadata only).
     fn submissions(
         &self,
+        org: OrgScope,
         query: SubmissionQuery,
     ) -> impl Future<Output = Result<Vec<SubmissionSummary>, StoreError>> + Send;
 
     /// A page of a form's submissions with their latest sealed revisions, for export.
     fn submissions_sealed(
         &self,
+        org: OrgScope,
         query: SubmissionQuery,
     ) -> impl Future<Output = Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError>> + Send;
 
     /// One submission's metadata.
     fn submission(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
     ) -> impl Future<Output = Result<Option<SubmissionSummary>, StoreError>> + Send;
 
     /// Sets a submission's status; false when it does not exist. `audit` is appended only when it changed.
     fn set_submission_status(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
         status: SubmissionStatus,
         audit: Option<PendingAudit>,
@@ -399,7 +410,7 @@ pub trait SubmissionStore {
     /// retired meanwhile; [`StoreError::NotFound`] when it does not exist.
     fn insert_revision(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
         revision: SealedRevision,
         index: Vec<(String, [u8; 16])>,
@@ -409,19 +420,19 @@ pub trait SubmissionStore {
     /// Every revision of a submission, oldest first.
     fn revisions(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
     ) -> impl Future<Output = Result<Vec<StoredRevision>, StoreError>> + Send;
 
     /// A submission's files.
     fn files_of(
         &self,
-        org: OrgId,
+        org: OrgScope,
         submission: SubmissionId,
     ) -> impl Future<Output = Result<Vec<FileRecord>, StoreError>> + Send;
 
     /// One file of `org`.
-    fn file(&self, org: OrgId, file: FileId) -> impl Future<Output = Result<Option<FileRecord>, StoreError>> + Send;
+    fn file(&self, org: OrgScope, file: FileId) -> impl Future<Output = Result<Option<FileRecord>, StoreError>> + Send;
 }
 
 /// The append-only audit trail (DESIGN.md §8). Entries describing a change are appended by that change's own
@@ -437,7 +448,11 @@ pub trait AuditStore {
     fn audit_entry(&self, seq: i64) -> impl Future<Output = Result<Option<AuditRow>, StoreError>> + Send;
 
     /// An organisation's entries matching `query`, newest first.
-    fn audit_search(&self, query: AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+    fn audit_search(
+        &self,
+        org: OrgScope,
+        query: AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
 
     /// Every signed checkpoint.
     fn audit_checkpoints(&self) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
@@ -620,6 +635,7 @@ pub trait ApiKeyStore {
     /// Stores a new key.
     fn insert_api_key(
         &self,
+        org: OrgScope,
         key: NewApiKey,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -630,7 +646,7 @@ pub trait ApiKeyStore {
     /// The keys `user` holds in `org`, newest first.
     fn api_keys_of(
         &self,
-        org: OrgId,
+        org: OrgScope,
         user: UserId,
     ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
 
@@ -649,46 +665,55 @@ pub trait ApiKeyStore {
 /// Grants on forms and access requests (DESIGN.md §6). Every method is scoped to one organisation.
 pub trait GrantStore {
     /// The member's grants in `org`, expired ones included (authorization ignores them).
-    fn grants_of_user(&self, org: OrgId, user: UserId) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
+    fn grants_of_user(
+        &self,
+        org: OrgScope,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
 
     /// The grants on a form with their members' logins, expired ones included.
     fn grants_of_form(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
     ) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
 
     /// One member's grant on a form.
     fn grant(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         user: UserId,
     ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
 
     /// The organisation's break-glass grants (in force or expired, until revoked), newest first, with the members'
     /// logins.
-    fn break_glass_grants(&self, org: OrgId) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
+    fn break_glass_grants(&self, org: OrgScope) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
 
     /// The members of `org` who hold the emergency right.
-    fn emergency_members(&self, org: OrgId) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+    fn emergency_members(&self, org: OrgScope) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
 
     /// Gives or takes the emergency right; false when `user` is not a member of `org` (nothing audited then).
     fn set_emergency_access(
         &self,
-        org: OrgId,
+        org: OrgScope,
         user: UserId,
         holds: bool,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores a grant, replacing the member's grant on that form if any.
-    fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_grant(
+        &self,
+        org: OrgScope,
+        grant: Grant,
+        audit: Vec<PendingAudit>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes a grant; false when there was none (nothing audited then).
     fn delete_grant(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         user: UserId,
         audit: PendingAudit,
@@ -697,6 +722,7 @@ pub trait GrantStore {
     /// Stores a new access request.
     fn insert_access_request(
         &self,
+        org: OrgScope,
         request: AccessRequest,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -704,14 +730,14 @@ pub trait GrantStore {
     /// The pending requests for a form, oldest first, with their members' logins.
     fn access_requests_of_form(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
     ) -> impl Future<Output = Result<Vec<AccessRequestRecord>, StoreError>> + Send;
 
     /// One request.
     fn access_request(
         &self,
-        org: OrgId,
+        org: OrgScope,
         id: Uuid,
     ) -> impl Future<Output = Result<Option<AccessRequest>, StoreError>> + Send;
 
@@ -719,6 +745,7 @@ pub trait GrantStore {
     /// false when the request was no longer pending (nothing written).
     fn decide_access_request(
         &self,
+        org: OrgScope,
         decided: AccessRequest,
         grant: Option<Grant>,
         audit: Vec<PendingAudit>,
@@ -731,20 +758,20 @@ pub trait FolderGrantStore {
     /// The grants on one folder, with the members' logins.
     fn folder_grants_of(
         &self,
-        org: OrgId,
+        org: OrgScope,
         folder: FolderId,
     ) -> impl Future<Output = Result<Vec<FolderGrantRecord>, StoreError>> + Send;
 
     /// Every folder grant of the organisation (for the access review).
     fn folder_grants_of_org(
         &self,
-        org: OrgId,
+        org: OrgScope,
     ) -> impl Future<Output = Result<Vec<FolderGrantRecord>, StoreError>> + Send;
 
     /// One member's grant on a folder.
     fn folder_grant(
         &self,
-        org: OrgId,
+        org: OrgScope,
         folder: FolderId,
         user: UserId,
     ) -> impl Future<Output = Result<Option<FolderGrant>, StoreError>> + Send;
@@ -752,6 +779,7 @@ pub trait FolderGrantStore {
     /// Stores a folder grant, replacing the member's grant on that folder if any.
     fn put_folder_grant(
         &self,
+        org: OrgScope,
         grant: FolderGrant,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -759,7 +787,7 @@ pub trait FolderGrantStore {
     /// Removes a folder grant; false when there was none (nothing audited then).
     fn delete_folder_grant(
         &self,
-        org: OrgId,
+        org: OrgScope,
         folder: FolderId,
         user: UserId,
         audit: PendingAudit,
@@ -769,22 +797,31 @@ pub trait FolderGrantStore {
 /// Folders of forms (see [`crate::folders`]). Every method is scoped to one organisation.
 pub trait FolderStore {
     /// The organisation's folders, oldest first.
-    fn folders_of(&self, org: OrgId) -> impl Future<Output = Result<Vec<Folder>, StoreError>> + Send;
+    fn folders_of(&self, org: OrgScope) -> impl Future<Output = Result<Vec<Folder>, StoreError>> + Send;
 
     /// One folder of `org`.
-    fn folder(&self, org: OrgId, folder: FolderId) -> impl Future<Output = Result<Option<Folder>, StoreError>> + Send;
+    fn folder(
+        &self,
+        org: OrgScope,
+        folder: FolderId,
+    ) -> impl Future<Output = Result<Option<Folder>, StoreError>> + Send;
 
     /// Which folder each form in a folder is in.
-    fn form_folders(&self, org: OrgId) -> impl Future<Output = Result<Vec<(FormId, FolderId)>, StoreError>> + Send;
+    fn form_folders(&self, org: OrgScope) -> impl Future<Output = Result<Vec<(FormId, FolderId)>, StoreError>> + Send;
 
     /// Stores a new folder. [`StoreError::NotFound`] when its parent is not in the organisation.
-    fn insert_folder(&self, folder: Folder, audit: PendingAudit)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_folder(
+        &self,
+        org: OrgScope,
+        folder: Folder,
+        audit: PendingAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a folder's new name and colour and moves `forms` into it, in one transaction.
     /// [`StoreError::NotFound`] when the folder or a form is not in the organisation.
     fn update_folder(
         &self,
+        org: OrgScope,
         folder: Folder,
         forms: Vec<FormId>,
         audit: PendingAudit,
@@ -793,7 +830,7 @@ pub trait FolderStore {
     /// Deletes a folder with its subfolders (their forms return to the top level); false when it did not exist.
     fn delete_folder(
         &self,
-        org: OrgId,
+        org: OrgScope,
         folder: FolderId,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -802,12 +839,13 @@ pub trait FolderStore {
 /// Per-form settings of the Jotform-compatible API (see [`crate::form_settings`]), scoped to one organisation.
 pub trait FormSettingsStore {
     /// A form's webhooks, by number.
-    fn webhooks_of(&self, org: OrgId, form: FormId) -> impl Future<Output = Result<Vec<Webhook>, StoreError>> + Send;
+    fn webhooks_of(&self, org: OrgScope, form: FormId)
+    -> impl Future<Output = Result<Vec<Webhook>, StoreError>> + Send;
 
     /// Adds a webhook with the next number of the form. [`StoreError::NotFound`] for a form not in `org`.
     fn insert_webhook(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         url: String,
         at: OffsetDateTime,
@@ -817,7 +855,7 @@ pub trait FormSettingsStore {
     /// Removes a webhook; false when the form has none with that number (nothing audited then).
     fn delete_webhook(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         id: i64,
         audit: PendingAudit,
@@ -826,7 +864,7 @@ pub trait FormSettingsStore {
     /// A form's stored properties, by key.
     fn form_properties(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
@@ -834,7 +872,7 @@ pub trait FormSettingsStore {
     /// `org`.
     fn put_form_properties(
         &self,
-        org: OrgId,
+        org: OrgScope,
         form: FormId,
         properties: Vec<(String, String)>,
         audit: PendingAudit,
@@ -847,7 +885,7 @@ pub trait IdempotencyStore {
     /// The record of `key` made by `api_key` in `org` at or after `not_before` (older ones have expired).
     fn idempotency_record(
         &self,
-        org: OrgId,
+        org: OrgScope,
         api_key: Uuid,
         key: &str,
         not_before: OffsetDateTime,
@@ -858,6 +896,7 @@ pub trait IdempotencyStore {
     /// [`crate::idempotency::KEY_TAKEN`] when a record of the same key is in force (nothing is written then).
     fn insert_submission_once(
         &self,
+        org: OrgScope,
         submission: NewSubmission,
         audit: PendingAudit,
         record: IdempotencyRecord,
@@ -872,6 +911,7 @@ pub trait AuditPageStore {
     /// numbered `before`.
     fn audit_page(
         &self,
+        org: OrgScope,
         query: AuditQuery,
         before: Option<i64>,
     ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
@@ -898,6 +938,11 @@ pub trait Store:
     + Sync
     + 'static
 {
+    /// The handle to `org`'s data: the only way to it.
+    fn tenant(&self, org: OrgId) -> Tenant<'_, Self> {
+        Tenant::new(self, org)
+    }
+
     /// A short name for logs and `/readyz`: `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
 

@@ -14,7 +14,6 @@ use sealform_core::api_keys::Scope;
 use sealform_core::audit::{Action, Actor};
 use sealform_core::grants::Right;
 use sealform_core::ids::{FormId, SubmissionId};
-use sealform_core::store::SubmissionStore as _;
 use sealform_core::user::Role;
 use serde_json::{Value, json};
 
@@ -246,7 +245,7 @@ async fn idempotency_keys_replay_and_refuse<B: Backend>() {
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.json, first.json, "the same answer");
     assert_eq!(again.headers["idempotent-replayed"], "true");
-    assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 1, "stored once");
+    assert_eq!(c.store.tenant(c.org_a).count_submissions(form_id).await.unwrap(), 1, "stored once");
     assert_eq!(c.audit_of(Action::SubmissionCreate).await.len(), 1, "audited once");
     // The same key with another body: refused, nothing stored.
     let other = serde_json::to_vec(&answers("Someone else")).unwrap();
@@ -254,7 +253,7 @@ async fn idempotency_keys_replay_and_refuse<B: Backend>() {
     refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.code(), "idempotency_key_reused");
     assert!(!refused.body.contains("Someone"));
-    assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 1);
+    assert_eq!(c.store.tenant(c.org_a).count_submissions(form_id).await.unwrap(), 1);
     // Keys are scoped to the API key: another key's "order-1" is its own.
     let second_key = c.key("a@a.example", &[Scope::Submit]).await;
     let theirs = post(second_key, "order-1", body.clone()).await;
@@ -268,7 +267,7 @@ async fn idempotency_keys_replay_and_refuse<B: Backend>() {
     assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
     assert_ne!(later.json["id"], first.json["id"]);
     assert!(later.headers.get("idempotent-replayed").is_none());
-    assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 3);
+    assert_eq!(c.store.tenant(c.org_a).count_submissions(form_id).await.unwrap(), 3);
     // Concurrent retries of one request: stored once, every one answered with it.
     let (a, b, d) = tokio::join!(
         post(key.clone(), "order-race", body.clone()),
@@ -279,7 +278,7 @@ async fn idempotency_keys_replay_and_refuse<B: Backend>() {
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         assert_eq!(reply.json["id"], a.json["id"]);
     }
-    assert_eq!(c.store.count_submissions(c.org_a, form_id).await.unwrap(), 4);
+    assert_eq!(c.store.tenant(c.org_a).count_submissions(form_id).await.unwrap(), 4);
 }
 
 async fn cursor_pages_walk_every_submission_once<B: Backend>() {
@@ -388,7 +387,11 @@ async fn bad_input_gets_a_problem_never_a_5xx<B: Backend>() {
         .api("POST", &path, &key, Some(json!({ "answers": { "1_first": "a", "1_last": "b", "2": "x".repeat(5000) } })))
         .await;
     long.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(c.store.count_submissions(c.org_a, form.parse().unwrap()).await.unwrap(), 0, "nothing was stored");
+    assert_eq!(
+        c.store.tenant(c.org_a).count_submissions(form.parse().unwrap()).await.unwrap(),
+        0,
+        "nothing was stored"
+    );
     // Text with a NUL (which PostgreSQL cannot store) is refused as input, never a 5xx (found by the fuzzing).
     let reason = c
         .api("POST", &format!("/api/v1/forms/{form}/access-requests"), &key, Some(json!({ "reason": "a\u{0}b" })))
@@ -620,7 +623,7 @@ async fn every_answer_carries_the_budget_and_a_spent_budget_is_429<B: Backend>()
     spent.assert_problem(StatusCode::TOO_MANY_REQUESTS);
     assert!(spent.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert!(spent.headers["ratelimit"].to_str().unwrap().contains("r=0"));
-    let stored = c.store.count_submissions(c.org_a, form.parse().unwrap()).await.unwrap();
+    let stored = c.store.tenant(c.org_a).count_submissions(form.parse().unwrap()).await.unwrap();
     assert!(stored < 4, "a refused request stores nothing ({stored} stored)");
     c.clock.advance(Duration::minutes(1));
     assert_eq!(c.api("GET", "/api/v1/me", &key, None).await.status, StatusCode::OK, "refilled");
@@ -677,7 +680,7 @@ async fn stored_file<S: Store>(c: &Console<S>, form: &str) -> String {
     let id = file.id.to_string();
     let answers: sealform_core::sealing::Answers =
         [("2".to_owned(), zeroize::Zeroizing::new(b"x".to_vec()))].into_iter().collect();
-    let version = c.store.form(c.org_a, form).await.unwrap().unwrap().version;
+    let version = c.store.tenant(c.org_a).form(form).await.unwrap().unwrap().version;
     let new = sealform_core::sealing::NewAnswers {
         org: c.org_a,
         form,
@@ -714,7 +717,7 @@ async fn files_are_listed_and_downloaded_audited<B: Backend>() {
         c.api("PUT", &format!("/api/v1/forms/{form}/questions"), &owner, Some(json!({ "questions": with_file }))).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let file = stored_file(&c, &form).await;
-    let record = c.store.file(c.org_a, file.parse().unwrap()).await.unwrap().unwrap();
+    let record = c.store.tenant(c.org_a).file(file.parse().unwrap()).await.unwrap().unwrap();
     let listed = c.api("GET", &format!("/api/v1/submissions/{}/files", record.submission_id), &owner, None).await;
     assert_eq!(listed.json[0]["id"], file.as_str(), "{}", listed.body);
     assert_eq!(listed.json[0]["phi"], true);

@@ -15,7 +15,6 @@ use sealform_core::grants::Right;
 use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{FolderGrantStore as _, FolderStore as _, GrantStore as _, SubmissionStore as _};
 use sealform_core::submission::{FormChange, FormStatus};
 use sealform_core::user::Role;
 use zeroize::Zeroizing;
@@ -74,7 +73,7 @@ async fn audited<S: Store>(c: &Console<S>, action: Action) -> Vec<(Vec<String>, 
         to: None,
         limit: 100,
     };
-    let rows = c.store.audit_search(query).await.unwrap();
+    let rows = c.store.tenant(query.org).audit_search(query).await.unwrap();
     rows.iter()
         .map(|row| {
             let detail = c.auditor.open_detail(row).unwrap();
@@ -96,7 +95,7 @@ async fn roles_act_on_a_form_only_through_a_grant_that_expires_by_itself<B: Back
     };
     let (form, submission) = intake(&c, "Intake").await;
     let (other_form, _) = intake(&c, "Other clinic form").await;
-    let file = c.store.files_of(c.org_a, submission).await.unwrap().remove(0).file.id;
+    let file = c.store.tenant(c.org_a).files_of(submission).await.unwrap().remove(0).file.id;
     let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
     let pages = [
         format!("/console/forms/{form}"),
@@ -157,7 +156,7 @@ async fn form_managers_create_forms_and_manage_only_theirs<B: Backend>() {
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let location = created.headers["location"].to_str().unwrap();
     let mine: FormId = location.strip_prefix("/console/forms/").unwrap().split('?').next().unwrap().parse().unwrap();
-    let grant = c.store.grant(c.org_a, mine, c.user_id("fm@a.example").await).await.unwrap().unwrap();
+    let grant = c.store.tenant(c.org_a).grant(mine, c.user_id("fm@a.example").await).await.unwrap().unwrap();
     assert_eq!(grant.rights, vec![Right::View, Right::Manage], "the creator's grant");
     let add = c
         .post(
@@ -242,7 +241,7 @@ async fn grants_that_hide_phi_mask_it_everywhere_and_never_open_it<B: Backend>()
         return;
     };
     let (form, submission) = intake(&c, "Intake").await;
-    let file = c.store.files_of(c.org_a, submission).await.unwrap().remove(0).file.id;
+    let file = c.store.tenant(c.org_a).files_of(submission).await.unwrap().remove(0).file.id;
     let reviewer = c.member_session("rev@a.example", Role::Reviewer).await;
     c.grant("rev@a.example", form, &[Right::View, Right::Edit], true, None).await;
     let view = format!("/console/submissions/{submission}");
@@ -337,7 +336,7 @@ async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: B
     let owner = owner(&c).await;
     let access = c.get(&format!("/console/forms/{form}/access"), &owner).await;
     assert!(access.body.contains("Covering for Dr Who this week"));
-    let pending = c.store.access_requests_of_form(c.org_a, form).await.unwrap();
+    let pending = c.store.tenant(c.org_a).access_requests_of_form(form).await.unwrap();
     let request = pending[0].request.id;
     let csrf = hidden_csrf(&access.body);
     let decide = format!("/console/forms/{form}/access/requests/{request}");
@@ -359,7 +358,7 @@ async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: B
     let approver = c.member_session("app@a.example", Role::Approver).await;
     let approver_csrf = csrf_of(&c, &approver).await;
     assert_eq!(c.post(&ask, &approver, &format!("csrf={approver_csrf}&reason=please")).await.status, StatusCode::OK);
-    let pending = c.store.access_requests_of_form(c.org_a, form).await.unwrap();
+    let pending = c.store.tenant(c.org_a).access_requests_of_form(form).await.unwrap();
     let owner = format!("__Host-sealform={}", c.login("a@a.example", PASSWORD).await.1.unwrap());
     let csrf = csrf_of(&c, &owner).await;
     let deny = format!("/console/forms/{form}/access/requests/{}", pending[0].request.id);
@@ -367,7 +366,7 @@ async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: B
     assert_eq!(c.post(&deny, &approver, &own).await.status, 403, "only owners and admins decide");
     assert_eq!(c.post(&deny, &owner, &format!("csrf={csrf}&decision=deny")).await.status, StatusCode::SEE_OTHER);
     assert_eq!(c.get(&view, &approver).await.status, StatusCode::FORBIDDEN);
-    assert!(c.store.access_requests_of_form(c.org_a, form).await.unwrap().is_empty());
+    assert!(c.store.tenant(c.org_a).access_requests_of_form(form).await.unwrap().is_empty());
     let decided = audited(&c, Action::AccessRequestDecide).await;
     assert!(decided.iter().any(|(fields, _)| fields.last().is_some_and(|f| f == "after:denied")));
 }
@@ -529,11 +528,11 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
 
     // Cardiology, with Echo inside it; the intake goes into Echo.
     assert_eq!(c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Cardiology")).await.status, 303);
-    let folders = c.store.folders_of(c.org_a).await.unwrap();
+    let folders = c.store.tenant(c.org_a).folders_of().await.unwrap();
     let cardiology = folders[0].id;
     let echo = c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Echo&parent={cardiology}")).await;
     assert_eq!(echo.status, 303);
-    let echo = c.store.folders_of(c.org_a).await.unwrap().into_iter().find(|f| f.name == "Echo").unwrap().id;
+    let echo = c.store.tenant(c.org_a).folders_of().await.unwrap().into_iter().find(|f| f.name == "Echo").unwrap().id;
     assert_eq!(
         c.post(&format!("/console/folders/{echo}/forms"), &owner, &format!("csrf={csrf}&form={form}")).await.status,
         303
@@ -566,7 +565,7 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     let delete = Request::delete(format!("/jotform/folder/{cardiology}")).header("apikey", owner_key.as_str());
     let refused = c.send(delete.body(Body::empty()).unwrap()).await;
     assert!(refused.status.is_client_error() && refused.body.contains("revoke them"), "{}", refused.body);
-    assert_eq!(c.store.folders_of(c.org_a).await.unwrap().len(), 2);
+    assert_eq!(c.store.tenant(c.org_a).folders_of().await.unwrap().len(), 2);
     c.member_session("fm@a.example", Role::FormManager).await;
     c.grant("fm@a.example", form, &Right::ALL, false, None).await;
     let (fm_key, _) = key("fm@a.example", &[Scope::Read, Scope::Write]).await.unwrap();
@@ -600,7 +599,8 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     let csrf = csrf_of(&c, &owner).await;
     assert!(c.get(&record, &nurse).await.body.contains("•••"), "masked again: only the folder grant is left");
     assert_eq!(c.post("/console/folders", &owner, &format!("csrf={csrf}&name=Elsewhere")).await.status, 303);
-    let elsewhere = c.store.folders_of(c.org_a).await.unwrap().into_iter().find(|f| f.name == "Elsewhere").unwrap();
+    let elsewhere =
+        c.store.tenant(c.org_a).folders_of().await.unwrap().into_iter().find(|f| f.name == "Elsewhere").unwrap();
     let move_to = format!("/console/folders/{}/forms", elsewhere.id);
     assert_eq!(c.post(&move_to, &owner, &format!("csrf={csrf}&form={form}")).await.status, 303);
     assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "out of the folder, out of reach");
@@ -609,7 +609,7 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     let nurse_id = c.user_id("card@a.example").await;
     let revoke = format!("csrf={csrf}&user={nurse_id}");
     assert_eq!(c.post(&format!("{access}/revoke"), &owner, &revoke).await.status, StatusCode::SEE_OTHER);
-    assert!(c.store.folder_grants_of(c.org_a, cardiology).await.unwrap().is_empty());
+    assert!(c.store.tenant(c.org_a).folder_grants_of(cardiology).await.unwrap().is_empty());
     let revoked = audited(&c, Action::GrantRevoke).await;
     assert!(revoked[0].0[0].starts_with("before:rights=view;hide_phi=true"), "{:?}", revoked[0]);
     assert_eq!(c.post(&format!("{access}/revoke"), &owner, &revoke).await.status, 422, "nothing left to revoke");

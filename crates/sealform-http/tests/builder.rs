@@ -8,7 +8,6 @@ use harness::*;
 use sealform_core::audit::{Action, AuditQuery};
 use sealform_core::form_model::{ConditionAction, Definition, QuestionType};
 use sealform_core::ids::FormId;
-use sealform_core::store::SubmissionStore as _;
 use sealform_core::submission::{FormRecord, FormStatus};
 
 async fn owner<S: Store>(c: &Console<S>) -> String {
@@ -37,7 +36,7 @@ async fn new_form<S: Store>(c: &Console<S>, cookie: &str, title: &str) -> FormId
 }
 
 async fn stored<S: Store>(c: &Console<S>, id: FormId) -> (FormRecord, Definition) {
-    let record = c.store.form(c.org_a, id).await.unwrap().unwrap();
+    let record = c.store.tenant(c.org_a).form(id).await.unwrap().unwrap();
     let definition = Definition::from_json(&record.definition).unwrap();
     (record, definition)
 }
@@ -52,7 +51,7 @@ async fn form_updates<S: Store>(c: &Console<S>) -> usize {
         to: None,
         limit: 1000,
     };
-    c.store.audit_search(query).await.unwrap().len()
+    c.store.tenant(query.org).audit_search(query).await.unwrap().len()
 }
 
 fn qids(definition: &Definition) -> Vec<&str> {
@@ -389,7 +388,7 @@ async fn changes_need_the_csrf_token<B: Backend>() {
     }
     assert!(stored(&c, id).await.1.questions.is_empty());
     assert_eq!(form_updates(&c).await, updates);
-    assert_eq!(c.store.forms_of(c.org_a).await.unwrap().len(), 1);
+    assert_eq!(c.store.tenant(c.org_a).forms_of().await.unwrap().len(), 1);
     let script = c.get("/static/builder.js", "").await;
     assert_eq!(script.status, StatusCode::OK);
     assert!(script.headers["content-type"].to_str().unwrap().starts_with("text/javascript"));

@@ -15,7 +15,7 @@ use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
 use sealform_core::org::OrgName;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{AuditStore as _, OrganisationStore as _, SubmissionStore as _};
+use sealform_core::store::OrganisationStore as _;
 use sealform_core::submission::{FormChange, FormStatus};
 use zeroize::Zeroizing;
 
@@ -85,7 +85,7 @@ async fn actions<S: Store>(c: &Console<S>, action: sealform_core::audit::Action)
         to: None,
         limit: 1000,
     };
-    c.store.audit_search(query).await.unwrap().len()
+    c.store.tenant(query.org).audit_search(query).await.unwrap().len()
 }
 
 async fn the_inbox_lists_filters_and_opens_submissions_with_an_audited_read<B: Backend>() {
@@ -125,7 +125,7 @@ async fn the_inbox_lists_filters_and_opens_submissions_with_an_audited_read<B: B
     assert!(view.body.contains("Patient0") && view.body.contains("card.pdf"));
     assert!(view.body.contains("&lt;script&gt;alert(1)") && !view.body.contains("<script>alert"));
     assert_eq!(actions(&c, sealform_core::audit::Action::SubmissionRead).await, reads_before + 1);
-    let summary = c.store.submission(c.org_a, ids[0]).await.unwrap().unwrap();
+    let summary = c.store.tenant(c.org_a).submission(ids[0]).await.unwrap().unwrap();
     assert_eq!(summary.status.as_str(), "read", "opening marks it read");
     let print = c.get(&format!("/console/submissions/{}/print", ids[0]), &cookie).await;
     assert!(print.status == StatusCode::OK && print.body.contains("Patient0"));
@@ -156,7 +156,7 @@ async fn staff_edits_become_revisions_with_a_diff_and_status_changes_are_audited
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let stale = c.post(&format!("/console/submissions/{id}/edit"), &cookie, &base).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "an edit of an older revision is refused");
-    let revisions = c.store.revisions(c.org_a, id).await.unwrap();
+    let revisions = c.store.tenant(c.org_a).revisions(id).await.unwrap();
     assert_eq!(revisions.len(), 2, "the original is kept");
     let history = c.get(&format!("/console/submissions/{id}/revisions"), &cookie).await;
     assert!(history.body.contains("Patient0") && history.body.contains("Patricia"), "{}", history.body);
@@ -183,7 +183,7 @@ async fn staff_edits_become_revisions_with_a_diff_and_status_changes_are_audited
     let status =
         c.post(&format!("/console/submissions/{id}/status"), &cookie, &format!("csrf={csrf}&status=flagged")).await;
     assert_eq!(status.status, StatusCode::SEE_OTHER);
-    assert_eq!(c.store.submission(c.org_a, id).await.unwrap().unwrap().status.as_str(), "flagged");
+    assert_eq!(c.store.tenant(c.org_a).submission(id).await.unwrap().unwrap().status.as_str(), "flagged");
     let no_csrf = c.post(&format!("/console/submissions/{id}/status"), &cookie, "csrf=forged&status=archived").await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -198,7 +198,7 @@ async fn files_download_opened_for_staff_only_and_are_audited<B: Backend>() {
         return;
     };
     let (_, ids) = intake_with_submissions(&c, 1).await;
-    let file = c.store.files_of(c.org_a, ids[0]).await.unwrap().remove(0);
+    let file = c.store.tenant(c.org_a).files_of(ids[0]).await.unwrap().remove(0);
     let path = format!("/console/files/{}", file.file.id);
     assert_eq!(c.get(&path, "").await.headers["location"], "/login", "no bare links");
     let cookie = owner(&c).await;
@@ -283,7 +283,7 @@ async fn exports_need_a_step_up_and_stream_the_chosen_fields<B: Backend>() {
         to: None,
         limit: 10,
     };
-    let rows = c.store.audit_search(query).await.unwrap();
+    let rows = c.store.tenant(query.org).audit_search(query).await.unwrap();
     assert_eq!(rows.len(), 3);
     let detail = c.auditor.open_detail(rows.last().unwrap()).unwrap();
     assert_eq!(detail.fields, vec!["2_first".to_owned(), "6".to_owned()]);
@@ -298,7 +298,7 @@ async fn deleting_needs_confirmation_and_shreds_the_submission_and_its_files<B: 
         return;
     };
     let (form, ids) = intake_with_submissions(&c, 2).await;
-    let file = c.store.files_of(c.org_a, ids[0]).await.unwrap().remove(0);
+    let file = c.store.tenant(c.org_a).files_of(ids[0]).await.unwrap().remove(0);
     let cookie = owner(&c).await;
     let path = format!("/console/submissions/{}/delete", ids[0]);
     let confirm = c.get(&path, &cookie).await;
@@ -311,14 +311,14 @@ async fn deleting_needs_confirmation_and_shreds_the_submission_and_its_files<B: 
     let cross = c.post(&path, &other, &format!("csrf={other_csrf}&confirm=yes")).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "another organisation cannot delete");
     assert_eq!(c.post(&path, &cookie, &format!("csrf={csrf}")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(c.store.submission(c.org_a, ids[0]).await.unwrap().is_some(), "not deleted without the tick");
+    assert!(c.store.tenant(c.org_a).submission(ids[0]).await.unwrap().is_some(), "not deleted without the tick");
     let deleted = c.post(&path, &cookie, &format!("csrf={csrf}&confirm=yes")).await;
     assert_eq!(deleted.headers["location"], format!("/console/forms/{form}/submissions").as_str());
-    assert!(c.store.submission(c.org_a, ids[0]).await.unwrap().is_none());
-    assert!(c.store.file(c.org_a, file.file.id).await.unwrap().is_none());
+    assert!(c.store.tenant(c.org_a).submission(ids[0]).await.unwrap().is_none());
+    assert!(c.store.tenant(c.org_a).file(file.file.id).await.unwrap().is_none());
     assert!(!c.objects.path().join(&file.file.object_key).exists(), "the sealed object is removed");
     assert_eq!(c.get(&format!("/console/submissions/{}", ids[0]), &cookie).await.status, StatusCode::NOT_FOUND);
-    assert!(c.store.submission(c.org_a, ids[1]).await.unwrap().is_some(), "only that one");
+    assert!(c.store.tenant(c.org_a).submission(ids[1]).await.unwrap().is_some(), "only that one");
 }
 
 async fn another_organisation_sees_none_of_it<B: Backend>() {

@@ -23,7 +23,7 @@ use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::keys::Keyring;
 use sealform_core::org::OrgName;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::{FolderGrantStore as _, GrantStore as _, OrganisationStore as _, SubmissionStore as _};
+use sealform_core::store::OrganisationStore as _;
 use sealform_core::submission::{FormChange, FormStatus};
 use sealform_core::user::Role;
 use zeroize::Zeroizing;
@@ -423,7 +423,7 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
         assert_eq!(&allowed, expected, "methods of {path}");
     }
 
-    let version_before = c.store.form(c.org_a, w.form).await.unwrap().unwrap().version;
+    let version_before = c.store.tenant(c.org_a).form(w.form).await.unwrap().unwrap().version;
     let exports_before = exports(&c).await;
 
     let mut failures = Vec::new();
@@ -491,16 +491,16 @@ async fn every_route_refuses_other_organisations_and_members_without_a_grant<B: 
     assert!(failures.is_empty(), "{} successes where none may be:\n{}", failures.len(), failures.join("\n"));
 
     // Nothing of A changed: the form, the submission, the grants, the request, A's members and keys.
-    assert_eq!(c.store.form(c.org_a, w.form).await.unwrap().unwrap().version, version_before);
-    let summary = c.store.submission(c.org_a, w.submission).await.unwrap().unwrap();
+    assert_eq!(c.store.tenant(c.org_a).form(w.form).await.unwrap().unwrap().version, version_before);
+    let summary = c.store.tenant(c.org_a).submission(w.submission).await.unwrap().unwrap();
     assert_eq!(summary.revision, 1);
-    assert!(c.store.file(c.org_a, w.file).await.unwrap().is_some());
-    assert!(c.store.grants_of_form(c.org_a, w.form).await.unwrap().is_empty(), "no grant was made");
-    assert!(c.store.emergency_members(c.org_a).await.unwrap().is_empty(), "nobody got the emergency right");
-    assert!(c.store.folder_grants_of_org(c.org_a).await.unwrap().is_empty(), "no folder grant was made");
-    let request = c.store.access_request(c.org_a, w.request).await.unwrap().unwrap();
+    assert!(c.store.tenant(c.org_a).file(w.file).await.unwrap().is_some());
+    assert!(c.store.tenant(c.org_a).grants_of_form(w.form).await.unwrap().is_empty(), "no grant was made");
+    assert!(c.store.tenant(c.org_a).emergency_members().await.unwrap().is_empty(), "nobody got the emergency right");
+    assert!(c.store.tenant(c.org_a).folder_grants_of_org().await.unwrap().is_empty(), "no folder grant was made");
+    let request = c.store.tenant(c.org_a).access_request(w.request).await.unwrap().unwrap();
     assert_eq!(request.status, sealform_core::grants::RequestStatus::Pending, "not decided by anyone probing");
-    let members = c.store.members_of(c.org_a).await.unwrap();
+    let members = c.store.tenant(c.org_a).members_of().await.unwrap();
     let asker = members.iter().find(|(u, _)| u.email.as_str() == "asker@a.example").unwrap();
     assert_eq!(asker.1, Role::Reviewer, "A's member keeps their role");
     assert_eq!(asker.0.status, sealform_core::user::UserStatus::Active);
@@ -518,7 +518,7 @@ async fn exports<S: Store>(c: &Console<S>) -> usize {
         to: None,
         limit: 100,
     };
-    c.store.audit_search(query).await.unwrap().len()
+    c.store.tenant(query.org).audit_search(query).await.unwrap().len()
 }
 
 both!(every_route_refuses_other_organisations_and_members_without_a_grant);

@@ -14,7 +14,6 @@ use sealform_core::grants::Right;
 use sealform_core::ids::{FileId, FormId, SubmissionId};
 use sealform_core::org::OrgName;
 use sealform_core::sealing::{Answers, NewAnswers, store_submission};
-use sealform_core::store::SubmissionStore as _;
 use sealform_core::user::Role;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -121,7 +120,7 @@ async fn count_audit<S: Store>(c: &Console<S>, action: Action) -> usize {
         to: None,
         limit: 10_000,
     };
-    c.store.audit_search(query).await.unwrap().len()
+    c.store.tenant(query.org).audit_search(query).await.unwrap().len()
 }
 
 const CREATE_FORM: &str = "properties%5Btitle%5D=Intake+API&questions%5B1%5D%5Btype%5D=control_textbox\
@@ -261,7 +260,7 @@ async fn envelope_auth_forms_questions_submissions_and_settings<B: Backend>() {
     assert_eq!(read["answers"]["1"]["answer"], "Purple");
     assert_eq!(read["answers"]["2"]["answer"]["first"], "Zed");
     assert_eq!(read["flag"], "1");
-    let summary = c.store.submission(c.org_a, first.parse().unwrap()).await.unwrap().unwrap();
+    let summary = c.store.tenant(c.org_a).submission(first.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(summary.revision, 2);
     ok(&delete(&c, &format!("/jotform/v1/submission/{last}"), &key).await);
     failed(&get(&c, &format!("/jotform/v1/submission/{last}"), &key).await, StatusCode::NOT_FOUND);
@@ -451,7 +450,7 @@ async fn form_with_file<S: Store>(c: &Console<S>) -> (FormId, SubmissionId, File
     scan.phi = false;
     definition.questions.push(scan);
     let form = c.published_form("Scans", &definition).await;
-    let version = c.store.form(c.org_a, form).await.unwrap().unwrap().version;
+    let version = c.store.tenant(c.org_a).form(form).await.unwrap().unwrap().version;
     let scope = AuditScope::operator();
     let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
     let keyring = c.keyring();

@@ -12,7 +12,6 @@ use harness::*;
 use sealform_core::audit::AuditScope;
 use sealform_core::form_model::{Condition, ConditionAction, Definition, Question, QuestionType};
 use sealform_core::ids::FormId;
-use sealform_core::store::SubmissionStore as _;
 use sealform_core::submission::{FormStatus, SubmissionQuery};
 
 fn intake() -> Definition {
@@ -57,7 +56,7 @@ fn valid(notes: &str) -> MultipartBody {
 }
 
 async fn count<S: Store>(c: &Console<S>, form: FormId) -> u64 {
-    c.store.count_submissions(c.org_a, form).await.unwrap()
+    c.store.tenant(c.org_a).count_submissions(form).await.unwrap()
 }
 
 fn objects_left<S: Store>(c: &Console<S>) -> usize {
@@ -154,7 +153,7 @@ async fn a_valid_submission_is_sealed_and_opens_with_its_file<B: Backend>() {
     assert_eq!(count(&c, form).await, 1);
 
     let keyring = c.keyring();
-    let summary = c.store.submissions(SubmissionQuery::all(c.org_a, form, 10)).await.unwrap();
+    let summary = c.store.tenant(c.org_a).submissions(SubmissionQuery::all(c.org_a, form, 10)).await.unwrap();
     let id = summary[0].id;
     let scope = AuditScope::operator();
     let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
@@ -174,7 +173,7 @@ async fn a_valid_submission_is_sealed_and_opens_with_its_file<B: Backend>() {
     assert_eq!(text["9"], "signature.png");
     assert_eq!(text["10"], "3");
 
-    let files = c.store.files_of(c.org_a, id).await.unwrap();
+    let files = c.store.tenant(c.org_a).files_of(id).await.unwrap();
     assert_eq!(files.len(), 2);
     for record in &files {
         let mut rx = sealform_core::files::open_file(

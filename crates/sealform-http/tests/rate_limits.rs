@@ -8,7 +8,6 @@ mod harness;
 use harness::*;
 use sealform_core::api_keys::{ApiRateLimit, Scope};
 use sealform_core::audit::{Action, AuditQuery, AuditScope};
-use sealform_core::store::{AuditStore as _, OrganisationStore as _};
 use sealform_http::rate_limit::FAILED_AUTH_LIMIT;
 
 async fn key_of_a<S: Store>(c: &Console<S>) -> String {
@@ -61,6 +60,7 @@ async fn a_key_spends_its_organisations_budget_and_waits_for_the_refill<B: Backe
     };
     let fields: Vec<_> = c
         .store
+        .tenant(query.org)
         .audit_search(query)
         .await
         .unwrap()
@@ -120,13 +120,13 @@ async fn owners_set_the_budget_and_mfa_policy_on_the_settings_page<B: Backend>()
         assert_eq!(refused.status, 422, "{per_minute}/{burst}");
         assert!(refused.body.contains("from 1 to") || refused.body.contains("between 1 and"), "{}", refused.body);
     }
-    let (mfa, limit) = c.store.organisation_settings(c.org_a).await.unwrap().unwrap();
+    let (mfa, limit) = c.store.tenant(c.org_a).organisation_settings().await.unwrap().unwrap();
     assert!(!mfa && limit == ApiRateLimit::DEFAULT, "nothing was saved");
     let saved = c.post("/console/settings", &owner, &format!("{}&mfa_required=on", save("60", "1"))).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     assert_eq!(me(&c, &key).await.status, StatusCode::OK);
     assert_eq!(me(&c, &key).await.status, StatusCode::TOO_MANY_REQUESTS, "a burst of one");
-    let (mfa, limit) = c.store.organisation_settings(c.org_a).await.unwrap().unwrap();
+    let (mfa, limit) = c.store.tenant(c.org_a).organisation_settings().await.unwrap().unwrap();
     assert!(mfa, "the MFA policy was saved too");
     assert_eq!((limit.per_minute, limit.burst), (60, 1));
 }

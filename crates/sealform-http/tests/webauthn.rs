@@ -48,7 +48,7 @@ async fn audited<S: Store>(c: &Console<S>, action: Action) -> usize {
         to: None,
         limit: 100,
     };
-    c.store.audit_search(query).await.unwrap().len()
+    c.store.tenant(query.org).audit_search(query).await.unwrap().len()
 }
 
 /// Asks for sign-in options on the second-step page and answers them with `auth` from `origin`: the reply and the

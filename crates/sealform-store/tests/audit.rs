@@ -17,7 +17,7 @@ use sealform_core::ids::{FormId, OrgId};
 use sealform_core::keys::{Keyring, MasterKeys};
 use sealform_core::rotation::{RotationOptions, rotate_org_key};
 use sealform_core::sealing::{NewAnswers, delete_submission, find_by_index, read_submission, store_new_submission};
-use sealform_core::store::{AuditStore as _, OrganisationStore as _, Store, SubmissionStore as _};
+use sealform_core::store::{AuditStore as _, OrganisationStore as _, Store};
 use sealform_crypto::MasterKey;
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
 use sealform_testkit::fixtures;
@@ -245,12 +245,12 @@ async fn every_operation_writes_exactly_its_entries<S: Store>(w: World<S>) {
     )
     .await;
 
-    let keys_before = w.store.org_keys(org).await.unwrap();
+    let keys_before = w.store.tenant(org).org_keys().await.unwrap();
     let mut progress = |_: u64, _: u64| {};
     rotate_org_key(&w.store, &keyring, &SystemClock, w.ctx(), org, RotationOptions::default(), &mut progress)
         .await
         .unwrap();
-    let keys_after = w.store.org_keys(org).await.unwrap();
+    let keys_after = w.store.tenant(org).org_keys().await.unwrap();
     let old = sealform_core::rotation::key_hex(keys_before[0].id);
     let new_key = sealform_core::rotation::key_hex(keys_after[0].id);
     seen = expect_entries(
@@ -381,7 +381,7 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
         }
     }
     assert!(stored.iter().all(|&n| n == 1), "each id stored exactly once: {stored:?}");
-    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 24);
+    assert_eq!(w.store.tenant(org_id).count_submissions(form).await.unwrap(), 24);
     let rows = w.entries().await;
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=rows.len() as i64).collect::<Vec<_>>());
     let new = &rows[before..];
@@ -449,7 +449,7 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
     let stale = sealed;
     let old_key = stale[0].revision.key_id;
     assert_ne!(old_key, fresh[0].revision.key_id);
-    let keys = w.store.org_keys(org_id).await.unwrap();
+    let keys = w.store.tenant(org_id).org_keys().await.unwrap();
     assert!(keys.iter().any(|k| k.id == old_key && k.state == sealform_core::keys::KeyState::Retired));
     let before = w.entries().await.len();
     let entry = |id: sealform_core::ids::SubmissionId| {
@@ -461,7 +461,7 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
     let writes = stale.into_iter().map(|s| (false, s)).chain(fresh.into_iter().map(|s| (true, s))).map(|(ok, s)| {
         let store = w.store.clone();
         let audit = entry(s.id);
-        tokio::spawn(async move { (ok, store.insert_submission(s, audit).await) })
+        tokio::spawn(async move { (ok, store.tenant(s.org_id).insert_submission(s, audit).await) })
     });
     let writes: Vec<_> = writes.collect();
     for write in writes {
@@ -472,7 +472,7 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
             assert!(matches!(result, Err(sealform_core::store::StoreError::Conflict(_))), "{result:?}");
         }
     }
-    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 4);
+    assert_eq!(w.store.tenant(org_id).count_submissions(form).await.unwrap(), 4);
     assert_eq!(w.entries().await.len(), before + 4, "no audit entry for a refused write");
     let mut progress = |_: u64| {};
     assert!(matches!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { .. }));
@@ -535,7 +535,7 @@ async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing(
     let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
     let write = store_new_submission(&w.store, &keyring, w.ctx(), new, now).await;
     assert!(matches!(write, Err(DomainError::Store(_))), "{write:?}");
-    assert_eq!(w.store.count_submissions(org_id, form).await.unwrap(), 1, "no partial change");
+    assert_eq!(w.store.tenant(org_id).count_submissions(form).await.unwrap(), 1, "no partial change");
     let status = sealform_http::ApiError::from(write.unwrap_err()).status();
     assert_eq!(status.as_u16(), 503);
 
@@ -544,7 +544,7 @@ async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing(
 
     let delete = delete_submission(&w.store, w.ctx(), org_id, existing, now).await;
     assert!(delete.is_err());
-    assert!(w.store.latest_revision(org_id, existing).await.unwrap().is_some(), "the delete was rolled back");
+    assert!(w.store.tenant(org_id).latest_revision(existing).await.unwrap().is_some(), "the delete was rolled back");
     assert_eq!(w.entries().await.len(), entries_before);
 
     sqlx::query("DROP TRIGGER fail_audit").execute(&mut raw).await.unwrap();

@@ -49,7 +49,7 @@ async fn fixture<S: Store>(store: S, dir: Option<tempfile::TempDir>) -> Fixture<
         created_at: now,
     };
     let key_id = key.id;
-    store.insert_api_key(key, fixtures::audit(Action::ApiKeyCreate)).await.unwrap();
+    store.tenant(key.org).insert_api_key(key, fixtures::audit(Action::ApiKeyCreate)).await.unwrap();
     let keyring = Keyring::new(store.clone(), MasterKeys::single(Arc::clone(&fixtures::master())));
     Fixture { store, keyring, org: org_id, form, key: key_id, _dir: dir }
 }
@@ -90,42 +90,52 @@ async fn records_commit_with_their_submission_only<S: Store>(f: Fixture<S>) {
     let first = SubmissionId::new();
     let stored = record(&f, "order-1", first, now);
     let audit = || fixtures::audit(Action::SubmissionCreate);
-    f.store.insert_submission_once(submission(&f, first).await, audit(), stored.clone(), window).await.unwrap();
-    assert_eq!(f.store.idempotency_record(f.org, f.key, "order-1", window).await.unwrap(), Some(stored));
-    assert!(f.store.submission(f.org, first).await.unwrap().is_some());
+    f.store
+        .tenant(f.org)
+        .insert_submission_once(submission(&f, first).await, audit(), stored.clone(), window)
+        .await
+        .unwrap();
+    assert_eq!(f.store.tenant(f.org).idempotency_record(f.key, "order-1", window).await.unwrap(), Some(stored));
+    assert!(f.store.tenant(f.org).submission(first).await.unwrap().is_some());
 
     // The same key again: refused, and its submission is not stored.
     let second = SubmissionId::new();
     let again = f
         .store
+        .tenant(f.org)
         .insert_submission_once(submission(&f, second).await, audit(), record(&f, "order-1", second, now), window)
         .await;
     assert!(matches!(&again, Err(StoreError::Conflict(m)) if m == KEY_TAKEN), "{again:?}");
-    assert!(f.store.submission(f.org, second).await.unwrap().is_none());
+    assert!(f.store.tenant(f.org).submission(second).await.unwrap().is_none());
 
     // The submission fails after the record was written (its id is taken): the record goes with it.
     let failed = f
         .store
+        .tenant(f.org)
         .insert_submission_once(submission(&f, first).await, audit(), record(&f, "order-2", first, now), window)
         .await;
     assert!(failed.is_err());
     assert_eq!(
-        f.store.idempotency_record(f.org, f.key, "order-2", window).await.unwrap(),
+        f.store.tenant(f.org).idempotency_record(f.key, "order-2", window).await.unwrap(),
         None,
         "rolled back together"
     );
 
     // Scoped: another organisation and another API key see nothing.
-    assert_eq!(f.store.idempotency_record(OrgId::new(), f.key, "order-1", window).await.unwrap(), None);
-    assert_eq!(f.store.idempotency_record(f.org, uuid::Uuid::now_v7(), "order-1", window).await.unwrap(), None);
+    assert_eq!(f.store.tenant(OrgId::new()).idempotency_record(f.key, "order-1", window).await.unwrap(), None);
+    assert_eq!(f.store.tenant(f.org).idempotency_record(uuid::Uuid::now_v7(), "order-1", window).await.unwrap(), None);
 
     // After the TTL the record no longer counts, and the key may be used again (the old record is dropped).
     let later = now + TTL + time::Duration::seconds(1);
-    assert_eq!(f.store.idempotency_record(f.org, f.key, "order-1", later - TTL).await.unwrap(), None);
+    assert_eq!(f.store.tenant(f.org).idempotency_record(f.key, "order-1", later - TTL).await.unwrap(), None);
     let third = SubmissionId::new();
     let renewed = record(&f, "order-1", third, later);
-    f.store.insert_submission_once(submission(&f, third).await, audit(), renewed.clone(), later - TTL).await.unwrap();
-    assert_eq!(f.store.idempotency_record(f.org, f.key, "order-1", later - TTL).await.unwrap(), Some(renewed));
+    f.store
+        .tenant(f.org)
+        .insert_submission_once(submission(&f, third).await, audit(), renewed.clone(), later - TTL)
+        .await
+        .unwrap();
+    assert_eq!(f.store.tenant(f.org).idempotency_record(f.key, "order-1", later - TTL).await.unwrap(), Some(renewed));
 }
 
 #[tokio::test]

@@ -83,25 +83,25 @@ fn text(answers: &Answers) -> BTreeMap<String, String> {
 async fn round_trip_and_minimum_necessary<S: Store>(f: Fixture<S>) {
     let given = answers(&[("name", "Ada Lovelace"), ("dob", "1815-12-10"), ("notes", "")]);
     let id = submit(&f, &given).await;
-    let stored = f.store.latest_revision(f.org, id).await.unwrap().unwrap();
+    let stored = f.store.tenant(f.org).latest_revision(id).await.unwrap().unwrap();
     assert_eq!(text(&open_revision(&f.keyring, &stored, None).await.unwrap()), text(&given));
     let only = open_revision(&f.keyring, &stored, Some(&["dob"])).await.unwrap();
     assert_eq!(only.keys().collect::<Vec<_>>(), ["dob"]);
     // Another organisation's id finds nothing.
-    assert!(f.store.latest_revision(OrgId::new(), id).await.unwrap().is_none());
+    assert!(f.store.tenant(OrgId::new()).latest_revision(id).await.unwrap().is_none());
 }
 
 async fn ciphertext_moved_to_another_record_fails<S: Store>(f: Fixture<S>) {
     let _now = OffsetDateTime::now_utc();
     let a = submit(&f, &answers(&[("q", "secret A")])).await;
     let b = submit(&f, &answers(&[("q", "secret B")])).await;
-    let mut moved = f.store.latest_revision(f.org, a).await.unwrap().unwrap();
+    let mut moved = f.store.tenant(f.org).latest_revision(a).await.unwrap().unwrap();
     moved.submission_id = b;
     assert!(open_revision(&f.keyring, &moved, None).await.is_err(), "A's envelope must not open as B");
-    let mut other_form = f.store.latest_revision(f.org, a).await.unwrap().unwrap();
+    let mut other_form = f.store.tenant(f.org).latest_revision(a).await.unwrap().unwrap();
     other_form.form_id = FormId::new();
     assert!(open_revision(&f.keyring, &other_form, None).await.is_err());
-    let mut tampered = f.store.latest_revision(f.org, a).await.unwrap().unwrap();
+    let mut tampered = f.store.tenant(f.org).latest_revision(a).await.unwrap().unwrap();
     let last = tampered.sealed.envelope.len() - 1;
     tampered.sealed.envelope[last] ^= 1;
     assert!(open_revision(&f.keyring, &tampered, None).await.is_err());
@@ -115,7 +115,7 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
         let id = submit(&f, &given).await;
         expected.insert(id, format!("record {i}"));
     }
-    let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
+    let old_key = f.store.tenant(f.org).org_keys().await.unwrap()[0].id;
 
     // Writers keep sealing while the rotation runs.
     let writers: Vec<_> = (0..4)
@@ -146,16 +146,16 @@ async fn rotation_under_concurrent_writes_keeps_everything_readable<S: Store>(f:
     assert_eq!(retired, old_key);
     assert!(rewrapped >= 1000, "only {rewrapped} re-wrapped");
 
-    let keys = f.store.org_keys(f.org).await.unwrap();
+    let keys = f.store.tenant(f.org).org_keys().await.unwrap();
     let old = keys.iter().find(|k| k.id == old_key).unwrap();
     assert_eq!(old.state, KeyState::Retired);
     assert!(old.wrapped_private_key.is_none(), "a retired key's private half is destroyed");
-    assert_eq!(f.store.count_wrapped_keys(f.org, old_key).await.unwrap(), 0);
+    assert_eq!(f.store.tenant(f.org).count_wrapped_keys(old_key).await.unwrap(), 0);
     assert!(f.keyring.private_key(f.org, old_key).await.is_err());
 
     assert_eq!(expected.len(), 1200);
     for (id, value) in &expected {
-        let stored = f.store.latest_revision(f.org, *id).await.unwrap().unwrap();
+        let stored = f.store.tenant(f.org).latest_revision(*id).await.unwrap().unwrap();
         assert_eq!(stored.sealed.key_id, active);
         let opened = open_revision(&f.keyring, &stored, None).await.unwrap();
         assert_eq!(opened["q"].as_slice(), value.as_bytes());
@@ -169,7 +169,7 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
         let given = answers(&[("q", &format!("r{i}"))]);
         ids.push(submit(&f, &given).await);
     }
-    let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
+    let old_key = f.store.tenant(f.org).org_keys().await.unwrap()[0].id;
     let mut progress = |_: u64, _: u64| {};
     let first = rotate_org_key(
         &f.store,
@@ -183,12 +183,12 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
     .await
     .unwrap();
     assert!(matches!(first, RotationOutcome::Interrupted { rewrapped: 256 }), "{first:?}");
-    let keys = f.store.org_keys(f.org).await.unwrap();
+    let keys = f.store.tenant(f.org).org_keys().await.unwrap();
     assert_eq!(keys.iter().find(|k| k.id == old_key).unwrap().state, KeyState::Retiring);
-    assert_eq!(f.store.count_wrapped_keys(f.org, old_key).await.unwrap(), 600 - 256);
+    assert_eq!(f.store.tenant(f.org).count_wrapped_keys(old_key).await.unwrap(), 600 - 256);
     // Everything stays readable mid-rotation, under either key.
     for id in &ids {
-        let stored = f.store.latest_revision(f.org, *id).await.unwrap().unwrap();
+        let stored = f.store.tenant(f.org).latest_revision(*id).await.unwrap().unwrap();
         open_revision(&f.keyring, &stored, None).await.unwrap();
     }
     // A fresh keyring (a new process) resumes; the suite choice of the interrupted run stands.
@@ -206,10 +206,10 @@ async fn interrupted_rotation_resumes_and_can_switch_suite<S: Store>(f: Fixture<
     .unwrap();
     let RotationOutcome::Completed { rewrapped, active, .. } = second else { panic!("{second:?}") };
     assert_eq!(rewrapped, 600 - 256);
-    let active_key = f.store.org_keys(f.org).await.unwrap().into_iter().find(|k| k.id == active).unwrap();
+    let active_key = f.store.tenant(f.org).org_keys().await.unwrap().into_iter().find(|k| k.id == active).unwrap();
     assert_eq!(active_key.suite, Suite::RsaOaep3072Sha256);
     for id in &ids {
-        let stored = f.store.latest_revision(f.org, *id).await.unwrap().unwrap();
+        let stored = f.store.tenant(f.org).latest_revision(*id).await.unwrap().unwrap();
         open_revision(&resumed_keyring, &stored, None).await.unwrap();
     }
 }
@@ -232,8 +232,12 @@ async fn rotation_rewraps_file_keys_and_files_still_open<S: Store>(f: Fixture<S>
     store_submission(&f.store, &f.keyring, ctx(), submission, new, vec![file], OffsetDateTime::now_utc())
         .await
         .unwrap();
-    let old_key = f.store.org_keys(f.org).await.unwrap()[0].id;
-    assert_eq!(f.store.count_wrapped_keys(f.org, old_key).await.unwrap(), 2, "the revision's key and the file's");
+    let old_key = f.store.tenant(f.org).org_keys().await.unwrap()[0].id;
+    assert_eq!(
+        f.store.tenant(f.org).count_wrapped_keys(old_key).await.unwrap(),
+        2,
+        "the revision's key and the file's"
+    );
     let mut progress = |_: u64, _: u64| {};
     let outcome =
         rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), f.org, RotationOptions::default(), &mut progress)
@@ -241,7 +245,7 @@ async fn rotation_rewraps_file_keys_and_files_still_open<S: Store>(f: Fixture<S>
             .unwrap();
     assert!(matches!(outcome, RotationOutcome::Completed { rewrapped: 2, .. }), "{outcome:?}");
     let fresh = Keyring::new(f.store.clone(), f.keyring.masters().clone());
-    let record = f.store.files_of(f.org, submission).await.unwrap().remove(0);
+    let record = f.store.tenant(f.org).files_of(submission).await.unwrap().remove(0);
     assert_ne!(record.file.key_id, old_key);
     let mut chunks = open_file(&objects, &fresh, &record).await.unwrap();
     let mut opened = Vec::new();
@@ -313,7 +317,7 @@ both!(blind_index_finds_exact_matches_only, Suite::HybridMlKem768X25519);
 
 async fn another_tenant_cannot_open_with_a_cached_key<S: Store>(f: Fixture<S>) {
     let id = submit(&f, &answers(&[("q", "private")])).await;
-    let stored = f.store.latest_revision(f.org, id).await.unwrap().unwrap();
+    let stored = f.store.tenant(f.org).latest_revision(id).await.unwrap().unwrap();
     open_revision(&f.keyring, &stored, None).await.unwrap(); // warms the cache
     let mut foreign = stored.clone();
     foreign.org_id = OrgId::new();

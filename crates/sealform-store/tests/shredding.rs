@@ -10,9 +10,7 @@ use sealform_core::keys::{Keyring, MasterKeys, new_org_key};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
 use sealform_core::sealing::{Answers, NewAnswers, store_new_submission};
-use sealform_core::store::{
-    KeyStore as _, NewOrganisation, NewUser, OrganisationStore as _, Store as _, SubmissionStore as _,
-};
+use sealform_core::store::{NewOrganisation, NewUser, OrganisationStore as _, Store as _};
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{SqliteOptions, SqliteStore};
@@ -96,18 +94,18 @@ async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
     let s = setup().await;
     let keep = submit(&s, "keep me").await;
     let gone = submit(&s, "shred me").await;
-    let doomed = s.store.latest_revision(s.org, gone).await.unwrap().unwrap();
+    let doomed = s.store.tenant(s.org).latest_revision(gone).await.unwrap().unwrap();
     let before = disk_bytes(s.dir.path());
     assert!(contains(&before, &doomed.sealed.wrapped_key), "the test must see the bytes before deletion");
 
-    assert!(s.store.delete_submission(s.org, gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap());
+    assert!(s.store.tenant(s.org).delete_submission(gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap());
     let after = disk_bytes(s.dir.path());
     assert!(!contains(&after, &doomed.sealed.wrapped_key), "wrapped data key still on disk");
     assert!(!contains(&after, &doomed.sealed.envelope[8..40]), "envelope bytes still on disk");
-    assert!(s.store.latest_revision(s.org, gone).await.unwrap().is_none());
-    assert!(s.store.latest_revision(s.org, keep).await.unwrap().is_some(), "other submissions are untouched");
+    assert!(s.store.tenant(s.org).latest_revision(gone).await.unwrap().is_none());
+    assert!(s.store.tenant(s.org).latest_revision(keep).await.unwrap().is_some(), "other submissions are untouched");
     assert!(
-        !s.store.delete_submission(s.org, gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap(),
+        !s.store.tenant(s.org).delete_submission(gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap(),
         "a second delete finds nothing"
     );
 }
@@ -115,13 +113,13 @@ async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
 #[tokio::test]
 async fn deleting_an_organisation_destroys_its_private_keys() {
     let s = setup().await;
-    let key = s.store.org_keys(s.org).await.unwrap().remove(0);
+    let key = s.store.tenant(s.org).org_keys().await.unwrap().remove(0);
     let wrapped_private = key.wrapped_private_key.clone().unwrap();
     submit(&s, "x").await;
     assert!(contains(&disk_bytes(s.dir.path()), &wrapped_private));
 
-    assert!(s.store.delete_organisation(s.org, fixtures::audit(Action::OrgDelete)).await.unwrap());
-    assert!(s.store.org_keys(s.org).await.unwrap().is_empty());
+    assert!(s.store.tenant(s.org).delete_organisation(fixtures::audit(Action::OrgDelete)).await.unwrap());
+    assert!(s.store.tenant(s.org).org_keys().await.unwrap().is_empty());
     assert!(!contains(&disk_bytes(s.dir.path()), &wrapped_private), "wrapped private key still on disk");
     s.store.close().await;
 }

@@ -148,7 +148,7 @@ pub(crate) async fn grants<S: Store>(
 ) -> Result<Json<Vec<GrantOut>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
-    let records = state.store.grants_of_form(caller.org(), form.id).await.map_err(DomainError::from)?;
+    let records = state.store.tenant(caller.org()).grants_of_form(form.id).await.map_err(DomainError::from)?;
     Ok(Json(records.iter().map(|r| GrantOut::of(&r.grant, Some(r.email.as_str().to_owned()), caller.now)).collect()))
 }
 
@@ -199,7 +199,7 @@ pub(crate) async fn requests<S: Store>(
 ) -> Result<Json<Vec<AccessRequestOut>>, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
-    let records = state.store.access_requests_of_form(caller.org(), form.id).await.map_err(DomainError::from)?;
+    let records = state.store.tenant(caller.org()).access_requests_of_form(form.id).await.map_err(DomainError::from)?;
     Ok(Json(records.iter().map(|r| AccessRequestOut::of(&r.request, Some(r.email.as_str().to_owned()))).collect()))
 }
 
@@ -237,7 +237,7 @@ pub(crate) async fn decide<S: Store>(
     let form = org_form(&state, &caller, &raw).await?;
     caller.require_on(Action::ManageAccess, form.id)?;
     let request: uuid::Uuid = id(&raw_request)?;
-    let found = state.store.access_request(caller.org(), request).await.map_err(DomainError::from)?;
+    let found = state.store.tenant(caller.org()).access_request(request).await.map_err(DomainError::from)?;
     if found.is_none_or(|r| r.form != form.id) {
         return Err(ApiError::not_found());
     }

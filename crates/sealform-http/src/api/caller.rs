@@ -91,7 +91,8 @@ impl<S: Store> FromRequestParts<AppState<S>> for Caller {
         };
         let grants = state
             .store
-            .grants_of_user(key.org, key.user)
+            .tenant(key.org)
+            .grants_of_user(key.user)
             .await
             .map_err(|err| ApiError::from(DomainError::from(err)).into_response())?;
         let scope = AuditScope {

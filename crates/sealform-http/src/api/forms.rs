@@ -137,7 +137,7 @@ pub(crate) async fn org_form<S: Store>(
     raw: &str,
 ) -> Result<FormRecord, ApiError> {
     let form = id(raw)?;
-    state.store.form(caller.org(), form).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(caller.org()).form(form).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
 }
 
 /// Checks question JSON with the form model's own rules, as a definition.
@@ -159,7 +159,8 @@ pub(crate) async fn list<S: Store>(
     let (limit, after) = (paging.limit()?, paging.after::<uuid::Uuid>()?);
     let forms: Vec<Form> = state
         .store
-        .forms_of(caller.org())
+        .tenant(caller.org())
+        .forms_of()
         .await
         .map_err(DomainError::from)?
         .iter()
@@ -188,7 +189,8 @@ pub(crate) async fn create<S: Store>(
         let terms = GrantTerms { rights: vec![Right::View, Right::Manage], hide_phi: false, expires_at: None };
         grant_access(&state.store, audit, caller.org(), id, caller.key.user, &terms, None, caller.now).await?;
     }
-    let form = state.store.form(caller.org(), id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let form =
+        state.store.tenant(caller.org()).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
     Ok((StatusCode::CREATED, [(http::header::LOCATION, format!("/api/v1/forms/{id}"))], Json(Form::from(&form)))
         .into_response())
 }

@@ -101,8 +101,8 @@ pub(crate) async fn list<S: Store>(
     caller.require_org(Action::ManageMembers)?;
     let org = caller.org();
     let mut keys = Vec::new();
-    for (user, _) in state.store.members_of(org).await.map_err(DomainError::from)? {
-        let of_user = state.store.api_keys_of(org, user.id).await.map_err(DomainError::from)?;
+    for (user, _) in state.store.tenant(org).members_of().await.map_err(DomainError::from)? {
+        let of_user = state.store.tenant(org).api_keys_of(user.id).await.map_err(DomainError::from)?;
         keys.extend(of_user.iter().map(ApiKey::from));
     }
     Ok(Json(keys))
@@ -135,7 +135,7 @@ pub(crate) async fn create<S: Store>(
             let form = id(raw).map_err(|_| {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "form_id is not a form of this organisation")
             })?;
-            state.store.form(org, form).await.map_err(DomainError::from)?.ok_or_else(|| {
+            state.store.tenant(org).form(form).await.map_err(DomainError::from)?.ok_or_else(|| {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "form_id is not a form of this organisation")
             })?;
             Some(form)

@@ -84,7 +84,7 @@ pub(crate) async fn list<S: Store>(
     caller: Caller,
 ) -> Result<Json<Vec<User>>, ApiError> {
     caller.require_org(Action::ManageMembers)?;
-    let members = state.store.members_of(caller.org()).await.map_err(DomainError::from)?;
+    let members = state.store.tenant(caller.org()).members_of().await.map_err(DomainError::from)?;
     Ok(Json(members.iter().map(|(user, role)| User::of(user, *role)).collect()))
 }
 
@@ -131,7 +131,8 @@ async fn member<S: Store>(state: &AppState<S>, caller: &Caller, raw: &str) -> Re
     let user: UserId = id(raw)?;
     state
         .store
-        .members_of(caller.org())
+        .tenant(caller.org())
+        .members_of()
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -156,7 +157,12 @@ pub(crate) async fn update<S: Store>(
     let org = caller.org();
     let entry = Entry::ok(Some(org), AuditAction::UserUpdate, vec![Target::new("user", user.id)], caller.now)
         .with_fields(vec![format!("role:{}", role.as_str())]);
-    state.store.set_role(org, user.id, role, caller.audit(&state).entry(entry)?).await.map_err(DomainError::from)?;
+    state
+        .store
+        .tenant(org)
+        .set_role(user.id, role, caller.audit(&state).entry(entry)?)
+        .await
+        .map_err(DomainError::from)?;
     Ok(Json(User::of(&user, role)))
 }
 

@@ -108,7 +108,8 @@ async fn render_access<S: Store>(
     let now = state.clock.now();
     let grants: Vec<Value> = state
         .store
-        .grants_of_form(session.org, form.id)
+        .tenant(session.org)
+        .grants_of_form(form.id)
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -120,7 +121,8 @@ async fn render_access<S: Store>(
         .collect();
     let requests: Vec<Value> = state
         .store
-        .access_requests_of_form(session.org, form.id)
+        .tenant(session.org)
+        .access_requests_of_form(form.id)
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -264,7 +266,7 @@ async fn decide_submit<S: Store>(
     authz.require_on(PolicyAction::ManageAccess, form.id)?;
     let id: uuid::Uuid = parse_id(&raw_request)?;
     // The request must be one for this form.
-    let found = state.store.access_request(session.org, id).await.map_err(DomainError::from)?;
+    let found = state.store.tenant(session.org).access_request(id).await.map_err(DomainError::from)?;
     if found.is_none_or(|r| r.form != form.id) {
         return Err(ApiError::not_found());
     }
@@ -353,7 +355,7 @@ async fn request_submit<S: Store>(
         Err(err) => return Err(err.into()),
     }
     let link = format!("{}/console/forms/{}/access", state.public_url.trim_end_matches('/'), form.id);
-    for (member, role) in state.store.members_of(session.org).await.map_err(DomainError::from)? {
+    for (member, role) in state.store.tenant(session.org).members_of().await.map_err(DomainError::from)? {
         if !is_org_admin(role) || member.id == session.user || member.status != UserStatus::Active {
             continue;
         }
@@ -418,7 +420,7 @@ async fn last_access<S: Store>(
         to: None,
         limit: LAST_ACCESS_SCAN,
     };
-    let rows = state.store.audit_search(query).await.map_err(DomainError::from)?;
+    let rows = state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)?;
     let complete = rows.len() < LAST_ACCESS_SCAN as usize;
     let mut last = std::collections::HashMap::new();
     for row in rows.iter().filter(|row| row.action.starts_with("submission.") || row.action == "file.read") {
@@ -442,7 +444,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
     };
     authz.require_org(PolicyAction::ReviewAccess)?;
     let now = state.clock.now();
-    let members = state.store.members_of(session.org).await.map_err(DomainError::from)?;
+    let members = state.store.tenant(session.org).members_of().await.map_err(DomainError::from)?;
     let email_of = |user: UserId| {
         members
             .iter()
@@ -461,10 +463,10 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
         None => "never".to_owned(),
     };
     let tree = FolderTree {
-        folders: state.store.folders_of(session.org).await.map_err(DomainError::from)?,
-        placed: state.store.form_folders(session.org).await.map_err(DomainError::from)?,
+        folders: state.store.tenant(session.org).folders_of().await.map_err(DomainError::from)?,
+        placed: state.store.tenant(session.org).form_folders().await.map_err(DomainError::from)?,
     };
-    let folder_grants = state.store.folder_grants_of_org(session.org).await.map_err(DomainError::from)?;
+    let folder_grants = state.store.tenant(session.org).folder_grants_of_org().await.map_err(DomainError::from)?;
     let mut out = String::new();
     let header = [
         "form id",
@@ -482,7 +484,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
         "last access",
     ];
     export::csv_row(&mut out, header.into_iter());
-    for form in state.store.forms_of(session.org).await.map_err(DomainError::from)? {
+    for form in state.store.tenant(session.org).forms_of().await.map_err(DomainError::from)? {
         let id = form.id.to_string();
         for (user, role) in members.iter().filter(|(u, role)| is_org_admin(*role) && u.status == UserStatus::Active) {
             let last = last_of(user.id, &id);
@@ -503,7 +505,7 @@ async fn review_csv<S: Store>(State(state): State<AppState<S>>, request: Request
             ];
             export::csv_row(&mut out, row.into_iter());
         }
-        let direct = state.store.grants_of_form(session.org, form.id).await.map_err(DomainError::from)?;
+        let direct = state.store.tenant(session.org).grants_of_form(form.id).await.map_err(DomainError::from)?;
         let via_folders = folder_grants.iter().filter(|r| tree.holds(r.grant.folder, form.id));
         let rows = direct.into_iter().map(|r| (r, None)).chain(via_folders.map(|r| {
             let grant = r.grant.applied_to(form.id);

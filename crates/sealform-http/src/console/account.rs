@@ -34,7 +34,7 @@ pub(crate) async fn console<S: Store>(
     let mut emergencies = Vec::new();
     if can_admin(session.role) || can_audit(session.role) {
         let now = state.clock.now();
-        for record in state.store.break_glass_grants(session.org).await.map_err(DomainError::from)? {
+        for record in state.store.tenant(session.org).break_glass_grants().await.map_err(DomainError::from)? {
             if record.grant.in_force(now) {
                 let until = record.grant.expires_at.map(inbox::format_time);
                 emergencies.push(context! { who => record.email.as_str().to_owned(), until });
@@ -292,7 +292,8 @@ async fn api_keys_view<S: Store>(
     let now = state.clock.now();
     let keys: Vec<_> = state
         .store
-        .api_keys_of(session.org, session.user)
+        .tenant(session.org)
+        .api_keys_of(session.user)
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -393,7 +394,7 @@ pub(crate) async fn api_keys_revoke<S: Store>(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let own = state.store.api_keys_of(session.org, session.user).await.map_err(DomainError::from)?;
+    let own = state.store.tenant(session.org).api_keys_of(session.user).await.map_err(DomainError::from)?;
     if !own.iter().any(|k| k.key.prefix == form.prefix) {
         return Err(ApiError::not_found());
     }

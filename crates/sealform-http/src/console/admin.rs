@@ -81,7 +81,7 @@ pub(crate) async fn audit_page<S: Store>(
         to: day(&filter.to)?.map(|d| d + time::Duration::days(1)),
         limit: 200,
     };
-    let rows = state.store.audit_search(query).await.map_err(DomainError::from)?;
+    let rows = state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
         let detail = state.auditor.open_detail(row)?;
@@ -131,10 +131,11 @@ pub(crate) async fn users_page<S: Store>(
     if !can_admin(session.role) {
         return Err(forbidden_admin());
     }
-    let emergency = state.store.emergency_members(session.org).await.map_err(DomainError::from)?;
+    let emergency = state.store.tenant(session.org).emergency_members().await.map_err(DomainError::from)?;
     let members: Vec<_> = state
         .store
-        .members_of(session.org)
+        .tenant(session.org)
+        .members_of()
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -364,7 +365,8 @@ pub(crate) async fn users_role<S: Store>(
     let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
     let member = state
         .store
-        .members_of(session.org)
+        .tenant(session.org)
+        .members_of()
         .await
         .map_err(DomainError::from)?
         .into_iter()
@@ -377,7 +379,7 @@ pub(crate) async fn users_role<S: Store>(
     let targets = vec![sealform_core::audit::Target::new("user", user.id)];
     let entry = sealform_core::audit::Entry::ok(Some(session.org), Action::UserUpdate, targets, state.clock.now())
         .with_fields(vec![format!("role:{}", role.as_str())]);
-    state.store.set_role(session.org, user.id, role, audit.entry(entry)?).await.map_err(DomainError::from)?;
+    state.store.tenant(session.org).set_role(user.id, role, audit.entry(entry)?).await.map_err(DomainError::from)?;
     Ok(Redirect::to("/console/users?notice=role").into_response())
 }
 

@@ -116,9 +116,9 @@ async fn log_page<S: Store>(State(state): State<AppState<S>>, request: Request) 
     };
     authz.require_org(PolicyAction::ReviewAccess)?;
     let now = state.clock.now();
-    let grants = state.store.break_glass_grants(session.org).await.map_err(DomainError::from)?;
-    let forms = state.store.forms_of(session.org).await.map_err(DomainError::from)?;
-    let members = state.store.members_of(session.org).await.map_err(DomainError::from)?;
+    let grants = state.store.tenant(session.org).break_glass_grants().await.map_err(DomainError::from)?;
+    let forms = state.store.tenant(session.org).forms_of().await.map_err(DomainError::from)?;
+    let members = state.store.tenant(session.org).members_of().await.map_err(DomainError::from)?;
     let query = AuditQuery {
         org: session.org,
         action: Some(Action::GrantBreakGlass),
@@ -129,7 +129,7 @@ async fn log_page<S: Store>(State(state): State<AppState<S>>, request: Request) 
         limit: LOG_LENGTH,
     };
     let mut entries: Vec<Value> = Vec::new();
-    for row in state.store.audit_search(query).await.map_err(DomainError::from)? {
+    for row in state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)? {
         let detail = state.auditor.open_detail(&row)?;
         let target = |kind: &str| detail.targets.iter().find(|t| t.kind == kind).map(|t| t.id.clone());
         let (Some(form_id), Some(user_id)) = (target("form"), target("user")) else { continue };

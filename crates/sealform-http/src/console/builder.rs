@@ -174,7 +174,8 @@ async fn load<S: Store>(
     id: &str,
 ) -> Result<(FormRecord, Definition), ApiError> {
     let id: FormId = id.parse().map_err(|_| ApiError::not_found())?;
-    let record = state.store.form(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let record =
+        state.store.tenant(session.org).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
     let definition = Definition::from_json(&record.definition).map_err(|errors| {
         DomainError::Internal(format!(
             "stored form definition does not parse: {}",
@@ -371,11 +372,12 @@ async fn render_list<S: Store>(
     title: &str,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let records = state.store.forms_of(session.org).await.map_err(DomainError::from)?;
+    let records = state.store.tenant(session.org).forms_of().await.map_err(DomainError::from)?;
     let mut forms = Vec::with_capacity(records.len());
     // Only the forms the member may see (default deny: no grant, no form).
     for record in records.iter().filter(|r| authz.can_on(PolicyAction::ViewForm, r.id)) {
-        let submissions = state.store.count_submissions(session.org, record.id).await.map_err(DomainError::from)?;
+        let submissions =
+            state.store.tenant(session.org).count_submissions(record.id).await.map_err(DomainError::from)?;
         forms.push(context! {
             id => record.id.to_string(),
             title => record.title.as_str(),
@@ -493,7 +495,7 @@ async fn render_builder<S: Store>(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let can_manage = Authz::load(state, session).await?.can_on(PolicyAction::ManageForm, record.id);
-    let submissions = state.store.count_submissions(session.org, record.id).await.map_err(DomainError::from)?;
+    let submissions = state.store.tenant(session.org).count_submissions(record.id).await.map_err(DomainError::from)?;
     let count = definition.questions.len();
     let mut questions = Vec::with_capacity(count);
     for (position, q) in definition.questions.iter().enumerate() {

@@ -54,9 +54,9 @@ async fn render_folders<S: Store>(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let folders = state.store.folders_of(session.org).await.map_err(DomainError::from)?;
-    let placed = state.store.form_folders(session.org).await.map_err(DomainError::from)?;
-    let forms = state.store.forms_of(session.org).await.map_err(DomainError::from)?;
+    let folders = state.store.tenant(session.org).folders_of().await.map_err(DomainError::from)?;
+    let placed = state.store.tenant(session.org).form_folders().await.map_err(DomainError::from)?;
+    let forms = state.store.tenant(session.org).forms_of().await.map_err(DomainError::from)?;
     let form_value = |id: FormId| {
         forms.iter().find(|f| f.id == id).map(|f| context! { id => f.id.to_string(), title => f.title.as_str() })
     };
@@ -144,7 +144,7 @@ async fn move_submit<S: Store>(
 /// The folder of the session's organisation, or 404 (also for another organisation's folder).
 async fn org_folder<S: Store>(state: &AppState<S>, session: &SessionRecord, raw: &str) -> Result<Folder, ApiError> {
     let id: FolderId = parse_id(raw)?;
-    state.store.folder(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(session.org).folder(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
 }
 
 /// `GET /console/folders/{folder}/access`: the grants on the folder.
@@ -172,7 +172,8 @@ async fn render_access<S: Store>(
     let now = state.clock.now();
     let grants: Vec<Value> = state
         .store
-        .folder_grants_of(session.org, folder.id)
+        .tenant(session.org)
+        .folder_grants_of(folder.id)
         .await
         .map_err(DomainError::from)?
         .into_iter()

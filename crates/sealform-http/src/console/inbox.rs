@@ -96,7 +96,7 @@ pub(super) async fn org_form<S: Store>(
     raw: &str,
 ) -> Result<FormRecord, ApiError> {
     let id: FormId = parse_id(raw)?;
-    state.store.form(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(session.org).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
 }
 
 /// A submission of `org` with the definition of the form version it answered, or 404.
@@ -106,17 +106,24 @@ async fn org_submission<S: Store>(
     raw: &str,
 ) -> Result<(SubmissionSummary, FormRecord, Definition), ApiError> {
     let id: SubmissionId = parse_id(raw)?;
-    let summary =
-        state.store.submission(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let summary = state
+        .store
+        .tenant(session.org)
+        .submission(id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
     let form = state
         .store
-        .form(session.org, summary.form_id)
+        .tenant(session.org)
+        .form(summary.form_id)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
     let json = state
         .store
-        .form_definition(session.org, summary.form_id, summary.form_version)
+        .tenant(session.org)
+        .form_definition(summary.form_id, summary.form_version)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
@@ -303,11 +310,11 @@ async fn render_inbox<S: Store>(
         after,
         limit: PAGE_SIZE + 1,
     };
-    let mut rows = state.store.submissions(query).await.map_err(DomainError::from)?;
+    let mut rows = state.store.tenant(query.org).submissions(query).await.map_err(DomainError::from)?;
     let more = rows.len() > PAGE_SIZE as usize;
     rows.truncate(PAGE_SIZE as usize);
     let next = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
-    let total = state.store.count_submissions(session.org, form.id).await.map_err(DomainError::from)?;
+    let total = state.store.tenant(session.org).count_submissions(form.id).await.map_err(DomainError::from)?;
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -381,7 +388,7 @@ async fn view<S: Store>(
     let revealed = revealed_paths(&definition, hide_phi);
     let answers = opened(&state, &session, &scope, &summary, revealed.as_deref()).await?;
     let masked = if hide_phi { phi_paths(&definition) } else { Vec::new() };
-    let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
+    let files = state.store.tenant(session.org).files_of(summary.id).await.map_err(DomainError::from)?;
     let statuses: Vec<&str> = SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut shown_notes = Vec::new();
     for note in notes(&answers) {
@@ -539,7 +546,7 @@ async fn delete_submit<S: Store>(
         )?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    let files = state.store.files_of(session.org, summary.id).await.map_err(DomainError::from)?;
+    let files = state.store.tenant(session.org).files_of(summary.id).await.map_err(DomainError::from)?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     delete_submission(&state.store, audit, session.org, summary.id, state.clock.now()).await?;
     let keys: Vec<String> = files.into_iter().map(|f| f.file.object_key).collect();
@@ -787,7 +794,8 @@ async fn file_download<S: Store>(
         Err(redirect) => return Ok(redirect),
     };
     let id: FileId = parse_id(&raw)?;
-    let record = state.store.file(session.org, id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let record =
+        state.store.tenant(session.org).file(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
     authz.require_on(PolicyAction::ReadSubmissions, record.form_id)?;
     if authz.hides_phi(record.form_id) && file_is_phi(&state, session.org, &record).await? {
         return Err(forbidden("your access hides this form's PHI fields, and this file answers one"));
@@ -805,13 +813,15 @@ pub(crate) async fn file_is_phi<S: Store>(
 ) -> Result<bool, ApiError> {
     let summary = state
         .store
-        .submission(org, record.submission_id)
+        .tenant(org)
+        .submission(record.submission_id)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
     let json = state
         .store
-        .form_definition(org, record.form_id, summary.form_version)
+        .tenant(org)
+        .form_definition(record.form_id, summary.form_version)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
@@ -830,7 +840,8 @@ pub(crate) async fn file_name<S: Store>(
 ) -> Result<String, ApiError> {
     let stored = state
         .store
-        .latest_revision(org, record.submission_id)
+        .tenant(org)
+        .latest_revision(record.submission_id)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;

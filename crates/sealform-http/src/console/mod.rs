@@ -83,7 +83,7 @@ pub(crate) struct Authz {
 impl Authz {
     /// The session's member with their grants.
     pub(crate) async fn load<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<Self, ApiError> {
-        let grants = state.store.grants_of_user(session.org, session.user).await.map_err(DomainError::from)?;
+        let grants = state.store.tenant(session.org).grants_of_user(session.user).await.map_err(DomainError::from)?;
         Ok(Self {
             org: session.org,
             user: session.user,

@@ -62,7 +62,13 @@ fn forbidden_settings() -> ApiError {
 }
 
 async fn current<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<(bool, ApiRateLimit), ApiError> {
-    state.store.organisation_settings(session.org).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state
+        .store
+        .tenant(session.org)
+        .organisation_settings()
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)
 }
 
 fn render_settings<S: Store>(

@@ -33,8 +33,8 @@ pub(crate) async fn list<S: Store>(
     let org = caller.principal.org;
     let query = sealform_core::submission::SubmissionQuery::all(org, record.id, MAX_SUBMISSIONS);
     let mut items = Vec::new();
-    for summary in state.store.submissions(query).await? {
-        for file in state.store.files_of(org, summary.id).await? {
+    for summary in state.store.tenant(query.org).submissions(query).await? {
+        for file in state.store.tenant(org).files_of(summary.id).await? {
             // Unknown question: treated as PHI (fail closed).
             let phi = definition.question(&file.file.question_id).is_none_or(|q| q.phi);
             if hide && phi {
@@ -62,7 +62,7 @@ pub(crate) async fn download<S: Store>(
 ) -> Result<Response, Failure> {
     let id: FileId = raw.trim().parse().map_err(|_| Failure::bad_request("the file id is not valid"))?;
     let org = caller.principal.org;
-    let record = state.store.file(org, id).await?.ok_or_else(|| Failure::not_found("file"))?;
+    let record = state.store.tenant(org).file(id).await?.ok_or_else(|| Failure::not_found("file"))?;
     let now = state.clock.now();
     caller.require_on(Action::ReadSubmissions, record.form_id, now)?;
     if caller.hides_phi(record.form_id, now) && crate::console::inbox::file_is_phi(&state, org, &record).await? {

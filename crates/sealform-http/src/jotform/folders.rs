@@ -28,11 +28,17 @@ async fn tree_of<S: Store>(state: &AppState<S>, caller: &Caller) -> Result<Tree,
     let org = caller.principal.org;
     let now = state.clock.now();
     caller.require(Action::ListForms, Resource::Org(org), now)?;
-    let forms =
-        state.store.forms_of(org).await?.into_iter().filter(|f| caller.can_on(Action::ViewForm, f.id, now)).collect();
+    let forms = state
+        .store
+        .tenant(org)
+        .forms_of()
+        .await?
+        .into_iter()
+        .filter(|f| caller.can_on(Action::ViewForm, f.id, now))
+        .collect();
     Ok(Tree {
-        folders: state.store.folders_of(org).await?,
-        placed: state.store.form_folders(org).await?,
+        folders: state.store.tenant(org).folders_of().await?,
+        placed: state.store.tenant(org).form_folders().await?,
         forms,
         owner: forms::username(state, caller).await?,
     })
@@ -165,7 +171,7 @@ pub(crate) async fn update<S: Store>(
     let now = state.clock.now();
     let org = caller.principal.org;
     caller.require(Action::CreateForm, Resource::Org(org), now)?;
-    if state.store.folder(org, id).await?.is_none() {
+    if state.store.tenant(org).folder(id).await?.is_none() {
         return Err(Failure::not_found("folder"));
     }
     let value = body::json(&bytes)?;
@@ -187,7 +193,7 @@ pub(crate) async fn update<S: Store>(
         }
     }
     for form in &change.forms {
-        state.store.form(org, *form).await?.ok_or_else(|| Failure::not_found("form"))?;
+        state.store.tenant(org).form(*form).await?.ok_or_else(|| Failure::not_found("form"))?;
         // Grants on folders reach the forms inside: moving a form changes who may open it, an admin's decision.
         caller.require_on(Action::ManageAccess, *form, now)?;
     }
@@ -206,7 +212,7 @@ pub(crate) async fn remove<S: Store>(
     let id = folder_id(&raw)?;
     let now = state.clock.now();
     let org = caller.principal.org;
-    if state.store.folder(org, id).await?.is_none() {
+    if state.store.tenant(org).folder(id).await?.is_none() {
         return Err(Failure::not_found("folder"));
     }
     caller.require(Action::CreateForm, Resource::Org(org), now)?;

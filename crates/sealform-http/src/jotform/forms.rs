@@ -29,11 +29,12 @@ pub(crate) async fn username<S: Store>(state: &AppState<S>, caller: &Caller) -> 
 /// The submission counts a form shows (metadata only).
 pub(crate) async fn counts<S: Store>(state: &AppState<S>, record: &FormRecord) -> Result<FormCounts, Failure> {
     let org = record.org_id;
-    let count = state.store.count_submissions(org, record.id).await?;
-    let latest = state.store.submissions(SubmissionQuery::all(org, record.id, 1)).await?;
+    let tenant = state.store.tenant(org);
+    let count = tenant.count_submissions(record.id).await?;
+    let latest = tenant.submissions(SubmissionQuery::all(org, record.id, 1)).await?;
     let mut new = SubmissionQuery::all(org, record.id, 10_000);
     new.status = Some(SubmissionStatus::New);
-    let new = state.store.submissions(new).await?.len() as u64;
+    let new = tenant.submissions(new).await?.len() as u64;
     Ok(FormCounts { count, new, last_submission: latest.first().map(|s| super::envelope::date(s.created_at)) })
 }
 
@@ -65,7 +66,8 @@ pub(crate) async fn list<S: Store>(
     }
     let mut forms: Vec<FormRecord> = state
         .store
-        .forms_of(caller.principal.org)
+        .tenant(caller.principal.org)
+        .forms_of()
         .await?
         .into_iter()
         .filter(|f| caller.can_on(Action::ViewForm, f.id, now))
@@ -281,7 +283,7 @@ async fn properties_json<S: Store>(state: &AppState<S>, record: &FormRecord) -> 
     object.insert("updated_at".into(), json!(super::envelope::date(record.updated_at)));
     object.insert("url".into(), json!(format!("{}/f/{}", state.public_url, record.id)));
     object.insert("height".into(), json!("539"));
-    for (key, value) in state.store.form_properties(record.org_id, record.id).await? {
+    for (key, value) in state.store.tenant(record.org_id).form_properties(record.id).await? {
         object.insert(key, json!(value));
     }
     Ok(object)

@@ -239,7 +239,7 @@ impl Caller {
     /// organisation's form: it is never found).
     pub(crate) async fn form<S: Store>(&self, state: &AppState<S>, raw: &str) -> Result<FormRecord, Failure> {
         let id: FormId = raw.trim().parse().map_err(|_| Failure::bad_request("the form id is not valid"))?;
-        state.store.form(self.principal.org, id).await?.ok_or_else(|| Failure::not_found("form"))
+        state.store.tenant(self.principal.org).form(id).await?.ok_or_else(|| Failure::not_found("form"))
     }
 }
 
@@ -257,7 +257,7 @@ async fn envelope_layer<S: Store>(State(state): State<AppState<S>>, mut request:
         Ok(admitted) => admitted,
         Err(refusal) => return refused(refusal, key.is_none(), elapsed()),
     };
-    let grants = match state.store.grants_of_user(admitted.principal.org, admitted.principal.user).await {
+    let grants = match state.store.tenant(admitted.principal.org).grants_of_user(admitted.principal.user).await {
         Ok(grants) => grants,
         Err(err) => return envelope::failure(&Failure::from(err), elapsed(), Some(admitted.budget.remaining)),
     };

@@ -61,7 +61,8 @@ async fn open_page<S: Store>(
         }
         let json = state
             .store
-            .form_definition(org, summary.form_id, summary.form_version)
+            .tenant(org)
+            .form_definition(summary.form_id, summary.form_version)
             .await?
             .ok_or_else(|| Failure::not_found("submission"))?;
         let definition = Definition::from_json(&json).map_err(|_| {
@@ -89,8 +90,14 @@ async fn open_page<S: Store>(
         let Some((_, answers)) = opened.next_if(|(id, _)| *id == summary.id) else { continue };
         let definition = definition_of(summary);
         let masked = if hide { phi_paths(definition) } else { Vec::new() };
-        let files: BTreeMap<String, sealform_core::ids::FileId> =
-            state.store.files_of(org, summary.id).await?.into_iter().map(|f| (f.file.question_id, f.file.id)).collect();
+        let files: BTreeMap<String, sealform_core::ids::FileId> = state
+            .store
+            .tenant(org)
+            .files_of(summary.id)
+            .await?
+            .into_iter()
+            .map(|f| (f.file.question_id, f.file.id))
+            .collect();
         let notes = notes(&answers).into_iter().map(|n| n.text).collect::<Vec<_>>().join("\n");
         let view = SubmissionView {
             summary,
@@ -131,7 +138,7 @@ async fn full_text<S: Store>(
     let value = sealform_core::sealing::normalise_for_index(text.as_bytes());
     for field in &fields {
         let digest = sealform_crypto::blind_index(&key, field, &value);
-        found.extend(state.store.submissions_by_index(org, form.id, field, digest).await?);
+        found.extend(state.store.tenant(org).submissions_by_index(form.id, field, digest).await?);
     }
     let scope = caller.scope();
     let entry = audit_ctx(state, &scope).entry(
@@ -168,7 +175,7 @@ async fn matching<S: Store>(
     }
     let mut found = Vec::new();
     loop {
-        let rows = state.store.submissions(query.clone()).await?;
+        let rows = state.store.tenant(query.org).submissions(query.clone()).await?;
         let full = rows.len() == SCAN_PAGE as usize;
         query.after = rows.last().map(|r| r.id);
         for row in rows {
@@ -218,7 +225,8 @@ pub(crate) async fn list_all<S: Store>(
     let now = state.clock.now();
     let mut forms: Vec<FormRecord> = state
         .store
-        .forms_of(caller.principal.org)
+        .tenant(caller.principal.org)
+        .forms_of()
         .await?
         .into_iter()
         .filter(|f| caller.can_on(Action::ReadSubmissions, f.id, now))
@@ -244,7 +252,7 @@ pub(crate) async fn list_all<S: Store>(
 /// The submission `raw` of the caller's organisation: 400 for a malformed id, 404 for none.
 async fn summary<S: Store>(state: &AppState<S>, caller: &Caller, raw: &str) -> Result<SubmissionSummary, Failure> {
     let id: SubmissionId = raw.trim().parse().map_err(|_| Failure::bad_request("the submission id is not valid"))?;
-    state.store.submission(caller.principal.org, id).await?.ok_or_else(|| Failure::not_found("submission"))
+    state.store.tenant(caller.principal.org).submission(id).await?.ok_or_else(|| Failure::not_found("submission"))
 }
 
 /// `GET /submission/{id}`.
@@ -437,7 +445,8 @@ pub(crate) async fn edit<S: Store>(
     }
     let json = state
         .store
-        .form_definition(org, summary.form_id, summary.form_version)
+        .tenant(org)
+        .form_definition(summary.form_id, summary.form_version)
         .await?
         .ok_or_else(|| Failure::not_found("submission"))?;
     let definition = Definition::from_json(&json).map_err(|_| {

@@ -58,13 +58,13 @@ pub(crate) async fn usage<S: Store>(
     let month = now.date().replace_day(1).map_err(|_| Failure::bad_request("no such day"))?.midnight().assume_utc();
     let org = caller.principal.org;
     let mut submissions = 0usize;
-    for form in state.store.forms_of(org).await? {
+    for form in state.store.tenant(org).forms_of().await? {
         if !caller.can_on(Action::ReadSubmissions, form.id, now) {
             continue;
         }
         let mut query = sealform_core::submission::SubmissionQuery::all(org, form.id, 100_000);
         query.from = Some(month);
-        submissions += state.store.submissions(query).await?.len();
+        submissions += state.store.tenant(query.org).submissions(query).await?.len();
     }
     Ok(Content::of(json!({
         "submissions": submissions.to_string(),
@@ -81,7 +81,7 @@ pub(crate) async fn subusers<S: Store>(
 ) -> Answer {
     let org = caller.principal.org;
     caller.require(Action::ReviewAccess, Resource::Org(org), state.clock.now())?;
-    let members = state.store.members_of(org).await?;
+    let members = state.store.tenant(org).members_of().await?;
     let items = members
         .into_iter()
         .filter(|(u, _)| u.id != caller.principal.user)
@@ -177,13 +177,13 @@ pub(crate) async fn history<S: Store>(
         Some(_) => return Err(Failure::bad_request("sortBy is ASC or DESC")),
     };
     let mut actors = vec![(*caller.principal.user.as_uuid(), "console")];
-    for key in state.store.api_keys_of(org, caller.principal.user).await? {
+    for key in state.store.tenant(org).api_keys_of(caller.principal.user).await? {
         actors.push((key.key.id, "api"));
     }
     let mut rows = Vec::new();
     for (actor, via) in actors {
         let query = AuditQuery { org, action, actor: Some(actor), target_hash: None, from, to, limit: HISTORY_LIMIT };
-        rows.extend(state.store.audit_search(query).await?.into_iter().map(|row| (row, via)));
+        rows.extend(state.store.tenant(query.org).audit_search(query).await?.into_iter().map(|row| (row, via)));
     }
     rows.sort_by_key(|(row, _)| std::cmp::Reverse(row.seq));
     rows.truncate(HISTORY_LIMIT as usize);

@@ -16,7 +16,7 @@ use super::{Answer, Caller, Content, Failure, audit_ctx, body};
 use crate::AppState;
 
 async fn listed<S: Store>(state: &AppState<S>, record: &FormRecord) -> Result<Value, Failure> {
-    let hooks = state.store.webhooks_of(record.org_id, record.id).await?;
+    let hooks = state.store.tenant(record.org_id).webhooks_of(record.id).await?;
     let map: Map<String, Value> = hooks.into_iter().map(|h| (h.id.to_string(), json!(h.url))).collect();
     Ok(Value::Object(map))
 }

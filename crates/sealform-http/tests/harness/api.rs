@@ -98,7 +98,7 @@ impl<S: Store> Console<S> {
             limit: 1000,
         };
         use sealform_core::store::AuditStore as _;
-        let rows = self.store.audit_search(query).await.unwrap();
+        let rows = self.store.tenant(query.org).audit_search(query).await.unwrap();
         rows.iter().map(|row| self.auditor.open_detail(row).unwrap()).collect()
     }
 }

@@ -43,7 +43,7 @@ async fn write_one<S: Unaudited>(f: &Fixture<S>, scope: &AuditScope, i: u64, aud
         let targets = vec![Target::new("submission", id), Target::new("form", f.form)];
         let fields = answers.keys().cloned().collect();
         let entry = audit.entry(Entry::ok(Some(f.org), Action::SubmissionCreate, targets, now).with_fields(fields));
-        f.store.insert_submission(new, entry.unwrap()).await.unwrap();
+        f.store.tenant(new.org_id).insert_submission(new, entry.unwrap()).await.unwrap();
     } else {
         f.store.insert_unaudited(new).await.unwrap();
     }

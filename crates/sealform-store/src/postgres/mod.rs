@@ -14,7 +14,7 @@ use std::time::Duration;
 use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
-use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
+use sealform_core::ids::{FileId, FormId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
@@ -32,6 +32,7 @@ use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
     SubmissionStatus, SubmissionSummary,
 };
+use sealform_core::tenant::OrgScope;
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_core::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 use sealform_crypto::KeyId;
@@ -128,18 +129,25 @@ impl OrganisationStore for PgStore {
         .await
     }
 
-    async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("set MFA policy", async |conn| queries::set_mfa_required(conn, org, required, audit).await)
-            .await
+    async fn set_mfa_required(&self, scope: OrgScope, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("set MFA policy", async |conn| {
+            queries::set_mfa_required(conn, scope.id(), required, audit).await
+        })
+        .await
     }
 
-    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
-        queries::organisation_settings(&self.pool, org).await
+    async fn organisation_settings(&self, scope: OrgScope) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.pool, scope.id()).await
     }
 
-    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn set_api_rate_limit(
+        &self,
+        scope: OrgScope,
+        limit: ApiRateLimit,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.in_transaction("set API rate limit", async |conn| {
-            queries::set_api_rate_limit(conn, org, limit, audit).await
+            queries::set_api_rate_limit(conn, scope.id(), limit, audit).await
         })
         .await
     }
@@ -156,17 +164,24 @@ impl OrganisationStore for PgStore {
 impl UserStore for PgStore {
     async fn add_member(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         member: Owner,
         role: Role,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
-        self.in_transaction("add member", async |conn| queries::add_member(conn, org, member, role, at, audit).await)
-            .await
+        self.in_transaction("add member", async |conn| {
+            queries::add_member(conn, scope.id(), member, role, at, audit).await
+        })
+        .await
     }
 
-    async fn insert_invitation(&self, invitation: NewInvitation, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_invitation(
+        &self,
+        _scope: OrgScope,
+        invitation: NewInvitation,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.in_transaction("store invitation", async |conn| queries::insert_invitation(conn, invitation, audit).await)
             .await
     }
@@ -177,21 +192,22 @@ impl UserStore for PgStore {
 
     async fn accept_invitation(
         &self,
+        scope: OrgScope,
         id: uuid::Uuid,
         member: Owner,
-        org: OrgId,
         role: Role,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.in_transaction("accept invitation", async |conn| {
-            queries::accept_invitation(conn, id, member, org, role, at, audit).await
+            queries::accept_invitation(conn, id, member, scope.id(), role, at, audit).await
         })
         .await
     }
 
-    async fn set_role(&self, org: OrgId, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("change role", async |conn| queries::set_role(conn, org, user, role, audit).await).await
+    async fn set_role(&self, scope: OrgScope, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("change role", async |conn| queries::set_role(conn, scope.id(), user, role, audit).await)
+            .await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
@@ -210,8 +226,8 @@ impl UserStore for PgStore {
         self.in_transaction("re-hash password", async |conn| queries::rehash_password(conn, user, hash).await).await
     }
 
-    async fn members_of(&self, org: OrgId) -> Result<Vec<(UserRecord, Role)>, StoreError> {
-        queries::members_of(&self.pool, org).await
+    async fn members_of(&self, scope: OrgScope) -> Result<Vec<(UserRecord, Role)>, StoreError> {
+        queries::members_of(&self.pool, scope.id()).await
     }
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
@@ -220,52 +236,54 @@ impl UserStore for PgStore {
 }
 
 impl KeyStore for PgStore {
-    async fn org_keys(&self, org: OrgId) -> Result<Vec<OrgKeyRecord>, StoreError> {
-        queries::org_keys(&self.pool, org).await
+    async fn org_keys(&self, scope: OrgScope) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::org_keys(&self.pool, scope.id()).await
     }
 
     async fn master_wrapped_secrets(&self) -> Result<Vec<MasterWrapped>, StoreError> {
         queries::master_wrapped_secrets(&self.pool).await
     }
 
-    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<MasterWrappedBlob>, StoreError> {
-        queries::form_index_key(&self.pool, org, form).await
+    async fn form_index_key(&self, scope: OrgScope, form: FormId) -> Result<Option<MasterWrappedBlob>, StoreError> {
+        queries::form_index_key(&self.pool, scope.id(), form).await
     }
 
-    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("begin rotation", async |conn| queries::begin_rotation(conn, org, new_key, audit).await)
-            .await
+    async fn begin_rotation(&self, scope: OrgScope, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.in_transaction("begin rotation", async |conn| {
+            queries::begin_rotation(conn, scope.id(), new_key, audit).await
+        })
+        .await
     }
 
     async fn wrapped_keys_for(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         key: KeyId,
         limit: u32,
     ) -> Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError> {
-        queries::wrapped_keys_for(&self.pool, org, key, limit).await
+        queries::wrapped_keys_for(&self.pool, scope.id(), key, limit).await
     }
 
-    async fn count_wrapped_keys(&self, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
-        queries::count_wrapped_keys(&self.pool, org, key).await
+    async fn count_wrapped_keys(&self, scope: OrgScope, key: KeyId) -> Result<u64, StoreError> {
+        queries::count_wrapped_keys(&self.pool, scope.id(), key).await
     }
 
-    async fn replace_wrapped_keys(&self, org: OrgId, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
+    async fn replace_wrapped_keys(&self, scope: OrgScope, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
         self.in_transaction("replace wrapped keys", async |conn| {
-            queries::replace_wrapped_keys(conn, org, updates).await
+            queries::replace_wrapped_keys(conn, scope.id(), updates).await
         })
         .await
     }
 
     async fn retire_org_key(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         key: KeyId,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.in_transaction("retire organisation key", async |conn| {
-            queries::retire_org_key(conn, org, key, at, audit).await
+            queries::retire_org_key(conn, scope.id(), key, at, audit).await
         })
         .await
     }
@@ -279,135 +297,153 @@ impl KeyStore for PgStore {
 }
 
 impl SubmissionStore for PgStore {
-    async fn forms_of(&self, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
-        queries::forms_of(&self.pool, org).await
+    async fn forms_of(&self, scope: OrgScope) -> Result<Vec<FormRecord>, StoreError> {
+        queries::forms_of(&self.pool, scope.id()).await
     }
 
-    async fn form(&self, org: OrgId, form: FormId) -> Result<Option<FormRecord>, StoreError> {
-        queries::form(&self.pool, org, form).await
+    async fn form(&self, scope: OrgScope, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+        queries::form(&self.pool, scope.id(), form).await
     }
 
     async fn form_by_public_id(&self, form: FormId) -> Result<Option<FormRecord>, StoreError> {
         queries::form_by_public_id(&self.pool, form).await
     }
 
-    async fn form_definition(&self, org: OrgId, form: FormId, version: u32) -> Result<Option<String>, StoreError> {
-        queries::form_definition(&self.pool, org, form, version).await
+    async fn form_definition(&self, scope: OrgScope, form: FormId, version: u32) -> Result<Option<String>, StoreError> {
+        queries::form_definition(&self.pool, scope.id(), form, version).await
     }
 
     async fn change_form(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         change: FormChange,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<FormRecord, StoreError> {
-        self.in_transaction("change form", async |conn| queries::change_form(conn, org, form, change, at, audit).await)
-            .await
+        self.in_transaction("change form", async |conn| {
+            queries::change_form(conn, scope.id(), form, change, at, audit).await
+        })
+        .await
     }
 
-    async fn submissions(&self, query: SubmissionQuery) -> Result<Vec<SubmissionSummary>, StoreError> {
+    async fn submissions(
+        &self,
+        _scope: OrgScope,
+        query: SubmissionQuery,
+    ) -> Result<Vec<SubmissionSummary>, StoreError> {
         queries::submissions(&self.pool, query).await
     }
 
     async fn submissions_sealed(
         &self,
+        _scope: OrgScope,
         query: SubmissionQuery,
     ) -> Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError> {
         queries::submissions_sealed(&self.pool, query).await
     }
 
-    async fn submission(&self, org: OrgId, submission: SubmissionId) -> Result<Option<SubmissionSummary>, StoreError> {
-        queries::submission(&self.pool, org, submission).await
+    async fn submission(
+        &self,
+        scope: OrgScope,
+        submission: SubmissionId,
+    ) -> Result<Option<SubmissionSummary>, StoreError> {
+        queries::submission(&self.pool, scope.id(), submission).await
     }
 
     async fn set_submission_status(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         status: SubmissionStatus,
         audit: Option<PendingAudit>,
     ) -> Result<bool, StoreError> {
         self.in_transaction("set submission status", async |conn| {
-            queries::set_submission_status(conn, org, submission, status, audit).await
+            queries::set_submission_status(conn, scope.id(), submission, status, audit).await
         })
         .await
     }
 
     async fn insert_revision(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         revision: SealedRevision,
         index: Vec<(String, [u8; 16])>,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
         self.in_transaction("store revision", async |conn| {
-            queries::insert_revision(conn, org, submission, revision, index, audit).await
+            queries::insert_revision(conn, scope.id(), submission, revision, index, audit).await
         })
         .await
     }
 
-    async fn revisions(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<StoredRevision>, StoreError> {
-        queries::revisions(&self.pool, org, submission).await
+    async fn revisions(&self, scope: OrgScope, submission: SubmissionId) -> Result<Vec<StoredRevision>, StoreError> {
+        queries::revisions(&self.pool, scope.id(), submission).await
     }
 
-    async fn files_of(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<FileRecord>, StoreError> {
-        queries::files_of(&self.pool, org, submission).await
+    async fn files_of(&self, scope: OrgScope, submission: SubmissionId) -> Result<Vec<FileRecord>, StoreError> {
+        queries::files_of(&self.pool, scope.id(), submission).await
     }
 
-    async fn file(&self, org: OrgId, file: FileId) -> Result<Option<FileRecord>, StoreError> {
-        queries::file(&self.pool, org, file).await
+    async fn file(&self, scope: OrgScope, file: FileId) -> Result<Option<FileRecord>, StoreError> {
+        queries::file(&self.pool, scope.id(), file).await
     }
 
-    async fn create_form(&self, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn create_form(&self, _scope: OrgScope, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("create form", async |conn| queries::create_form(conn, form, audit).await).await
     }
 
-    async fn insert_submission(&self, submission: NewSubmission, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_submission(
+        &self,
+        _scope: OrgScope,
+        submission: NewSubmission,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.submissions.insert(submission, Some(audit)).await
     }
 
     async fn latest_revision(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
     ) -> Result<Option<StoredRevision>, StoreError> {
-        queries::latest_revision(&self.pool, org, submission).await
+        queries::latest_revision(&self.pool, scope.id(), submission).await
     }
 
     /// Deleted rows stay in PostgreSQL's heap until VACUUM reclaims them; operators who need the bytes gone at once
     /// run VACUUM (DESIGN.md notes this). The wrapped keys are unreachable through Sealform from the commit on.
     async fn delete_submission(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.in_transaction("delete submission", async |conn| {
-            queries::delete_submission(conn, org, submission, audit).await
+            queries::delete_submission(conn, scope.id(), submission, audit).await
         })
         .await
     }
 
-    async fn delete_organisation(&self, org: OrgId, audit: PendingAudit) -> Result<bool, StoreError> {
-        self.in_transaction("delete organisation", async |conn| queries::delete_organisation(conn, org, audit).await)
-            .await
+    async fn delete_organisation(&self, scope: OrgScope, audit: PendingAudit) -> Result<bool, StoreError> {
+        self.in_transaction("delete organisation", async |conn| {
+            queries::delete_organisation(conn, scope.id(), audit).await
+        })
+        .await
     }
 
     async fn submissions_by_index(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         field: &str,
         digest: [u8; 16],
     ) -> Result<Vec<SubmissionId>, StoreError> {
-        queries::submissions_by_index(&self.pool, org, form, field, digest).await
+        queries::submissions_by_index(&self.pool, scope.id(), form, field, digest).await
     }
 
-    async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
-        queries::count_submissions(&self.pool, org, form).await
+    async fn count_submissions(&self, scope: OrgScope, form: FormId) -> Result<u64, StoreError> {
+        queries::count_submissions(&self.pool, scope.id(), form).await
     }
 }
 
@@ -424,7 +460,7 @@ impl AuditStore for PgStore {
         queries::audit_entry(&self.pool, seq).await
     }
 
-    async fn audit_search(&self, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_search(&self, _scope: OrgScope, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_search(&self.pool, query).await
     }
 
@@ -596,7 +632,7 @@ impl SessionStore for PgStore {
 }
 
 impl ApiKeyStore for PgStore {
-    async fn insert_api_key(&self, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_api_key(&self, _scope: OrgScope, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
         self.in_transaction("store API key", async |conn| queries::insert_api_key(conn, key, audit).await).await
     }
 
@@ -604,8 +640,8 @@ impl ApiKeyStore for PgStore {
         queries::api_key_by_prefix(&self.pool, prefix).await
     }
 
-    async fn api_keys_of(&self, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        queries::api_keys_of(&self.pool, org, user).await
+    async fn api_keys_of(&self, scope: OrgScope, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        queries::api_keys_of(&self.pool, scope.id(), user).await
     }
 
     async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -618,71 +654,83 @@ impl ApiKeyStore for PgStore {
 }
 
 impl GrantStore for PgStore {
-    async fn grants_of_user(&self, org: OrgId, user: UserId) -> Result<Vec<Grant>, StoreError> {
-        queries::grants_of_user(&self.pool, org, user).await
+    async fn grants_of_user(&self, scope: OrgScope, user: UserId) -> Result<Vec<Grant>, StoreError> {
+        queries::grants_of_user(&self.pool, scope.id(), user).await
     }
 
-    async fn grants_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
-        queries::grants_of_form(&self.pool, org, form).await
+    async fn grants_of_form(&self, scope: OrgScope, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::grants_of_form(&self.pool, scope.id(), form).await
     }
 
-    async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
-        queries::grant(&self.pool, org, form, user).await
+    async fn grant(&self, scope: OrgScope, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
+        queries::grant(&self.pool, scope.id(), form, user).await
     }
 
-    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
-        queries::break_glass_grants(&self.pool, org).await
+    async fn break_glass_grants(&self, scope: OrgScope) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.pool, scope.id()).await
     }
 
-    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
-        queries::emergency_members(&self.pool, org).await
+    async fn emergency_members(&self, scope: OrgScope) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.pool, scope.id()).await
     }
 
     async fn set_emergency_access(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         user: UserId,
         holds: bool,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.in_transaction("set emergency right", async |conn| {
-            queries::set_emergency_access(conn, org, user, holds, audit).await
+            queries::set_emergency_access(conn, scope.id(), user, holds, audit).await
         })
         .await
     }
 
-    async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
+    async fn put_grant(&self, _scope: OrgScope, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
         self.in_transaction("store grant", async |conn| queries::put_grant(conn, grant, audit).await).await
     }
 
     async fn delete_grant(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         user: UserId,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        self.in_transaction("revoke grant", async |conn| queries::delete_grant(conn, org, form, user, audit).await)
-            .await
+        self.in_transaction("revoke grant", async |conn| {
+            queries::delete_grant(conn, scope.id(), form, user, audit).await
+        })
+        .await
     }
 
-    async fn insert_access_request(&self, request: AccessRequest, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_access_request(
+        &self,
+        _scope: OrgScope,
+        request: AccessRequest,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.in_transaction("store access request", async |conn| {
             queries::insert_access_request(conn, request, audit).await
         })
         .await
     }
 
-    async fn access_requests_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<AccessRequestRecord>, StoreError> {
-        queries::access_requests_of_form(&self.pool, org, form).await
+    async fn access_requests_of_form(
+        &self,
+        scope: OrgScope,
+        form: FormId,
+    ) -> Result<Vec<AccessRequestRecord>, StoreError> {
+        queries::access_requests_of_form(&self.pool, scope.id(), form).await
     }
 
-    async fn access_request(&self, org: OrgId, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
-        queries::access_request(&self.pool, org, id).await
+    async fn access_request(&self, scope: OrgScope, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
+        queries::access_request(&self.pool, scope.id(), id).await
     }
 
     async fn decide_access_request(
         &self,
+        _scope: OrgScope,
         decided: AccessRequest,
         grant: Option<Grant>,
         audit: Vec<PendingAudit>,

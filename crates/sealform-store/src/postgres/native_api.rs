@@ -3,9 +3,9 @@
 
 use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
 use sealform_core::idempotency::IdempotencyRecord;
-use sealform_core::ids::OrgId;
 use sealform_core::store::{AuditPageStore, IdempotencyStore, StoreError};
 use sealform_core::submission::NewSubmission;
+use sealform_core::tenant::OrgScope;
 use time::OffsetDateTime;
 
 use super::PgStore;
@@ -17,16 +17,17 @@ mod queries {
 impl IdempotencyStore for PgStore {
     async fn idempotency_record(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         api_key: uuid::Uuid,
         key: &str,
         not_before: OffsetDateTime,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        queries::idempotency_record(&self.pool, org, api_key, key, not_before).await
+        queries::idempotency_record(&self.pool, scope.id(), api_key, key, not_before).await
     }
 
     async fn insert_submission_once(
         &self,
+        _scope: OrgScope,
         submission: NewSubmission,
         audit: PendingAudit,
         record: IdempotencyRecord,
@@ -40,7 +41,12 @@ impl IdempotencyStore for PgStore {
 }
 
 impl AuditPageStore for PgStore {
-    async fn audit_page(&self, query: AuditQuery, before: Option<i64>) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_page(
+        &self,
+        _scope: OrgScope,
+        query: AuditQuery,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_page(&self.pool, query, before).await
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
 use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
-use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
+use sealform_core::ids::{FileId, FormId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
 use sealform_core::keys::{
     MasterWrapped, MasterWrappedBlob, NewOrgKey, OrgKeyRecord, RewrapUpdate, StoredAuditKeys, WrappedKeyRef,
@@ -32,6 +32,7 @@ use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
     SubmissionStatus, SubmissionSummary,
 };
+use sealform_core::tenant::OrgScope;
 use sealform_core::user::{Email, Membership, Role, UserRecord, UserStatus};
 use sealform_core::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 use sealform_crypto::KeyId;
@@ -162,16 +163,21 @@ impl OrganisationStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::create_organisation(conn, org, owner, audit))).await
     }
 
-    async fn set_mfa_required(&self, org: OrgId, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, org, required, audit))).await
+    async fn set_mfa_required(&self, scope: OrgScope, required: bool, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_mfa_required(conn, scope.id(), required, audit))).await
     }
 
-    async fn organisation_settings(&self, org: OrgId) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
-        queries::organisation_settings(&self.reads, org).await
+    async fn organisation_settings(&self, scope: OrgScope) -> Result<Option<(bool, ApiRateLimit)>, StoreError> {
+        queries::organisation_settings(&self.reads, scope.id()).await
     }
 
-    async fn set_api_rate_limit(&self, org: OrgId, limit: ApiRateLimit, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_api_rate_limit(conn, org, limit, audit))).await
+    async fn set_api_rate_limit(
+        &self,
+        scope: OrgScope,
+        limit: ApiRateLimit,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_api_rate_limit(conn, scope.id(), limit, audit))).await
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Option<Organisation>, StoreError> {
@@ -186,16 +192,21 @@ impl OrganisationStore for SqliteStore {
 impl UserStore for SqliteStore {
     async fn add_member(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         member: Owner,
         role: Role,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::add_member(conn, org, member, role, at, audit))).await
+        self.writer.write(move |conn| Box::pin(queries::add_member(conn, scope.id(), member, role, at, audit))).await
     }
 
-    async fn insert_invitation(&self, invitation: NewInvitation, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_invitation(
+        &self,
+        _scope: OrgScope,
+        invitation: NewInvitation,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::insert_invitation(conn, invitation, audit))).await
     }
 
@@ -205,20 +216,20 @@ impl UserStore for SqliteStore {
 
     async fn accept_invitation(
         &self,
+        scope: OrgScope,
         id: uuid::Uuid,
         member: Owner,
-        org: OrgId,
         role: Role,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.writer
-            .write(move |conn| Box::pin(queries::accept_invitation(conn, id, member, org, role, at, audit)))
+            .write(move |conn| Box::pin(queries::accept_invitation(conn, id, member, scope.id(), role, at, audit)))
             .await
     }
 
-    async fn set_role(&self, org: OrgId, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_role(conn, org, user, role, audit))).await
+    async fn set_role(&self, scope: OrgScope, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, audit))).await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
@@ -236,8 +247,8 @@ impl UserStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::rehash_password(conn, user, hash))).await
     }
 
-    async fn members_of(&self, org: OrgId) -> Result<Vec<(UserRecord, Role)>, StoreError> {
-        queries::members_of(&self.reads, org).await
+    async fn members_of(&self, scope: OrgScope) -> Result<Vec<(UserRecord, Role)>, StoreError> {
+        queries::members_of(&self.reads, scope.id()).await
     }
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
@@ -246,48 +257,48 @@ impl UserStore for SqliteStore {
 }
 
 impl KeyStore for SqliteStore {
-    async fn org_keys(&self, org: OrgId) -> Result<Vec<OrgKeyRecord>, StoreError> {
-        queries::org_keys(&self.reads, org).await
+    async fn org_keys(&self, scope: OrgScope) -> Result<Vec<OrgKeyRecord>, StoreError> {
+        queries::org_keys(&self.reads, scope.id()).await
     }
 
     async fn master_wrapped_secrets(&self) -> Result<Vec<MasterWrapped>, StoreError> {
         queries::master_wrapped_secrets(&self.reads).await
     }
 
-    async fn form_index_key(&self, org: OrgId, form: FormId) -> Result<Option<MasterWrappedBlob>, StoreError> {
-        queries::form_index_key(&self.reads, org, form).await
+    async fn form_index_key(&self, scope: OrgScope, form: FormId) -> Result<Option<MasterWrappedBlob>, StoreError> {
+        queries::form_index_key(&self.reads, scope.id(), form).await
     }
 
-    async fn begin_rotation(&self, org: OrgId, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::begin_rotation(conn, org, new_key, audit))).await
+    async fn begin_rotation(&self, scope: OrgScope, new_key: NewOrgKey, audit: PendingAudit) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::begin_rotation(conn, scope.id(), new_key, audit))).await
     }
 
     async fn wrapped_keys_for(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         key: KeyId,
         limit: u32,
     ) -> Result<Vec<(WrappedKeyRef, Vec<u8>)>, StoreError> {
-        queries::wrapped_keys_for(&self.reads, org, key, limit).await
+        queries::wrapped_keys_for(&self.reads, scope.id(), key, limit).await
     }
 
-    async fn count_wrapped_keys(&self, org: OrgId, key: KeyId) -> Result<u64, StoreError> {
-        queries::count_wrapped_keys(&self.reads, org, key).await
+    async fn count_wrapped_keys(&self, scope: OrgScope, key: KeyId) -> Result<u64, StoreError> {
+        queries::count_wrapped_keys(&self.reads, scope.id(), key).await
     }
 
-    async fn replace_wrapped_keys(&self, org: OrgId, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::replace_wrapped_keys(conn, org, updates))).await
+    async fn replace_wrapped_keys(&self, scope: OrgScope, updates: Vec<RewrapUpdate>) -> Result<u64, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::replace_wrapped_keys(conn, scope.id(), updates))).await
     }
 
     async fn retire_org_key(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         key: KeyId,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         let retired =
-            self.writer.write(move |conn| Box::pin(queries::retire_org_key(conn, org, key, at, audit))).await?;
+            self.writer.write(move |conn| Box::pin(queries::retire_org_key(conn, scope.id(), key, at, audit))).await?;
         if retired {
             // The destroyed private key must not linger in the WAL either.
             self.writer.checkpoint().await?;
@@ -303,90 +314,104 @@ impl KeyStore for SqliteStore {
 }
 
 impl SubmissionStore for SqliteStore {
-    async fn forms_of(&self, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
-        queries::forms_of(&self.reads, org).await
+    async fn forms_of(&self, scope: OrgScope) -> Result<Vec<FormRecord>, StoreError> {
+        queries::forms_of(&self.reads, scope.id()).await
     }
 
-    async fn form(&self, org: OrgId, form: FormId) -> Result<Option<FormRecord>, StoreError> {
-        queries::form(&self.reads, org, form).await
+    async fn form(&self, scope: OrgScope, form: FormId) -> Result<Option<FormRecord>, StoreError> {
+        queries::form(&self.reads, scope.id(), form).await
     }
 
     async fn form_by_public_id(&self, form: FormId) -> Result<Option<FormRecord>, StoreError> {
         queries::form_by_public_id(&self.reads, form).await
     }
 
-    async fn form_definition(&self, org: OrgId, form: FormId, version: u32) -> Result<Option<String>, StoreError> {
-        queries::form_definition(&self.reads, org, form, version).await
+    async fn form_definition(&self, scope: OrgScope, form: FormId, version: u32) -> Result<Option<String>, StoreError> {
+        queries::form_definition(&self.reads, scope.id(), form, version).await
     }
 
     async fn change_form(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         change: FormChange,
         at: OffsetDateTime,
         audit: PendingAudit,
     ) -> Result<FormRecord, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::change_form(conn, org, form, change, at, audit))).await
+        self.writer.write(move |conn| Box::pin(queries::change_form(conn, scope.id(), form, change, at, audit))).await
     }
 
-    async fn submissions(&self, query: SubmissionQuery) -> Result<Vec<SubmissionSummary>, StoreError> {
+    async fn submissions(
+        &self,
+        _scope: OrgScope,
+        query: SubmissionQuery,
+    ) -> Result<Vec<SubmissionSummary>, StoreError> {
         queries::submissions(&self.reads, query).await
     }
 
     async fn submissions_sealed(
         &self,
+        _scope: OrgScope,
         query: SubmissionQuery,
     ) -> Result<Vec<(SubmissionSummary, StoredRevision)>, StoreError> {
         queries::submissions_sealed(&self.reads, query).await
     }
 
-    async fn submission(&self, org: OrgId, submission: SubmissionId) -> Result<Option<SubmissionSummary>, StoreError> {
-        queries::submission(&self.reads, org, submission).await
+    async fn submission(
+        &self,
+        scope: OrgScope,
+        submission: SubmissionId,
+    ) -> Result<Option<SubmissionSummary>, StoreError> {
+        queries::submission(&self.reads, scope.id(), submission).await
     }
 
     async fn set_submission_status(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         status: SubmissionStatus,
         audit: Option<PendingAudit>,
     ) -> Result<bool, StoreError> {
         self.writer
-            .write(move |conn| Box::pin(queries::set_submission_status(conn, org, submission, status, audit)))
+            .write(move |conn| Box::pin(queries::set_submission_status(conn, scope.id(), submission, status, audit)))
             .await
     }
 
     async fn insert_revision(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         revision: SealedRevision,
         index: Vec<(String, [u8; 16])>,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
         self.writer
-            .write(move |conn| Box::pin(queries::insert_revision(conn, org, submission, revision, index, audit)))
+            .write(move |conn| Box::pin(queries::insert_revision(conn, scope.id(), submission, revision, index, audit)))
             .await
     }
 
-    async fn revisions(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<StoredRevision>, StoreError> {
-        queries::revisions(&self.reads, org, submission).await
+    async fn revisions(&self, scope: OrgScope, submission: SubmissionId) -> Result<Vec<StoredRevision>, StoreError> {
+        queries::revisions(&self.reads, scope.id(), submission).await
     }
 
-    async fn files_of(&self, org: OrgId, submission: SubmissionId) -> Result<Vec<FileRecord>, StoreError> {
-        queries::files_of(&self.reads, org, submission).await
+    async fn files_of(&self, scope: OrgScope, submission: SubmissionId) -> Result<Vec<FileRecord>, StoreError> {
+        queries::files_of(&self.reads, scope.id(), submission).await
     }
 
-    async fn file(&self, org: OrgId, file: FileId) -> Result<Option<FileRecord>, StoreError> {
-        queries::file(&self.reads, org, file).await
+    async fn file(&self, scope: OrgScope, file: FileId) -> Result<Option<FileRecord>, StoreError> {
+        queries::file(&self.reads, scope.id(), file).await
     }
 
-    async fn create_form(&self, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn create_form(&self, _scope: OrgScope, form: NewForm, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::create_form(conn, form, audit))).await
     }
 
-    async fn insert_submission(&self, submission: NewSubmission, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_submission(
+        &self,
+        _scope: OrgScope,
+        submission: NewSubmission,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.writer
             .write_batched(move |conn, state| {
                 Box::pin(queries::insert_submission_batched(conn, state, submission, Some(audit)))
@@ -396,42 +421,45 @@ impl SubmissionStore for SqliteStore {
 
     async fn latest_revision(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
     ) -> Result<Option<StoredRevision>, StoreError> {
-        queries::latest_revision(&self.reads, org, submission).await
+        queries::latest_revision(&self.reads, scope.id(), submission).await
     }
 
     async fn delete_submission(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         submission: SubmissionId,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        let deleted =
-            self.writer.write(move |conn| Box::pin(queries::delete_submission(conn, org, submission, audit))).await?;
+        let deleted = self
+            .writer
+            .write(move |conn| Box::pin(queries::delete_submission(conn, scope.id(), submission, audit)))
+            .await?;
         self.writer.checkpoint().await?;
         Ok(deleted)
     }
 
-    async fn delete_organisation(&self, org: OrgId, audit: PendingAudit) -> Result<bool, StoreError> {
-        let deleted = self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, org, audit))).await?;
+    async fn delete_organisation(&self, scope: OrgScope, audit: PendingAudit) -> Result<bool, StoreError> {
+        let deleted =
+            self.writer.write(move |conn| Box::pin(queries::delete_organisation(conn, scope.id(), audit))).await?;
         self.writer.checkpoint().await?;
         Ok(deleted)
     }
 
     async fn submissions_by_index(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         field: &str,
         digest: [u8; 16],
     ) -> Result<Vec<SubmissionId>, StoreError> {
-        queries::submissions_by_index(&self.reads, org, form, field, digest).await
+        queries::submissions_by_index(&self.reads, scope.id(), form, field, digest).await
     }
 
-    async fn count_submissions(&self, org: OrgId, form: FormId) -> Result<u64, StoreError> {
-        queries::count_submissions(&self.reads, org, form).await
+    async fn count_submissions(&self, scope: OrgScope, form: FormId) -> Result<u64, StoreError> {
+        queries::count_submissions(&self.reads, scope.id(), form).await
     }
 }
 
@@ -448,7 +476,7 @@ impl AuditStore for SqliteStore {
         queries::audit_entry(&self.reads, seq).await
     }
 
-    async fn audit_search(&self, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_search(&self, _scope: OrgScope, query: AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_search(&self.reads, query).await
     }
 
@@ -604,7 +632,7 @@ impl SessionStore for SqliteStore {
 }
 
 impl ApiKeyStore for SqliteStore {
-    async fn insert_api_key(&self, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_api_key(&self, _scope: OrgScope, key: NewApiKey, audit: PendingAudit) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::insert_api_key(conn, key, audit))).await
     }
 
@@ -612,8 +640,8 @@ impl ApiKeyStore for SqliteStore {
         queries::api_key_by_prefix(&self.reads, prefix).await
     }
 
-    async fn api_keys_of(&self, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        queries::api_keys_of(&self.reads, org, user).await
+    async fn api_keys_of(&self, scope: OrgScope, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        queries::api_keys_of(&self.reads, scope.id(), user).await
     }
 
     async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -626,64 +654,76 @@ impl ApiKeyStore for SqliteStore {
 }
 
 impl GrantStore for SqliteStore {
-    async fn grants_of_user(&self, org: OrgId, user: UserId) -> Result<Vec<Grant>, StoreError> {
-        queries::grants_of_user(&self.reads, org, user).await
+    async fn grants_of_user(&self, scope: OrgScope, user: UserId) -> Result<Vec<Grant>, StoreError> {
+        queries::grants_of_user(&self.reads, scope.id(), user).await
     }
 
-    async fn grants_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
-        queries::grants_of_form(&self.reads, org, form).await
+    async fn grants_of_form(&self, scope: OrgScope, form: FormId) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::grants_of_form(&self.reads, scope.id(), form).await
     }
 
-    async fn grant(&self, org: OrgId, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
-        queries::grant(&self.reads, org, form, user).await
+    async fn grant(&self, scope: OrgScope, form: FormId, user: UserId) -> Result<Option<Grant>, StoreError> {
+        queries::grant(&self.reads, scope.id(), form, user).await
     }
 
-    async fn break_glass_grants(&self, org: OrgId) -> Result<Vec<GrantRecord>, StoreError> {
-        queries::break_glass_grants(&self.reads, org).await
+    async fn break_glass_grants(&self, scope: OrgScope) -> Result<Vec<GrantRecord>, StoreError> {
+        queries::break_glass_grants(&self.reads, scope.id()).await
     }
 
-    async fn emergency_members(&self, org: OrgId) -> Result<Vec<UserId>, StoreError> {
-        queries::emergency_members(&self.reads, org).await
+    async fn emergency_members(&self, scope: OrgScope) -> Result<Vec<UserId>, StoreError> {
+        queries::emergency_members(&self.reads, scope.id()).await
     }
 
     async fn set_emergency_access(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         user: UserId,
         holds: bool,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_emergency_access(conn, org, user, holds, audit))).await
+        self.writer
+            .write(move |conn| Box::pin(queries::set_emergency_access(conn, scope.id(), user, holds, audit)))
+            .await
     }
 
-    async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
+    async fn put_grant(&self, _scope: OrgScope, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::put_grant(conn, grant, audit))).await
     }
 
     async fn delete_grant(
         &self,
-        org: OrgId,
+        scope: OrgScope,
         form: FormId,
         user: UserId,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::delete_grant(conn, org, form, user, audit))).await
+        self.writer.write(move |conn| Box::pin(queries::delete_grant(conn, scope.id(), form, user, audit))).await
     }
 
-    async fn insert_access_request(&self, request: AccessRequest, audit: PendingAudit) -> Result<(), StoreError> {
+    async fn insert_access_request(
+        &self,
+        _scope: OrgScope,
+        request: AccessRequest,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
         self.writer.write(move |conn| Box::pin(queries::insert_access_request(conn, request, audit))).await
     }
 
-    async fn access_requests_of_form(&self, org: OrgId, form: FormId) -> Result<Vec<AccessRequestRecord>, StoreError> {
-        queries::access_requests_of_form(&self.reads, org, form).await
+    async fn access_requests_of_form(
+        &self,
+        scope: OrgScope,
+        form: FormId,
+    ) -> Result<Vec<AccessRequestRecord>, StoreError> {
+        queries::access_requests_of_form(&self.reads, scope.id(), form).await
     }
 
-    async fn access_request(&self, org: OrgId, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
-        queries::access_request(&self.reads, org, id).await
+    async fn access_request(&self, scope: OrgScope, id: uuid::Uuid) -> Result<Option<AccessRequest>, StoreError> {
+        queries::access_request(&self.reads, scope.id(), id).await
     }
 
     async fn decide_access_request(
         &self,
+        _scope: OrgScope,
         decided: AccessRequest,
         grant: Option<Grant>,
         audit: Vec<PendingAudit>,

@@ -248,13 +248,24 @@ async fn org_submission<S: Store>(
 ) -> Result<(SubmissionSummary, FormRecord, Definition), ApiError> {
     let submission: SubmissionId = id(raw)?;
     let org = caller.org();
-    let summary =
-        state.store.submission(org, submission).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
-    let form =
-        state.store.form(org, summary.form_id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let summary = state
+        .store
+        .tenant(org)
+        .submission(submission)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let form = state
+        .store
+        .tenant(org)
+        .form(summary.form_id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
     let json = state
         .store
-        .form_definition(org, summary.form_id, summary.form_version)
+        .tenant(org)
+        .form_definition(summary.form_id, summary.form_version)
         .await
         .map_err(DomainError::from)?
         .ok_or_else(ApiError::not_found)?;
@@ -289,7 +300,7 @@ pub(crate) async fn list<S: Store>(
         after: paging.after()?,
         limit: limit + 1,
     };
-    let mut rows = state.store.submissions(query).await.map_err(DomainError::from)?;
+    let mut rows = state.store.tenant(query.org).submissions(query).await.map_err(DomainError::from)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
@@ -371,8 +382,13 @@ pub(crate) async fn edit<S: Store>(
     carry_notes(&current, &mut answers);
     let staff = StaffCtx { store: &state.store, keyring: &state.keyring, audit, user: caller.key.user };
     edit_submission(staff, org, summary.id, &definition, &answers, caller.now).await?;
-    let changed =
-        state.store.submission(org, summary.id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let changed = state
+        .store
+        .tenant(org)
+        .submission(summary.id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Submission::from(&changed)))
 }
 
@@ -388,8 +404,13 @@ pub(crate) async fn set<S: Store>(
     let change: StatusChange = body.json()?;
     let org = caller.org();
     set_status(&state.store, caller.audit(&state), org, summary.id, change.status.into(), caller.now).await?;
-    let changed =
-        state.store.submission(org, summary.id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let changed = state
+        .store
+        .tenant(org)
+        .submission(summary.id)
+        .await
+        .map_err(DomainError::from)?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Submission::from(&changed)))
 }
 
@@ -403,7 +424,7 @@ pub(crate) async fn delete<S: Store>(
     let (summary, form, _) = org_submission(&state, &caller, &raw).await?;
     caller.require_on(Action::DeleteSubmissions, form.id)?;
     let org = caller.org();
-    let files = state.store.files_of(org, summary.id).await.map_err(DomainError::from)?;
+    let files = state.store.tenant(org).files_of(summary.id).await.map_err(DomainError::from)?;
     delete_submission(&state.store, caller.audit(&state), org, summary.id, caller.now).await?;
     let keys: Vec<String> = files.into_iter().map(|f| f.file.object_key).collect();
     state.objects.remove(&keys).await;
