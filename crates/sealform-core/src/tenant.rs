@@ -29,7 +29,13 @@ use crate::submission::{
 use crate::user::{Role, UserRecord};
 
 /// Proof that a storage call comes through a [`Tenant`] handle: the organisation every query of the call is
-/// scoped by. Backends read it with [`OrgScope::id`]; only this crate can make one.
+/// scoped by. Backends read it with [`OrgScope::id`]; only this crate can make one, so code outside it cannot call
+/// a storage method on tenant data except through a handle:
+///
+/// ```compile_fail
+/// // The field is private: an OrgScope cannot be made from a bare id.
+/// let scope = sealform_core::tenant::OrgScope(sealform_core::ids::OrgId::new());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrgScope(OrgId);
 

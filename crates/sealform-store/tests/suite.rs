@@ -4,13 +4,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealform_core::audit::Action;
-use sealform_core::ids::{OrgId, UserId};
+use sealform_core::audit::{Action, AuditCtx};
+use sealform_core::folders::Folder;
+use sealform_core::forms::create_form;
+use sealform_core::grants::{Grant, Right};
+use sealform_core::ids::{FolderId, OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::store::{HealthStore as _, OrganisationStore as _, Owner, Store, StoreError, UserStore as _};
+use sealform_core::submission::{FormChange, SubmissionQuery};
 use sealform_core::user::{Email, Role};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
-use sealform_testkit::fixtures::{audit, organisation as org, user};
+use sealform_testkit::fixtures::{audit, auditor, master, organisation as org, scope as audit_scope, user};
+use time::OffsetDateTime;
 
 /// Opens a fresh store of each backend for one test.
 trait Backend {
@@ -166,6 +171,61 @@ async fn existing_user_can_own_several_organisations<B: Backend>() {
     assert_eq!(listed, [first.id, second.id], "oldest first");
 }
 
+/// The organisation-scoped handle (issue #9): through `store.tenant(b)`, organisation A's form, folders and grants
+/// are not there, whether named by id or by a value that carries A's id; A's data is unchanged afterwards.
+async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
+    let Some((store, _guard)) = B::open("tenant_handle").await else { return };
+    let (a, b) = (org("North Clinic"), org("South Clinic"));
+    let (a_owner, b_owner) = (user("a@north.example"), user("b@south.example"));
+    let (a_id, b_id, a_owner_id) = (a.id, b.id, a_owner.id);
+    store.bootstrap(a, a_owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    store.create_organisation(b, Owner::New(b_owner), audit(Action::OrgCreate)).await.unwrap();
+    let ctx = AuditCtx { auditor: &auditor(), scope: &audit_scope() };
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&store, master().as_ref(), ctx, a_id, "Intake", "{}".into(), now).await.unwrap();
+    let (ours, theirs) = (store.tenant(a_id), store.tenant(b_id));
+
+    // By id: another organisation's form answers as absent, and writes to it find nothing.
+    assert!(ours.form(form).await.unwrap().is_some());
+    assert!(theirs.form(form).await.unwrap().is_none());
+    assert!(theirs.forms_of().await.unwrap().is_empty());
+    let renamed = FormChange { title: Some("Renamed".into()), definition: None, status: None };
+    let err = theirs.change_form(form, renamed, now, audit(Action::FormUpdate)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(!theirs.delete_grant(form, a_owner_id, audit(Action::GrantRevoke)).await.unwrap());
+
+    // By value: a grant, a folder or a page query naming organisation A is refused by B's handle, unwritten.
+    let grant = Grant {
+        org: a_id,
+        form,
+        user: a_owner_id,
+        rights: vec![Right::View],
+        hide_phi: false,
+        expires_at: None,
+        granted_by: None,
+        created_at: now,
+        break_glass: false,
+        via_folder: None,
+    };
+    let err = theirs.put_grant(grant, vec![audit(Action::GrantCreate)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(ours.grants_of_form(form).await.unwrap().is_empty());
+    let folder = Folder {
+        org: a_id,
+        id: FolderId::new(),
+        parent: None,
+        name: "F".into(),
+        color: String::new(),
+        created_at: now,
+    };
+    let err = theirs.insert_folder(folder, audit(Action::FolderCreate)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(ours.folders_of().await.unwrap().is_empty());
+    let err = theirs.submissions(SubmissionQuery::all(a_id, form, 10)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(ours.form(form).await.unwrap().unwrap().title, "Intake");
+}
+
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
@@ -243,6 +303,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn existing_user_can_own_several_organisations() {
                 super::existing_user_can_own_several_organisations::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn a_tenant_handle_reaches_only_its_organisation() {
+                super::a_tenant_handle_reaches_only_its_organisation::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {
