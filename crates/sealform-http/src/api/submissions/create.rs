@@ -69,7 +69,7 @@ pub(crate) async fn create<S: Store>(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let form = org_form(&state, &caller, &raw).await?;
-    caller.require_on(Action::CreateSubmission, form.id)?;
+    caller.require_on(Action::SubmitForm, form.id)?;
     let key = idempotency_key(&headers)?;
     let sent: NewSubmission = body.json()?;
     let org = caller.org();
