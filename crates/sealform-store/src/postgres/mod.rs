@@ -2,6 +2,7 @@
 //! writer tasks group-commit (see `batch`): every audited write holds the chain head's row lock through its
 //! commit, so only writes that share a transaction can share a WAL flush.
 
+mod audit_pages;
 mod batch;
 mod folder_grants;
 mod folders;
@@ -12,7 +13,7 @@ mod queries;
 use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
-use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::audit::{AuditQuery, AuditRow, ChainPage, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -418,6 +419,10 @@ impl AuditStore for PgStore {
 
     async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_entries(&self.pool, after, limit).await
+    }
+
+    async fn audit_chain_page(&self, after: i64, limit: u32) -> Result<ChainPage, StoreError> {
+        audit_pages::audit_chain_page(&self.pool, after, limit).await
     }
 
     async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
