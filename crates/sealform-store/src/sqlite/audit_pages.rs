@@ -4,12 +4,13 @@
 //! and hands the row over a channel; the timestamp is parsed into a `time` value), which alone caps `audit verify`
 //! far below its target. Here SQLite itself packs each entry's hashed columns into one record and concatenates a
 //! page of records, so sqlx moves one value per page and Rust slices it up. The bytes are the stored ones: nothing
-//! is decoded that the chain hash does not cover, and a row that does not fit the packing (a NULL in a NOT NULL
-//! column, a time the fast parse does not read) sends the page down the ordinary row-by-row read instead, so an odd
-//! row gets exactly the verdict or error it always got.
+//! is decoded that the chain hash does not cover, and a page that does not fit the packing (a NULL in a NOT NULL
+//! column, a time that is not RFC 3339, records out of order) goes down the ordinary row-by-row read instead, so
+//! an odd row gets exactly the verdict or error it always got.
 
 use sealform_core::audit::{ChainPage, EntryRef, micros};
 use sealform_core::store::StoreError;
+use sqlx::Row as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -38,14 +39,16 @@ const NULL: u32 = u32::MAX;
 /// Up to `limit` entries after `after`, packed by SQLite (see [`PAGE`]); the row-by-row read when a row does not
 /// fit the packing.
 pub(crate) async fn audit_chain_page(pool: &sqlx::SqlitePool, after: i64, limit: u32) -> Result<ChainPage, StoreError> {
-    let packed: Option<Vec<u8>> = sqlx::query_scalar(PAGE)
+    let row = sqlx::query(PAGE)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_one(pool)
         .await
         .map_err(backend("read audit page"))?;
+    // Borrowed from the row: the page is copied once, into the `ChainPage`.
+    let packed: Option<&[u8]> = row.try_get(0).map_err(backend("read audit page"))?;
     let Some(packed) = packed else { return Ok(ChainPage::default()) };
-    match unpack(&packed, limit as usize) {
+    match unpack(packed, limit as usize) {
         Some(page) => Ok(page),
         None => Ok(ChainPage::from_rows(&super::queries::audit_entries(pool, after, limit).await?)),
     }
