@@ -98,7 +98,7 @@ async fn run<S: Store>(store: S, entries: usize) {
     println!("load before reading: {}", load());
     // Reading alone, to tell storage from crypto in the verify figure: row by row (what the verifier used to read)
     // and the chain pages it reads now (packed by SQLite; on PostgreSQL the same rows, copied into a page).
-    let started = Instant::now();
+    let meter = Meter::start();
     let (mut after, mut read) = (0, 0);
     loop {
         let rows = store.audit_entries(after, 10_000).await.unwrap();
@@ -106,8 +106,8 @@ async fn run<S: Store>(store: S, entries: usize) {
         after = last.seq;
         read += rows.len();
     }
-    println!("audit read only, row by row: {:.0} entries/s", read as f64 / started.elapsed().as_secs_f64());
-    let started = Instant::now();
+    meter.report("audit read only, row by row", read);
+    let meter = Meter::start();
     let (mut after, mut read) = (0, 0);
     loop {
         let page = store.audit_chain_page(after, PAGE).await.unwrap();
@@ -116,42 +116,71 @@ async fn run<S: Store>(store: S, entries: usize) {
         read += page.len();
     }
     assert_eq!(read, written);
-    println!("audit read only, chain pages: {:.0} entries/s", read as f64 / started.elapsed().as_secs_f64());
+    meter.report("audit read only, chain pages", read);
 
-    // The old design's sequential walk, as a baseline in this run: rows read one by one, canonical bytes built per
-    // row, one HMAC each (no checkpoints, no look-ahead: a floor for what it cost).
-    let started = Instant::now();
-    let (mut after, mut previous, mut walked) = (0, GENESIS_HASH, 0);
-    loop {
-        let rows = store.audit_entries(after, 10_000).await.unwrap();
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        for row in &rows {
-            previous = chain_keys.link(&previous, &row.canonical_bytes());
-            assert_eq!(previous, row.chain_hash);
+    // Two rounds, old and new alternating, so load drift on this shared machine falls on both.
+    for round in 1..=2 {
+        // The old design's sequential walk, as a baseline in this run: rows read one by one, canonical bytes built
+        // per row, one HMAC each (no checkpoints, no look-ahead: a floor for what it cost).
+        let meter = Meter::start();
+        let (mut after, mut previous, mut walked) = (0, GENESIS_HASH, 0);
+        loop {
+            let rows = store.audit_entries(after, 10_000).await.unwrap();
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in &rows {
+                previous = chain_keys.link(&previous, &row.canonical_bytes());
+                assert_eq!(previous, row.chain_hash);
+            }
+            walked += rows.len();
         }
-        walked += rows.len();
+        meter.report(&format!("round {round}: audit verify, old design (row by row, sequential)"), walked);
+
+        let meter = Meter::start();
+        let mut progress = |_: u64| {};
+        let verdict = verify(&store, &auditor, None, &mut progress).await.unwrap();
+        assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
+        meter.report(&format!("round {round}: audit verify"), written);
+
+        // The same walk in one chunk (the same pages), to show what the chunks add.
+        let meter = Meter::start();
+        let verdict = verify_paged(&store, &auditor, None, PAGE, false, &mut progress).await.unwrap();
+        assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
+        meter.report(&format!("round {round}: audit verify, one chunk"), written);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    println!("audit verify, old design (row by row, sequential): {:.0} entries/s", walked as f64 / elapsed);
-
-    let started = Instant::now();
-    let mut progress = |_: u64| {};
-    let verdict = verify(&store, &auditor, None, &mut progress).await.unwrap();
-    let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
-    println!("audit verify: {written} entries in {elapsed:.2} s = {:.0} entries/s", written as f64 / elapsed);
-
-    // The same walk in one chunk (the same pages), to show what the chunks add.
-    let started = Instant::now();
-    let verdict = verify_paged(&store, &auditor, None, PAGE, false, &mut progress).await.unwrap();
-    let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(verdict, Verdict::Ok { entries: written as u64 });
-    println!(
-        "audit verify, one chunk: {written} entries in {elapsed:.2} s = {:.0} entries/s",
-        written as f64 / elapsed
-    );
     println!("load after: {}", load());
+}
+
+/// Wall time and this process's CPU time (user + system; not a database server's) since `start`.
+struct Meter {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self { wall: Instant::now(), cpu: process_cpu_seconds() }
+    }
+
+    fn report(self, what: &str, entries: usize) {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let cpu = process_cpu_seconds() - self.cpu;
+        println!(
+            "{what}: {entries} entries in {wall:.2} s = {:.0} entries/s; process CPU {:.2} µs/entry ({:.2} cores)",
+            entries as f64 / wall,
+            cpu * 1e6 / entries as f64,
+            cpu / wall
+        );
+    }
+}
+
+/// utime + stime of this process, from `/proc/self/stat` (clock ticks of 1/100 s).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces): utime is the 12th, stime 13th.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The 1-, 5- and 15-minute load averages, to record beside the figures.
