@@ -4,12 +4,13 @@
 //!
 //! Each entry's detail (targets, fields, IP, user agent, request id) is sealed; only what search needs stays in
 //! clear columns: time, action, actor id, outcome, and a keyed hash of the first target. Entries are chained with
-//! an HMAC and checkpoints are signed (see `sealform_crypto::AuditKeys`); [`verify`] walks the chain.
+//! an HMAC over their canonical bytes ([`EntryRef::write_canonical`]) and checkpoints are signed (see
+//! `sealform_crypto::AuditKeys`); [`verify`] walks the chain.
 
 use std::fmt;
 use std::sync::Arc;
 
-use sealform_crypto::{AuditKeys, CHAIN_HASH_LEN, Checkpoint, CheckpointVerifier, GENESIS_HASH};
+use sealform_crypto::{AuditKeys, CHAIN_HASH_LEN, Checkpoint, CheckpointVerifier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,6 +18,12 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::error::crypto_failure;
 use crate::ids::OrgId;
+
+mod chain;
+mod verify;
+
+pub use chain::{ChainPage, EntryRef};
+pub use verify::{chunk_starts, verify, verify_paged};
 
 /// Every auditable action. A closed set: storage refuses nothing, but nothing else can be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -344,10 +351,6 @@ impl Auditor {
     pub fn target_hash(&self, id: &str) -> [u8; 16] {
         self.keys.target_hash(id.as_bytes())
     }
-
-    fn link(&self, previous: &[u8; CHAIN_HASH_LEN], row: &AuditRow) -> [u8; CHAIN_HASH_LEN] {
-        self.keys.link(previous, &row.canonical_bytes())
-    }
 }
 
 /// Who is acting and from where; built once per request or command.
@@ -468,7 +471,7 @@ impl PendingAudit {
             detail: self.detail.clone(),
             chain_hash: [0; CHAIN_HASH_LEN],
         };
-        row.chain_hash = self.auditor.link(&head.hash, &row);
+        row.chain_hash = self.auditor.keys.link(&head.hash, &row.canonical_bytes());
         let at_micros = micros(self.at);
         let due =
             row.seq % CHECKPOINT_EVERY == 0 || at_micros - head.last_checkpoint_micros >= CHECKPOINT_INTERVAL_MICROS;
@@ -504,36 +507,6 @@ pub struct AuditRow {
     pub detail: Vec<u8>,
     /// Chain hash.
     pub chain_hash: [u8; CHAIN_HASH_LEN],
-}
-
-impl AuditRow {
-    /// The bytes the chain hash covers: every column but the hash itself, each length-prefixed.
-    #[must_use]
-    pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = b"sealform/audit-entry/v1".to_vec();
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&micros(self.at).to_be_bytes());
-        let org = self.org.map(|o| *o.as_uuid().as_bytes());
-        let actor = self.actor_id.map(|a| *a.as_bytes());
-        for part in [
-            org.as_ref().map(<[u8; 16]>::as_slice),
-            Some(self.action.as_bytes()),
-            actor.as_ref().map(<[u8; 16]>::as_slice),
-            Some(self.outcome.as_bytes()),
-            self.target_hash.as_deref(),
-            Some(self.detail.as_slice()),
-        ] {
-            match part {
-                None => out.push(0),
-                Some(bytes) => {
-                    out.push(1);
-                    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-                    out.extend_from_slice(bytes);
-                }
-            }
-        }
-        out
-    }
 }
 
 /// A stored checkpoint and its signature.
@@ -589,7 +562,7 @@ impl fmt::Display for ChainFault {
     }
 }
 
-/// The verdict of [`Verifier`].
+/// The verdict of [`verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The whole chain checks out.
@@ -604,99 +577,6 @@ pub enum Verdict {
         /// What is wrong.
         fault: ChainFault,
     },
-}
-
-/// Walks the chain in sequence order, batch by batch, in constant memory.
-pub struct Verifier<'a> {
-    auditor: &'a Auditor,
-    verifying_key: CheckpointVerifier,
-    checkpoints: Vec<CheckpointRow>,
-    expected_seq: i64,
-    previous: [u8; CHAIN_HASH_LEN],
-    pending: Option<AuditRow>,
-    entries: u64,
-    broken: Option<(i64, ChainFault)>,
-}
-
-impl<'a> Verifier<'a> {
-    /// Starts at the beginning of the chain. `checkpoints` in any order; `verifying_key` as stored.
-    #[must_use]
-    pub fn new(auditor: &'a Auditor, verifying_key: CheckpointVerifier, mut checkpoints: Vec<CheckpointRow>) -> Self {
-        checkpoints.sort_by_key(|c| c.checkpoint.seq);
-        Self {
-            auditor,
-            verifying_key,
-            checkpoints,
-            expected_seq: 1,
-            previous: GENESIS_HASH,
-            pending: None,
-            entries: 0,
-            broken: None,
-        }
-    }
-
-    /// Feeds the next rows, in sequence order. Returns false once a fault is found (stop feeding).
-    pub fn feed(&mut self, rows: Vec<AuditRow>) -> bool {
-        for row in rows {
-            // One row of look-ahead lets a mismatch be told apart as a swap with its successor.
-            if let Some(current) = self.pending.take() {
-                self.check(&current, Some(&row));
-            }
-            if self.broken.is_some() {
-                return false;
-            }
-            self.pending = Some(row);
-        }
-        true
-    }
-
-    /// Finishes: checks the last row and the checkpoints.
-    #[must_use]
-    pub fn finish(mut self) -> Verdict {
-        if let Some(last) = self.pending.take() {
-            self.check(&last, None);
-        }
-        if let Some((seq, fault)) = self.broken {
-            return Verdict::Broken { seq, fault };
-        }
-        let last_seq = self.expected_seq - 1;
-        for checkpoint in &self.checkpoints {
-            if !self.verifying_key.verify(&checkpoint.checkpoint, &checkpoint.signature) {
-                return Verdict::Broken { seq: checkpoint.checkpoint.seq, fault: ChainFault::BadCheckpoint };
-            }
-            if checkpoint.checkpoint.seq > last_seq {
-                return Verdict::Broken { seq: last_seq + 1, fault: ChainFault::TruncatedAfterCheckpoint };
-            }
-        }
-        Verdict::Ok { entries: self.entries }
-    }
-
-    fn check(&mut self, row: &AuditRow, next: Option<&AuditRow>) {
-        if self.broken.is_some() {
-            return;
-        }
-        if row.seq != self.expected_seq {
-            let fault = if row.seq > self.expected_seq { ChainFault::Missing } else { ChainFault::Reordered };
-            self.broken = Some((self.expected_seq, fault));
-            return;
-        }
-        let expected = self.auditor.link(&self.previous, row);
-        if expected != row.chain_hash {
-            let swapped = next.is_some_and(|n| {
-                let moved = AuditRow { seq: row.seq, ..n.clone() };
-                self.auditor.link(&self.previous, &moved) == n.chain_hash
-            });
-            self.broken = Some((row.seq, if swapped { ChainFault::Reordered } else { ChainFault::Modified }));
-            return;
-        }
-        if self.checkpoints.iter().any(|c| c.checkpoint.seq == row.seq && c.checkpoint.hash != row.chain_hash) {
-            self.broken = Some((row.seq, ChainFault::BadCheckpoint));
-            return;
-        }
-        self.previous = row.chain_hash;
-        self.expected_seq += 1;
-        self.entries += 1;
-    }
 }
 
 /// An auditor and the scope of the current request or command: what services take to record their actions.
@@ -750,226 +630,6 @@ pub async fn load_or_create_auditor<S: crate::store::Store>(
         // Another process created the keys first; load theirs.
     }
     Err(DomainError::Internal("the audit keys could not be created".into()))
-}
-
-/// Verifies the chain from the start (or from `from_seq`, trusting the entry before it), calling `progress` with
-/// the entries checked so far.
-///
-/// The sequence range is split into chunks verified concurrently, each on its own reads: a chunk starting after
-/// entry k starts from the *stored* hash of entry k, which the chunk before checks against its recomputation, so
-/// the chunks chain. Each chunk also feeds the first row past its end (the look-ahead that tells a swap) and checks
-/// that this row is the one expected next. The verdict is that of the first chunk, in sequence order, that finds a
-/// fault or reaches the end of the trail: exactly what the sequential walk reports (the tamper tests compare the
-/// two with faults at and around every chunk boundary).
-///
-/// # Errors
-/// Storage errors; a broken chain is a [`Verdict`], not an error.
-pub async fn verify<S: crate::store::Store>(
-    store: &S,
-    auditor: &Auditor,
-    from_seq: Option<i64>,
-    progress: &mut (dyn FnMut(u64) + Send),
-) -> Result<Verdict, DomainError> {
-    verify_paged(store, auditor, from_seq, VERIFY_PAGE, true, progress).await
-}
-
-/// [`verify`] reading `page` rows per query. With `chunked`, chunking engages once the trail spans
-/// [`VERIFY_CHUNKS`] pages, so a small page lets tests put faults at chunk boundaries of a small trail; without it,
-/// the sequential walk (for tests and the benchmark to compare against).
-#[doc(hidden)]
-pub async fn verify_paged<S: crate::store::Store>(
-    store: &S,
-    auditor: &Auditor,
-    from_seq: Option<i64>,
-    page: u32,
-    chunked: bool,
-    progress: &mut (dyn FnMut(u64) + Send),
-) -> Result<Verdict, DomainError> {
-    let verifying_key = match store.audit_keyset().await? {
-        Some(stored) => CheckpointVerifier::from_bytes(&stored.verifying_key),
-        None => return Ok(Verdict::Ok { entries: 0 }),
-    };
-    let mut first = Verifier::new(auditor, verifying_key.clone(), store.audit_checkpoints().await?);
-    let mut after = 0;
-    if let Some(from) = from_seq.filter(|&s| s > 1) {
-        let anchor = store
-            .audit_entry(from - 1)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("there is no audit entry {}", from - 1)))?;
-        first.resume_after(&anchor);
-        after = anchor.seq;
-    }
-    let checkpoints = first.checkpoints.clone();
-    let bounds =
-        if chunked { chunk_starts(after, checkpoints.last().map(|c| c.checkpoint.seq), page) } else { vec![after] };
-    let done = std::sync::Mutex::new((0_u64, progress));
-    let chunk = |k: usize| {
-        let verifier = (k == 0).then(|| first.clone_state());
-        let key = verifying_key.clone();
-        let checkpoints = checkpoints.clone();
-        let (done, bounds) = (&done, &bounds);
-        async move {
-            let start = bounds[k];
-            let end = bounds.get(k + 1).copied();
-            let verifier = match verifier {
-                Some(v) => v,
-                None => {
-                    let Some(anchor) = store.audit_entry(start).await? else { return Ok(Chunk::NoAnchor) };
-                    let mut v = Verifier::new(auditor, key, checkpoints);
-                    v.resume_after(&anchor);
-                    v
-                }
-            };
-            verify_chunk(store, verifier, start, end, page, done).await
-        }
-    };
-    let results = if bounds.len() == 1 {
-        vec![chunk(0).await]
-    } else {
-        let (a, b, c, d) = tokio::join!(chunk(0), chunk(1), chunk(2), chunk(3));
-        vec![a, b, c, d]
-    };
-    // In sequence order: a later chunk's fault or storage error does not matter once an earlier chunk has ended
-    // the walk, exactly as the sequential walk would never have read that far.
-    let mut entries = 0;
-    for result in results {
-        match result? {
-            Chunk::Broken(seq, fault) => return Ok(Verdict::Broken { seq, fault }),
-            Chunk::Continue(n) => entries += n,
-            Chunk::End(mut verifier) => {
-                verifier.entries += entries;
-                verifier.checkpoints = checkpoints;
-                return Ok((*verifier).finish());
-            }
-            // Only reached when an earlier chunk ended the walk, so never here.
-            Chunk::NoAnchor => break,
-        }
-    }
-    Err(DomainError::Internal("audit verification chunks did not cover the trail".into()))
-}
-
-/// Where each verification chunk starts (after which sequence number): one chunk from `after` when the trail is
-/// short, else [`VERIFY_CHUNKS`] equal spans up to the last checkpoint (made at least every
-/// [`CHECKPOINT_EVERY`] entries, so near the end of the trail). The last chunk reads on to the real end, whatever
-/// it is; a forged or missing checkpoint only moves the boundaries, never what is checked.
-#[doc(hidden)]
-#[must_use]
-pub fn chunk_starts(after: i64, last_checkpoint: Option<i64>, page: u32) -> Vec<i64> {
-    let span = last_checkpoint.map_or(0, |seq| seq - after);
-    let chunks = VERIFY_CHUNKS as i64;
-    if span < chunks * i64::from(page) {
-        return vec![after];
-    }
-    (0..chunks).map(|k| after + span * k / chunks).collect()
-}
-
-/// Rows read per query while verifying.
-const VERIFY_PAGE: u32 = 10_000;
-/// Chunks verified concurrently (each on its own read connection); `verify` joins exactly this many.
-const VERIFY_CHUNKS: usize = 4;
-
-/// How a chunk of the verification ended.
-enum Chunk<'a> {
-    /// A fault, the first in the chunk.
-    Broken(i64, ChainFault),
-    /// Every entry up to the chunk's end checked, and the next one is the one expected: carry on with the next
-    /// chunk. Carries the entries checked.
-    Continue(u64),
-    /// The trail ended in this chunk: finish here.
-    End(Box<Verifier<'a>>),
-    /// The entry the chunk starts after does not exist (an earlier chunk ends the walk).
-    NoAnchor,
-}
-
-/// Walks the entries after `start` up to `end` (or to the end of the trail), plus the first entry past `end`.
-async fn verify_chunk<'a, S: crate::store::Store>(
-    store: &S,
-    mut verifier: Verifier<'a>,
-    start: i64,
-    end: Option<i64>,
-    page: u32,
-    done: &std::sync::Mutex<(u64, &mut (dyn FnMut(u64) + Send))>,
-) -> Result<Chunk<'a>, DomainError> {
-    // Pages are read and decoded on their own task, one or two pages ahead of the check.
-    let (tx, mut pages) = tokio::sync::mpsc::channel::<Result<Vec<AuditRow>, DomainError>>(2);
-    let reader = store.clone();
-    tokio::spawn(async move {
-        let mut after = start;
-        loop {
-            // Up to and including the first entry past the end (the look-ahead), never more than a page.
-            let limit = end.map_or(page, |e| u32::try_from(e - after + 1).unwrap_or(page).clamp(1, page));
-            let page = reader.audit_entries(after, limit).await.map_err(DomainError::from);
-            let stop = match &page {
-                Ok(rows) => match rows.last() {
-                    None => true,
-                    Some(last) => {
-                        after = last.seq;
-                        end.is_some_and(|e| last.seq > e)
-                    }
-                },
-                Err(_) => true,
-            };
-            if tx.send(page).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    loop {
-        let Some(page) = pages.recv().await else {
-            return Err(DomainError::Internal("the audit reader stopped".into()));
-        };
-        let mut rows = page?;
-        if rows.is_empty() {
-            return Ok(Chunk::End(Box::new(verifier)));
-        }
-        let beyond = end.and_then(|e| rows.iter().position(|r| r.seq > e));
-        if let Some(at) = beyond {
-            rows.truncate(at + 1);
-        }
-        let checked = verifier.entries;
-        let more = verifier.feed(rows);
-        if let Ok(mut done) = done.lock() {
-            done.0 += verifier.entries - checked;
-            let total = done.0;
-            (done.1)(total);
-        }
-        if !more {
-            let (seq, fault) = verifier.broken.clone().unwrap_or((verifier.expected_seq, ChainFault::Modified));
-            return Ok(Chunk::Broken(seq, fault));
-        }
-        if beyond.is_some() {
-            // The walk checks the first entry past the end next: it must be the one expected, and then the next
-            // chunk, which starts from the stored hash of the entry before it, takes over.
-            let next = verifier.pending.as_ref().map_or(verifier.expected_seq, |p| p.seq);
-            return Ok(match next.cmp(&verifier.expected_seq) {
-                std::cmp::Ordering::Equal => Chunk::Continue(verifier.entries),
-                std::cmp::Ordering::Greater => Chunk::Broken(verifier.expected_seq, ChainFault::Missing),
-                std::cmp::Ordering::Less => Chunk::Broken(verifier.expected_seq, ChainFault::Reordered),
-            });
-        }
-    }
-}
-
-impl Verifier<'_> {
-    fn clone_state(&self) -> Self {
-        Self {
-            auditor: self.auditor,
-            verifying_key: self.verifying_key.clone(),
-            checkpoints: self.checkpoints.clone(),
-            expected_seq: self.expected_seq,
-            previous: self.previous,
-            pending: self.pending.clone(),
-            entries: self.entries,
-            broken: self.broken.clone(),
-        }
-    }
-
-    /// Starts after `anchor`, trusting it (for `audit verify --from`).
-    pub fn resume_after(&mut self, anchor: &AuditRow) {
-        self.expected_seq = anchor.seq + 1;
-        self.previous = anchor.chain_hash;
-        self.checkpoints.retain(|c| c.checkpoint.seq > anchor.seq);
-    }
 }
 
 /// A search of one organisation's trail (the auditor's console page).

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
-use crate::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use crate::audit::{AuditQuery, AuditRow, ChainPage, CheckpointRow, PendingAudit};
 use crate::folder_grants::{FolderGrant, FolderGrantRecord};
 use crate::folders::Folder;
 use crate::form_settings::Webhook;
@@ -443,6 +443,10 @@ pub trait AuditStore {
 
     /// Up to `limit` entries with `seq > after`, in sequence order.
     fn audit_entries(&self, after: i64, limit: u32) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+
+    /// Up to `limit` entries with `seq > after`, in sequence order, as the chain check reads them: only the hashed
+    /// columns, a page in one buffer. Backends read these in bulk; `audit verify` reads the whole trail this way.
+    fn audit_chain_page(&self, after: i64, limit: u32) -> impl Future<Output = Result<ChainPage, StoreError>> + Send;
 
     /// The entry with this sequence number.
     fn audit_entry(&self, seq: i64) -> impl Future<Output = Result<Option<AuditRow>, StoreError>> + Send;

@@ -478,6 +478,38 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
     assert!(matches!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { .. }));
 }
 
+/// The chain check's pages carry exactly the columns the row-by-row read returns, whatever the page bounds.
+async fn chain_pages_match_the_rows<S: Store>(w: World<S>) {
+    let start = OffsetDateTime::now_utc();
+    let entries: Vec<_> = (0..60)
+        .map(|i| {
+            // Installation-wide and organisation entries, with and without a target (so NULLs in each column).
+            let org = (i % 3 != 0).then(OrgId::new);
+            let targets = if i % 4 == 0 { Vec::new() } else { vec![Target::new("submission", i)] };
+            // Whole seconds, and a time whose microseconds end in zeros, besides the usual ones.
+            let at = match i % 5 {
+                0 => start.replace_nanosecond(0).unwrap(),
+                1 => start.replace_nanosecond(120_000_000).unwrap(),
+                _ => start + time::Duration::microseconds(i),
+            };
+            w.ctx().entry(Entry::ok(org, Action::SubmissionRead, targets, at)).unwrap()
+        })
+        .collect();
+    w.store.append_audit(entries).await.unwrap();
+    let rows = w.entries().await;
+    assert!(rows.len() >= 60);
+    for (after, limit) in [(0, 1000), (0, 1), (7, 13), (50, 1000), (rows.len() as i64 - 1, 5)] {
+        let page = w.store.audit_chain_page(after, limit).await.unwrap();
+        let expected: Vec<_> = rows.iter().filter(|r| r.seq > after).take(limit as usize).collect();
+        assert_eq!(page.len(), expected.len(), "after {after}, limit {limit}");
+        for (got, row) in page.iter().zip(expected) {
+            assert_eq!(got, row.entry_ref(), "entry {}", row.seq);
+        }
+    }
+    let past_the_end = w.store.audit_chain_page(rows.len() as i64, 10).await.unwrap();
+    assert!(past_the_end.is_empty());
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -501,6 +533,7 @@ both!(every_operation_writes_exactly_its_entries);
 both!(concurrent_appends_never_fork_the_chain);
 both!(batched_submissions_fail_alone_and_keep_the_chain);
 both!(a_retired_key_is_refused_in_a_batch);
+both!(chain_pages_match_the_rows);
 
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----
 
@@ -595,6 +628,36 @@ async fn a_changed_field_is_detected_at_its_entry() {
     assert_eq!(verdict, Verdict::Broken { seq: 7, fault: ChainFault::Modified });
     let verdict = verdict_after("UPDATE audit_events SET at = '2020-01-01 00:00:00+00:00' WHERE seq = 9").await;
     assert_eq!(verdict, Verdict::Broken { seq: 9, fault: ChainFault::Modified });
+}
+
+/// Rows a tamperer left in shapes the packed read does not expect still read as the row-by-row read sees them, so
+/// their verdicts do not change.
+#[tokio::test]
+async fn odd_rows_read_the_same_packed_and_row_by_row() {
+    let w = thirty_entries().await;
+    let mut raw = sqlite_raw(&w).await;
+    sqlx::raw_sql(
+        "DROP TRIGGER audit_events_no_update;
+         UPDATE audit_events SET at = '2020-01-01 00:00:00' WHERE seq = 3;
+         UPDATE audit_events SET detail = x'00ff00', target_hash = NULL WHERE seq = 5;
+         UPDATE audit_events SET action = '' WHERE seq = 6;",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let rows = w.entries().await;
+    // A page with the time that is not RFC 3339 (no offset: left to sqlx's other formats) and one without it.
+    for after in [0, 3] {
+        let page = w.store.audit_chain_page(after, 30).await.unwrap();
+        let expected: Vec<_> = rows.iter().filter(|r| r.seq > after).collect();
+        assert_eq!(page.len(), expected.len());
+        for (got, row) in page.iter().zip(expected) {
+            assert_eq!(got, row.entry_ref(), "entry {}", row.seq);
+        }
+    }
+    let mut progress = |_: u64| {};
+    let verdict = verify(&w.store, &w.auditor, None, &mut progress).await.unwrap();
+    assert_eq!(verdict, Verdict::Broken { seq: 3, fault: ChainFault::Modified });
 }
 
 #[tokio::test]

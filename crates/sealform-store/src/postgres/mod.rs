@@ -12,7 +12,7 @@ mod queries;
 use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
-use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::audit::{AuditQuery, AuditRow, ChainPage, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -454,6 +454,13 @@ impl AuditStore for PgStore {
 
     async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_entries(&self.pool, after, limit).await
+    }
+
+    async fn audit_chain_page(&self, after: i64, limit: u32) -> Result<ChainPage, StoreError> {
+        // Row by row: sqlx's PostgreSQL rows are cheap to decode (no worker thread, no per-row hand-over), and
+        // packing a page on the server (`string_agg` over the entries' send formats, the time through `numeric`)
+        // measured slower: 157k entries/s against 265k/s for the plain rows (BENCHMARKS.md, "Audit trail").
+        Ok(ChainPage::from_rows(&queries::audit_entries(&self.pool, after, limit).await?))
     }
 
     async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {

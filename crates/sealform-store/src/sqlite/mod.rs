@@ -2,6 +2,7 @@
 //! (DESIGN.md §13: the commit path decides ingest speed); reads go to a pool of separate connections, which WAL lets
 //! run beside the writer.
 
+mod audit_pages;
 mod folder_grants;
 mod folders;
 mod native_api;
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
-use sealform_core::audit::{AuditQuery, AuditRow, CheckpointRow, PendingAudit};
+use sealform_core::audit::{AuditQuery, AuditRow, ChainPage, CheckpointRow, PendingAudit};
 use sealform_core::grants::{AccessRequest, AccessRequestRecord, Grant, GrantRecord};
 use sealform_core::ids::{FileId, FormId, SubmissionId, UserId};
 use sealform_core::invitations::{InvitationRecord, NewInvitation};
@@ -470,6 +471,10 @@ impl AuditStore for SqliteStore {
 
     async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         queries::audit_entries(&self.reads, after, limit).await
+    }
+
+    async fn audit_chain_page(&self, after: i64, limit: u32) -> Result<ChainPage, StoreError> {
+        audit_pages::audit_chain_page(&self.reads, after, limit).await
     }
 
     async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
