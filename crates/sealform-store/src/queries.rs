@@ -2107,12 +2107,16 @@ macro_rules! shared_queries {
             Ok(true)
         }
 
+        /// Stores a grant, replacing the member's grant on the form. A break-glass grant replaces only one that has
+        /// expired by its own time: the service checked that no grant is in force, and this keeps a grant written
+        /// meanwhile (by an admin, or a second break-glass) from being overwritten by the time-boxed one.
         async fn upsert_grant(conn: &mut $Conn, grant: &sealform_core::grants::Grant) -> Result<(), StoreError> {
-            sqlx::query(
+            let stored = sqlx::query(
                 "INSERT INTO grants (org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at, \
                  break_glass) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id, form_id, user_id) DO \
                  UPDATE SET rights = excluded.rights, hide_phi = excluded.hide_phi, expires_at = excluded.expires_at, \
-                 granted_by = excluded.granted_by, created_at = excluded.created_at, break_glass = excluded.break_glass",
+                 granted_by = excluded.granted_by, created_at = excluded.created_at, break_glass = excluded.break_glass \
+                 WHERE NOT excluded.break_glass OR (grants.expires_at IS NOT NULL AND grants.expires_at <= $8)",
             )
             .bind(grant.org.as_uuid())
             .bind(grant.form.as_uuid())
@@ -2125,7 +2129,11 @@ macro_rules! shared_queries {
             .bind(grant.break_glass)
             .execute(&mut *conn)
             .await
-            .map_err(backend("store grant"))?;
+            .map_err(backend("store grant"))?
+            .rows_affected();
+            if stored == 0 {
+                return Err(StoreError::Conflict("access to this form changed meanwhile; look again".into()));
+            }
             Ok(())
         }
 

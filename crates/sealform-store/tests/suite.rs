@@ -171,6 +171,49 @@ async fn existing_user_can_own_several_organisations<B: Backend>() {
     assert_eq!(listed, [first.id, second.id], "oldest first");
 }
 
+/// A break-glass grant is written only where no grant is in force (the service checks first; the store keeps a grant
+/// written meanwhile from being replaced by the time-boxed one): over a standing grant or an open break-glass it is
+/// a conflict and changes nothing; over an expired grant it goes in; an admin's grant still replaces it.
+async fn a_break_glass_grant_never_replaces_a_grant_in_force<B: Backend>() {
+    let Some((store, _guard)) = B::open("break_glass_race").await else { return };
+    let (a, owner) = (org("North Clinic"), user("a@north.example"));
+    let (org_id, user_id) = (a.id, owner.id);
+    store.bootstrap(a, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let ctx = AuditCtx { auditor: &auditor(), scope: &audit_scope() };
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&store, master().as_ref(), ctx, org_id, "Intake", "{}".into(), now).await.unwrap();
+    let tenant = store.tenant(org_id);
+    let grant = |break_glass: bool, expires_at: Option<OffsetDateTime>| Grant {
+        org: org_id,
+        form,
+        user: user_id,
+        rights: vec![Right::View],
+        hide_phi: !break_glass,
+        expires_at,
+        granted_by: None,
+        created_at: now,
+        break_glass,
+        via_folder: None,
+    };
+    let emergency = grant(true, Some(now + time::Duration::minutes(30)));
+    let put = |g: Grant| tenant.put_grant(g, vec![audit(Action::GrantCreate)]);
+    let stored = || async { tenant.grant(form, user_id).await.unwrap().unwrap() };
+
+    put(grant(false, None)).await.unwrap();
+    let err = put(emergency.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(!stored().await.break_glass, "the standing grant stays");
+
+    put(grant(false, Some(now - time::Duration::minutes(1)))).await.unwrap();
+    put(emergency.clone()).await.unwrap();
+    assert!(stored().await.break_glass, "an expired grant gives way");
+    let err = put(emergency.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "a second break-glass while one is open: {err:?}");
+
+    put(grant(false, None)).await.unwrap();
+    assert!(!stored().await.break_glass, "an admin's grant replaces the emergency one");
+}
+
 /// The organisation-scoped handle (issue #9): through `store.tenant(b)`, organisation A's form, folders and grants
 /// are not there, whether named by id or by a value that carries A's id; A's data is unchanged afterwards.
 async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
@@ -303,6 +346,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn existing_user_can_own_several_organisations() {
                 super::existing_user_can_own_several_organisations::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn a_break_glass_grant_never_replaces_a_grant_in_force() {
+                super::a_break_glass_grant_never_replaces_a_grant_in_force::<$backend>().await;
             }
             #[tokio::test]
             async fn a_tenant_handle_reaches_only_its_organisation() {
