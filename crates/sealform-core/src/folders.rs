@@ -1,13 +1,16 @@
 //! Folders of forms (DESIGN.md §4: organisation → folders → forms): a tree per organisation, each form in at most
-//! one folder. Folders organise; they grant nothing yet (grants on folders will build on this tree). Every change is
-//! audited in its own transaction.
+//! one folder. A grant on a folder reaches every form in it and below it ([`crate::folder_grants`]), so moving a
+//! form or deleting a folder can change who may see a form: the audit entry of such a change names, per form, the
+//! folder grants that reached it before and after. Every change is audited in its own transaction.
 
 use time::OffsetDateTime;
 
 use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, Target};
+use crate::folder_grants::FolderGrantRecord;
 use crate::ids::{FolderId, FormId, OrgId};
 use crate::store::Store;
+use crate::tenant::Tenant;
 
 /// Longest folder name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -89,6 +92,55 @@ pub fn subtree(all: &[Folder], folder: FolderId) -> Vec<FolderId> {
     found
 }
 
+/// `folder` and every folder above it, nearest first.
+fn ancestors(all: &[Folder], folder: FolderId) -> Vec<FolderId> {
+    let mut chain = Vec::new();
+    let mut current = Some(folder);
+    while let Some(id) = current {
+        if chain.contains(&id) || chain.len() > MAX_DEPTH {
+            break;
+        }
+        chain.push(id);
+        current = all.iter().find(|f| f.id == id).and_then(|f| f.parent);
+    }
+    chain
+}
+
+/// The folder grants that reach a form placed in `folder` (none at the top level), one audit line each.
+fn access_via(all: &[Folder], grants: &[FolderGrantRecord], folder: Option<FolderId>) -> Vec<String> {
+    let chain = folder.map(|f| ancestors(all, f)).unwrap_or_default();
+    let mut lines: Vec<String> = grants
+        .iter()
+        .map(|r| &r.grant)
+        .filter(|g| chain.contains(&g.folder))
+        .map(|g| format!("user {} {} via folder {}", g.user, g.describe(), g.folder))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Audit fields for forms whose folder access changes when each moves from where it is now to `to`: per such form,
+/// `access:<form>:before:<grants>` and `access:<form>:after:<grants>` (`none` when no folder grant reaches it).
+async fn access_changes<S: Store>(
+    tenant: Tenant<'_, S>,
+    moves: impl IntoIterator<Item = (FormId, Option<FolderId>)>,
+) -> Result<Vec<String>, DomainError> {
+    let all = tenant.folders_of().await?;
+    let grants = tenant.folder_grants_of_org().await?;
+    let placed = tenant.form_folders().await?;
+    let mut fields = Vec::new();
+    for (form, to) in moves {
+        let from = placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
+        let (before, after) = (access_via(&all, &grants, from), access_via(&all, &grants, to));
+        if before != after {
+            let join = |lines: Vec<String>| if lines.is_empty() { "none".to_owned() } else { lines.join("; ") };
+            fields.push(format!("access:{form}:before:{}", join(before)));
+            fields.push(format!("access:{form}:after:{}", join(after)));
+        }
+    }
+    Ok(fields)
+}
+
 /// Creates a folder in `org`, at the top level or inside `parent`. Audited as `folder.create`.
 ///
 /// # Errors
@@ -120,7 +172,8 @@ pub async fn create_folder<S: Store>(
     Ok(folder)
 }
 
-/// Renames or recolours a folder and moves forms into it. Audited as `folder.update`, naming the forms moved.
+/// Renames or recolours a folder and moves forms into it. Audited as `folder.update`, naming the forms moved and,
+/// for each whose folder grants change with the move, those grants before and after.
 ///
 /// # Errors
 /// [`DomainError::Invalid`] for a bad name or colour; [`DomainError::NotFound`] for a folder or form not in `org`.
@@ -145,6 +198,7 @@ pub async fn change_folder<S: Store>(
     fields.extend(name.as_ref().map(|_| "name".to_owned()));
     fields.extend(color.as_ref().map(|_| "color".to_owned()));
     fields.extend((!change.forms.is_empty()).then(|| "forms".to_owned()));
+    fields.extend(access_changes(store.tenant(org), change.forms.iter().map(|f| (*f, Some(folder)))).await?);
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderUpdate, targets, now).with_fields(fields))?;
     let updated = Folder { name: name.unwrap_or(current.name), color: color.unwrap_or(current.color), ..current };
     store.tenant(updated.org).update_folder(updated.clone(), change.forms, entry).await?;
@@ -152,7 +206,8 @@ pub async fn change_folder<S: Store>(
 }
 
 /// Deletes a folder and its subfolders; their forms go back to the top level (forms are never deleted with a
-/// folder). Audited as `folder.delete`, naming every folder removed.
+/// folder). Audited as `folder.delete`, naming every folder removed and, for each form that thereby leaves the reach
+/// of a grant on a folder above, those grants before and after.
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for a folder not in `org`.
@@ -174,8 +229,12 @@ pub async fn delete_folder<S: Store>(
             "members have grants on this folder or one below it; revoke them before deleting the folder".into(),
         ));
     }
+    // Their forms go back to the top level, out of reach of the grants on folders above the deleted one.
+    let placed = store.tenant(org).form_folders().await?;
+    let freed = placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| (*form, None));
+    let fields = access_changes(store.tenant(org), freed).await?;
     let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
-    let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now))?;
+    let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now).with_fields(fields))?;
     if store.tenant(org).delete_folder(folder, entry).await? {
         Ok(())
     } else {
@@ -196,6 +255,31 @@ mod tests {
             color: DEFAULT_COLOR.into(),
             created_at: OffsetDateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn access_via_a_folder_is_the_grants_on_it_and_above_it() {
+        let (a, b, c) = (FolderId::new(), FolderId::new(), FolderId::new());
+        let all = vec![folder(a, None), folder(b, Some(a)), folder(c, None)];
+        let on = |folder: FolderId| FolderGrantRecord {
+            grant: crate::folder_grants::FolderGrant {
+                org: OrgId::from_uuid(uuid::Uuid::nil()),
+                folder,
+                user: crate::ids::UserId::from_uuid(uuid::Uuid::nil()),
+                rights: vec![crate::grants::Right::View],
+                hide_phi: false,
+                expires_at: None,
+                granted_by: None,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            },
+            email: crate::user::Email::parse("n@x.example").unwrap(),
+        };
+        let grants = [on(a)];
+        let reached = access_via(&all, &grants, Some(b));
+        assert_eq!(reached.len(), 1, "the grant on the parent reaches a form in the child");
+        assert!(reached[0].ends_with(&format!("via folder {a}")), "{reached:?}");
+        assert!(access_via(&all, &grants, Some(c)).is_empty(), "nor a sibling tree");
+        assert!(access_via(&all, &grants, None).is_empty(), "nor the top level");
     }
 
     #[test]

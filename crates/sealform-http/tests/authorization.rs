@@ -604,9 +604,15 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     let move_to = format!("/console/folders/{}/forms", elsewhere.id);
     assert_eq!(c.post(&move_to, &owner, &format!("csrf={csrf}&form={form}")).await.status, 303);
     assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "out of the folder, out of reach");
+    // The move is audited with the access it took away: the folder grant before, none after.
+    let nurse_id = c.user_id("card@a.example").await;
+    let moved = &audited(&c, Action::FolderUpdate).await[0].0;
+    let before = moved.iter().find(|f| f.starts_with(&format!("access:{form}:before:"))).expect("access before");
+    assert!(before.contains(&format!("user {nurse_id} rights=view;hide_phi=true")), "{before}");
+    assert!(before.contains(&format!("via folder {cardiology}")), "{before}");
+    assert!(moved.contains(&format!("access:{form}:after:none")), "{moved:?}");
 
     // Revoked, audited with the grant before.
-    let nurse_id = c.user_id("card@a.example").await;
     let revoke = format!("csrf={csrf}&user={nurse_id}");
     assert_eq!(c.post(&format!("{access}/revoke"), &owner, &revoke).await.status, StatusCode::SEE_OTHER);
     assert!(c.store.tenant(c.org_a).folder_grants_of(cardiology).await.unwrap().is_empty());
