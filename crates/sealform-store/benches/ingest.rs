@@ -38,7 +38,7 @@ use sealform_core::sealing::{Answers, NewAnswers, RecordRef, seal_revision, stor
 use sealform_core::store::Store;
 use sealform_core::submission::{SubmissionQuery, SubmissionSummary};
 use sealform_crypto::{MasterKey, Suite};
-use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore, WriterStats};
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -97,8 +97,15 @@ async fn run(config: Config) {
             let after = f.store.writer_stats();
             let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
             let sizes = sqlite_sizes(&path).await;
+            let counts = baseline.counts();
             let base = baseline.run(clients, sizes, &config, false).await;
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
+            report_writer(clients, &ingest, before, after);
+            println!(
+                "sqlite baseline, {clients} clients: {:.1} row pairs per commit; threads: {}",
+                baseline.batch_since(counts),
+                base.threads
+            );
             let shaped = baseline.run(clients, sizes, &config, true).await;
             report_shaped("sqlite", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
@@ -257,6 +264,8 @@ struct Run {
     seconds: f64,
     /// Process CPU seconds (all threads, including the database's own in SQLite's case) over the run.
     cpu: f64,
+    /// CPU per group of threads over the run, as cores.
+    threads: ThreadCpu,
     latencies: Vec<Duration>,
 }
 
@@ -289,6 +298,7 @@ async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Ru
     let claimed = Arc::new(AtomicUsize::new(0));
     let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
     let cpu = proc_cpu_seconds();
+    let threads = ThreadSnapshot::now();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
@@ -311,7 +321,7 @@ async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Ru
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
-    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, threads: threads.since(seconds), latencies }
 }
 
 #[derive(Clone, Copy)]
@@ -385,6 +395,25 @@ fn report(backend: &str, clients: usize, ingest: &Run, base: &Run, sizes: Sizes,
     );
 }
 
+/// Where the SQLite writer's time went during an ingest run, and which threads used the CPU.
+fn report_writer(clients: usize, ingest: &Run, before: WriterStats, after: WriterStats) {
+    let commits = (after.commits - before.commits).max(1) as f64;
+    let writes = (after.writes - before.writes).max(1) as f64;
+    let busy = (after.busy - before.busy).as_secs_f64();
+    let committing = (after.committing - before.committing).as_secs_f64();
+    let queued = (after.queued - before.queued).as_secs_f64();
+    println!(
+        "sqlite writer, {clients} clients: busy {:.0}% of the run; per transaction {:.2} ms ({:.2} ms of it COMMIT), \
+         {:.0} µs per write outside COMMIT; a write waits {:.2} ms in the queue; threads: {}",
+        100.0 * busy / ingest.seconds,
+        1e3 * busy / commits,
+        1e3 * committing / commits,
+        1e6 * (busy - committing) / writes,
+        1e3 * queued / writes,
+        ingest.threads,
+    );
+}
+
 fn report_shaped(backend: &str, clients: usize, ingest: &Run, shaped: &Run) {
     println!(
         "{backend} diagnosis, {clients} clients: the store's statements on plain tables, no crypto: {:.0}/s; latency \
@@ -447,6 +476,8 @@ impl BaseRow {
 struct SqliteBaseline {
     queue: Option<mpsc::Sender<(BaseRow, oneshot::Sender<()>)>>,
     done: Option<tokio::task::JoinHandle<()>>,
+    /// Rows written and transactions committed so far, to report the batch sizes the baseline reached.
+    counts: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl SqliteBaseline {
@@ -479,6 +510,8 @@ impl SqliteBaseline {
         .await
         .unwrap();
         let (queue, mut rx) = mpsc::channel::<(BaseRow, oneshot::Sender<()>)>(4096);
+        let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let counted = Arc::clone(&counts);
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
@@ -514,13 +547,25 @@ impl SqliteBaseline {
                     .unwrap();
                 }
                 sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+                counted.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counted.1.fetch_add(1, Ordering::Relaxed);
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(());
                 }
             }
             conn.close().await.unwrap();
         });
-        Self { queue: Some(queue), done: Some(done) }
+        Self { queue: Some(queue), done: Some(done), counts }
+    }
+
+    /// Rows per commit since `before` (a reading of `self.counts`).
+    fn batch_since(&self, before: (u64, u64)) -> f64 {
+        let (rows, commits) = (self.counts.0.load(Ordering::Relaxed), self.counts.1.load(Ordering::Relaxed));
+        (rows - before.0) as f64 / (commits - before.1).max(1) as f64
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.counts.0.load(Ordering::Relaxed), self.counts.1.load(Ordering::Relaxed))
     }
 
     async fn run(&mut self, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
@@ -612,6 +657,7 @@ where
     let claimed = Arc::new(AtomicUsize::new(0));
     let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
     let cpu = proc_cpu_seconds();
+    let threads = ThreadSnapshot::now();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
@@ -633,7 +679,7 @@ where
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
-    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, threads: threads.since(seconds), latencies }
 }
 
 async fn pg_baseline_tables(pool: &sqlx::PgPool) {
@@ -841,6 +887,63 @@ fn proc_cpu_seconds() -> f64 {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
         .unwrap_or(100.0);
     ticks / hz
+}
+
+/// CPU seconds of each of this process's threads at one moment (thread id, name, seconds).
+struct ThreadSnapshot(Vec<(String, String, f64)>);
+
+impl ThreadSnapshot {
+    fn now() -> Self {
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+            // utime + stime in clock ticks (100 per second on Linux).
+            let seconds = (ticks(11) + ticks(12)) / 100.0;
+            threads.push((task.file_name().to_string_lossy().into_owned(), stat[open + 1..close].to_owned(), seconds));
+        }
+        Self(threads)
+    }
+
+    /// Cores used since `self` over `seconds` of wall time, by kind of thread: it shows whether one thread (SQLite's
+    /// single writer connection) was saturated while the others were not.
+    fn since(&self, seconds: f64) -> ThreadCpu {
+        let mut cpu = ThreadCpu::default();
+        for (tid, name, now) in Self::now().0 {
+            let before = self.0.iter().find(|(t, _, _)| *t == tid).map_or(0.0, |(_, _, s)| *s);
+            let cores = (now - before) / seconds;
+            if name.starts_with("tokio") {
+                cpu.tokio += cores;
+            } else if name.starts_with("sqlx-sqlite") {
+                cpu.sqlite += cores;
+                cpu.busiest_sqlite = cpu.busiest_sqlite.max(cores);
+            } else {
+                cpu.other += cores;
+            }
+        }
+        cpu
+    }
+}
+
+/// Cores used by kind of thread during a run.
+#[derive(Clone, Copy, Default)]
+struct ThreadCpu {
+    tokio: f64,
+    sqlite: f64,
+    busiest_sqlite: f64,
+    other: f64,
+}
+
+impl std::fmt::Display for ThreadCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tokio workers {:.2} cores, SQLite connection threads {:.2} (busiest {:.2}), other {:.2}",
+            self.tokio, self.sqlite, self.busiest_sqlite, self.other
+        )
+    }
 }
 
 fn status_kib(key: &str) -> u64 {

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use std::collections::HashSet;
 
@@ -45,6 +46,8 @@ enum Run {
 struct WriteOp {
     run: Run,
     reply: oneshot::Sender<Result<Output, StoreError>>,
+    /// When the caller queued it, for the time writes wait before their transaction starts.
+    queued_at: Instant,
 }
 
 /// What batched writes share within one transaction. Valid only inside it: the writer holds SQLite's write lock
@@ -104,19 +107,34 @@ enum Job {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Counters of the writer's work.
+/// Counters of the writer's work, cumulative since it started; the difference of two readings describes the
+/// interval between them (how big batches were, how long the writer was busy and on what).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
     /// Writes that ran (committed or rolled back to their savepoint).
     pub writes: u64,
     /// Transactions committed.
     pub commits: u64,
+    /// Time inside transactions, from `BEGIN IMMEDIATE` to the end of `COMMIT` (the rest the writer was idle or
+    /// waiting to be scheduled).
+    pub busy: Duration,
+    /// Of `busy`, the time in `COMMIT` itself: mostly the WAL's fsync.
+    pub committing: Duration,
+    /// Summed over writes: the time from being queued to the start of the transaction that ran it.
+    pub queued: Duration,
 }
 
 #[derive(Default)]
 struct Counters {
     writes: AtomicU64,
     commits: AtomicU64,
+    busy_nanos: AtomicU64,
+    committing_nanos: AtomicU64,
+    queued_nanos: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, time: Duration) {
+    counter.fetch_add(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -163,7 +181,7 @@ impl Writer {
     async fn submit<T: Send + 'static>(&self, run: Run) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Backend { operation: "queue write", source: "the writer has stopped".into() };
-        self.queue.send(Job::Write(WriteOp { run, reply })).await.map_err(|_| gone())?;
+        self.queue.send(Job::Write(WriteOp { run, reply, queued_at: Instant::now() })).await.map_err(|_| gone())?;
         let output = answer.await.map_err(|_| gone())??;
         // The writer hands back exactly what `op` returned, so the downcast cannot fail.
         output
@@ -181,9 +199,13 @@ impl Writer {
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
+        let c = &self.counters;
         WriterStats {
-            writes: self.counters.writes.load(Ordering::Relaxed),
-            commits: self.counters.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(c.busy_nanos.load(Ordering::Relaxed)),
+            committing: Duration::from_nanos(c.committing_nanos.load(Ordering::Relaxed)),
+            queued: Duration::from_nanos(c.queued_nanos.load(Ordering::Relaxed)),
         }
     }
 
@@ -232,8 +254,13 @@ async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: 
         return;
     }
     let count = ops.len() as u64;
-    let (committed, answers) = run_batch(conn, ops).await;
+    let started = Instant::now();
+    for op in &ops {
+        add(&counters.queued_nanos, started.saturating_duration_since(op.queued_at));
+    }
+    let (committed, answers) = run_batch(conn, ops, counters).await;
     // Count before answering, so a caller that has its answer sees its write in the stats.
+    add(&counters.busy_nanos, started.elapsed());
     counters.writes.fetch_add(count, Ordering::Relaxed);
     if committed {
         counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -256,7 +283,7 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
 }
 
 /// Runs one batch; returns whether it committed, and every op's answer (sent by the caller after counting).
-async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec<Answer>) {
+async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) -> (bool, Vec<Answer>) {
     if let Err(err) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
         tracing::error!(error = %err, "could not begin a write transaction");
         return (false, failed(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string()));
@@ -281,7 +308,12 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec
         state.flush(conn).await
     };
     let committed = match flushed {
-        Ok(()) => sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit")),
+        Ok(()) => {
+            let started = Instant::now();
+            let committed = sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit"));
+            add(&counters.committing_nanos, started.elapsed());
+            committed
+        }
         Err(err) => Err(err),
     };
     match committed {
