@@ -558,9 +558,9 @@ impl SqliteBaseline {
         Self { queue: Some(queue), done: Some(done), counts }
     }
 
-    /// Rows per commit since `before` (a reading of `self.counts`).
+    /// Rows per commit since `before` (a reading of [`Self::counts`]).
     fn batch_since(&self, before: (u64, u64)) -> f64 {
-        let (rows, commits) = (self.counts.0.load(Ordering::Relaxed), self.counts.1.load(Ordering::Relaxed));
+        let (rows, commits) = self.counts();
         (rows - before.0) as f64 / (commits - before.1).max(1) as f64
     }
 
@@ -889,60 +889,74 @@ fn proc_cpu_seconds() -> f64 {
     ticks / hz
 }
 
-/// CPU seconds of each of this process's threads at one moment (thread id, name, seconds).
-struct ThreadSnapshot(Vec<(String, String, f64)>);
+/// Each of this process's threads at one moment: (thread id, name, CPU seconds, seconds spent runnable but waiting
+/// for a core), from `/proc/self/task/*/schedstat`.
+struct ThreadSnapshot(Vec<(String, String, f64, f64)>);
 
 impl ThreadSnapshot {
     fn now() -> Self {
         let mut threads = Vec::new();
         for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-            let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-            // utime + stime in clock ticks (100 per second on Linux).
-            let seconds = (ticks(11) + ticks(12)) / 100.0;
-            threads.push((task.file_name().to_string_lossy().into_owned(), stat[open + 1..close].to_owned(), seconds));
+            let (Ok(name), Ok(stat)) = (
+                std::fs::read_to_string(task.path().join("comm")),
+                std::fs::read_to_string(task.path().join("schedstat")),
+            ) else {
+                continue;
+            };
+            let mut fields = stat.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0) / 1e9);
+            let (cpu, waited) = (fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0));
+            threads.push((task.file_name().to_string_lossy().into_owned(), name.trim().to_owned(), cpu, waited));
         }
         Self(threads)
     }
 
-    /// Cores used since `self` over `seconds` of wall time, by kind of thread: it shows whether one thread (SQLite's
-    /// single writer connection) was saturated while the others were not.
+    /// Cores used and cores' worth of waiting for a core since `self`, over `seconds` of wall time, by kind of
+    /// thread: it shows whether the writer's threads were short of CPU while the writer was "busy".
     fn since(&self, seconds: f64) -> ThreadCpu {
         let mut cpu = ThreadCpu::default();
-        for (tid, name, now) in Self::now().0 {
-            let before = self.0.iter().find(|(t, _, _)| *t == tid).map_or(0.0, |(_, _, s)| *s);
-            let cores = (now - before) / seconds;
-            if name.starts_with("tokio") {
-                cpu.tokio += cores;
+        for (tid, name, now_cpu, now_waited) in Self::now().0 {
+            let (before_cpu, before_waited) =
+                self.0.iter().find(|(t, ..)| *t == tid).map_or((0.0, 0.0), |(_, _, c, w)| (*c, *w));
+            let used = (now_cpu - before_cpu) / seconds;
+            let waited = (now_waited - before_waited) / seconds;
+            let kind = if name.starts_with("tokio") {
+                &mut cpu.tokio
             } else if name.starts_with("sqlx-sqlite") {
-                cpu.sqlite += cores;
-                cpu.busiest_sqlite = cpu.busiest_sqlite.max(cores);
+                &mut cpu.sqlite
+            } else if name == "sqlite-writer" {
+                &mut cpu.writer
             } else {
-                cpu.other += cores;
-            }
+                &mut cpu.other
+            };
+            kind.0 += used;
+            kind.1 += waited;
         }
         cpu
     }
 }
 
-/// Cores used by kind of thread during a run.
+/// (cores used, cores' worth of waiting for a core) by kind of thread during a run.
 #[derive(Clone, Copy, Default)]
 struct ThreadCpu {
-    tokio: f64,
-    sqlite: f64,
-    busiest_sqlite: f64,
-    other: f64,
+    tokio: (f64, f64),
+    sqlite: (f64, f64),
+    writer: (f64, f64),
+    other: (f64, f64),
 }
 
 impl std::fmt::Display for ThreadCpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "tokio workers {:.2} cores, SQLite connection threads {:.2} (busiest {:.2}), other {:.2}",
-            self.tokio, self.sqlite, self.busiest_sqlite, self.other
-        )
+        let kinds = [
+            ("tokio workers", self.tokio),
+            ("SQLite connection threads", self.sqlite),
+            ("SQLite writer thread", self.writer),
+            ("other", self.other),
+        ];
+        for (i, (name, (used, waited))) in kinds.into_iter().filter(|(_, (u, w))| u + w > 0.0).enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            write!(f, "{sep}{name} {used:.2} cores (+{waited:.2} waiting for one)")?;
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,7 @@ use sealform_crypto::KeyId;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::submissions::{self, SubmissionWrite};
 use crate::error::backend;
 
 /// Most writes folded into one transaction; bounds the latency a write waits behind others.
@@ -29,18 +30,15 @@ const QUEUE_DEPTH: usize = 4096;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
 type PlainRun = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
-type BatchedRun = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<Output, StoreError>>
-        + Send,
->;
 
 /// How a write runs inside the batch transaction.
 enum Run {
     /// Inside a savepoint the writer opens and closes; may read and move the audit head row itself.
     Plain(PlainRun),
-    /// Opens and closes its own savepoint and appends its audit entry after the in-memory chain head of
-    /// [`BatchState`], so the head row is read once and written once per transaction instead of per write.
-    Batched(BatchedRun),
+    /// A new submission: consecutive ones are written together ([`submissions::insert_submissions`]), their audit
+    /// entries chained after the in-memory head of [`BatchState`], so the head row is read once and written once
+    /// per transaction instead of per write.
+    Submission(SubmissionWrite),
 }
 
 struct WriteOp {
@@ -85,6 +83,10 @@ impl BatchState {
     /// Marks the transaction as unusable: every write in it fails and nothing commits.
     pub(crate) fn poison(&mut self) {
         self.poisoned = true;
+    }
+
+    pub(crate) fn poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Writes the in-memory head back to the head row, if it moved.
@@ -145,11 +147,23 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: SqliteConnection) -> Self {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. As a task on the shared runtime
+    /// it had to be scheduled again after every statement (each is a round trip to the connection's SQLite thread),
+    /// and under load the runtime's workers were busy sealing submissions, so those wake-ups queued behind the very
+    /// work that feeds the writer. On its own thread the writer resumes as soon as SQLite answers, and it never
+    /// takes a worker away from sealing. The thread ends when the last handle is dropped or [`Writer::close`] runs.
+    pub(crate) fn spawn(conn: SqliteConnection) -> Result<Self, StoreError> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(conn, rx, Arc::clone(&counters)));
-        Self { queue, counters }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
+        let thread_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || runtime.block_on(run(conn, rx, thread_counters)))
+            .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
+        Ok(Self { queue, counters })
     }
 
     /// Queues `op` and waits until the transaction holding it has committed.
@@ -163,19 +177,9 @@ impl Writer {
         self.submit(Run::Plain(run)).await
     }
 
-    /// Queues a batched write (see [`Run::Batched`]) and waits until the transaction holding it has committed.
-    /// `op` must open the savepoint `write_op` before changing anything and release it, or roll back to it and
-    /// release it on failure (poisoning the batch if that fails too).
-    pub(crate) async fn write_batched<T, F>(&self, op: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
-    {
-        let run: BatchedRun =
-            Box::new(move |conn, state| Box::pin(async move { op(conn, state).await.map(|v| Box::new(v) as Output) }));
-        self.submit(Run::Batched(run)).await
+    /// Queues a new submission (see [`Run::Submission`]) and waits until the transaction holding it has committed.
+    pub(crate) async fn insert_submission(&self, write: SubmissionWrite) -> Result<(), StoreError> {
+        self.submit(Run::Submission(write)).await
     }
 
     async fn submit<T: Send + 'static>(&self, run: Run) -> Result<T, StoreError> {
@@ -290,13 +294,27 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Co
     }
     let mut finished = Vec::with_capacity(ops.len());
     let mut state = BatchState::default();
-    let mut ops = ops.into_iter();
-    for op in ops.by_ref() {
-        let result = match op.run {
-            Run::Plain(run) => run_plain(conn, &mut state, run).await,
-            Run::Batched(run) => run(conn, &mut state).await,
-        };
-        finished.push((op.reply, result));
+    let mut ops = ops.into_iter().peekable();
+    while let Some(op) = ops.next() {
+        match op.run {
+            Run::Plain(run) => {
+                let result = run_plain(conn, &mut state, run).await;
+                finished.push((op.reply, result));
+            }
+            Run::Submission(write) => {
+                // This submission and those queued right behind it go to SQLite together.
+                let (mut replies, mut writes) = (vec![op.reply], vec![write]);
+                while let Some(next) = ops.next_if(|next| matches!(next.run, Run::Submission(_))) {
+                    if let Run::Submission(write) = next.run {
+                        replies.push(next.reply);
+                        writes.push(write);
+                    }
+                }
+                let results = submissions::insert_submissions(conn, &mut state, &writes).await;
+                let answers = results.into_iter().map(|result| result.map(|()| Box::new(()) as Output));
+                finished.extend(replies.into_iter().zip(answers));
+            }
+        }
         if state.poisoned {
             break;
         }
