@@ -14,8 +14,11 @@
 //! 3. Export: `Export::start` + `next_page` to the end over 100,000 submissions (and 1,000,000 when
 //!    `EXPORT_BENCH_ROWS=1000000`), CSV formatted into `io::sink()`: rows/s, rows/s per CPU second, peak RSS.
 //!
-//! Environment: `INGEST_BENCH_SUBMISSIONS` (3000) and `INGEST_BENCH_SECONDS` (10) bound each ingest and baseline
-//! run (whichever comes first); `INGEST_BENCH_CLIENTS` ("1,8,64"); `INGEST_BENCH_PARTS` ("sqlite,postgres,export");
+//! Ingest and baseline alternate in `INGEST_BENCH_ROUNDS` (4) rounds and each is reported as the sum of its rounds,
+//! so drift in the machine's load and the disk's flush latency hits both alike.
+//!
+//! Environment: `INGEST_BENCH_SUBMISSIONS` (20000) and `INGEST_BENCH_SECONDS` (10) bound each ingest and baseline
+//! measurement (whichever comes first; each round gets its share); `INGEST_BENCH_CLIENTS` ("1,8,64"); `INGEST_BENCH_PARTS` ("sqlite,postgres,export");
 //! `EXPORT_BENCH_ROWS` (100000; 1000000 runs 100k then 1M); `INGEST_BENCH_PG_URL` uses an existing server instead
 //! of starting one.
 
@@ -59,6 +62,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 struct Config {
     submissions: usize,
     seconds: f64,
+    /// Ingest and baseline alternate this many times, each round with its share of `submissions` and `seconds`,
+    /// so the disk's and the machine's drift (fsync latency here varies from 0.2 to 4 ms over minutes) hits both.
+    rounds: usize,
     clients: Vec<usize>,
     parts: String,
     export_rows: usize,
@@ -66,8 +72,9 @@ struct Config {
 
 fn main() {
     let config = Config {
-        submissions: env_or("INGEST_BENCH_SUBMISSIONS", 3000),
+        submissions: env_or("INGEST_BENCH_SUBMISSIONS", 20_000),
         seconds: env_or("INGEST_BENCH_SECONDS", 10.0),
+        rounds: env_or("INGEST_BENCH_ROUNDS", 4).max(1),
         clients: std::env::var("INGEST_BENCH_CLIENTS")
             .unwrap_or_else(|_| "1,8,64".into())
             .split(',')
@@ -92,13 +99,19 @@ async fn run(config: Config) {
         let f = setup(store).await;
         let mut baseline = SqliteBaseline::open(&dir.path().join("baseline.db")).await;
         for &clients in &config.clients {
-            let before = f.store.writer_stats();
-            let ingest = ingest(&f, clients, &config).await;
+            let (before, counts) = (f.store.writer_stats(), baseline.counts());
+            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
+            for _ in 0..config.rounds {
+                ingests.push(ingest(&f, clients, &config.round()).await);
+                let sizes = match sizes {
+                    Some(sizes) => sizes,
+                    None => *sizes.insert(sqlite_sizes(&path).await),
+                };
+                bases.push(baseline.run(clients, sizes, &config.round(), false).await);
+            }
             let after = f.store.writer_stats();
+            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
-            let sizes = sqlite_sizes(&path).await;
-            let counts = baseline.counts();
-            let base = baseline.run(clients, sizes, &config, false).await;
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
             report_writer(clients, &ingest, before, after);
             println!(
@@ -123,10 +136,18 @@ async fn run(config: Config) {
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(80).connect(&cluster.url).await.unwrap();
         pg_baseline_tables(&pool).await;
         for &clients in &config.clients {
-            let ingest = ingest(&f, clients, &config).await;
-            let sizes = pg_sizes(&pool).await;
-            let base = pg_baseline(&pool, clients, sizes, &config, false).await;
+            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
+            for _ in 0..config.rounds {
+                ingests.push(ingest(&f, clients, &config.round()).await);
+                let sizes = match sizes {
+                    Some(sizes) => sizes,
+                    None => *sizes.insert(pg_sizes(&pool).await),
+                };
+                bases.push(pg_baseline(&pool, clients, sizes, &config.round(), false).await);
+            }
+            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             report("postgres", clients, &ingest, &base, sizes, None);
+            println!("postgres ingest, {clients} clients: threads: {}", ingest.threads);
             let shaped = pg_baseline(&pool, clients, sizes, &config, true).await;
             report_shaped("postgres", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
@@ -269,7 +290,34 @@ struct Run {
     latencies: Vec<Duration>,
 }
 
+impl Config {
+    /// The stop rule of one round of an alternating comparison.
+    fn round(&self) -> Config {
+        Config {
+            submissions: self.submissions.div_ceil(self.rounds),
+            seconds: self.seconds / self.rounds as f64,
+            rounds: 1,
+            clients: Vec::new(),
+            parts: String::new(),
+            export_rows: 0,
+        }
+    }
+}
+
 impl Run {
+    /// Rounds of the same measurement as one: counts, times and latencies summed, thread use averaged over time.
+    fn combine(runs: Vec<Run>) -> Run {
+        let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+        let mut threads = ThreadCpu::default();
+        for run in &runs {
+            threads.add_weighted(&run.threads, run.seconds / seconds);
+        }
+        let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+        latencies.sort();
+        let (count, cpu) = (runs.iter().map(|r| r.count).sum(), runs.iter().map(|r| r.cpu).sum());
+        Run { count, seconds, cpu, threads, latencies }
+    }
+
     fn rate(&self) -> f64 {
         self.count as f64 / self.seconds
     }
@@ -942,6 +990,20 @@ struct ThreadCpu {
     sqlite: (f64, f64),
     writer: (f64, f64),
     other: (f64, f64),
+}
+
+impl ThreadCpu {
+    fn add_weighted(&mut self, other: &ThreadCpu, weight: f64) {
+        for (mine, theirs) in [
+            (&mut self.tokio, other.tokio),
+            (&mut self.sqlite, other.sqlite),
+            (&mut self.writer, other.writer),
+            (&mut self.other, other.other),
+        ] {
+            mine.0 += theirs.0 * weight;
+            mine.1 += theirs.1 * weight;
+        }
+    }
 }
 
 impl std::fmt::Display for ThreadCpu {

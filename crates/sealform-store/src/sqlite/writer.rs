@@ -38,7 +38,7 @@ enum Run {
     /// A new submission: consecutive ones are written together ([`submissions::insert_submissions`]), their audit
     /// entries chained after the in-memory head of [`BatchState`], so the head row is read once and written once
     /// per transaction instead of per write.
-    Submission(SubmissionWrite),
+    Submission(Box<SubmissionWrite>),
 }
 
 struct WriteOp {
@@ -179,7 +179,7 @@ impl Writer {
 
     /// Queues a new submission (see [`Run::Submission`]) and waits until the transaction holding it has committed.
     pub(crate) async fn insert_submission(&self, write: SubmissionWrite) -> Result<(), StoreError> {
-        self.submit(Run::Submission(write)).await
+        self.submit(Run::Submission(Box::new(write))).await
     }
 
     async fn submit<T: Send + 'static>(&self, run: Run) -> Result<T, StoreError> {
@@ -303,11 +303,11 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Co
             }
             Run::Submission(write) => {
                 // This submission and those queued right behind it go to SQLite together.
-                let (mut replies, mut writes) = (vec![op.reply], vec![write]);
+                let (mut replies, mut writes) = (vec![op.reply], vec![*write]);
                 while let Some(next) = ops.next_if(|next| matches!(next.run, Run::Submission(_))) {
                     if let Run::Submission(write) = next.run {
                         replies.push(next.reply);
-                        writes.push(write);
+                        writes.push(*write);
                     }
                 }
                 let results = submissions::insert_submissions(conn, &mut state, &writes).await;
