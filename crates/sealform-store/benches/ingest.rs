@@ -14,8 +14,11 @@
 //! 3. Export: `Export::start` + `next_page` to the end over 100,000 submissions (and 1,000,000 when
 //!    `EXPORT_BENCH_ROWS=1000000`), CSV formatted into `io::sink()`: rows/s, rows/s per CPU second, peak RSS.
 //!
-//! Environment: `INGEST_BENCH_SUBMISSIONS` (3000) and `INGEST_BENCH_SECONDS` (10) bound each ingest and baseline
-//! run (whichever comes first); `INGEST_BENCH_CLIENTS` ("1,8,64"); `INGEST_BENCH_PARTS` ("sqlite,postgres,export");
+//! Ingest and baseline alternate in `INGEST_BENCH_ROUNDS` (4) rounds and each is reported as the sum of its rounds,
+//! so drift in the machine's load and the disk's flush latency hits both alike.
+//!
+//! Environment: `INGEST_BENCH_SUBMISSIONS` (20000) and `INGEST_BENCH_SECONDS` (10) bound each ingest and baseline
+//! measurement (whichever comes first; each round gets its share); `INGEST_BENCH_CLIENTS` ("1,8,64"); `INGEST_BENCH_PARTS` ("sqlite,postgres,export");
 //! `EXPORT_BENCH_ROWS` (100000; 1000000 runs 100k then 1M); `INGEST_BENCH_PG_URL` uses an existing server instead
 //! of starting one.
 
@@ -38,7 +41,7 @@ use sealform_core::sealing::{Answers, NewAnswers, RecordRef, seal_revision, stor
 use sealform_core::store::Store;
 use sealform_core::submission::{SubmissionQuery, SubmissionSummary};
 use sealform_crypto::{MasterKey, Suite};
-use sealform_store::{PgStore, SqliteOptions, SqliteStore};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore, WriterStats};
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -59,6 +62,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 struct Config {
     submissions: usize,
     seconds: f64,
+    /// Ingest and baseline alternate this many times, each round with its share of `submissions` and `seconds`,
+    /// so the disk's and the machine's drift (fsync latency here varies from 0.2 to 4 ms over minutes) hits both.
+    rounds: usize,
     clients: Vec<usize>,
     parts: String,
     export_rows: usize,
@@ -66,8 +72,9 @@ struct Config {
 
 fn main() {
     let config = Config {
-        submissions: env_or("INGEST_BENCH_SUBMISSIONS", 3000),
+        submissions: env_or("INGEST_BENCH_SUBMISSIONS", 20_000),
         seconds: env_or("INGEST_BENCH_SECONDS", 10.0),
+        rounds: env_or("INGEST_BENCH_ROUNDS", 4).max(1),
         clients: std::env::var("INGEST_BENCH_CLIENTS")
             .unwrap_or_else(|_| "1,8,64".into())
             .split(',')
@@ -92,13 +99,26 @@ async fn run(config: Config) {
         let f = setup(store).await;
         let mut baseline = SqliteBaseline::open(&dir.path().join("baseline.db")).await;
         for &clients in &config.clients {
-            let before = f.store.writer_stats();
-            let ingest = ingest(&f, clients, &config).await;
+            let (before, counts) = (f.store.writer_stats(), baseline.counts());
+            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
+            for _ in 0..config.rounds {
+                ingests.push(ingest(&f, clients, &config.round()).await);
+                let sizes = match sizes {
+                    Some(sizes) => sizes,
+                    None => *sizes.insert(sqlite_sizes(&path).await),
+                };
+                bases.push(baseline.run(clients, sizes, &config.round(), false).await);
+            }
             let after = f.store.writer_stats();
+            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
-            let sizes = sqlite_sizes(&path).await;
-            let base = baseline.run(clients, sizes, &config, false).await;
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
+            report_writer(clients, &ingest, before, after);
+            println!(
+                "sqlite baseline, {clients} clients: {:.1} row pairs per commit; threads: {}",
+                baseline.batch_since(counts),
+                base.threads
+            );
             let shaped = baseline.run(clients, sizes, &config, true).await;
             report_shaped("sqlite", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
@@ -116,10 +136,18 @@ async fn run(config: Config) {
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(80).connect(&cluster.url).await.unwrap();
         pg_baseline_tables(&pool).await;
         for &clients in &config.clients {
-            let ingest = ingest(&f, clients, &config).await;
-            let sizes = pg_sizes(&pool).await;
-            let base = pg_baseline(&pool, clients, sizes, &config, false).await;
+            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
+            for _ in 0..config.rounds {
+                ingests.push(ingest(&f, clients, &config.round()).await);
+                let sizes = match sizes {
+                    Some(sizes) => sizes,
+                    None => *sizes.insert(pg_sizes(&pool).await),
+                };
+                bases.push(pg_baseline(&pool, clients, sizes, &config.round(), false).await);
+            }
+            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             report("postgres", clients, &ingest, &base, sizes, None);
+            println!("postgres ingest, {clients} clients: threads: {}", ingest.threads);
             let shaped = pg_baseline(&pool, clients, sizes, &config, true).await;
             report_shaped("postgres", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
@@ -257,10 +285,39 @@ struct Run {
     seconds: f64,
     /// Process CPU seconds (all threads, including the database's own in SQLite's case) over the run.
     cpu: f64,
+    /// CPU per group of threads over the run, as cores.
+    threads: ThreadCpu,
     latencies: Vec<Duration>,
 }
 
+impl Config {
+    /// The stop rule of one round of an alternating comparison.
+    fn round(&self) -> Config {
+        Config {
+            submissions: self.submissions.div_ceil(self.rounds),
+            seconds: self.seconds / self.rounds as f64,
+            rounds: 1,
+            clients: Vec::new(),
+            parts: String::new(),
+            export_rows: 0,
+        }
+    }
+}
+
 impl Run {
+    /// Rounds of the same measurement as one: counts, times and latencies summed, thread use averaged over time.
+    fn combine(runs: Vec<Run>) -> Run {
+        let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+        let mut threads = ThreadCpu::default();
+        for run in &runs {
+            threads.add_weighted(&run.threads, run.seconds / seconds);
+        }
+        let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+        latencies.sort();
+        let (count, cpu) = (runs.iter().map(|r| r.count).sum(), runs.iter().map(|r| r.cpu).sum());
+        Run { count, seconds, cpu, threads, latencies }
+    }
+
     fn rate(&self) -> f64 {
         self.count as f64 / self.seconds
     }
@@ -289,6 +346,7 @@ async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Ru
     let claimed = Arc::new(AtomicUsize::new(0));
     let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
     let cpu = proc_cpu_seconds();
+    let threads = ThreadSnapshot::now();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
@@ -311,7 +369,7 @@ async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Ru
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
-    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, threads: threads.since(seconds), latencies }
 }
 
 #[derive(Clone, Copy)]
@@ -385,6 +443,25 @@ fn report(backend: &str, clients: usize, ingest: &Run, base: &Run, sizes: Sizes,
     );
 }
 
+/// Where the SQLite writer's time went during an ingest run, and which threads used the CPU.
+fn report_writer(clients: usize, ingest: &Run, before: WriterStats, after: WriterStats) {
+    let commits = (after.commits - before.commits).max(1) as f64;
+    let writes = (after.writes - before.writes).max(1) as f64;
+    let busy = (after.busy - before.busy).as_secs_f64();
+    let committing = (after.committing - before.committing).as_secs_f64();
+    let queued = (after.queued - before.queued).as_secs_f64();
+    println!(
+        "sqlite writer, {clients} clients: busy {:.0}% of the run; per transaction {:.2} ms ({:.2} ms of it COMMIT), \
+         {:.0} µs per write outside COMMIT; a write waits {:.2} ms in the queue; threads: {}",
+        100.0 * busy / ingest.seconds,
+        1e3 * busy / commits,
+        1e3 * committing / commits,
+        1e6 * (busy - committing) / writes,
+        1e3 * queued / writes,
+        ingest.threads,
+    );
+}
+
 fn report_shaped(backend: &str, clients: usize, ingest: &Run, shaped: &Run) {
     println!(
         "{backend} diagnosis, {clients} clients: the store's statements on plain tables, no crypto: {:.0}/s; latency \
@@ -447,6 +524,8 @@ impl BaseRow {
 struct SqliteBaseline {
     queue: Option<mpsc::Sender<(BaseRow, oneshot::Sender<()>)>>,
     done: Option<tokio::task::JoinHandle<()>>,
+    /// Rows written and transactions committed so far, to report the batch sizes the baseline reached.
+    counts: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl SqliteBaseline {
@@ -479,6 +558,8 @@ impl SqliteBaseline {
         .await
         .unwrap();
         let (queue, mut rx) = mpsc::channel::<(BaseRow, oneshot::Sender<()>)>(4096);
+        let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let counted = Arc::clone(&counts);
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
@@ -514,13 +595,25 @@ impl SqliteBaseline {
                     .unwrap();
                 }
                 sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+                counted.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counted.1.fetch_add(1, Ordering::Relaxed);
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(());
                 }
             }
             conn.close().await.unwrap();
         });
-        Self { queue: Some(queue), done: Some(done) }
+        Self { queue: Some(queue), done: Some(done), counts }
+    }
+
+    /// Rows per commit since `before` (a reading of [`Self::counts`]).
+    fn batch_since(&self, before: (u64, u64)) -> f64 {
+        let (rows, commits) = self.counts();
+        (rows - before.0) as f64 / (commits - before.1).max(1) as f64
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.counts.0.load(Ordering::Relaxed), self.counts.1.load(Ordering::Relaxed))
     }
 
     async fn run(&mut self, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
@@ -612,6 +705,7 @@ where
     let claimed = Arc::new(AtomicUsize::new(0));
     let (limit, deadline) = (config.submissions, Duration::from_secs_f64(config.seconds));
     let cpu = proc_cpu_seconds();
+    let threads = ThreadSnapshot::now();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
@@ -633,7 +727,7 @@ where
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
-    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, latencies }
+    Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, threads: threads.since(seconds), latencies }
 }
 
 async fn pg_baseline_tables(pool: &sqlx::PgPool) {
@@ -841,6 +935,91 @@ fn proc_cpu_seconds() -> f64 {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
         .unwrap_or(100.0);
     ticks / hz
+}
+
+/// Each of this process's threads at one moment: (thread id, name, CPU seconds, seconds spent runnable but waiting
+/// for a core), from `/proc/self/task/*/schedstat`.
+struct ThreadSnapshot(Vec<(String, String, f64, f64)>);
+
+impl ThreadSnapshot {
+    fn now() -> Self {
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let (Ok(name), Ok(stat)) = (
+                std::fs::read_to_string(task.path().join("comm")),
+                std::fs::read_to_string(task.path().join("schedstat")),
+            ) else {
+                continue;
+            };
+            let mut fields = stat.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(0.0) / 1e9);
+            let (cpu, waited) = (fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0));
+            threads.push((task.file_name().to_string_lossy().into_owned(), name.trim().to_owned(), cpu, waited));
+        }
+        Self(threads)
+    }
+
+    /// Cores used and cores' worth of waiting for a core since `self`, over `seconds` of wall time, by kind of
+    /// thread: it shows whether the writer's threads were short of CPU while the writer was "busy".
+    fn since(&self, seconds: f64) -> ThreadCpu {
+        let mut cpu = ThreadCpu::default();
+        for (tid, name, now_cpu, now_waited) in Self::now().0 {
+            let (before_cpu, before_waited) =
+                self.0.iter().find(|(t, ..)| *t == tid).map_or((0.0, 0.0), |(_, _, c, w)| (*c, *w));
+            let used = (now_cpu - before_cpu) / seconds;
+            let waited = (now_waited - before_waited) / seconds;
+            let kind = if name.starts_with("tokio") {
+                &mut cpu.tokio
+            } else if name.starts_with("sqlx-sqlite") {
+                &mut cpu.sqlite
+            } else if name == "sqlite-writer" {
+                &mut cpu.writer
+            } else {
+                &mut cpu.other
+            };
+            kind.0 += used;
+            kind.1 += waited;
+        }
+        cpu
+    }
+}
+
+/// (cores used, cores' worth of waiting for a core) by kind of thread during a run.
+#[derive(Clone, Copy, Default)]
+struct ThreadCpu {
+    tokio: (f64, f64),
+    sqlite: (f64, f64),
+    writer: (f64, f64),
+    other: (f64, f64),
+}
+
+impl ThreadCpu {
+    fn add_weighted(&mut self, other: &ThreadCpu, weight: f64) {
+        for (mine, theirs) in [
+            (&mut self.tokio, other.tokio),
+            (&mut self.sqlite, other.sqlite),
+            (&mut self.writer, other.writer),
+            (&mut self.other, other.other),
+        ] {
+            mine.0 += theirs.0 * weight;
+            mine.1 += theirs.1 * weight;
+        }
+    }
+}
+
+impl std::fmt::Display for ThreadCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds = [
+            ("tokio workers", self.tokio),
+            ("SQLite connection threads", self.sqlite),
+            ("SQLite writer thread", self.writer),
+            ("other", self.other),
+        ];
+        for (i, (name, (used, waited))) in kinds.into_iter().filter(|(_, (u, w))| u + w > 0.0).enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            write!(f, "{sep}{name} {used:.2} cores (+{waited:.2} waiting for one)")?;
+        }
+        Ok(())
+    }
 }
 
 fn status_kib(key: &str) -> u64 {

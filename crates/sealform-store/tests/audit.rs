@@ -584,6 +584,76 @@ async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing(
     assert!(read_submission(&w.store, &keyring, w.ctx(), org_id, existing, None, now).await.unwrap().is_some());
 }
 
+/// SQLite's writer sends the submissions queued together to SQLite several per call (one multi-row INSERT per
+/// table). One that cannot be stored (it names a form version that does not exist, so its row breaks a foreign key)
+/// makes its whole call fail; the others of that call must still commit, each with its entry, the bad one alone
+/// must fail without an entry, and the chain must stay gap-free and verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_bad_submission_in_a_shared_call_fails_alone() {
+    use sealform_core::submission::{NewSubmission, SealedRevision};
+    let w = sqlite_world().await;
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Shared Calls");
+    let (org_id, key) = (org.id, org.key.id);
+    w.store.bootstrap(org, fixtures::user("o@shared.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let entries_before = w.entries().await.len();
+    let stats_before = w.store.writer_stats();
+    let w = Arc::new(w);
+    // All at once: the first transaction's fsync leaves the rest queued together, so they share calls.
+    let tasks: Vec<_> = (0..40u8)
+        .map(|i| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move {
+                let id = sealform_core::ids::SubmissionId::new();
+                let bad = i % 10 == 5;
+                let revision = SealedRevision {
+                    revision: 1,
+                    envelope: vec![i; 64],
+                    wrapped_key: vec![i; 32],
+                    key_id: key,
+                    created_by: None,
+                    created_at: now,
+                };
+                let new = NewSubmission {
+                    org_id,
+                    id,
+                    form_id: form,
+                    form_version: if bad { 2 } else { 1 },
+                    revision,
+                    index: vec![("q".to_owned(), [i; 16])],
+                    files: Vec::new(),
+                };
+                let targets = vec![Target::new("submission", id)];
+                let entry = w.ctx().entry(Entry::ok(Some(org_id), Action::SubmissionCreate, targets, now)).unwrap();
+                (bad, id, w.store.tenant(org_id).insert_submission(new, entry).await)
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    for task in tasks {
+        let (bad, id, result) = task.await.unwrap();
+        assert_eq!(result.is_err(), bad, "submission {id}: {result:?}");
+        if !bad {
+            stored.push(id.to_string());
+        }
+    }
+    let stats = w.store.writer_stats();
+    assert!(stats.commits - stats_before.commits < 40, "the 40 submissions never shared a transaction");
+    assert_eq!(w.store.tenant(org_id).count_submissions(form).await.unwrap(), 36);
+    let rows = w.entries().await;
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=rows.len() as i64).collect::<Vec<_>>());
+    let mut targets: Vec<String> =
+        rows[entries_before..].iter().map(|r| w.auditor.open_detail(r).unwrap().targets[0].id.clone()).collect();
+    targets.sort();
+    stored.sort();
+    assert_eq!(targets, stored, "exactly one entry per stored submission, none for a refused one");
+    let mut progress = |_: u64| {};
+    let verdict = verify(&w.store, &w.auditor, None, &mut progress).await.unwrap();
+    assert_eq!(verdict, Verdict::Ok { entries: rows.len() as u64 });
+}
+
 // ----- tampering with the real SQLite file -----
 
 /// A trail of 30 entries one minute apart, so checkpoints fall at entries 1, 11 and 21.

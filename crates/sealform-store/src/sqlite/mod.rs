@@ -7,6 +7,7 @@ mod folder_grants;
 mod folders;
 mod native_api;
 mod queries;
+mod submissions;
 mod writer;
 
 use std::path::Path;
@@ -95,7 +96,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(backend("open read pool"))?;
-        Ok(Self { reads, writer: Writer::spawn(write_conn) })
+        Ok(Self { reads, writer: Writer::spawn(write_conn)? })
     }
 
     /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the
@@ -107,11 +108,7 @@ impl SqliteStore {
     #[cfg(feature = "bench-internals")]
     #[doc(hidden)]
     pub async fn insert_submission_unaudited(&self, submission: NewSubmission) -> Result<(), StoreError> {
-        self.writer
-            .write_batched(move |conn, state| {
-                Box::pin(queries::insert_submission_batched(conn, state, submission, None))
-            })
-            .await
+        self.writer.insert_submission(submissions::SubmissionWrite { new: submission, audit: None }).await
     }
 
     /// How many writes and commits the writer has done: under concurrent load, fewer commits than writes shows
@@ -413,11 +410,7 @@ impl SubmissionStore for SqliteStore {
         submission: NewSubmission,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
-        self.writer
-            .write_batched(move |conn, state| {
-                Box::pin(queries::insert_submission_batched(conn, state, submission, Some(audit)))
-            })
-            .await
+        self.writer.insert_submission(submissions::SubmissionWrite { new: submission, audit: Some(audit) }).await
     }
 
     async fn latest_revision(

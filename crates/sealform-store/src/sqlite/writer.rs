@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use std::collections::HashSet;
 
@@ -17,6 +18,7 @@ use sealform_crypto::KeyId;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::submissions::{self, SubmissionWrite};
 use crate::error::backend;
 
 /// Most writes folded into one transaction; bounds the latency a write waits behind others.
@@ -28,23 +30,22 @@ const QUEUE_DEPTH: usize = 4096;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
 type PlainRun = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
-type BatchedRun = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<Output, StoreError>>
-        + Send,
->;
 
 /// How a write runs inside the batch transaction.
 enum Run {
     /// Inside a savepoint the writer opens and closes; may read and move the audit head row itself.
     Plain(PlainRun),
-    /// Opens and closes its own savepoint and appends its audit entry after the in-memory chain head of
-    /// [`BatchState`], so the head row is read once and written once per transaction instead of per write.
-    Batched(BatchedRun),
+    /// A new submission: consecutive ones are written together ([`submissions::insert_submissions`]), their audit
+    /// entries chained after the in-memory head of [`BatchState`], so the head row is read once and written once
+    /// per transaction instead of per write.
+    Submission(Box<SubmissionWrite>),
 }
 
 struct WriteOp {
     run: Run,
     reply: oneshot::Sender<Result<Output, StoreError>>,
+    /// When the caller queued it, for the time writes wait before their transaction starts.
+    queued_at: Instant,
 }
 
 /// What batched writes share within one transaction. Valid only inside it: the writer holds SQLite's write lock
@@ -84,6 +85,10 @@ impl BatchState {
         self.poisoned = true;
     }
 
+    pub(crate) fn poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// Writes the in-memory head back to the head row, if it moved.
     async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if let Some(head) = self.head.take() {
@@ -104,19 +109,34 @@ enum Job {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Counters of the writer's work.
+/// Counters of the writer's work, cumulative since it started; the difference of two readings describes the
+/// interval between them (how big batches were, how long the writer was busy and on what).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
     /// Writes that ran (committed or rolled back to their savepoint).
     pub writes: u64,
     /// Transactions committed.
     pub commits: u64,
+    /// Time inside transactions, from `BEGIN IMMEDIATE` to the end of `COMMIT` (the rest the writer was idle or
+    /// waiting to be scheduled).
+    pub busy: Duration,
+    /// Of `busy`, the time in `COMMIT` itself: mostly the WAL's fsync.
+    pub committing: Duration,
+    /// Summed over writes: the time from being queued to the start of the transaction that ran it.
+    pub queued: Duration,
 }
 
 #[derive(Default)]
 struct Counters {
     writes: AtomicU64,
     commits: AtomicU64,
+    busy_nanos: AtomicU64,
+    committing_nanos: AtomicU64,
+    queued_nanos: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, time: Duration) {
+    counter.fetch_add(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -127,11 +147,23 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: SqliteConnection) -> Self {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. As a task on the shared runtime
+    /// it had to be scheduled again after every statement (each is a round trip to the connection's SQLite thread),
+    /// and under load the runtime's workers were busy sealing submissions, so those wake-ups queued behind the very
+    /// work that feeds the writer. On its own thread the writer resumes as soon as SQLite answers, and it never
+    /// takes a worker away from sealing. The thread ends when the last handle is dropped or [`Writer::close`] runs.
+    pub(crate) fn spawn(conn: SqliteConnection) -> Result<Self, StoreError> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(conn, rx, Arc::clone(&counters)));
-        Self { queue, counters }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
+        let thread_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || runtime.block_on(run(conn, rx, thread_counters)))
+            .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
+        Ok(Self { queue, counters })
     }
 
     /// Queues `op` and waits until the transaction holding it has committed.
@@ -145,25 +177,15 @@ impl Writer {
         self.submit(Run::Plain(run)).await
     }
 
-    /// Queues a batched write (see [`Run::Batched`]) and waits until the transaction holding it has committed.
-    /// `op` must open the savepoint `write_op` before changing anything and release it, or roll back to it and
-    /// release it on failure (poisoning the batch if that fails too).
-    pub(crate) async fn write_batched<T, F>(&self, op: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut BatchState) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
-    {
-        let run: BatchedRun =
-            Box::new(move |conn, state| Box::pin(async move { op(conn, state).await.map(|v| Box::new(v) as Output) }));
-        self.submit(Run::Batched(run)).await
+    /// Queues a new submission (see [`Run::Submission`]) and waits until the transaction holding it has committed.
+    pub(crate) async fn insert_submission(&self, write: SubmissionWrite) -> Result<(), StoreError> {
+        self.submit(Run::Submission(Box::new(write))).await
     }
 
     async fn submit<T: Send + 'static>(&self, run: Run) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Backend { operation: "queue write", source: "the writer has stopped".into() };
-        self.queue.send(Job::Write(WriteOp { run, reply })).await.map_err(|_| gone())?;
+        self.queue.send(Job::Write(WriteOp { run, reply, queued_at: Instant::now() })).await.map_err(|_| gone())?;
         let output = answer.await.map_err(|_| gone())??;
         // The writer hands back exactly what `op` returned, so the downcast cannot fail.
         output
@@ -181,9 +203,13 @@ impl Writer {
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
+        let c = &self.counters;
         WriterStats {
-            writes: self.counters.writes.load(Ordering::Relaxed),
-            commits: self.counters.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(c.busy_nanos.load(Ordering::Relaxed)),
+            committing: Duration::from_nanos(c.committing_nanos.load(Ordering::Relaxed)),
+            queued: Duration::from_nanos(c.queued_nanos.load(Ordering::Relaxed)),
         }
     }
 
@@ -232,8 +258,13 @@ async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: 
         return;
     }
     let count = ops.len() as u64;
-    let (committed, answers) = run_batch(conn, ops).await;
+    let started = Instant::now();
+    for op in &ops {
+        add(&counters.queued_nanos, started.saturating_duration_since(op.queued_at));
+    }
+    let (committed, answers) = run_batch(conn, ops, counters).await;
     // Count before answering, so a caller that has its answer sees its write in the stats.
+    add(&counters.busy_nanos, started.elapsed());
     counters.writes.fetch_add(count, Ordering::Relaxed);
     if committed {
         counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -256,20 +287,34 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
 }
 
 /// Runs one batch; returns whether it committed, and every op's answer (sent by the caller after counting).
-async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec<Answer>) {
+async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) -> (bool, Vec<Answer>) {
     if let Err(err) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
         tracing::error!(error = %err, "could not begin a write transaction");
         return (false, failed(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string()));
     }
     let mut finished = Vec::with_capacity(ops.len());
     let mut state = BatchState::default();
-    let mut ops = ops.into_iter();
-    for op in ops.by_ref() {
-        let result = match op.run {
-            Run::Plain(run) => run_plain(conn, &mut state, run).await,
-            Run::Batched(run) => run(conn, &mut state).await,
-        };
-        finished.push((op.reply, result));
+    let mut ops = ops.into_iter().peekable();
+    while let Some(op) = ops.next() {
+        match op.run {
+            Run::Plain(run) => {
+                let result = run_plain(conn, &mut state, run).await;
+                finished.push((op.reply, result));
+            }
+            Run::Submission(write) => {
+                // This submission and those queued right behind it go to SQLite together.
+                let (mut replies, mut writes) = (vec![op.reply], vec![*write]);
+                while let Some(next) = ops.next_if(|next| matches!(next.run, Run::Submission(_))) {
+                    if let Run::Submission(write) = next.run {
+                        replies.push(next.reply);
+                        writes.push(*write);
+                    }
+                }
+                let results = submissions::insert_submissions(conn, &mut state, &writes).await;
+                let answers = results.into_iter().map(|result| result.map(|()| Box::new(()) as Output));
+                finished.extend(replies.into_iter().zip(answers));
+            }
+        }
         if state.poisoned {
             break;
         }
@@ -281,7 +326,12 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>) -> (bool, Vec
         state.flush(conn).await
     };
     let committed = match flushed {
-        Ok(()) => sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit")),
+        Ok(()) => {
+            let started = Instant::now();
+            let committed = sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit"));
+            add(&counters.committing_nanos, started.elapsed());
+            committed
+        }
         Err(err) => Err(err),
     };
     match committed {
