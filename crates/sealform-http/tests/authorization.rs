@@ -376,23 +376,48 @@ async fn the_access_review_lists_who_may_see_what_and_flags_stale_grants<B: Back
     else {
         return;
     };
-    let (form, _) = intake(&c, "Intake").await;
+    let (form, submission) = intake(&c, "Intake").await;
     c.member_session("rev@a.example", Role::Reviewer).await;
     c.member_session("aud@a.example", Role::Auditor).await;
+    c.member_session("script@a.example", Role::Reviewer).await;
     c.grant("rev@a.example", form, &[Right::View, Right::Edit], true, Some(Duration::hours(1))).await;
     c.grant("aud@a.example", form, &[Right::View], false, None).await;
+    c.grant("script@a.example", form, &[Right::View], false, None).await;
     c.clock.advance(Duration::hours(2));
+    // A member who only ever reads through an API key: the review's "last access" counts their keys too.
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let (key, _) = sealform_core::api_keys::create(
+        &c.store,
+        &c.clock,
+        audit,
+        c.org_a,
+        "script@a.example",
+        "nightly",
+        vec![Scope::Read],
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let read = Request::get(format!("/api/v1/submissions/{submission}"))
+        .header("authorization", format!("Bearer {}", key.as_str()))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(c.send(read).await.status, StatusCode::OK);
     let owner = owner(&c).await;
     let review = c.get("/console/access-review.csv", &owner).await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert_eq!(review.headers["content-type"], "text/csv; charset=utf-8");
     let lines: Vec<&str> = review.body.lines().collect();
-    assert_eq!(lines.len(), 4, "header, the owner, two grants: {}", review.body);
+    assert_eq!(lines.len(), 5, "header, the owner, three grants: {}", review.body);
     assert!(lines[1].contains("\"a@a.example\",\"owner\",\"all (role)\""), "{}", lines[1]);
     let rev = lines.iter().find(|l| l.contains("rev@a.example")).unwrap();
     assert!(rev.contains("\"view edit\",\"hidden\"") && rev.contains("\"expired\""), "stale grants stand out: {rev}");
     let aud = lines.iter().find(|l| l.contains("aud@a.example")).unwrap();
-    assert!(aud.contains("\"active\""), "{aud}");
+    assert!(aud.contains("\"active\"") && aud.ends_with("\"never\""), "{aud}");
+    let script = lines.iter().find(|l| l.contains("script@a.example")).unwrap();
+    assert!(!script.ends_with("\"never\""), "read through a key is an access: {script}");
     // Signed in again: two hours passed.
     let auditor = format!("__Host-sealform={}", c.login("aud@a.example", PASSWORD).await.1.unwrap());
     assert_eq!(c.get("/console/access-review.csv", &auditor).await.status, StatusCode::OK, "auditors review access");

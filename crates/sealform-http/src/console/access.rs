@@ -404,29 +404,36 @@ impl FolderTree {
 /// matter when they have not touched a form for that long (then the column says so).
 const LAST_ACCESS_SCAN: u32 = 5_000;
 
-/// When `user` last read or changed records of each form (from their audit entries that name a form), newest
-/// first; and whether the scan reached their oldest entry.
+/// When `user` last read or changed records of each form, in the console or through any of their API keys (from
+/// the audit entries of each that name a form), newest first; and whether the scans reached their oldest entries.
 async fn last_access<S: Store>(
     state: &AppState<S>,
     org: sealform_core::ids::OrgId,
     user: UserId,
 ) -> Result<(std::collections::HashMap<String, OffsetDateTime>, bool), ApiError> {
-    let query = sealform_core::audit::AuditQuery {
-        org,
-        action: None,
-        actor: Some(*user.as_uuid()),
-        target_hash: None,
-        from: None,
-        to: None,
-        limit: LAST_ACCESS_SCAN,
-    };
-    let rows = state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)?;
-    let complete = rows.len() < LAST_ACCESS_SCAN as usize;
-    let mut last = std::collections::HashMap::new();
-    for row in rows.iter().filter(|row| row.action.starts_with("submission.") || row.action == "file.read") {
-        let detail = state.auditor.open_detail(row)?;
-        for target in detail.targets.into_iter().filter(|t| t.kind == "form") {
-            last.entry(target.id).or_insert(row.at);
+    let tenant = state.store.tenant(org);
+    let keys = tenant.api_keys_of(user).await.map_err(DomainError::from)?;
+    let actors = std::iter::once(*user.as_uuid()).chain(keys.iter().map(|k| k.key.id));
+    let mut last: std::collections::HashMap<String, OffsetDateTime> = std::collections::HashMap::new();
+    let mut complete = true;
+    for actor in actors {
+        let query = sealform_core::audit::AuditQuery {
+            org,
+            action: None,
+            actor: Some(actor),
+            target_hash: None,
+            from: None,
+            to: None,
+            limit: LAST_ACCESS_SCAN,
+        };
+        let rows = tenant.audit_search(query).await.map_err(DomainError::from)?;
+        complete &= rows.len() < LAST_ACCESS_SCAN as usize;
+        for row in rows.iter().filter(|row| row.action.starts_with("submission.") || row.action == "file.read") {
+            let detail = state.auditor.open_detail(row)?;
+            for target in detail.targets.into_iter().filter(|t| t.kind == "form") {
+                let at = last.entry(target.id).or_insert(row.at);
+                *at = (*at).max(row.at);
+            }
         }
     }
     Ok((last, complete))
