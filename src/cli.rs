@@ -192,6 +192,10 @@ pub(crate) struct ServeArgs {
     /// Plain HTTP on a non-loopback address is allowed: a TLS proxy sits in front.
     #[arg(long, env = "SEALFORM_BEHIND_TLS_PROXY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub(crate) behind_tls_proxy: Option<bool>,
+    /// Reverse proxies (addresses or ranges like 10.0.0.0/8, comma-separated or repeated) whose X-Forwarded-For
+    /// names the client, for the audit trail and per-address limits; from anyone else the header is ignored.
+    #[arg(long = "trusted-proxy", env = "SEALFORM_TRUSTED_PROXIES", value_delimiter = ',', value_name = "ADDR|RANGE")]
+    pub(crate) trusted_proxies: Vec<String>,
     /// Largest request body in bytes [default: 10485760].
     #[arg(long, env = "SEALFORM_MAX_BODY_BYTES", value_name = "BYTES")]
     pub(crate) max_body_bytes: Option<usize>,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
+use sealform_http::TrustedProxies;
 use sealform_store::DatabaseUrl;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     behind_tls_proxy: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     body_idle_timeout_secs: Option<u64>,
@@ -81,6 +83,7 @@ pub(crate) struct ServerConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) tls: Option<TlsFiles>,
     pub(crate) behind_tls_proxy: bool,
+    pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
     pub(crate) body_idle_timeout: Duration,
@@ -149,6 +152,12 @@ impl Config {
                  give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS proxy terminates HTTPS"
             );
         }
+        let proxies = if serve.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            serve.trusted_proxies.clone()
+        };
+        let trusted_proxies = TrustedProxies::parse(&proxies).map_err(|e| anyhow!("trusted_proxies: {e}"))?;
         let max_body_bytes = serve.max_body_bytes.or(file.max_body_bytes).unwrap_or(defaults::MAX_BODY_BYTES);
         if max_body_bytes == 0 {
             bail!("max_body_bytes must be greater than 0");
@@ -164,6 +173,7 @@ impl Config {
             listen,
             tls,
             behind_tls_proxy,
+            trusted_proxies,
             max_body_bytes,
             request_timeout: secs(
                 "request_timeout_secs",
@@ -261,6 +271,7 @@ impl Config {
             #[serde(skip_serializing_if = "Option::is_none")]
             tls_key: Option<&'a Path>,
             behind_tls_proxy: bool,
+            trusted_proxies: Vec<String>,
             max_body_bytes: usize,
             request_timeout_secs: u64,
             body_idle_timeout_secs: u64,
@@ -287,6 +298,7 @@ impl Config {
             tls_cert: s.tls.as_ref().map(|t| t.cert.as_path()),
             tls_key: s.tls.as_ref().map(|t| t.key.as_path()),
             behind_tls_proxy: s.behind_tls_proxy,
+            trusted_proxies: s.trusted_proxies.to_strings(),
             max_body_bytes: s.max_body_bytes,
             request_timeout_secs: s.request_timeout.as_secs(),
             body_idle_timeout_secs: s.body_idle_timeout.as_secs(),

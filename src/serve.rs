@@ -69,6 +69,7 @@ async fn serve_with<S: Store>(
         request_timeout: server.request_timeout,
         body_idle_timeout: server.body_idle_timeout,
         hsts: config.clients_use_tls(),
+        trusted_proxies: server.trusted_proxies.clone(),
     };
     let mut state = AppState::new(
         store.clone(),

@@ -159,3 +159,52 @@ fn account_policy_settings_are_validated_and_shown() {
     assert!(shown.contains("password_expiry_days = 0") && shown.contains("session_absolute_minutes = 30"), "{shown}");
     assert_one_line_error(&run_cli(&["serve", "--session-absolute-minutes", "5"], None), "session_absolute_minutes");
 }
+
+/// Signs in with a wrong password through `server`, as if a proxy had forwarded the request for `forwarded_for`.
+async fn failed_sign_in(server: &str, forwarded_for: &str) {
+    let page = client().get(format!("{server}/login")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let start = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = html[start..].split('"').next().unwrap().to_owned();
+    let response = client()
+        .post(format!("{server}/login"))
+        .header("cookie", cookie)
+        .header("x-forwarded-for", forwarded_for)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email=nobody%40x.example&password=wrong-password&csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+#[tokio::test]
+async fn the_forwarded_client_is_audited_only_from_a_trusted_proxy() {
+    for (trusted, expected, not_expected) in [(true, "203.0.113.9", "127.0.0.1"), (false, "127.0.0.1", "203.0.113.9")] {
+        let temp = tempfile::tempdir().unwrap();
+        let data = temp.path().join("data");
+        let args: &[&str] = if trusted { &["--trusted-proxy", "127.0.0.1,::1"] } else { &[] };
+        let server = crate::support::server()
+            .data_dir(&data)
+            .args(args.iter().copied())
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        failed_sign_in(&server.url, "198.51.100.1, 203.0.113.9").await;
+        let export =
+            crate::support::ok(&crate::support::admin(&data, &["audit", "export", "--action", "login.failure"], None));
+        assert_eq!(export.lines().count(), 1, "{export}");
+        assert!(export.contains(expected) && !export.contains(not_expected), "trusted: {trusted}: {export}");
+        assert!(!export.contains("198.51.100.1"), "only the address our proxy saw, never the client's own claim");
+    }
+}
+
+#[test]
+fn trusted_proxies_are_shown_and_a_bad_one_is_named() {
+    let (_dir, file) = temp_file("sealform.toml", "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
+    let shown = stdout(&run_cli(&["--config", &file, "config", "show"], None));
+    assert!(shown.contains("trusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]"), "{shown}");
+    let flagged = stdout(&run_cli(&["--config", &file, "config", "show", "--trusted-proxy", "192.0.2.1"], None));
+    assert!(flagged.contains("\"192.0.2.1/32\"") && !flagged.contains("10.0.0.0/8"), "the flag wins: {flagged}");
+    assert_one_line_error(&run_cli(&["serve", "--trusted-proxy", "proxy.example"], None), "trusted_proxies");
+}

@@ -118,6 +118,7 @@ async fn setup() -> Bench {
         request_timeout: Duration::from_secs(60),
         body_idle_timeout: Duration::from_secs(60),
         hsts: false,
+        trusted_proxies: sealform_http::TrustedProxies::default(),
     };
     let mut bench = Bench {
         app: router(state, &settings),

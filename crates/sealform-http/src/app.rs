@@ -42,6 +42,8 @@ pub struct HttpSettings {
     pub body_idle_timeout: Duration,
     /// Send HSTS: the client reaches us over TLS (ours, or a proxy's with `--behind-tls-proxy`).
     pub hsts: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the audit trail and per-address limits).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 /// Shared state of every handler.
@@ -389,4 +391,5 @@ pub fn router<S: Store>(state: AppState<S>, settings: &HttpSettings) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(middleware::from_fn(request_context))
         .layer(middleware::from_fn_with_state(HeaderPolicy { hsts: settings.hsts }, security_headers))
+        .layer(middleware::from_fn_with_state(Arc::new(settings.trusted_proxies.clone()), crate::client_ip::resolve))
 }

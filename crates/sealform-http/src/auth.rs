@@ -85,14 +85,17 @@ pub(crate) fn request_context_of(headers: &HeaderMap, extensions: &http::Extensi
     RequestContext { ip, user_agent, request_id, os_user: None }
 }
 
-/// The client's address, as the connection shows it.
+/// The client's address: the connection's peer, or the client a trusted proxy names ([`crate::client_ip`]).
 pub(crate) fn client_ip<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
     client_ip_of(request.extensions())
 }
 
 /// [`client_ip`] from a request's extensions.
 pub(crate) fn client_ip_of(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+    extensions
+        .get::<crate::client_ip::ClientIp>()
+        .map(|client| client.0)
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()))
 }
 
 /// The audit scope of a logged-in user.

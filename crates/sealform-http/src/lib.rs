@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod auth;
+mod client_ip;
 mod console;
 mod headers;
 mod jotform;
@@ -18,6 +19,7 @@ mod system;
 pub use api::openapi_document;
 pub use api::operations::native_routes;
 pub use app::{AppState, DEFAULT_PUBLIC_SUBMISSIONS_PER_MINUTE, HttpSettings, route_table, router};
+pub use client_ip::TrustedProxies;
 pub use problem::ApiError;
 pub use request_id::RequestId;
 pub use serve::{ConnectionLimits, serve};

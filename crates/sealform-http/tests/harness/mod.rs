@@ -109,6 +109,7 @@ pub async fn console<B: Backend>(test: &str) -> Option<Console<B::S>> {
         request_timeout: StdDuration::from_secs(30),
         body_idle_timeout: StdDuration::from_secs(30),
         hsts: false,
+        trusted_proxies: sealform_http::TrustedProxies::default(),
     };
     let mailbox = Arc::new(Mailbox::default());
     let objects = tempfile::tempdir().unwrap();
