@@ -74,6 +74,19 @@ impl ApiError {
     }
 }
 
+/// A lookup as the answer to a request: the value, 404 when it is not there (not in the caller's organisation
+/// included), or the lookup's own failure as [`ApiError::from`] maps it.
+pub(crate) trait Found<T> {
+    /// See the trait.
+    fn found(self) -> Result<T, ApiError>;
+}
+
+impl<T, E: Into<DomainError>> Found<T> for Result<Option<T>, E> {
+    fn found(self) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::from(e.into()))?.ok_or_else(ApiError::not_found)
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match err {

@@ -17,6 +17,7 @@ use super::input::{PathParams, id};
 use crate::AppState;
 use crate::console::inbox::{file_is_phi, file_name, file_response};
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// An uploaded file.
 #[derive(Serialize, ToSchema)]
@@ -44,21 +45,9 @@ pub(crate) async fn list<S: Store>(
 ) -> Result<Json<Vec<File>>, ApiError> {
     let submission: SubmissionId = id(&raw)?;
     let org = caller.org();
-    let summary = state
-        .store
-        .tenant(org)
-        .submission(submission)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let summary = state.store.tenant(org).submission(submission).await.found()?;
     caller.require_on(Action::ReadSubmissions, summary.form_id)?;
-    let json = state
-        .store
-        .tenant(org)
-        .form_definition(summary.form_id, summary.form_version)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let json = state.store.tenant(org).form_definition(summary.form_id, summary.form_version).await.found()?;
     let definition = Definition::from_json(&json)
         .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
     let files = state.store.tenant(org).files_of(submission).await.map_err(DomainError::from)?;
@@ -88,8 +77,7 @@ pub(crate) async fn download<S: Store>(
 ) -> Result<Response, ApiError> {
     let file: FileId = id(&raw)?;
     let org = caller.org();
-    let record =
-        state.store.tenant(org).file(file).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let record = state.store.tenant(org).file(file).await.found()?;
     caller.require_on(Action::ReadSubmissions, record.form_id)?;
     if caller.hides_phi(record.form_id) && file_is_phi(&state, org, &record).await? {
         return Err(crate::console::forbidden("the key's user may not see this form's PHI fields"));

@@ -21,6 +21,7 @@ use super::input::{PathParams, RawBody, id, query};
 use super::page::{Page, Paging, page_of, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// Where a form is in its life.
 #[derive(Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -137,7 +138,7 @@ pub(crate) async fn org_form<S: Store>(
     raw: &str,
 ) -> Result<FormRecord, ApiError> {
     let form = id(raw)?;
-    state.store.tenant(caller.org()).form(form).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(caller.org()).form(form).await.found()
 }
 
 /// Checks question JSON with the form model's own rules, as a definition.
@@ -189,8 +190,7 @@ pub(crate) async fn create<S: Store>(
         let terms = GrantTerms { rights: vec![Right::View, Right::Manage], hide_phi: false, expires_at: None };
         grant_access(&state.store, audit, caller.org(), id, caller.key.user, &terms, None, caller.now).await?;
     }
-    let form =
-        state.store.tenant(caller.org()).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let form = state.store.tenant(caller.org()).form(id).await.found()?;
     Ok((StatusCode::CREATED, [(http::header::LOCATION, format!("/api/v1/forms/{id}"))], Json(Form::from(&form)))
         .into_response())
 }

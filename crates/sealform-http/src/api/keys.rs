@@ -18,6 +18,7 @@ use super::input::{PathParams, RawBody, id};
 use super::page::rfc3339;
 use crate::AppState;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// A key as listed: its visible prefix and what it may do.
 #[derive(Serialize, ToSchema)]
@@ -120,12 +121,7 @@ pub(crate) async fn create<S: Store>(
     let email = match new.email {
         Some(email) => email,
         None => {
-            let user = state
-                .store
-                .user_by_id(caller.key.user)
-                .await
-                .map_err(DomainError::from)?
-                .ok_or_else(ApiError::not_found)?;
+            let user = state.store.user_by_id(caller.key.user).await.found()?;
             user.email.as_str().to_owned()
         }
     };

@@ -19,6 +19,7 @@ use crate::pages::render;
 use crate::problem::ApiError;
 
 use super::*;
+use crate::problem::Found as _;
 
 with_csrf!(MemberForm, ReauthForm);
 
@@ -253,7 +254,7 @@ pub(crate) async fn users_deactivate<S: Store>(
         Err(redirect) => return Ok(redirect),
     };
     let email = sealform_core::user::Email::parse(&form.email)?;
-    let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let user = state.store.user_by_email(&email).await.found()?;
     let memberships = state.store.memberships_of(user.id).await.map_err(DomainError::from)?;
     if !memberships.iter().any(|m| m.org_id == session.org) {
         return Err(ApiError::not_found());
@@ -362,7 +363,7 @@ pub(crate) async fn users_role<S: Store>(
     };
     let role: Role = form.role.parse()?;
     let email = sealform_core::user::Email::parse(&form.email)?;
-    let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let user = state.store.user_by_email(&email).await.found()?;
     let member = state
         .store
         .tenant(session.org)
@@ -398,7 +399,7 @@ pub(crate) async fn users_emergency<S: Store>(
         _ => return Err(ApiError::bad_request("emergency must be on or off")),
     };
     let email = sealform_core::user::Email::parse(&form.email)?;
-    let user = state.store.user_by_email(&email).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let user = state.store.user_by_email(&email).await.found()?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     sealform_core::break_glass::set_emergency_right(
         &state.store,

@@ -28,6 +28,7 @@ use super::*;
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 with_csrf!(TitleForm, QuestionForm, AddForm, MoveForm, DeleteForm, OrderForm, StatusForm, PlainForm);
 
@@ -174,8 +175,7 @@ async fn load<S: Store>(
     id: &str,
 ) -> Result<(FormRecord, Definition), ApiError> {
     let id: FormId = id.parse().map_err(|_| ApiError::not_found())?;
-    let record =
-        state.store.tenant(session.org).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let record = state.store.tenant(session.org).form(id).await.found()?;
     let definition = Definition::from_json(&record.definition).map_err(|errors| {
         DomainError::Internal(format!(
             "stored form definition does not parse: {}",

@@ -22,6 +22,7 @@ use super::inbox::{parse_id, staff};
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// Templates of this module.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -144,7 +145,7 @@ async fn move_submit<S: Store>(
 /// The folder of the session's organisation, or 404 (also for another organisation's folder).
 async fn org_folder<S: Store>(state: &AppState<S>, session: &SessionRecord, raw: &str) -> Result<Folder, ApiError> {
     let id: FolderId = parse_id(raw)?;
-    state.store.tenant(session.org).folder(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(session.org).folder(id).await.found()
 }
 
 /// `GET /console/folders/{folder}/access`: the grants on the folder.

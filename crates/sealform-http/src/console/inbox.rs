@@ -33,6 +33,7 @@ use crate::AppState;
 use crate::auth::{csrf_matches, request_context, same_origin, user_scope};
 use crate::pages::render;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// Templates of the inbox.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -96,7 +97,7 @@ pub(super) async fn org_form<S: Store>(
     raw: &str,
 ) -> Result<FormRecord, ApiError> {
     let id: FormId = parse_id(raw)?;
-    state.store.tenant(session.org).form(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)
+    state.store.tenant(session.org).form(id).await.found()
 }
 
 /// A submission of `org` with the definition of the form version it answered, or 404.
@@ -106,27 +107,9 @@ async fn org_submission<S: Store>(
     raw: &str,
 ) -> Result<(SubmissionSummary, FormRecord, Definition), ApiError> {
     let id: SubmissionId = parse_id(raw)?;
-    let summary = state
-        .store
-        .tenant(session.org)
-        .submission(id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    let form = state
-        .store
-        .tenant(session.org)
-        .form(summary.form_id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    let json = state
-        .store
-        .tenant(session.org)
-        .form_definition(summary.form_id, summary.form_version)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let summary = state.store.tenant(session.org).submission(id).await.found()?;
+    let form = state.store.tenant(session.org).form(summary.form_id).await.found()?;
+    let json = state.store.tenant(session.org).form_definition(summary.form_id, summary.form_version).await.found()?;
     let definition = Definition::from_json(&json)
         .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
     Ok((summary, form, definition))
@@ -794,8 +777,7 @@ async fn file_download<S: Store>(
         Err(redirect) => return Ok(redirect),
     };
     let id: FileId = parse_id(&raw)?;
-    let record =
-        state.store.tenant(session.org).file(id).await.map_err(DomainError::from)?.ok_or_else(ApiError::not_found)?;
+    let record = state.store.tenant(session.org).file(id).await.found()?;
     authz.require_on(PolicyAction::ReadSubmissions, record.form_id)?;
     if authz.hides_phi(record.form_id) && file_is_phi(&state, session.org, &record).await? {
         return Err(forbidden("your access hides this form's PHI fields, and this file answers one"));
@@ -811,20 +793,8 @@ pub(crate) async fn file_is_phi<S: Store>(
     org: sealform_core::ids::OrgId,
     record: &FileRecord,
 ) -> Result<bool, ApiError> {
-    let summary = state
-        .store
-        .tenant(org)
-        .submission(record.submission_id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    let json = state
-        .store
-        .tenant(org)
-        .form_definition(record.form_id, summary.form_version)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let summary = state.store.tenant(org).submission(record.submission_id).await.found()?;
+    let json = state.store.tenant(org).form_definition(record.form_id, summary.form_version).await.found()?;
     let definition = Definition::from_json(&json)
         .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
     // Unknown question: treat as PHI (fail closed).
@@ -838,13 +808,7 @@ pub(crate) async fn file_name<S: Store>(
     scope: &AuditScope,
     record: &FileRecord,
 ) -> Result<String, ApiError> {
-    let stored = state
-        .store
-        .tenant(org)
-        .latest_revision(record.submission_id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let stored = state.store.tenant(org).latest_revision(record.submission_id).await.found()?;
     let only = [record.file.question_id.as_str()];
     let answers = sealform_core::sealing::open_revision(&state.keyring, &stored, Some(&only)).await?;
     let name = text(&answers, &record.file.question_id).unwrap_or_else(|| "file".to_owned());

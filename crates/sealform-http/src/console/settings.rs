@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::StatusCode;
 use minijinja::context;
-use sealform_core::DomainError;
 use sealform_core::admin::{set_api_rate_limit, set_mfa_required};
 use sealform_core::api_keys::ApiRateLimit;
 use sealform_core::audit::AuditCtx;
@@ -18,6 +17,7 @@ use super::*;
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 /// Templates of this module.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[("settings.html", include_str!("../../templates/settings.html"))];
@@ -62,13 +62,7 @@ fn forbidden_settings() -> ApiError {
 }
 
 async fn current<S: Store>(state: &AppState<S>, session: &SessionRecord) -> Result<(bool, ApiRateLimit), ApiError> {
-    state
-        .store
-        .tenant(session.org)
-        .organisation_settings()
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)
+    state.store.tenant(session.org).organisation_settings().await.found()
 }
 
 fn render_settings<S: Store>(

@@ -27,6 +27,7 @@ use super::input::{PathParams, RawBody, id, query};
 use super::page::{Page, Paging, parse_time, rfc3339};
 use crate::AppState;
 use crate::problem::ApiError;
+use crate::problem::Found as _;
 
 mod create;
 
@@ -248,27 +249,9 @@ async fn org_submission<S: Store>(
 ) -> Result<(SubmissionSummary, FormRecord, Definition), ApiError> {
     let submission: SubmissionId = id(raw)?;
     let org = caller.org();
-    let summary = state
-        .store
-        .tenant(org)
-        .submission(submission)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    let form = state
-        .store
-        .tenant(org)
-        .form(summary.form_id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    let json = state
-        .store
-        .tenant(org)
-        .form_definition(summary.form_id, summary.form_version)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let summary = state.store.tenant(org).submission(submission).await.found()?;
+    let form = state.store.tenant(org).form(summary.form_id).await.found()?;
+    let json = state.store.tenant(org).form_definition(summary.form_id, summary.form_version).await.found()?;
     let definition = Definition::from_json(&json)
         .map_err(|_| DomainError::Internal("a stored form version does not parse".into()))?;
     Ok((summary, form, definition))
@@ -382,13 +365,7 @@ pub(crate) async fn edit<S: Store>(
     carry_notes(&current, &mut answers);
     let staff = StaffCtx { store: &state.store, keyring: &state.keyring, audit, user: caller.key.user };
     edit_submission(staff, org, summary.id, &definition, &answers, caller.now).await?;
-    let changed = state
-        .store
-        .tenant(org)
-        .submission(summary.id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let changed = state.store.tenant(org).submission(summary.id).await.found()?;
     Ok(Json(Submission::from(&changed)))
 }
 
@@ -404,13 +381,7 @@ pub(crate) async fn set<S: Store>(
     let change: StatusChange = body.json()?;
     let org = caller.org();
     set_status(&state.store, caller.audit(&state), org, summary.id, change.status.into(), caller.now).await?;
-    let changed = state
-        .store
-        .tenant(org)
-        .submission(summary.id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    let changed = state.store.tenant(org).submission(summary.id).await.found()?;
     Ok(Json(Submission::from(&changed)))
 }
 
