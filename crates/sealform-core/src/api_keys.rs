@@ -328,6 +328,6 @@ pub async fn revoke<S: Store>(
     let now = clock.now();
     let entry =
         audit.entry(Entry::ok(Some(org), Action::ApiKeyRevoke, vec![Target::new("api_key", record.key.id)], now))?;
-    store.revoke_api_key(record.key.id, now, entry).await?;
+    store.tenant(org).revoke_api_key(record.key.id, now, entry).await?;
     Ok(())
 }

@@ -657,9 +657,10 @@ pub trait ApiKeyStore {
     /// Records a use.
     fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Revokes a key.
+    /// Revokes a key of `org`. [`StoreError::NotFound`] when `org` has no such key.
     fn revoke_api_key(
         &self,
+        org: OrgScope,
         id: Uuid,
         at: OffsetDateTime,
         audit: PendingAudit,

@@ -403,6 +403,11 @@ impl<'s, S: Store> Tenant<'s, S> {
         self.store.insert_api_key(self.scope, key, audit).await
     }
 
+    /// See [`crate::store::ApiKeyStore::revoke_api_key`].
+    pub async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
+        self.store.revoke_api_key(self.scope, id, at, audit).await
+    }
+
     // Grants, access requests and break-glass.
 
     /// See [`crate::store::GrantStore::grants_of_user`].

@@ -257,16 +257,25 @@ macro_rules! shared_queries {
 
         pub(crate) async fn revoke_api_key(
             conn: &mut $Conn,
+            org: OrgId,
             id: Uuid,
             at: OffsetDateTime,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend("revoke API key"))?;
+            // A key already revoked keeps its first revocation time; only a key of another organisation is absent.
+            let found = sqlx::query(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE org_id = $2 AND id = $3",
+            )
+            .bind(at)
+            .bind(org.as_uuid())
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("revoke API key"))?
+            .rows_affected();
+            if found == 0 {
+                return Err(StoreError::NotFound("no such API key".into()));
+            }
             append_audit(conn, &[audit]).await
         }
 

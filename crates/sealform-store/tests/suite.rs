@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sealform_core::api_keys::{NewApiKey, Scope};
 use sealform_core::audit::{Action, AuditCtx};
 use sealform_core::folders::Folder;
 use sealform_core::forms::create_form;
@@ -267,6 +268,27 @@ async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
     let err = theirs.submissions(SubmissionQuery::all(a_id, form, 10)).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(ours.form(form).await.unwrap().unwrap().title, "Intake");
+
+    // An API key of A cannot be revoked through B's handle (the id alone is not enough).
+    let key = NewApiKey {
+        id: uuid::Uuid::now_v7(),
+        org: a_id,
+        user: a_owner_id,
+        name: "k".into(),
+        prefix: "sf_tenanttest".into(),
+        key_hash: [7; 32],
+        scopes: vec![Scope::Read],
+        form: None,
+        expires_at: None,
+        created_at: now,
+    };
+    let key_id = key.id;
+    ours.insert_api_key(key, audit(Action::ApiKeyCreate)).await.unwrap();
+    let err = theirs.revoke_api_key(key_id, now, audit(Action::ApiKeyRevoke)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(ours.api_keys_of(a_owner_id).await.unwrap()[0].revoked_at.is_none(), "still live");
+    ours.revoke_api_key(key_id, now, audit(Action::ApiKeyRevoke)).await.unwrap();
+    assert!(ours.api_keys_of(a_owner_id).await.unwrap()[0].revoked_at.is_some());
 }
 
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {

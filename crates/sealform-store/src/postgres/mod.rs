@@ -655,8 +655,16 @@ impl ApiKeyStore for PgStore {
         self.in_transaction("record API key use", async |conn| queries::touch_api_key(conn, id, at).await).await
     }
 
-    async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("revoke API key", async |conn| queries::revoke_api_key(conn, id, at, audit).await).await
+    async fn revoke_api_key(
+        &self,
+        scope: OrgScope,
+        id: uuid::Uuid,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        let org = scope.id();
+        self.in_transaction("revoke API key", async |conn| queries::revoke_api_key(conn, org, id, at, audit).await)
+            .await
     }
 }
 

@@ -646,8 +646,14 @@ impl ApiKeyStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::touch_api_key(conn, id, at))).await
     }
 
-    async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::revoke_api_key(conn, id, at, audit))).await
+    async fn revoke_api_key(
+        &self,
+        scope: OrgScope,
+        id: uuid::Uuid,
+        at: OffsetDateTime,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::revoke_api_key(conn, scope.id(), id, at, audit))).await
     }
 }
 
