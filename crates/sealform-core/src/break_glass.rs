@@ -101,7 +101,9 @@ pub async fn break_glass<S: Store>(
     let describe = |g: Option<&Grant>| g.map_or_else(|| "none".to_owned(), Grant::describe);
     let changed = Entry::ok(Some(org), Action::GrantCreate, targets(), now)
         .with_fields(vec![format!("before:{}", describe(before.as_ref())), format!("after:{}", grant.describe())]);
-    store.tenant(grant.org).put_grant(grant.clone(), vec![audit.entry(opened)?, audit.entry(changed)?]).await?;
+    let replaces = before.as_ref().map(|g| g.created_at);
+    let entries = vec![audit.entry(opened)?, audit.entry(changed)?];
+    store.tenant(org).open_break_glass(grant.clone(), replaces, entries).await?;
     tracing::warn!(org.id = %org, form.id = %form, user.id = %user, minutes, "break-glass access opened");
     Ok(grant)
 }

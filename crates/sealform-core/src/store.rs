@@ -715,6 +715,17 @@ pub trait GrantStore {
         audit: Vec<PendingAudit>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores a break-glass grant where the member's grant on the form is still the one the service saw: the one
+    /// created at `replaces` (an expired grant), or none. [`StoreError::Conflict`] when another grant was written
+    /// meanwhile (an admin's, or a second break-glass), which the time-boxed grant must never overwrite.
+    fn open_break_glass(
+        &self,
+        org: OrgScope,
+        grant: Grant,
+        replaces: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Removes a grant; false when there was none (nothing audited then).
     fn delete_grant(
         &self,

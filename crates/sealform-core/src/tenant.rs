@@ -282,6 +282,10 @@ impl<'s, S: Store> Tenant<'s, S> {
         expired_before: OffsetDateTime,
     ) -> Result<(), StoreError> {
         same_org(self.scope, submission.org_id, "form")?;
+        same_org(self.scope, record.org, "API key")?;
+        if record.submission != submission.id {
+            return Err(StoreError::Conflict("an idempotency record must name the submission it stores".into()));
+        }
         self.store.insert_submission_once(self.scope, submission, audit, record, expired_before).await
     }
 
@@ -429,6 +433,17 @@ impl<'s, S: Store> Tenant<'s, S> {
     pub async fn put_grant(&self, grant: Grant, audit: Vec<PendingAudit>) -> Result<(), StoreError> {
         same_org(self.scope, grant.org, "form")?;
         self.store.put_grant(self.scope, grant, audit).await
+    }
+
+    /// See [`crate::store::GrantStore::open_break_glass`].
+    pub async fn open_break_glass(
+        &self,
+        grant: Grant,
+        replaces: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        same_org(self.scope, grant.org, "form")?;
+        self.store.open_break_glass(self.scope, grant, replaces, audit).await
     }
 
     /// See [`crate::store::GrantStore::delete_grant`].

@@ -95,7 +95,7 @@ pub(crate) fn client_ip_of(extensions: &http::Extensions) -> Option<std::net::Ip
     extensions
         .get::<crate::client_ip::ClientIp>()
         .map(|client| client.0)
-        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()))
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical()))
 }
 
 /// The audit scope of a logged-in user.

@@ -24,14 +24,19 @@ impl TrustedProxies {
     /// Parses addresses (`10.0.0.7`, `::1`) and ranges (`10.0.0.0/8`, `fd00::/8`).
     ///
     /// # Errors
-    /// Names the first entry that is neither.
+    /// Names the first entry that is neither, or a range of every address (which would let any client choose the
+    /// address the audit trail records).
     pub fn parse<T: AsRef<str>>(entries: &[T]) -> Result<Self, String> {
         let parse_one = |entry: &str| {
             let entry = entry.trim();
-            entry
+            let net = entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{entry:?} is neither an address nor a range like 10.0.0.0/8"))
+                .map_err(|_| format!("{entry:?} is neither an address nor a range like 10.0.0.0/8"))?;
+            if net.prefix_len() == 0 {
+                return Err(format!("{entry:?} trusts every address: any client could then choose its own"));
+            }
+            Ok(net)
         };
         entries.iter().map(|e| parse_one(e.as_ref())).collect::<Result<_, _>>().map(Self)
     }
@@ -150,5 +155,7 @@ mod tests {
         let err = TrustedProxies::parse(&["10.0.0.0/33"]).unwrap_err();
         assert!(err.contains("10.0.0.0/33"), "{err}");
         assert!(TrustedProxies::parse(&["proxy.example"]).is_err());
+        assert!(TrustedProxies::parse(&["0.0.0.0/0"]).unwrap_err().contains("every address"));
+        assert!(TrustedProxies::parse(&["::/0"]).is_err());
     }
 }

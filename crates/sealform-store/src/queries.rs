@@ -880,10 +880,12 @@ macro_rules! shared_queries {
             audit: PendingAudit,
         ) -> Result<bool, StoreError> {
             let claimed = sqlx::query(
-                "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND expires_at > $1",
+                "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL \
+                 AND expires_at > $1",
             )
             .bind(at)
             .bind(id)
+            .bind(org.as_uuid())
             .execute(&mut *conn)
             .await
             .map_err(backend("accept invitation"))?
@@ -2116,16 +2118,21 @@ macro_rules! shared_queries {
             Ok(true)
         }
 
-        /// Stores a grant, replacing the member's grant on the form. A break-glass grant replaces only one that has
-        /// expired by its own time: the service checked that no grant is in force, and this keeps a grant written
-        /// meanwhile (by an admin, or a second break-glass) from being overwritten by the time-boxed one.
-        async fn upsert_grant(conn: &mut $Conn, grant: &sealform_core::grants::Grant) -> Result<(), StoreError> {
+        /// Stores a grant, replacing the member's grant on the form: any grant there, or with `only_replacing`
+        /// only the one the caller saw, named by its creation time (`None`: only where there is none). Times are
+        /// compared for equality only: SQLite holds them as text, whose order is not time order across offsets and
+        /// fractions.
+        async fn upsert_grant(
+            conn: &mut $Conn,
+            grant: &sealform_core::grants::Grant,
+            only_replacing: Option<Option<OffsetDateTime>>,
+        ) -> Result<(), StoreError> {
             let stored = sqlx::query(
                 "INSERT INTO grants (org_id, form_id, user_id, rights, hide_phi, expires_at, granted_by, created_at, \
                  break_glass) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id, form_id, user_id) DO \
                  UPDATE SET rights = excluded.rights, hide_phi = excluded.hide_phi, expires_at = excluded.expires_at, \
                  granted_by = excluded.granted_by, created_at = excluded.created_at, break_glass = excluded.break_glass \
-                 WHERE NOT excluded.break_glass OR (grants.expires_at IS NOT NULL AND grants.expires_at <= $8)",
+                 WHERE $10 OR grants.created_at = $11",
             )
             .bind(grant.org.as_uuid())
             .bind(grant.form.as_uuid())
@@ -2136,6 +2143,8 @@ macro_rules! shared_queries {
             .bind(grant.granted_by.map(|u| *u.as_uuid()))
             .bind(grant.created_at)
             .bind(grant.break_glass)
+            .bind(only_replacing.is_none())
+            .bind(only_replacing.flatten())
             .execute(&mut *conn)
             .await
             .map_err(backend("store grant"))?
@@ -2151,7 +2160,17 @@ macro_rules! shared_queries {
             grant: sealform_core::grants::Grant,
             audit: Vec<PendingAudit>,
         ) -> Result<(), StoreError> {
-            upsert_grant(conn, &grant).await?;
+            upsert_grant(conn, &grant, None).await?;
+            append_audit(conn, &audit).await
+        }
+
+        pub(crate) async fn open_break_glass(
+            conn: &mut $Conn,
+            grant: sealform_core::grants::Grant,
+            replaces: Option<OffsetDateTime>,
+            audit: Vec<PendingAudit>,
+        ) -> Result<(), StoreError> {
+            upsert_grant(conn, &grant, Some(replaces)).await?;
             append_audit(conn, &audit).await
         }
 
@@ -2292,7 +2311,7 @@ macro_rules! shared_queries {
                 return Ok(false);
             }
             if let Some(grant) = &grant {
-                upsert_grant(conn, grant).await?;
+                upsert_grant(conn, grant, None).await?;
             }
             append_audit(conn, &audit).await?;
             Ok(true)

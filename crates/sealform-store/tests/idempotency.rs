@@ -138,6 +138,31 @@ async fn records_commit_with_their_submission_only<S: Store>(f: Fixture<S>) {
     assert_eq!(f.store.tenant(f.org).idempotency_record(f.key, "order-1", later - TTL).await.unwrap(), Some(renewed));
 }
 
+/// Through the tenant handle, a record must belong to the handle's organisation and name the submission it stores;
+/// otherwise nothing is written.
+async fn records_naming_another_organisation_or_submission_are_refused<S: Store>(f: Fixture<S>) {
+    let now = OffsetDateTime::now_utc();
+    let audit = || fixtures::audit(Action::SubmissionCreate);
+    let id = SubmissionId::new();
+    let mut foreign = record(&f, "order-9", id, now);
+    foreign.org = OrgId::new();
+    let tenant = f.store.tenant(f.org);
+    let err = tenant.insert_submission_once(submission(&f, id).await, audit(), foreign, now - TTL).await;
+    assert!(matches!(err.unwrap_err(), StoreError::NotFound(_)));
+    let elsewhere = record(&f, "order-9", SubmissionId::new(), now);
+    let err = tenant.insert_submission_once(submission(&f, id).await, audit(), elsewhere, now - TTL).await;
+    assert!(matches!(err.unwrap_err(), StoreError::Conflict(_)));
+    assert!(tenant.submission(id).await.unwrap().is_none(), "nothing stored");
+    assert_eq!(tenant.idempotency_record(f.key, "order-9", now - TTL).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_records_naming_another_organisation_or_submission_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("idem.db"), &SqliteOptions::default()).await.unwrap();
+    records_naming_another_organisation_or_submission_are_refused(fixture(store, Some(dir)).await).await;
+}
+
 #[tokio::test]
 async fn sqlite_records_commit_with_their_submission_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -172,19 +172,21 @@ async fn existing_user_can_own_several_organisations<B: Backend>() {
     assert_eq!(listed, [first.id, second.id], "oldest first");
 }
 
-/// A break-glass grant is written only where no grant is in force (the service checks first; the store keeps a grant
-/// written meanwhile from being replaced by the time-boxed one): over a standing grant or an open break-glass it is
-/// a conflict and changes nothing; over an expired grant it goes in; an admin's grant still replaces it.
-async fn a_break_glass_grant_never_replaces_a_grant_in_force<B: Backend>() {
+/// A break-glass grant goes in only where the member's grant on the form is still what the service saw (the service
+/// checks that none is in force; the store keeps a grant written meanwhile from being replaced by the time-boxed
+/// one): over a standing grant, or over an expired grant replaced meanwhile, it is a conflict and changes nothing.
+/// Expiry times in another offset and with whole seconds are compared as times, not as text.
+async fn a_break_glass_grant_never_replaces_a_grant_written_meanwhile<B: Backend>() {
     let Some((store, _guard)) = B::open("break_glass_race").await else { return };
     let (a, owner) = (org("North Clinic"), user("a@north.example"));
     let (org_id, user_id) = (a.id, owner.id);
     store.bootstrap(a, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
     let ctx = AuditCtx { auditor: &auditor(), scope: &audit_scope() };
-    let now = OffsetDateTime::now_utc();
+    // Whole seconds, so text and time order would disagree if the store compared text.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let form = create_form(&store, master().as_ref(), ctx, org_id, "Intake", "{}".into(), now).await.unwrap();
     let tenant = store.tenant(org_id);
-    let grant = |break_glass: bool, expires_at: Option<OffsetDateTime>| Grant {
+    let grant = |break_glass: bool, expires_at: Option<OffsetDateTime>, created_at: OffsetDateTime| Grant {
         org: org_id,
         form,
         user: user_id,
@@ -192,27 +194,38 @@ async fn a_break_glass_grant_never_replaces_a_grant_in_force<B: Backend>() {
         hide_phi: !break_glass,
         expires_at,
         granted_by: None,
-        created_at: now,
+        created_at,
         break_glass,
         via_folder: None,
     };
-    let emergency = grant(true, Some(now + time::Duration::minutes(30)));
-    let put = |g: Grant| tenant.put_grant(g, vec![audit(Action::GrantCreate)]);
+    let minutes = time::Duration::minutes;
+    let entries = || vec![audit(Action::GrantCreate)];
     let stored = || async { tenant.grant(form, user_id).await.unwrap().unwrap() };
+    let emergency = grant(true, Some(now + minutes(30)), now);
 
-    put(grant(false, None)).await.unwrap();
-    let err = put(emergency.clone()).await.unwrap_err();
+    // No grant seen, but an admin's grant went in meanwhile.
+    tenant.put_grant(grant(false, None, now - minutes(5)), entries()).await.unwrap();
+    let err = tenant.open_break_glass(emergency.clone(), None, entries()).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(!stored().await.break_glass, "the standing grant stays");
 
-    put(grant(false, Some(now - time::Duration::minutes(1)))).await.unwrap();
-    put(emergency.clone()).await.unwrap();
-    assert!(stored().await.break_glass, "an expired grant gives way");
-    let err = put(emergency.clone()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "a second break-glass while one is open: {err:?}");
+    // An expired grant (its expiry in +09:00) seen and still there: replaced.
+    let tokyo = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+    let expired = grant(false, Some((now - minutes(1)).to_offset(tokyo)), now - minutes(60));
+    tenant.put_grant(expired.clone(), entries()).await.unwrap();
+    let seen = stored().await.created_at;
+    tenant.open_break_glass(emergency.clone(), Some(seen), entries()).await.unwrap();
+    assert!(stored().await.break_glass, "the expired grant gave way");
 
-    put(grant(false, None)).await.unwrap();
-    assert!(!stored().await.break_glass, "an admin's grant replaces the emergency one");
+    // A second break-glass that saw the same expired grant: the first one is there now.
+    let err = tenant.open_break_glass(grant(true, Some(now + minutes(60)), now + minutes(1)), Some(seen), entries());
+    let err = err.await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(stored().await.expires_at, Some(now + minutes(30)), "the first emergency access stands");
+
+    // An admin's grant replaces the emergency one.
+    tenant.put_grant(grant(false, None, now + minutes(2)), entries()).await.unwrap();
+    assert!(!stored().await.break_glass);
 }
 
 /// The organisation-scoped handle (issue #9): through `store.tenant(b)`, organisation A's form, folders and grants
@@ -370,8 +383,8 @@ macro_rules! suite {
                 super::existing_user_can_own_several_organisations::<$backend>().await;
             }
             #[tokio::test]
-            async fn a_break_glass_grant_never_replaces_a_grant_in_force() {
-                super::a_break_glass_grant_never_replaces_a_grant_in_force::<$backend>().await;
+            async fn a_break_glass_grant_never_replaces_a_grant_written_meanwhile() {
+                super::a_break_glass_grant_never_replaces_a_grant_written_meanwhile::<$backend>().await;
             }
             #[tokio::test]
             async fn a_tenant_handle_reaches_only_its_organisation() {

@@ -706,6 +706,19 @@ impl GrantStore for PgStore {
         self.in_transaction("store grant", async |conn| queries::put_grant(conn, grant, audit).await).await
     }
 
+    async fn open_break_glass(
+        &self,
+        _scope: OrgScope,
+        grant: Grant,
+        replaces: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("open break-glass", async |conn| {
+            queries::open_break_glass(conn, grant, replaces, audit).await
+        })
+        .await
+    }
+
     async fn delete_grant(
         &self,
         scope: OrgScope,

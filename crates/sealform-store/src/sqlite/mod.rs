@@ -694,6 +694,16 @@ impl GrantStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::put_grant(conn, grant, audit))).await
     }
 
+    async fn open_break_glass(
+        &self,
+        _scope: OrgScope,
+        grant: Grant,
+        replaces: Option<OffsetDateTime>,
+        audit: Vec<PendingAudit>,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::open_break_glass(conn, grant, replaces, audit))).await
+    }
+
     async fn delete_grant(
         &self,
         scope: OrgScope,
