@@ -497,6 +497,9 @@ impl<'s, S: Store> Tenant<'s, S> {
         same_org(self.scope, decided.org, "access request")?;
         if let Some(grant) = &grant {
             same_org(self.scope, grant.org, "form")?;
+            if (grant.form, grant.user) != (decided.form, decided.user) {
+                return Err(StoreError::Conflict("an approval grants the form and member the request names".into()));
+            }
         }
         self.store.decide_access_request(self.scope, decided, grant, audit).await
     }

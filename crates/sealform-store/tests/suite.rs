@@ -8,7 +8,7 @@ use sealform_core::api_keys::{NewApiKey, Scope};
 use sealform_core::audit::{Action, AuditCtx};
 use sealform_core::folders::Folder;
 use sealform_core::forms::create_form;
-use sealform_core::grants::{Grant, Right};
+use sealform_core::grants::{AccessRequest, Grant, RequestStatus, Right};
 use sealform_core::ids::{FolderId, OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::store::{HealthStore as _, OrganisationStore as _, Owner, Store, StoreError, UserStore as _};
@@ -264,7 +264,7 @@ async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
         break_glass: false,
         via_folder: None,
     };
-    let err = theirs.put_grant(grant, vec![audit(Action::GrantCreate)]).await.unwrap_err();
+    let err = theirs.put_grant(grant.clone(), vec![audit(Action::GrantCreate)]).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert!(ours.grants_of_form(form).await.unwrap().is_empty());
     let folder = Folder {
@@ -302,6 +302,27 @@ async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
     assert!(ours.api_keys_of(a_owner_id).await.unwrap()[0].revoked_at.is_none(), "still live");
     ours.revoke_api_key(key_id, now, audit(Action::ApiKeyRevoke)).await.unwrap();
     assert!(ours.api_keys_of(a_owner_id).await.unwrap()[0].revoked_at.is_some());
+
+    // An approval must grant what the request asked for: this form, this member.
+    let request = AccessRequest {
+        id: uuid::Uuid::now_v7(),
+        org: a_id,
+        form,
+        user: a_owner_id,
+        reason: "clinic audit".into(),
+        status: RequestStatus::Pending,
+        created_at: now,
+        decided_by: None,
+        decided_at: None,
+    };
+    ours.insert_access_request(request.clone(), audit(Action::AccessRequestCreate)).await.unwrap();
+    let decided = AccessRequest { status: RequestStatus::Approved, decided_at: Some(now), ..request.clone() };
+    let mut other = grant.clone();
+    other.org = a_id;
+    other.user = UserId::new();
+    let err = ours.decide_access_request(decided, Some(other), vec![audit(Action::AccessRequestDecide)]).await;
+    assert!(matches!(err.unwrap_err(), StoreError::Conflict(_)));
+    assert_eq!(ours.access_request(request.id).await.unwrap().unwrap().status, RequestStatus::Pending);
 }
 
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
