@@ -636,6 +636,18 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
     assert!(before.contains(&format!("user {nurse_id} rights=view;hide_phi=true")), "{before}");
     assert!(before.contains(&format!("via folder {cardiology}")), "{before}");
     assert!(moved.contains(&format!("access:{form}:after:none")), "{moved:?}");
+    // Back into Echo, then Echo deleted: the form returns to the top level, out of Cardiology's reach, and the
+    // deletion is audited with that access before and after.
+    let back = format!("/console/folders/{echo}/forms");
+    assert_eq!(c.post(&back, &owner, &format!("csrf={csrf}&form={form}")).await.status, 303);
+    assert!(c.get(&record, &nurse).await.body.contains("•••"), "in reach again");
+    let delete = Request::delete(format!("/jotform/folder/{echo}")).header("apikey", owner_key.as_str());
+    assert_eq!(c.send(delete.body(Body::empty()).unwrap()).await.status, StatusCode::OK);
+    assert_eq!(c.get(&record, &nurse).await.status, StatusCode::FORBIDDEN, "out of reach with its folder gone");
+    let deleted = &audited(&c, Action::FolderDelete).await[0].0;
+    let before = format!("access:{form}:before:user {nurse_id}");
+    assert!(deleted.iter().any(|f| f.starts_with(&before)), "{deleted:?}");
+    assert!(deleted.contains(&format!("access:{form}:after:none")), "{deleted:?}");
 
     // Revoked, audited with the grant before.
     let revoke = format!("csrf={csrf}&user={nurse_id}");
