@@ -82,6 +82,15 @@ async fn audited<S: Store>(c: &Console<S>, action: Action) -> Vec<(Vec<String>, 
         .collect()
 }
 
+/// An API key of `email` in organisation A with `scopes`, made by the operator.
+async fn api_key<S: Store>(c: &Console<S>, email: &str, scopes: &[Scope]) -> String {
+    let scope = AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let created =
+        sealform_core::api_keys::create(&c.store, &c.clock, audit, c.org_a, email, "k", scopes.to_vec(), None, None);
+    created.await.unwrap().0.as_str().to_owned()
+}
+
 async fn step_up<S: Store>(c: &Console<S>, cookie: &str) {
     let csrf = csrf_of(c, cookie).await;
     let reauth = format!("csrf={csrf}&password={}&next=/console", urlencode(PASSWORD));
@@ -286,22 +295,7 @@ async fn grants_that_hide_phi_mask_it_everywhere_and_never_open_it<B: Backend>()
     assert!(exports.iter().all(|(fields, _)| !fields.iter().any(|f| phi.contains(f))), "no PHI named: {exports:?}");
 
     // An API key of a member whose grant hides PHI cannot fetch a PHI file either.
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
-    let key = sealform_core::api_keys::create(
-        &c.store,
-        &c.clock,
-        audit,
-        c.org_a,
-        "rev@a.example",
-        "k",
-        vec![Scope::Read],
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .0;
+    let key = api_key(&c, "rev@a.example", &[Scope::Read]).await;
     let request =
         Request::get(format!("/api/v1/files/{file}")).header("authorization", format!("Bearer {}", key.as_str()));
     assert_eq!(c.send(request.body(Body::empty()).unwrap()).await.status, StatusCode::FORBIDDEN);
@@ -385,21 +379,7 @@ async fn the_access_review_lists_who_may_see_what_and_flags_stale_grants<B: Back
     c.grant("script@a.example", form, &[Right::View], false, None).await;
     c.clock.advance(Duration::hours(2));
     // A member who only ever reads through an API key: the review's "last access" counts their keys too.
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
-    let (key, _) = sealform_core::api_keys::create(
-        &c.store,
-        &c.clock,
-        audit,
-        c.org_a,
-        "script@a.example",
-        "nightly",
-        vec![Scope::Read],
-        None,
-        None,
-    )
-    .await
-    .unwrap();
+    let key = api_key(&c, "script@a.example", &[Scope::Read]).await;
     let read = Request::get(format!("/api/v1/submissions/{submission}"))
         .header("authorization", format!("Bearer {}", key.as_str()))
         .body(Body::empty())
@@ -475,21 +455,7 @@ async fn break_glass_opens_time_boxed_access_with_a_reason_alerts_admins_and_end
     let read = c.get(&record, &nurse).await;
     assert!(read.status == StatusCode::OK && read.body.contains("Zebedee"), "{}", read.status);
     // The person, not their scripts: a key of the nurse cannot use the emergency access.
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
-    let (key, _) = sealform_core::api_keys::create(
-        &c.store,
-        &c.clock,
-        audit,
-        c.org_a,
-        "er@a.example",
-        "script",
-        vec![Scope::Read],
-        None,
-        None,
-    )
-    .await
-    .unwrap();
+    let key = api_key(&c, "er@a.example", &[Scope::Read]).await;
     let by_key = Request::get(format!("/api/v1/submissions/{submission}"))
         .header("authorization", format!("Bearer {}", key.as_str()))
         .body(Body::empty())
@@ -581,19 +547,14 @@ async fn folder_grants_reach_every_form_below_the_folder_add_up_with_form_grants
 
     // A folder that carries grants is not deleted (that would drop them unaudited); a form manager's key may not
     // move forms between folders (that changes who may open them).
-    let scope = AuditScope::operator();
-    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
-    let key = |email: &'static str, scopes: &[Scope]| {
-        sealform_core::api_keys::create(&c.store, &c.clock, audit, c.org_a, email, "k", scopes.to_vec(), None, None)
-    };
-    let (owner_key, _) = key("a@a.example", &Scope::ALL).await.unwrap();
+    let owner_key = api_key(&c, "a@a.example", &Scope::ALL).await;
     let delete = Request::delete(format!("/jotform/folder/{cardiology}")).header("apikey", owner_key.as_str());
     let refused = c.send(delete.body(Body::empty()).unwrap()).await;
     assert!(refused.status.is_client_error() && refused.body.contains("revoke them"), "{}", refused.body);
     assert_eq!(c.store.tenant(c.org_a).folders_of().await.unwrap().len(), 2);
     c.member_session("fm@a.example", Role::FormManager).await;
     c.grant("fm@a.example", form, &Right::ALL, false, None).await;
-    let (fm_key, _) = key("fm@a.example", &[Scope::Read, Scope::Write]).await.unwrap();
+    let fm_key = api_key(&c, "fm@a.example", &[Scope::Read, Scope::Write]).await;
     let body = serde_json::json!({ "forms": [form.to_string()] }).to_string();
     let move_in = Request::put(format!("/jotform/folder/{cardiology}")).header("apikey", fm_key.as_str());
     let refused = c.send(move_in.body(Body::from(body)).unwrap()).await;
