@@ -77,7 +77,7 @@ async fn execute<S: Store>(store: &S, config: &Config, op: &Operator, command: A
             println!("invitation to {} as {role} sent to {email}", org.name);
         }
         AdminCommand::User(UserCommand::Deactivate { email }) => {
-            let user = admin::deactivate_user(store, &SystemClock, audit, &email).await?;
+            let user = admin::deactivate_user(store, &SystemClock, audit, None, &email).await?;
             println!("deactivated user {user}; their sessions have ended");
         }
         AdminCommand::Org(OrgCommand::RequireMfa { name, required }) => {

@@ -203,7 +203,8 @@ pub async fn add_user<S: Store>(
     Ok(user_id)
 }
 
-/// Deactivates a login: it can no longer sign in, and every session it has ends at once.
+/// Deactivates a login: it can no longer sign in, and every session it has ends at once. `org` is the organisation
+/// whose admin did it (its audit search then shows the entry); `None` for the operator, for the whole installation.
 ///
 /// # Errors
 /// [`DomainError::NotFound`] for an unknown e-mail; storage errors.
@@ -211,12 +212,12 @@ pub async fn deactivate_user<S: Store>(
     store: &S,
     clock: &dyn Clock,
     audit: AuditCtx<'_>,
+    org: Option<OrgId>,
     email: &str,
 ) -> Result<UserId, DomainError> {
     let email = Email::parse(email)?;
     let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
-    let entry =
-        audit.entry(Entry::ok(None, Action::UserDeactivate, vec![Target::new("user", user.id)], clock.now()))?;
+    let entry = audit.entry(Entry::ok(org, Action::UserDeactivate, vec![Target::new("user", user.id)], clock.now()))?;
     store.set_user_status(user.id, UserStatus::Deactivated, entry).await?;
     tracing::info!(user.id = %user.id, "user deactivated and sessions revoked");
     Ok(user.id)

@@ -166,7 +166,7 @@ async fn deactivating_a_user_ends_their_live_session_on_the_next_request<B: Back
     assert_eq!(c.get("/console", &cookie).await.status, StatusCode::OK);
     let (auditor, scope) = c.operator();
     let audit = AuditCtx { auditor: &auditor, scope: &scope };
-    sealform_core::admin::deactivate_user(&c.store, &c.clock, audit, "a@a.example").await.unwrap();
+    sealform_core::admin::deactivate_user(&c.store, &c.clock, audit, None, "a@a.example").await.unwrap();
     assert_eq!(c.get("/console", &cookie).await.headers["location"], "/login");
     assert!(c.login("a@a.example", PASSWORD).await.1.is_none(), "a deactivated user cannot log in");
 }
@@ -468,6 +468,17 @@ async fn user_administration_needs_a_recent_step_up_and_stays_in_its_organisatio
     let done = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=rev%40a.example")).await;
     assert_eq!(done.headers["location"], "/console/users?notice=deactivated");
     assert!(c.login("rev@a.example", PASSWORD).await.1.is_none());
+    let query = sealform_core::audit::AuditQuery {
+        org: c.org_a,
+        action: Some(sealform_core::audit::Action::UserDeactivate),
+        actor: None,
+        target_hash: None,
+        from: None,
+        to: None,
+        limit: 10,
+    };
+    let entries = c.store.tenant(c.org_a).audit_search(query).await.unwrap();
+    assert_eq!(entries.len(), 1, "the organisation's own trail shows who deactivated whom");
 
     // Roles: a reviewer becomes an auditor (their session ends); the last owner cannot step down.
     sealform_core::admin::add_user(

@@ -189,6 +189,7 @@ pub(crate) async fn deactivate<S: Store>(
         &state.store,
         state.clock.as_ref(),
         caller.audit(&state),
+        Some(caller.org()),
         user.email.as_str(),
     )
     .await?;

@@ -270,7 +270,8 @@ pub(crate) async fn users_deactivate<S: Store>(
         ));
     }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
-    sealform_core::admin::deactivate_user(&state.store, state.clock.as_ref(), audit, email.as_str()).await?;
+    let org = Some(session.org);
+    sealform_core::admin::deactivate_user(&state.store, state.clock.as_ref(), audit, org, email.as_str()).await?;
     Ok(Redirect::to("/console/users?notice=deactivated").into_response())
 }
 
