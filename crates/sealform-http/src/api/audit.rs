@@ -115,7 +115,7 @@ pub(crate) async fn search<S: Store>(
         .transpose()?;
     let mut query = query;
     query.limit = limit + 1;
-    let mut rows = state.store.tenant(query.org).audit_page(query, before).await.map_err(DomainError::from)?;
+    let mut rows = state.store.tenant(caller.org()).audit_page(query, before).await.map_err(DomainError::from)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| r.seq.to_string())).flatten();

@@ -82,7 +82,7 @@ pub(crate) async fn audit_page<S: Store>(
         to: day(&filter.to)?.map(|d| d + time::Duration::days(1)),
         limit: 200,
     };
-    let rows = state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)?;
+    let rows = state.store.tenant(session.org).audit_search(query).await.map_err(DomainError::from)?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
         let detail = state.auditor.open_detail(row)?;

@@ -129,7 +129,7 @@ async fn log_page<S: Store>(State(state): State<AppState<S>>, request: Request) 
         limit: LOG_LENGTH,
     };
     let mut entries: Vec<Value> = Vec::new();
-    for row in state.store.tenant(query.org).audit_search(query).await.map_err(DomainError::from)? {
+    for row in state.store.tenant(session.org).audit_search(query).await.map_err(DomainError::from)? {
         let detail = state.auditor.open_detail(&row)?;
         let target = |kind: &str| detail.targets.iter().find(|t| t.kind == kind).map(|t| t.id.clone());
         let (Some(form_id), Some(user_id)) = (target("form"), target("user")) else { continue };

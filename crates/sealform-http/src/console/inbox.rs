@@ -293,7 +293,7 @@ async fn render_inbox<S: Store>(
         after,
         limit: PAGE_SIZE + 1,
     };
-    let mut rows = state.store.tenant(query.org).submissions(query).await.map_err(DomainError::from)?;
+    let mut rows = state.store.tenant(session.org).submissions(query).await.map_err(DomainError::from)?;
     let more = rows.len() > PAGE_SIZE as usize;
     rows.truncate(PAGE_SIZE as usize);
     let next = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();

@@ -33,7 +33,7 @@ pub(crate) async fn list<S: Store>(
     let org = caller.principal.org;
     let query = sealform_core::submission::SubmissionQuery::all(org, record.id, MAX_SUBMISSIONS);
     let mut items = Vec::new();
-    for summary in state.store.tenant(query.org).submissions(query).await? {
+    for summary in state.store.tenant(org).submissions(query).await? {
         for file in state.store.tenant(org).files_of(summary.id).await? {
             // Unknown question: treated as PHI (fail closed).
             let phi = definition.question(&file.file.question_id).is_none_or(|q| q.phi);

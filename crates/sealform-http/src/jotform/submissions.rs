@@ -175,7 +175,7 @@ async fn matching<S: Store>(
     }
     let mut found = Vec::new();
     loop {
-        let rows = state.store.tenant(query.org).submissions(query.clone()).await?;
+        let rows = state.store.tenant(caller.principal.org).submissions(query.clone()).await?;
         let full = rows.len() == SCAN_PAGE as usize;
         query.after = rows.last().map(|r| r.id);
         for row in rows {

@@ -64,7 +64,7 @@ pub(crate) async fn usage<S: Store>(
         }
         let mut query = sealform_core::submission::SubmissionQuery::all(org, form.id, 100_000);
         query.from = Some(month);
-        submissions += state.store.tenant(query.org).submissions(query).await?.len();
+        submissions += state.store.tenant(org).submissions(query).await?.len();
     }
     Ok(Content::of(json!({
         "submissions": submissions.to_string(),
@@ -183,7 +183,7 @@ pub(crate) async fn history<S: Store>(
     let mut rows = Vec::new();
     for (actor, via) in actors {
         let query = AuditQuery { org, action, actor: Some(actor), target_hash: None, from, to, limit: HISTORY_LIMIT };
-        rows.extend(state.store.tenant(query.org).audit_search(query).await?.into_iter().map(|row| (row, via)));
+        rows.extend(state.store.tenant(org).audit_search(query).await?.into_iter().map(|row| (row, via)));
     }
     rows.sort_by_key(|(row, _)| std::cmp::Reverse(row.seq));
     rows.truncate(HISTORY_LIMIT as usize);

@@ -283,7 +283,7 @@ pub(crate) async fn list<S: Store>(
         after: paging.after()?,
         limit: limit + 1,
     };
-    let mut rows = state.store.tenant(query.org).submissions(query).await.map_err(DomainError::from)?;
+    let mut rows = state.store.tenant(caller.org()).submissions(query).await.map_err(DomainError::from)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
