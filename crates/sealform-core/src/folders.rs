@@ -66,18 +66,22 @@ fn checked_color(color: &str) -> Result<String, DomainError> {
     Ok(color.to_ascii_uppercase())
 }
 
-/// How deep `folder` sits (1 at the top level), following parents through `all`.
+/// How deep `folder` sits (1 at the top level), following parents through `all`; past [`MAX_DEPTH`], `MAX_DEPTH + 1`.
 fn depth(all: &[Folder], folder: FolderId) -> usize {
-    let mut depth = 0;
+    ancestors(all, folder).len()
+}
+
+/// `folder` and every folder above it, nearest first: at most `MAX_DEPTH + 1` of them (the folder code keeps trees
+/// shallow; the bound only guards against a cycle in corrupt data).
+#[must_use]
+pub fn ancestors(all: &[Folder], folder: FolderId) -> Vec<FolderId> {
+    let mut chain = Vec::new();
     let mut current = Some(folder);
-    while let Some(id) = current {
-        depth += 1;
-        if depth > MAX_DEPTH + 1 {
-            break;
-        }
+    while let Some(id) = current.filter(|_| chain.len() <= MAX_DEPTH) {
+        chain.push(id);
         current = all.iter().find(|f| f.id == id).and_then(|f| f.parent);
     }
-    depth
+    chain
 }
 
 /// `folder` and every folder below it.
@@ -90,20 +94,6 @@ pub fn subtree(all: &[Folder], folder: FolderId) -> Vec<FolderId> {
         i += 1;
     }
     found
-}
-
-/// `folder` and every folder above it, nearest first.
-fn ancestors(all: &[Folder], folder: FolderId) -> Vec<FolderId> {
-    let mut chain = Vec::new();
-    let mut current = Some(folder);
-    while let Some(id) = current {
-        if chain.contains(&id) || chain.len() > MAX_DEPTH {
-            break;
-        }
-        chain.push(id);
-        current = all.iter().find(|f| f.id == id).and_then(|f| f.parent);
-    }
-    chain
 }
 
 /// The folder grants that reach a form placed in `folder` (none at the top level), one audit line each.
@@ -119,26 +109,39 @@ fn access_via(all: &[Folder], grants: &[FolderGrantRecord], folder: Option<Folde
     lines
 }
 
-/// Audit fields for forms whose folder access changes when each moves from where it is now to `to`: per such form,
-/// `access:<form>:before:<grants>` and `access:<form>:after:<grants>` (`none` when no folder grant reaches it).
-async fn access_changes<S: Store>(
-    tenant: Tenant<'_, S>,
-    moves: impl IntoIterator<Item = (FormId, Option<FolderId>)>,
-) -> Result<Vec<String>, DomainError> {
-    let all = tenant.folders_of().await?;
-    let grants = tenant.folder_grants_of_org().await?;
-    let placed = tenant.form_folders().await?;
-    let mut fields = Vec::new();
-    for (form, to) in moves {
-        let from = placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
-        let (before, after) = (access_via(&all, &grants, from), access_via(&all, &grants, to));
-        if before != after {
-            let join = |lines: Vec<String>| if lines.is_empty() { "none".to_owned() } else { lines.join("; ") };
-            fields.push(format!("access:{form}:before:{}", join(before)));
-            fields.push(format!("access:{form}:after:{}", join(after)));
-        }
+/// An organisation's folders, the grants on them and which form is in which: what tells which folder grants reach
+/// a form, read once per change.
+struct FolderAccess {
+    all: Vec<Folder>,
+    grants: Vec<FolderGrantRecord>,
+    placed: Vec<(FormId, FolderId)>,
+}
+
+impl FolderAccess {
+    async fn load<S: Store>(tenant: Tenant<'_, S>) -> Result<Self, DomainError> {
+        Ok(Self {
+            all: tenant.folders_of().await?,
+            grants: tenant.folder_grants_of_org().await?,
+            placed: tenant.form_folders().await?,
+        })
     }
-    Ok(fields)
+
+    /// Audit fields for forms whose folder access changes when each moves from where it is now to `to`: per such
+    /// form, `access:<form>:before:<grants>` and `access:<form>:after:<grants>` (`none` when no folder grant reaches
+    /// it).
+    fn changes(&self, moves: impl IntoIterator<Item = (FormId, Option<FolderId>)>) -> Vec<String> {
+        let mut fields = Vec::new();
+        for (form, to) in moves {
+            let from = self.placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
+            let (before, after) = (access_via(&self.all, &self.grants, from), access_via(&self.all, &self.grants, to));
+            if before != after {
+                let join = |lines: Vec<String>| if lines.is_empty() { "none".to_owned() } else { lines.join("; ") };
+                fields.push(format!("access:{form}:before:{}", join(before)));
+                fields.push(format!("access:{form}:after:{}", join(after)));
+            }
+        }
+        fields
+    }
 }
 
 /// Creates a folder in `org`, at the top level or inside `parent`. Audited as `folder.create`.
@@ -198,7 +201,8 @@ pub async fn change_folder<S: Store>(
     fields.extend(name.as_ref().map(|_| "name".to_owned()));
     fields.extend(color.as_ref().map(|_| "color".to_owned()));
     fields.extend((!change.forms.is_empty()).then(|| "forms".to_owned()));
-    fields.extend(access_changes(store.tenant(org), change.forms.iter().map(|f| (*f, Some(folder)))).await?);
+    let access = FolderAccess::load(store.tenant(org)).await?;
+    fields.extend(access.changes(change.forms.iter().map(|f| (*f, Some(folder)))));
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderUpdate, targets, now).with_fields(fields))?;
     let updated = Folder { name: name.unwrap_or(current.name), color: color.unwrap_or(current.color), ..current };
     store.tenant(updated.org).update_folder(updated.clone(), change.forms, entry).await?;
@@ -218,21 +222,20 @@ pub async fn delete_folder<S: Store>(
     folder: FolderId,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    let all = store.tenant(org).folders_of().await?;
-    if !all.iter().any(|f| f.id == folder) {
+    let access = FolderAccess::load(store.tenant(org)).await?;
+    if !access.all.iter().any(|f| f.id == folder) {
         return Err(DomainError::NotFound("no such folder".into()));
     }
-    let doomed = subtree(&all, folder);
+    let doomed = subtree(&access.all, folder);
     // Deleting would take the grants on these folders with it, unaudited: they are revoked first, one by one.
-    if store.tenant(org).folder_grants_of_org().await?.iter().any(|g| doomed.contains(&g.grant.folder)) {
+    if access.grants.iter().any(|g| doomed.contains(&g.grant.folder)) {
         return Err(DomainError::Conflict(
             "members have grants on this folder or one below it; revoke them before deleting the folder".into(),
         ));
     }
     // Their forms go back to the top level, out of reach of the grants on folders above the deleted one.
-    let placed = store.tenant(org).form_folders().await?;
-    let freed = placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| (*form, None));
-    let fields = access_changes(store.tenant(org), freed).await?;
+    let freed = access.placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| (*form, None));
+    let fields = access.changes(freed);
     let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
     let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now).with_fields(fields))?;
     if store.tenant(org).delete_folder(folder, entry).await? {

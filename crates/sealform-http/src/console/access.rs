@@ -383,16 +383,8 @@ struct FolderTree {
 impl FolderTree {
     /// Whether `form` is in `folder` or in a folder below it.
     fn holds(&self, folder: FolderId, form: FormId) -> bool {
-        let mut current = self.placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
-        // The folder code keeps trees shallow; the bound only guards against a cycle in corrupt data.
-        for _ in 0..=sealform_core::folders::MAX_DEPTH {
-            match current {
-                Some(id) if id == folder => return true,
-                Some(id) => current = self.folders.iter().find(|f| f.id == id).and_then(|f| f.parent),
-                None => return false,
-            }
-        }
-        false
+        let placed = self.placed.iter().find(|(f, _)| *f == form).map(|(_, folder)| *folder);
+        placed.is_some_and(|at| sealform_core::folders::ancestors(&self.folders, at).contains(&folder))
     }
 
     fn name(&self, folder: FolderId) -> String {
