@@ -5,9 +5,6 @@
 //! - Every state-changing form carries a CSRF token (the session's synchroniser token; before login, a
 //!   double-submit cookie), and a request from another site (`Origin` or `Sec-Fetch-Site`) is refused with 403.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use http::header::{COOKIE, HOST, ORIGIN, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use sealform_core::audit::{Actor, AuditScope, RequestContext};
@@ -90,12 +87,9 @@ pub(crate) fn client_ip<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
     client_ip_of(request.extensions())
 }
 
-/// [`client_ip`] from a request's extensions.
+/// [`client_ip`] from a request's extensions (set by [`crate::client_ip::resolve`] from the connection).
 pub(crate) fn client_ip_of(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
-    extensions
-        .get::<crate::client_ip::ClientIp>()
-        .map(|client| client.0)
-        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical()))
+    extensions.get::<crate::client_ip::ClientIp>().map(|client| client.0)
 }
 
 /// The audit scope of a logged-in user.
