@@ -41,7 +41,7 @@ use sealform_core::sealing::{Answers, NewAnswers, RecordRef, seal_revision, stor
 use sealform_core::store::Store;
 use sealform_core::submission::{SubmissionQuery, SubmissionSummary};
 use sealform_crypto::{MasterKey, Suite};
-use sealform_store::{PgStore, SqliteOptions, SqliteStore, WriterStats};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore, WalCheckpointer, WriterStats};
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -537,9 +537,13 @@ impl SqliteBaseline {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .pragma("secure_delete", "ON")
+            // As the store's submission connection: checkpoints on their own thread, a 32 MiB page cache.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("cache_size", "-32768")
             .connect()
             .await
             .unwrap();
+        let checkpointer = WalCheckpointer::spawn(path).unwrap();
         sqlx::raw_sql(
             "CREATE TABLE revisions (id BLOB PRIMARY KEY, org_id BLOB NOT NULL, created_at TEXT NOT NULL, \
                  envelope BLOB NOT NULL, wrapped_key BLOB NOT NULL) STRICT; \
@@ -595,6 +599,7 @@ impl SqliteBaseline {
                     .unwrap();
                 }
                 sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+                checkpointer.nudge();
                 counted.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 counted.1.fetch_add(1, Ordering::Relaxed);
                 for (_, reply) in batch.drain(..) {

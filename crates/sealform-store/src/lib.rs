@@ -16,5 +16,5 @@ mod sqlite;
 mod url;
 
 pub use postgres::PgStore;
-pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
+pub use sqlite::{SqliteOptions, SqliteStore, WalCheckpointer, WriterStats};
 pub use url::{DatabaseUrl, DatabaseUrlError};

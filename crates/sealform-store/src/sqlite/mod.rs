@@ -3,6 +3,7 @@
 //! run beside the writer.
 
 mod audit_pages;
+mod checkpointer;
 mod folder_grants;
 mod folders;
 mod native_api;
@@ -45,6 +46,7 @@ use time::OffsetDateTime;
 use crate::error::backend;
 use crate::migrations::{self, Applied};
 use writer::Writer;
+pub use checkpointer::WalCheckpointer;
 pub use writer::WriterStats;
 
 /// Tunables for the SQLite backend.
@@ -96,7 +98,8 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(backend("open read pool"))?;
-        Ok(Self { reads, writer: Writer::spawn(write_conn)? })
+        let submissions = submissions::SubmissionWriter::open(path, options.busy_timeout)?;
+        Ok(Self { reads, writer: Writer::spawn(write_conn, submissions)? })
     }
 
     /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the

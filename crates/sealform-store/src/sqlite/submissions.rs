@@ -1,31 +1,33 @@
-//! New submissions in the writer's batches, written several per call to SQLite.
+//! New submissions, written by the single writer through SQLite's C API on the writer's own thread.
 //!
-//! Every statement the writer sends is a round trip to the connection's own SQLite thread, and under load each one
-//! costs two thread wake-ups that can wait for a core much longer than SQLite takes to run the statement (the
-//! writer was busy nearly all the time while SQLite's thread used a fifth of a core). So the submissions queued
-//! together in one transaction go to SQLite in a few calls instead of one each: a chunk of them (a power of two,
-//! at most [`MAX_CHUNK`], so the connection caches a handful of statement shapes) is sent as one call of one
-//! multi-row INSERT per table inside a savepoint, with each audit entry chained after the previous one in memory.
+//! Why not sqlx here: sqlx runs each SQLite connection on a thread of its own and answers every statement over a
+//! channel, so each statement cost the writer two thread wake-ups, and under load those waited for a core longer
+//! than SQLite took to run the statement: the writer, the one serial stage of ingest, spent much of its time in
+//! hand-offs. So the writer's thread owns a second connection to the same file ([`SubmissionWriter`], rusqlite,
+//! synchronous) for new submissions, the hot path; every other write stays on sqlx. The writer runs the two
+//! connections' transactions one after the other, never both at once.
 //!
-//! A submission still fails alone: if anything in a chunk fails, the chunk is rolled back to its savepoint and its
-//! submissions are written one per call (each in its own savepoint, its audit entry re-chained after the head as
-//! it is then), so only the bad one is refused and the chain has no gap. Each audit entry stays in the same
-//! savepoint as its submission's rows: if it cannot be written, neither are they (fail closed).
+//! A run of queued submissions is one transaction: the chain head is read once; each submission goes in inside its
+//! own savepoint with its audit entry, chained after the previous entry in memory, so a bad submission fails alone,
+//! the chain has no gap, and a submission whose entry cannot be written leaves no row (fail closed); the head row
+//! is written once; one COMMIT makes the run durable before anyone is answered.
 
-use std::fmt::Write as _;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use sealform_core::audit::{PendingAudit, SealedAudit};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+use sealform_core::audit::{ChainHead, PendingAudit, SealedAudit};
+use sealform_core::ids::OrgId;
+use sealform_core::keys::KeyState;
 use sealform_core::store::StoreError;
 use sealform_core::submission::NewSubmission;
-use sqlx::SqliteConnection;
+use sealform_crypto::KeyId;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use super::queries::{key_usable, read_audit_head};
-use super::writer::BatchState;
-use crate::error::backend;
-use crate::rows::key_uuid;
-
-/// Most submissions sent in one call.
-const MAX_CHUNK: usize = 32;
+use super::checkpointer::WalCheckpointer;
+use crate::rows::{KEY_RETIRED, key_uuid};
 
 /// A new submission and its audit entry, queued for the writer.
 pub(crate) struct SubmissionWrite {
@@ -35,296 +37,298 @@ pub(crate) struct SubmissionWrite {
     pub(crate) audit: Option<PendingAudit>,
 }
 
-/// Writes `writes` (consecutive in the writer's queue) inside the open transaction; one answer per write, in order.
-/// Stops writing once the batch is poisoned (see [`BatchState::poison`]); the writer then fails the whole batch.
-pub(crate) async fn insert_submissions(
-    conn: &mut SqliteConnection,
-    state: &mut BatchState,
-    writes: &[SubmissionWrite],
-) -> Vec<Result<(), StoreError>> {
-    let mut answers: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(writes.len());
-    // Key states first: a submission sealed to a key that can no longer take data is refused before any SQL.
-    for write in writes {
-        answers.push(check_keys(conn, state, &write.new).await.err().map(Err));
+/// How a run of submissions ended.
+pub(crate) struct Outcome {
+    /// One answer per write, in order.
+    pub(crate) answers: Vec<Result<(), StoreError>>,
+    /// Whether the transaction committed (when it did not, every answer is an error).
+    pub(crate) committed: bool,
+    /// Time spent in COMMIT (mostly the WAL's fsync).
+    pub(crate) committing: Duration,
+}
+
+/// Pages of the submission connection's cache: 32 MiB, so the indexes a submission touches at random places (the
+/// blind index, the audit trail's target index) stay in memory as the database grows, instead of being read back
+/// from the file (the default 2 MiB held about a fifth of them at 150k submissions).
+const CACHE_KIB: i64 = 32 * 1024;
+
+/// The writer's connection for new submissions.
+pub(crate) struct SubmissionWriter {
+    conn: Connection,
+    checkpointer: WalCheckpointer,
+}
+
+impl SubmissionWriter {
+    /// Opens the (already migrated) database file with the store's settings.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let failed = |e| failed("open the submission writer", e);
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(failed)?;
+        conn.busy_timeout(busy_timeout).map_err(failed)?;
+        // As the sqlx connections: WAL (already the file's mode), a WAL fsync at every COMMIT, foreign keys
+        // enforced, deleted bytes zeroed. Unlike them: checkpoints run on their own thread (see
+        // [`WalCheckpointer`]), and a larger page cache.
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA secure_delete = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
+        ))
+        .map_err(failed)?;
+        Ok(Self { conn, checkpointer: WalCheckpointer::spawn(path)? })
     }
-    let accepted: Vec<usize> = (0..writes.len()).filter(|&i| answers[i].is_none()).collect();
-    let mut rest = accepted.as_slice();
-    while !rest.is_empty() && !state.poisoned() {
-        let (chunk, after) = rest.split_at(chunk_len(rest.len()));
-        rest = after;
-        let items: Vec<&SubmissionWrite> = chunk.iter().map(|&i| &writes[i]).collect();
-        match insert_chunk(conn, state, &items).await {
-            Ok(()) => chunk.iter().for_each(|&i| answers[i] = Some(Ok(()))),
-            Err(err) if chunk.len() == 1 => answers[chunk[0]] = Some(Err(err)),
+
+    /// Writes `writes` in one transaction and commits it.
+    pub(crate) fn write(&mut self, writes: &[SubmissionWrite]) -> Outcome {
+        let all_failed = |operation: &'static str, cause: String, committing| Outcome {
+            answers: writes
+                .iter()
+                .map(|_| Err(StoreError::Backend { operation, source: cause.clone().into() }))
+                .collect(),
+            committed: false,
+            committing,
+        };
+        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %err, "could not begin a write transaction");
+            return all_failed("begin transaction", err.to_string(), Duration::ZERO);
+        }
+        let mut run = Run { conn: &self.conn, head: None, moved: false, usable_keys: HashSet::new(), poisoned: false };
+        let answers: Vec<Result<(), StoreError>> = writes.iter().map(|write| run.insert(write)).collect();
+        let ready = if run.poisoned {
+            Err(StoreError::Backend { operation: "write batch", source: "a write could not be undone".into() })
+        } else {
+            run.store_head()
+        };
+        let started = Instant::now();
+        let committed = ready.and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| failed("commit", e)));
+        let committing = started.elapsed();
+        match committed {
+            Ok(()) => {
+                self.checkpointer.nudge();
+                Outcome { answers, committed: true, committing }
+            }
             Err(err) => {
-                tracing::debug!(error = %err, "a chunk of submissions failed; writing them one by one");
-                for &i in chunk {
-                    if state.poisoned() {
-                        break;
-                    }
-                    answers[i] = Some(insert_chunk(conn, state, &[&writes[i]]).await);
-                }
+                tracing::error!(error = %err, "write transaction failed to commit");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                all_failed("commit", err.to_string(), committing)
             }
         }
     }
-    let unwritten = || StoreError::Backend { operation: "store submission", source: "the batch was abandoned".into() };
-    answers.into_iter().map(|answer| answer.unwrap_or_else(|| Err(unwritten()))).collect()
 }
 
-/// The largest power of two not above `remaining` or [`MAX_CHUNK`].
-fn chunk_len(remaining: usize) -> usize {
-    let mut len = 1;
-    while len * 2 <= remaining.min(MAX_CHUNK) {
-        len *= 2;
-    }
-    len
+/// The state of one transaction of submissions.
+struct Run<'c> {
+    conn: &'c Connection,
+    /// The chain head after the last entry written, once read.
+    head: Option<ChainHead>,
+    /// Whether `head` moved since it was read (so the head row must be written).
+    moved: bool,
+    /// Organisation keys found usable (active or retiring) in this transaction: the writer holds SQLite's write
+    /// lock from `BEGIN IMMEDIATE` to `COMMIT`, so no one can retire them meanwhile.
+    usable_keys: HashSet<(OrgId, KeyId)>,
+    /// A write could not undo its partial change: nothing may commit.
+    poisoned: bool,
 }
 
-/// Checks the submission's keys once per (organisation, key) and transaction.
-async fn check_keys(
-    conn: &mut SqliteConnection,
-    state: &mut BatchState,
-    new: &NewSubmission,
-) -> Result<(), StoreError> {
-    for key in std::iter::once(new.revision.key_id).chain(new.files.iter().map(|f| f.key_id)) {
-        if !state.key_known_usable(new.org_id, key) {
-            key_usable(conn, new.org_id, key).await?;
-            state.remember_usable(new.org_id, key);
+impl Run<'_> {
+    fn insert(&mut self, write: &SubmissionWrite) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Backend { operation: "store submission", source: "the batch was abandoned".into() });
         }
+        self.check_keys(&write.new)?;
+        let entry = match &write.audit {
+            Some(audit) => Some(audit.seal(self.head()?)),
+            None => None,
+        };
+        let savepoint = |sql| self.conn.prepare_cached(sql).and_then(|mut statement| statement.execute([]));
+        savepoint("SAVEPOINT submission").map_err(|e| failed("store submission", e))?;
+        match insert_rows(self.conn, &write.new, entry.as_ref()) {
+            Ok(()) => {
+                savepoint("RELEASE submission").map_err(|e| failed("store submission", e))?;
+                if let Some(entry) = entry {
+                    self.head = Some(entry.head);
+                    self.moved = true;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                if self.conn.execute_batch("ROLLBACK TO submission; RELEASE submission").is_err() {
+                    self.poisoned = true;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Refuses a submission sealed to an organisation key that can no longer take new data.
+    fn check_keys(&mut self, new: &NewSubmission) -> Result<(), StoreError> {
+        for key in std::iter::once(new.revision.key_id).chain(new.files.iter().map(|f| f.key_id)) {
+            if self.usable_keys.contains(&(new.org_id, key)) {
+                continue;
+            }
+            let state: Option<String> = self
+                .conn
+                .prepare_cached("SELECT state FROM org_keys WHERE org_id = ?1 AND id = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![new.org_id.as_uuid().as_bytes(), key_uuid(key).as_bytes()], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(|e| failed("check organisation key", e))?;
+            if !state.is_some_and(|s| s == KeyState::Active.as_str() || s == KeyState::Retiring.as_str()) {
+                return Err(StoreError::Conflict(KEY_RETIRED.into()));
+            }
+            self.usable_keys.insert((new.org_id, key));
+        }
+        Ok(())
+    }
+
+    /// The chain head to append after: the one in memory, else the head row.
+    fn head(&mut self) -> Result<ChainHead, StoreError> {
+        if let Some(head) = self.head {
+            return Ok(head);
+        }
+        let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) = self
+            .conn
+            .query_row("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| failed("read audit head", e))?;
+        let hash = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
+        let head = ChainHead { seq, hash, last_checkpoint_micros };
+        self.head = Some(head);
+        Ok(head)
+    }
+
+    /// Writes the head row once, if any entry moved it.
+    fn store_head(&self) -> Result<(), StoreError> {
+        match self.head {
+            Some(head) if self.moved => self
+                .conn
+                .execute(
+                    "UPDATE audit_head SET seq = ?1, chain_hash = ?2, last_checkpoint_micros = ?3 WHERE id = 1",
+                    params![head.seq, head.hash.as_slice(), head.last_checkpoint_micros],
+                )
+                .map(drop)
+                .map_err(|e| failed("move audit head", e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The submission's rows and its audit entry (and checkpoint, when due).
+fn insert_rows(conn: &Connection, new: &NewSubmission, entry: Option<&SealedAudit>) -> Result<(), StoreError> {
+    let store = |e| failed("store submission", e);
+    let sealed = &new.revision;
+    let at = text(sealed.created_at)?;
+    let (org, id) = (new.org_id.as_uuid().as_bytes(), new.id.as_uuid().as_bytes());
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO submissions \
+             (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 'new', ?5, ?6, ?6)",
+        )
+        .map_err(store)?;
+    statement
+        .execute(params![id, org, new.form_id.as_uuid().as_bytes(), new.form_version, sealed.revision, at])
+        .map_err(store)?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO submission_revisions \
+             (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(store)?;
+    let created_by = sealed.created_by.map(|u| *u.as_uuid().as_bytes());
+    statement
+        .execute(params![
+            org,
+            id,
+            sealed.revision,
+            sealed.envelope,
+            sealed.wrapped_key,
+            key_uuid(sealed.key_id).as_bytes(),
+            created_by,
+            at
+        ])
+        .map_err(store)?;
+    if !new.index.is_empty() {
+        let mut statement = conn
+            .prepare_cached(
+                "INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(store)?;
+        for (field, digest) in &new.index {
+            statement.execute(params![org, new.form_id.as_uuid().as_bytes(), field, digest, id]).map_err(store)?;
+        }
+    }
+    if !new.files.is_empty() {
+        let mut statement = conn
+            .prepare_cached(
+                "INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, \
+                 wrapped_key, key_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(store)?;
+        for file in &new.files {
+            let size = i64::try_from(file.sealed_size).map_err(|_| StoreError::Corrupt("file size".into()))?;
+            statement
+                .execute(params![
+                    file.id.as_uuid().as_bytes(),
+                    org,
+                    id,
+                    sealed.revision,
+                    file.question_id,
+                    file.object_key,
+                    size,
+                    file.wrapped_key,
+                    key_uuid(file.key_id).as_bytes(),
+                    at
+                ])
+                .map_err(store)?;
+        }
+    }
+    if let Some(entry) = entry {
+        append_entry(conn, entry)?;
     }
     Ok(())
 }
 
-/// Writes `items` and their audit entries in one call, inside the savepoint `write_op`; on failure nothing of them
-/// stays (or the batch is poisoned when even the rollback fails).
-async fn insert_chunk(
-    conn: &mut SqliteConnection,
-    state: &mut BatchState,
-    items: &[&SubmissionWrite],
-) -> Result<(), StoreError> {
-    let mut head = state.head();
-    let mut entries = Vec::with_capacity(items.len());
-    for item in items {
-        let entry = match &item.audit {
-            Some(audit) => {
-                let after = match head {
-                    Some(head) => head,
-                    None => read_audit_head(conn).await?,
-                };
-                let entry = audit.seal(after);
-                head = Some(entry.head);
-                Some(entry)
-            }
-            None => None,
-        };
-        entries.push(entry);
+/// One audit entry, and its checkpoint when one is due.
+fn append_entry(conn: &Connection, entry: &SealedAudit) -> Result<(), StoreError> {
+    let append = |e| failed("append audit entry", e);
+    let row = &entry.row;
+    let at = text(row.at)?;
+    conn.prepare_cached(
+        "INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            row.seq,
+            row.org.map(|o| *o.as_uuid().as_bytes()),
+            at,
+            row.action,
+            row.actor_id.map(|a| *a.as_bytes()),
+            row.outcome,
+            row.target_hash,
+            row.detail,
+            row.chain_hash.as_slice()
+        ])
+    })
+    .map_err(append)?;
+    if let Some((checkpoint, signature)) = &entry.checkpoint {
+        conn.prepare_cached("INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut statement| {
+                statement.execute(params![checkpoint.seq, checkpoint.hash.as_slice(), checkpoint.at_micros, signature])
+            })
+            .map_err(append)?;
     }
-
-    let sql = chunk_sql(items, &entries);
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (item, entry) in items.iter().zip(&entries) {
-        query = bind(query, &item.new, entry.as_ref())?;
-    }
-    match query.execute(&mut *conn).await {
-        Ok(_) => {
-            if let Some(head) = head {
-                state.advance(head);
-            }
-            Ok(())
-        }
-        Err(err) => {
-            // Undo whatever of the chunk got in (if the savepoint itself failed, the rollback fails and nothing of
-            // this write can be told apart: the batch rolls back).
-            if sqlx::raw_sql("ROLLBACK TO write_op; RELEASE write_op").execute(&mut *conn).await.is_err() {
-                state.poison();
-            }
-            Err(backend("store submission")(err))
-        }
-    }
+    Ok(())
 }
 
-/// The placeholders of one submission's values, numbered in [`bind`]'s order.
-struct ItemParams {
-    /// org, submission, form, form version, revision, created at, envelope, wrapped key, key id, author.
-    base: usize,
-    /// Per index row: field, digest.
-    index: Vec<usize>,
-    /// Per file: id, question, object key, size, wrapped key, key id.
-    files: Vec<usize>,
-    /// seq, org, at, action, actor, outcome, target hash, detail, chain hash.
-    audit: Option<usize>,
-    /// seq, chain hash, at, signature.
-    checkpoint: Option<usize>,
+/// A time as every other statement stores it: sqlx writes `OffsetDateTime` as RFC 3339 text.
+fn text(at: OffsetDateTime) -> Result<String, StoreError> {
+    at.format(&Rfc3339).map_err(|_| StoreError::Corrupt("a time outside RFC 3339".into()))
 }
 
-/// One multi-row INSERT per table for the whole chunk, inside the savepoint `write_op`. SQLite's connection thread
-/// answers every statement of a call separately, waking the writer each time, so the number of statements per
-/// call is kept independent of the number of submissions in it.
-fn chunk_sql(items: &[&SubmissionWrite], entries: &[Option<SealedAudit>]) -> String {
-    let mut next = 0;
-    let mut take = |count: usize| {
-        let first = next + 1;
-        next += count;
-        first
-    };
-    let params: Vec<ItemParams> = items
-        .iter()
-        .zip(entries)
-        .map(|(item, entry)| ItemParams {
-            base: take(10),
-            index: item.new.index.iter().map(|_| take(2)).collect(),
-            files: item.new.files.iter().map(|_| take(6)).collect(),
-            audit: entry.as_ref().map(|_| take(9)),
-            checkpoint: entry.as_ref().and_then(|e| e.checkpoint.as_ref()).map(|_| take(4)),
-        })
-        .collect();
-
-    let mut sql = String::from(
-        "SAVEPOINT write_op; INSERT INTO submissions \
-         (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) VALUES ",
-    );
-    values(&mut sql, params.iter().map(|p| p.base), |sql, p| {
-        let _ = write!(sql, "(${}, ${p}, ${}, ${}, 'new', ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 5);
-    });
-    sql.push_str(
-        "; INSERT INTO submission_revisions \
-         (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) VALUES ",
-    );
-    values(&mut sql, params.iter().map(|p| p.base), |sql, p| {
-        let _ =
-            write!(sql, "(${p}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 4, p + 6, p + 7, p + 8, p + 9, p + 5);
-    });
-    let index = params.iter().flat_map(|p| p.index.iter().map(move |&i| (p.base, i)));
-    if index.clone().next().is_some() {
-        sql.push_str("; INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) VALUES ");
-        values(&mut sql, index, |sql, (p, i)| {
-            let _ = write!(sql, "(${p}, ${}, ${i}, ${}, ${})", p + 2, i + 1, p + 1);
-        });
-    }
-    let files = params.iter().flat_map(|p| p.files.iter().map(move |&i| (p.base, i)));
-    if files.clone().next().is_some() {
-        sql.push_str(
-            "; INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, \
-             wrapped_key, key_id, created_at) VALUES ",
-        );
-        values(&mut sql, files, |sql, (p, i)| {
-            let (s, r, at) = (p + 1, p + 4, p + 5);
-            let _ = write!(
-                sql,
-                "(${i}, ${p}, ${s}, ${r}, ${}, ${}, ${}, ${}, ${}, ${at})",
-                i + 1,
-                i + 2,
-                i + 3,
-                i + 4,
-                i + 5
-            );
-        });
-    }
-    let audit = params.iter().filter_map(|p| p.audit);
-    if audit.clone().next().is_some() {
-        sql.push_str(
-            "; INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
-             VALUES ",
-        );
-        values(&mut sql, audit, |sql, a| {
-            let _ = write!(
-                sql,
-                "(${a}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                a + 1,
-                a + 2,
-                a + 3,
-                a + 4,
-                a + 5,
-                a + 6,
-                a + 7,
-                a + 8
-            );
-        });
-    }
-    let checkpoints = params.iter().filter_map(|p| p.checkpoint);
-    if checkpoints.clone().next().is_some() {
-        sql.push_str("; INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) VALUES ");
-        values(&mut sql, checkpoints, |sql, c| {
-            let _ = write!(sql, "(${c}, ${}, ${}, ${})", c + 1, c + 2, c + 3);
-        });
-    }
-    sql.push_str("; RELEASE write_op;");
-    sql
-}
-
-/// Appends `rows` as a comma-separated VALUES list.
-fn values<T>(sql: &mut String, rows: impl Iterator<Item = T>, mut row: impl FnMut(&mut String, T)) {
-    for (i, value) in rows.enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        row(sql, value);
-    }
-}
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// Binds the values of one submission, in the order [`chunk_sql`] numbers them.
-fn bind<'q>(query: Query<'q>, new: &'q NewSubmission, entry: Option<&'q SealedAudit>) -> Result<Query<'q>, StoreError> {
-    let sealed = &new.revision;
-    let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
-    let form_version = i32::try_from(new.form_version).map_err(|_| StoreError::Corrupt("form version".into()))?;
-    let mut query = query
-        .bind(new.org_id.as_uuid())
-        .bind(new.id.as_uuid())
-        .bind(new.form_id.as_uuid())
-        .bind(form_version)
-        .bind(revision)
-        .bind(sealed.created_at)
-        .bind(&sealed.envelope)
-        .bind(&sealed.wrapped_key)
-        .bind(key_uuid(sealed.key_id))
-        .bind(sealed.created_by.map(|u| *u.as_uuid()));
-    for (field, digest) in &new.index {
-        query = query.bind(field).bind(digest.as_slice());
-    }
-    for file in &new.files {
-        query = query
-            .bind(file.id.as_uuid())
-            .bind(&file.question_id)
-            .bind(&file.object_key)
-            .bind(i64::try_from(file.sealed_size).map_err(|_| StoreError::Corrupt("file size".into()))?)
-            .bind(&file.wrapped_key)
-            .bind(key_uuid(file.key_id));
-    }
-    if let Some(entry) = entry {
-        let row = &entry.row;
-        query = query
-            .bind(row.seq)
-            .bind(row.org.map(|o| *o.as_uuid()))
-            .bind(row.at)
-            .bind(&row.action)
-            .bind(row.actor_id)
-            .bind(&row.outcome)
-            .bind(row.target_hash.as_deref())
-            .bind(&row.detail)
-            .bind(row.chain_hash.as_slice());
-        if let Some((checkpoint, signature)) = &entry.checkpoint {
-            query = query
-                .bind(checkpoint.seq)
-                .bind(checkpoint.hash.as_slice())
-                .bind(checkpoint.at_micros)
-                .bind(signature.as_slice());
-        }
-    }
-    Ok(query)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chunk_len;
-
-    #[test]
-    fn chunks_are_powers_of_two_up_to_the_maximum() {
-        assert_eq!(chunk_len(1), 1);
-        assert_eq!(chunk_len(3), 2);
-        assert_eq!(chunk_len(31), 16);
-        assert_eq!(chunk_len(32), 32);
-        assert_eq!(chunk_len(200), 32);
-    }
+fn failed(operation: &'static str, source: rusqlite::Error) -> StoreError {
+    StoreError::Backend { operation, source: Box::new(source) }
 }

@@ -1,7 +1,7 @@
-//! The single writer: collects queued writes, runs them in one `BEGIN IMMEDIATE` transaction, each inside its own
-//! savepoint so one failure does not undo its neighbours, commits once, and only then answers each caller.
-//! A caller therefore never hears "ok" for a write that a crash could still lose.
-
+//! The single writer: collects queued writes and runs them in as few `BEGIN IMMEDIATE` transactions as their kinds
+//! allow (new submissions on the writer's own connection, see [`SubmissionWriter`]; everything else on sqlx), each
+//! write inside its own savepoint so one failure does not undo its neighbours; it commits, and only then answers
+//! each caller. A caller therefore never hears "ok" for a write that a crash could still lose.
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,16 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::collections::HashSet;
-
-use sealform_core::audit::ChainHead;
-use sealform_core::ids::OrgId;
 use sealform_core::store::StoreError;
-use sealform_crypto::KeyId;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::submissions::{self, SubmissionWrite};
+use super::submissions::{SubmissionWrite, SubmissionWriter};
 use crate::error::backend;
 
 /// Most writes folded into one transaction; bounds the latency a write waits behind others.
@@ -30,72 +25,22 @@ const QUEUE_DEPTH: usize = 4096;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
 type PlainRun = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
+type Reply = oneshot::Sender<Result<Output, StoreError>>;
 
-/// How a write runs inside the batch transaction.
+/// How a write runs.
 enum Run {
-    /// Inside a savepoint the writer opens and closes; may read and move the audit head row itself.
+    /// On the sqlx connection, inside a savepoint the writer opens and closes.
     Plain(PlainRun),
-    /// A new submission: consecutive ones are written together ([`submissions::insert_submissions`]), their audit
-    /// entries chained after the in-memory head of [`BatchState`], so the head row is read once and written once
-    /// per transaction instead of per write.
+    /// A new submission: consecutive ones are written together on the writer's own connection
+    /// ([`SubmissionWriter`]), in one transaction.
     Submission(Box<SubmissionWrite>),
 }
 
 struct WriteOp {
     run: Run,
-    reply: oneshot::Sender<Result<Output, StoreError>>,
+    reply: Reply,
     /// When the caller queued it, for the time writes wait before their transaction starts.
     queued_at: Instant,
-}
-
-/// What batched writes share within one transaction. Valid only inside it: the writer holds SQLite's write lock
-/// from `BEGIN IMMEDIATE` to `COMMIT`, so no other connection or process can move the chain head or change a key
-/// meanwhile; plain writes can, so the writer writes the head back before each plain write and forgets both after.
-#[derive(Default)]
-pub(crate) struct BatchState {
-    /// The chain head after the last batched write that succeeded, when it differs from the head row.
-    head: Option<ChainHead>,
-    /// Organisation keys found usable (active or retiring) in this transaction.
-    usable_keys: HashSet<(OrgId, KeyId)>,
-    /// A batched write could not undo its partial change: the whole transaction must roll back.
-    poisoned: bool,
-}
-
-impl BatchState {
-    /// The chain head to append after: the in-memory one, else the head row.
-    pub(crate) fn head(&self) -> Option<ChainHead> {
-        self.head
-    }
-
-    /// Records the head after a successful append (written back before the next plain write and at commit).
-    pub(crate) fn advance(&mut self, head: ChainHead) {
-        self.head = Some(head);
-    }
-
-    pub(crate) fn key_known_usable(&self, org: OrgId, key: KeyId) -> bool {
-        self.usable_keys.contains(&(org, key))
-    }
-
-    pub(crate) fn remember_usable(&mut self, org: OrgId, key: KeyId) {
-        self.usable_keys.insert((org, key));
-    }
-
-    /// Marks the transaction as unusable: every write in it fails and nothing commits.
-    pub(crate) fn poison(&mut self) {
-        self.poisoned = true;
-    }
-
-    pub(crate) fn poisoned(&self) -> bool {
-        self.poisoned
-    }
-
-    /// Writes the in-memory head back to the head row, if it moved.
-    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        if let Some(head) = self.head.take() {
-            super::queries::store_audit_head(conn, head).await?;
-        }
-        Ok(())
-    }
 }
 
 /// What the writer is asked to do, in queue order.
@@ -152,7 +97,7 @@ impl Writer {
     /// and under load the runtime's workers were busy sealing submissions, so those wake-ups queued behind the very
     /// work that feeds the writer. On its own thread the writer resumes as soon as SQLite answers, and it never
     /// takes a worker away from sealing. The thread ends when the last handle is dropped or [`Writer::close`] runs.
-    pub(crate) fn spawn(conn: SqliteConnection) -> Result<Self, StoreError> {
+    pub(crate) fn spawn(conn: SqliteConnection, submissions: SubmissionWriter) -> Result<Self, StoreError> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -161,7 +106,7 @@ impl Writer {
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(conn, rx, thread_counters)))
+            .spawn(move || runtime.block_on(run(Connections { sqlx: conn, submissions }, rx, thread_counters)))
             .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
         Ok(Self { queue, counters })
     }
@@ -223,7 +168,15 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+/// The writer's two connections to the database file; their transactions never overlap.
+struct Connections {
+    /// Every write but new submissions (the statements shared with PostgreSQL).
+    sqlx: SqliteConnection,
+    /// New submissions.
+    submissions: SubmissionWriter,
+}
+
+async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut stopped = None;
     while stopped.is_none() && rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -234,18 +187,19 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, counters: 
                 // Writes queued behind a shutdown are dropped unanswered: their callers see "writer has stopped".
                 Job::Write(_) => {}
                 Job::Checkpoint(reply) => {
-                    commit_batch(&mut conn, std::mem::take(&mut writes), &counters).await;
-                    let _ = reply.send(checkpoint(&mut conn).await);
+                    commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
+                    let _ = reply.send(checkpoint(&mut conns.sqlx).await);
                 }
                 Job::Shutdown(reply) => {
-                    commit_batch(&mut conn, std::mem::take(&mut writes), &counters).await;
+                    commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
                     stopped.get_or_insert_with(Vec::new).push(reply);
                 }
             }
         }
-        commit_batch(&mut conn, writes, &counters).await;
+        commit_batch(&mut conns, writes, &counters).await;
     }
-    if let Err(err) = conn.close().await {
+    drop(conns.submissions);
+    if let Err(err) = conns.sqlx.close().await {
         tracing::warn!(error = %err, "closing the SQLite writer connection failed");
     }
     for reply in stopped.into_iter().flatten() {
@@ -253,28 +207,40 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, counters: 
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) {
-    if ops.is_empty() {
-        return;
-    }
-    let count = ops.len() as u64;
-    let started = Instant::now();
-    for op in &ops {
-        add(&counters.queued_nanos, started.saturating_duration_since(op.queued_at));
-    }
-    let (committed, answers) = run_batch(conn, ops, counters).await;
-    // Count before answering, so a caller that has its answer sees its write in the stats.
-    add(&counters.busy_nanos, started.elapsed());
-    counters.writes.fetch_add(count, Ordering::Relaxed);
-    if committed {
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-    }
-    for (reply, result) in answers {
-        let _ = reply.send(result);
+/// Runs `ops` in queue order, as few transactions as their kinds allow: each run of consecutive new submissions is
+/// one transaction on the submission connection, each run of other writes one on the sqlx connection. Every caller
+/// is answered once its transaction has committed.
+async fn commit_batch(conns: &mut Connections, ops: Vec<WriteOp>, counters: &Counters) {
+    let mut ops = ops.into_iter().peekable();
+    while let Some(first) = ops.next() {
+        let started = Instant::now();
+        let is_submission = matches!(first.run, Run::Submission(_));
+        let mut run = vec![first];
+        while let Some(next) = ops.next_if(|next| matches!(next.run, Run::Submission(_)) == is_submission) {
+            run.push(next);
+        }
+        for op in &run {
+            add(&counters.queued_nanos, started.saturating_duration_since(op.queued_at));
+        }
+        let count = run.len() as u64;
+        let (committed, answers) = if is_submission {
+            write_submissions(&mut conns.submissions, run, counters)
+        } else {
+            run_plain_batch(&mut conns.sqlx, run, counters).await
+        };
+        // Count before answering, so a caller that has its answer sees its write in the stats.
+        add(&counters.busy_nanos, started.elapsed());
+        counters.writes.fetch_add(count, Ordering::Relaxed);
+        if committed {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for (reply, result) in answers {
+            let _ = reply.send(result);
+        }
     }
 }
 
-type Answer = (oneshot::Sender<Result<Output, StoreError>>, Result<Output, StoreError>);
+type Answer = (Reply, Result<Output, StoreError>);
 
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let (busy, _, _): (i64, i64, i64) =
@@ -286,56 +252,50 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs one batch; returns whether it committed, and every op's answer (sent by the caller after counting).
-async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) -> (bool, Vec<Answer>) {
+/// New submissions, in one transaction on the submission connection (synchronous: the writer's thread is its own).
+fn write_submissions(conn: &mut SubmissionWriter, ops: Vec<WriteOp>, counters: &Counters) -> (bool, Vec<Answer>) {
+    let (replies, writes): (Vec<Reply>, Vec<SubmissionWrite>) = ops
+        .into_iter()
+        .filter_map(|op| match op.run {
+            Run::Submission(write) => Some((op.reply, *write)),
+            Run::Plain(_) => None,
+        })
+        .unzip();
+    let outcome = conn.write(&writes);
+    add(&counters.committing_nanos, outcome.committing);
+    let answers = outcome.answers.into_iter().map(|answer| answer.map(|()| Box::new(()) as Output));
+    (outcome.committed, replies.into_iter().zip(answers).collect())
+}
+
+/// Runs plain writes in one transaction, each inside its own savepoint; returns whether it committed, and every
+/// op's answer (sent by the caller after counting).
+async fn run_plain_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Counters) -> (bool, Vec<Answer>) {
     if let Err(err) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
         tracing::error!(error = %err, "could not begin a write transaction");
         return (false, failed(ops.into_iter().map(|op| op.reply), "begin transaction", &err.to_string()));
     }
     let mut finished = Vec::with_capacity(ops.len());
-    let mut state = BatchState::default();
-    let mut ops = ops.into_iter().peekable();
-    while let Some(op) = ops.next() {
-        match op.run {
-            Run::Plain(run) => {
-                let result = run_plain(conn, &mut state, run).await;
-                finished.push((op.reply, result));
-            }
-            Run::Submission(write) => {
-                // This submission and those queued right behind it go to SQLite together.
-                let (mut replies, mut writes) = (vec![op.reply], vec![*write]);
-                while let Some(next) = ops.next_if(|next| matches!(next.run, Run::Submission(_))) {
-                    if let Run::Submission(write) = next.run {
-                        replies.push(next.reply);
-                        writes.push(*write);
-                    }
-                }
-                let results = submissions::insert_submissions(conn, &mut state, &writes).await;
-                let answers = results.into_iter().map(|result| result.map(|()| Box::new(()) as Output));
-                finished.extend(replies.into_iter().zip(answers));
-            }
-        }
-        if state.poisoned {
+    let mut poisoned = false;
+    let mut ops = ops.into_iter();
+    for op in ops.by_ref() {
+        let Run::Plain(run) = op.run else { continue };
+        let result = run_plain(conn, run, &mut poisoned).await;
+        finished.push((op.reply, result));
+        if poisoned {
             break;
         }
     }
     let unrun: Vec<WriteOp> = ops.collect();
-    let flushed = if state.poisoned {
+    let committed = if poisoned {
         Err(StoreError::Backend { operation: "write batch", source: "a write could not be undone".into() })
     } else {
-        state.flush(conn).await
-    };
-    let committed = match flushed {
-        Ok(()) => {
-            let started = Instant::now();
-            let committed = sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit"));
-            add(&counters.committing_nanos, started.elapsed());
-            committed
-        }
-        Err(err) => Err(err),
+        let started = Instant::now();
+        let committed = sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend("commit"));
+        add(&counters.committing_nanos, started.elapsed());
+        committed.map(drop)
     };
     match committed {
-        Ok(_) => (true, finished),
+        Ok(()) => (true, finished),
         Err(err) => {
             tracing::error!(error = %err, "write transaction failed to commit");
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
@@ -346,14 +306,8 @@ async fn run_batch(conn: &mut SqliteConnection, ops: Vec<WriteOp>, counters: &Co
     }
 }
 
-/// Runs a plain write inside its own savepoint, with the head row up to date before it and forgetting the cached
-/// head and key states after it (it may have moved the one or retired the other).
-async fn run_plain(conn: &mut SqliteConnection, state: &mut BatchState, run: PlainRun) -> Result<Output, StoreError> {
-    if let Err(err) = state.flush(conn).await {
-        state.poison();
-        return Err(err);
-    }
-    state.usable_keys.clear();
+/// Runs a plain write inside its own savepoint; sets `poisoned` when its partial change could not be undone.
+async fn run_plain(conn: &mut SqliteConnection, run: PlainRun, poisoned: &mut bool) -> Result<Output, StoreError> {
     if let Err(err) = sqlx::raw_sql("SAVEPOINT write_op").execute(&mut *conn).await {
         tracing::error!(error = %err, "could not open a savepoint");
         return Err(backend("savepoint")(err));
@@ -364,17 +318,13 @@ async fn run_plain(conn: &mut SqliteConnection, state: &mut BatchState, run: Pla
         Ok(_) => result,
         Err(err) => {
             // The write's partial change may still be in the transaction: nothing of it may commit.
-            state.poison();
+            *poisoned = true;
             Err(backend("close savepoint")(err))
         }
     }
 }
 
 /// The same failure for every caller of a batch that did not commit.
-fn failed(
-    replies: impl Iterator<Item = oneshot::Sender<Result<Output, StoreError>>>,
-    operation: &'static str,
-    cause: &str,
-) -> Vec<Answer> {
+fn failed(replies: impl Iterator<Item = Reply>, operation: &'static str, cause: &str) -> Vec<Answer> {
     replies.map(|reply| (reply, Err(StoreError::Backend { operation, source: cause.to_owned().into() }))).collect()
 }
