@@ -1,23 +1,26 @@
 //! Group commit for new submissions on PostgreSQL.
 //!
 //! Every audit append locks the single chain-head row until its transaction commits, so transactions that each
-//! append one entry commit one per WAL flush, however many connections there are. Here a few writer tasks per
-//! node take whatever submissions are queued and store them in one transaction: a handful of array statements
-//! for the rows, then the head row is locked (as late as possible, so one writer's rows go in while another one's
-//! commit is being flushed), every entry of the batch is chained after it in queue order and the head moves once.
-//! One flush then acknowledges the whole batch; the chain stays gap-free and in commit order because the head lock
-//! is still held through COMMIT. Each submission's audit entry is in the same transaction as its rows: if the
-//! entries cannot be written, no row commits.
+//! append one entry commit one per WAL flush, however many connections there are. Here two writers per node, on a
+//! thread of their own, take whatever submissions are queued and store them in one transaction: one array statement
+//! for the rows, then one that moves the head and inserts every entry of the batch, chained after it in queue
+//! order (see [`append_entries`]: the writers guess the head, so one writer's entries wait on the server for the
+//! other's COMMIT rather than on a round trip after it). One flush then acknowledges the whole batch; the chain
+//! stays gap-free and in commit order because the head lock is held through COMMIT. Each submission's audit entry
+//! is in the same transaction as its rows: if the entries cannot be written, no row commits.
 //!
 //! A batch that fails before COMMIT is rolled back and its submissions are stored one per transaction, so one bad
 //! submission (a duplicate id, a form deleted meanwhile) fails alone. A failed COMMIT fails the whole batch, as the
 //! outcome is unknown and a retry could store a submission twice.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use sealform_core::audit::{ChainHead, PendingAudit};
+use sealform_core::audit::{ChainHead, PendingAudit, SealedAudit};
 use sealform_core::store::StoreError;
 use sealform_core::submission::NewSubmission;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -47,13 +50,38 @@ pub(crate) struct SubmissionBatcher {
 }
 
 impl SubmissionBatcher {
-    pub(crate) fn spawn(pool: &PgPool) -> Self {
+    /// Starts the writers on a thread of their own, with a single-threaded runtime and a pool of one connection per
+    /// writer. As tasks on the shared runtime they had to wait for a worker after every round trip while the
+    /// workers sealed submissions (at 8 clients the workers spent as long runnable-but-waiting as running), and a
+    /// writer holds the chain head's lock across some of those waits. On their own thread they resume as soon as
+    /// the server answers. The thread ends when the last handle is dropped.
+    pub(crate) fn spawn(options: PgConnectOptions, acquire_timeout: Duration) -> Result<Self, StoreError> {
+        let failed =
+            |e: std::io::Error| StoreError::Backend { operation: "start the submission writers", source: Box::new(e) };
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            tokio::spawn(run(pool.clone(), Arc::clone(&rx)));
-        }
-        Self { queue }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+        std::thread::Builder::new()
+            .name("pg-submissions".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Connected lazily, on this runtime, so the connections' sockets are driven by this thread.
+                    let pool = PgPoolOptions::new()
+                        .max_connections(u32::try_from(WRITERS).unwrap_or(u32::MAX))
+                        .acquire_timeout(acquire_timeout)
+                        .connect_lazy_with(options);
+                    let rx = Arc::new(Mutex::new(rx));
+                    let head = Arc::new(std::sync::Mutex::new(None));
+                    let writers: Vec<_> = (0..WRITERS)
+                        .map(|_| tokio::spawn(run(pool.clone(), Arc::clone(&rx), Arc::clone(&head))))
+                        .collect();
+                    for writer in writers {
+                        let _ = writer.await;
+                    }
+                    pool.close().await;
+                });
+            })
+            .map_err(failed)?;
+        Ok(Self { queue })
     }
 
     /// Stores the submission and its audit entry; returns once the transaction holding them has committed.
@@ -65,14 +93,17 @@ impl SubmissionBatcher {
     }
 }
 
-async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+/// The chain head as this node's writers last left it, shared by them; only a guess (see [`append_entries`]).
+type CachedHead = Arc<std::sync::Mutex<Option<ChainHead>>>;
+
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, head: CachedHead) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         // One writer waits for work at a time; the other is writing meanwhile.
         if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        write(&pool, std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH))).await;
+        write(&pool, &head, std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH))).await;
     }
 }
 
@@ -86,9 +117,9 @@ enum Attempt {
     CommitFailed(StoreError),
 }
 
-async fn write(pool: &PgPool, batch: Vec<Pending>) {
+async fn write(pool: &PgPool, head: &CachedHead, batch: Vec<Pending>) {
     let attempt = match pool.begin().await {
-        Ok(mut tx) => match store_batch(&mut tx, &batch).await {
+        Ok(mut tx) => match store_batch(&mut tx, head, &batch).await {
             Ok(answers) => match tx.commit().await {
                 Ok(()) => Attempt::Committed(answers),
                 Err(err) => Attempt::CommitFailed(backend("commit submissions")(err)),
@@ -98,6 +129,10 @@ async fn write(pool: &PgPool, batch: Vec<Pending>) {
         },
         Err(err) => Attempt::RolledBack(backend("begin submissions")(err)),
     };
+    if !matches!(attempt, Attempt::Committed(_)) {
+        // The head this batch cached never committed.
+        forget(head);
+    }
     match attempt {
         Attempt::Committed(answers) => {
             for (pending, answer) in batch.into_iter().zip(answers) {
@@ -136,7 +171,11 @@ async fn store_one(pool: &PgPool, new: NewSubmission, audit: Option<PendingAudit
 /// Writes the batch's rows and audit entries into `conn`'s open transaction. Submissions sealed to a key that can
 /// no longer take new data are left out and answered with a conflict, as [`super::queries::insert_submission`]
 /// does; the key rows of the others stay share-locked until COMMIT, so the keys cannot be retired meanwhile.
-async fn store_batch(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+async fn store_batch(
+    conn: &mut PgConnection,
+    head: &CachedHead,
+    batch: &[Pending],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let usable = usable_keys(conn, batch).await?;
     let accepted = |p: &Pending| {
         std::iter::once(p.new.revision.key_id)
@@ -153,7 +192,7 @@ async fn store_batch(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<R
     }
     insert_rows(conn, &rows).await?;
     if rows.iter().any(|p| p.audit.is_some()) {
-        append_entries(conn, rows.iter().filter_map(|p| p.audit.as_ref())).await?;
+        append_entries(conn, head, rows.iter().filter_map(|p| p.audit.as_ref())).await?;
     }
     Ok(answers)
 }
@@ -257,38 +296,92 @@ async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), S
     Ok(())
 }
 
-/// Locks the chain head, chains every entry after it in order, and inserts them (and any checkpoints due) and
-/// moves the head in one statement. The lock is held until COMMIT, as for every other append.
+/// Chains every entry after the head and inserts them (and any checkpoints due) while moving the head.
+///
+/// In one statement when this node's writers know the head: the statement moves the head only from the head they
+/// expect (`WHERE seq = … AND chain_hash = …`; PostgreSQL checks it again on the latest row after waiting for the
+/// lock another writer's transaction holds on it) and inserts the entries only if it did. So a writer can send its
+/// entries while the other writer's COMMIT is still being flushed, instead of waiting for it, then reading the head
+/// and only then appending. When the guess is wrong (another process or an unbatched write appended meanwhile, or
+/// the batch that made the guess rolled back), nothing was written: the head is read under `FOR UPDATE` and the
+/// entries are chained again. Either way the head row stays locked until COMMIT, as for every other append, so the
+/// chain is gap-free and in commit order; the guess only saves round trips.
 async fn append_entries<'a>(
     conn: &mut PgConnection,
+    head: &CachedHead,
     entries: impl Iterator<Item = &'a PendingAudit>,
 ) -> Result<(), StoreError> {
+    let entries: Vec<&PendingAudit> = entries.collect();
+    // Guess and move the cached head at once, so the other writer's guess follows this batch's entries.
+    let guessed = {
+        let mut cached = head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.map(|expected| {
+            let sealed = chain(expected, &entries);
+            *cached = sealed.last().map(|s| s.head);
+            (expected, sealed)
+        })
+    };
+    if let Some((expected, sealed)) = guessed {
+        if insert_entries(conn, Some(expected), &sealed).await? {
+            return Ok(());
+        }
+        forget(head);
+    }
     let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) =
         sqlx::query_as("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *conn)
             .await
             .map_err(backend("read audit head"))?;
     let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
-    let mut head = ChainHead { seq, hash, last_checkpoint_micros };
-    let mut sealed = Vec::new();
-    for entry in entries {
-        let entry = entry.seal(head);
-        head = entry.head;
-        sealed.push(entry);
+    let sealed = chain(ChainHead { seq, hash, last_checkpoint_micros }, &entries);
+    if !insert_entries(conn, None, &sealed).await? {
+        return Err(StoreError::Corrupt("the locked audit head did not move".into()));
     }
+    *head.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sealed.last().map(|s| s.head);
+    Ok(())
+}
+
+/// Forgets the cached head, so the next batch reads it.
+fn forget(head: &CachedHead) {
+    *head.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+}
+
+/// Seals `entries` one after the other, after `head`.
+fn chain(mut head: ChainHead, entries: &[&PendingAudit]) -> Vec<SealedAudit> {
+    entries
+        .iter()
+        .map(|entry| {
+            let sealed = entry.seal(head);
+            head = sealed.head;
+            sealed
+        })
+        .collect()
+}
+
+/// Moves the head from `expected` (from wherever it is when `None`: the caller holds its lock) to the last
+/// entry's, and inserts the entries and checkpoints, in one statement; returns whether the head moved (when it did
+/// not, nothing was written).
+async fn insert_entries(
+    conn: &mut PgConnection,
+    expected: Option<ChainHead>,
+    sealed: &[SealedAudit],
+) -> Result<bool, StoreError> {
+    let Some(last) = sealed.last().map(|s| s.head) else { return Ok(true) };
     let rows: Vec<&sealform_core::audit::AuditRow> = sealed.iter().map(|s| &s.row).collect();
     let checkpoints: Vec<_> = sealed.iter().filter_map(|s| s.checkpoint.as_ref()).collect();
-    // Entries, checkpoints and the head in one statement: the lock taken above is held for one more round trip
-    // and the COMMIT.
-    sqlx::query(
-        "WITH entries AS ( \
+    let (moved,): (i64,) = sqlx::query_as(
+        "WITH moved AS ( \
+           UPDATE audit_head SET seq = $14, chain_hash = $15, last_checkpoint_micros = $16 \
+           WHERE id = 1 AND ($17::int8 IS NULL OR (seq = $17 AND chain_hash = $18)) RETURNING 1), \
+         entries AS ( \
            INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
            SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], \
-           $7::bytea[], $8::bytea[], $9::bytea[])), \
+           $7::bytea[], $8::bytea[], $9::bytea[]) WHERE EXISTS (SELECT 1 FROM moved)), \
          checkpoints AS ( \
            INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
-           SELECT * FROM UNNEST($10::int8[], $11::bytea[], $12::int8[], $13::bytea[])) \
-         UPDATE audit_head SET seq = $14, chain_hash = $15, last_checkpoint_micros = $16 WHERE id = 1",
+           SELECT * FROM UNNEST($10::int8[], $11::bytea[], $12::int8[], $13::bytea[]) \
+           WHERE EXISTS (SELECT 1 FROM moved)) \
+         SELECT count(*) FROM moved",
     )
     .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.org.map(|o| *o.as_uuid())).collect::<Vec<_>>())
@@ -303,11 +396,13 @@ async fn append_entries<'a>(
     .bind(checkpoints.iter().map(|(c, _)| c.hash.as_slice()).collect::<Vec<_>>())
     .bind(checkpoints.iter().map(|(c, _)| c.at_micros).collect::<Vec<_>>())
     .bind(checkpoints.iter().map(|(_, signature)| signature.as_slice()).collect::<Vec<_>>())
-    .bind(head.seq)
-    .bind(head.hash.as_slice())
-    .bind(head.last_checkpoint_micros)
-    .execute(&mut *conn)
+    .bind(last.seq)
+    .bind(last.hash.as_slice())
+    .bind(last.last_checkpoint_micros)
+    .bind(expected.map(|h| h.seq))
+    .bind(expected.map(|h| h.hash.to_vec()))
+    .fetch_one(&mut *conn)
     .await
     .map_err(backend("append audit entries"))?;
-    Ok(())
+    Ok(moved == 1)
 }

@@ -61,14 +61,14 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(connect_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(backend("connect to PostgreSQL"))?;
         migrations::POSTGRES
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
-        let submissions = batch::SubmissionBatcher::spawn(&pool);
+        let submissions = batch::SubmissionBatcher::spawn(options, connect_timeout)?;
         Ok(Self { pool, submissions })
     }
 

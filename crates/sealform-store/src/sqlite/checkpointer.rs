@@ -35,8 +35,9 @@ impl WalCheckpointer {
             operation: "start the WAL checkpointer",
             source,
         };
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| failed(Box::new(e)))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| failed(Box::new(e)))?;
         // A queue of one: nudges that arrive while a checkpoint runs or the thread waits out the interval fold
         // into one.
         let (nudge, nudges) = mpsc::sync_channel(1);

@@ -45,8 +45,8 @@ use time::OffsetDateTime;
 
 use crate::error::backend;
 use crate::migrations::{self, Applied};
-use writer::Writer;
 pub use checkpointer::WalCheckpointer;
+use writer::Writer;
 pub use writer::WriterStats;
 
 /// Tunables for the SQLite backend.

@@ -62,8 +62,9 @@ impl SubmissionWriter {
     /// Opens the (already migrated) database file with the store's settings.
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let failed = |e| failed("open the submission writer", e);
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(failed)?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(failed)?;
         conn.busy_timeout(busy_timeout).map_err(failed)?;
         // As the sqlx connections: WAL (already the file's mode), a WAL fsync at every COMMIT, foreign keys
         // enforced, deleted bytes zeroed. Unlike them: checkpoints run on their own thread (see
@@ -131,7 +132,10 @@ struct Run<'c> {
 impl Run<'_> {
     fn insert(&mut self, write: &SubmissionWrite) -> Result<(), StoreError> {
         if self.poisoned {
-            return Err(StoreError::Backend { operation: "store submission", source: "the batch was abandoned".into() });
+            return Err(StoreError::Backend {
+                operation: "store submission",
+                source: "the batch was abandoned".into(),
+            });
         }
         self.check_keys(&write.new)?;
         let entry = match &write.audit {
@@ -315,11 +319,13 @@ fn append_entry(conn: &Connection, entry: &SealedAudit) -> Result<(), StoreError
     })
     .map_err(append)?;
     if let Some((checkpoint, signature)) = &entry.checkpoint {
-        conn.prepare_cached("INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut statement| {
-                statement.execute(params![checkpoint.seq, checkpoint.hash.as_slice(), checkpoint.at_micros, signature])
-            })
-            .map_err(append)?;
+        conn.prepare_cached(
+            "INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![checkpoint.seq, checkpoint.hash.as_slice(), checkpoint.at_micros, signature])
+        })
+        .map_err(append)?;
     }
     Ok(())
 }
