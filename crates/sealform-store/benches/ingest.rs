@@ -124,6 +124,12 @@ async fn run(config: Config) {
             #[cfg(feature = "bench-internals")]
             audit_overhead::audit_overhead("sqlite", &f, clients, &config).await;
         }
+        let wal = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len()) as f64 / 1e6;
+        println!(
+            "sqlite WAL files after the runs: store {:.1} MB, baseline {:.1} MB",
+            wal("ingest.db-wal"),
+            wal("baseline.db-wal")
+        );
         baseline.close().await;
     }
     if config.parts.contains("postgres") {
@@ -567,6 +573,9 @@ impl SqliteBaseline {
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
+                if checkpointer.restart_due() {
+                    sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await.unwrap();
+                }
                 sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
                 for (row, _) in &batch {
                     let now = OffsetDateTime::now_utc();

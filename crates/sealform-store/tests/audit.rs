@@ -584,12 +584,12 @@ async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing(
     assert!(read_submission(&w.store, &keyring, w.ctx(), org_id, existing, None, now).await.unwrap().is_some());
 }
 
-/// SQLite's writer sends the submissions queued together to SQLite several per call (one multi-row INSERT per
-/// table). One that cannot be stored (it names a form version that does not exist, so its row breaks a foreign key)
-/// makes its whole call fail; the others of that call must still commit, each with its entry, the bad one alone
-/// must fail without an entry, and the chain must stay gap-free and verify.
+/// SQLite's writer stores the submissions queued together in one transaction, each in a savepoint of its own, their
+/// audit entries chained in memory. One that cannot be stored (it names a form version that does not exist, so its
+/// row breaks a foreign key) must fail alone and without an entry; the others of that transaction must still
+/// commit, each with its entry, and the chain must stay gap-free and verify.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_bad_submission_in_a_shared_call_fails_alone() {
+async fn sqlite_a_bad_submission_in_a_shared_transaction_fails_alone() {
     use sealform_core::submission::{NewSubmission, SealedRevision};
     let w = sqlite_world().await;
     let master = Arc::clone(w.masters.current());

@@ -26,7 +26,7 @@ use sealform_crypto::KeyId;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::checkpointer::WalCheckpointer;
+use super::checkpointer::{self, WalCheckpointer};
 use crate::rows::{KEY_RETIRED, key_uuid};
 
 /// A new submission and its audit entry, queued for the writer.
@@ -79,6 +79,11 @@ impl SubmissionWriter {
 
     /// Writes `writes` in one transaction and commits it.
     pub(crate) fn write(&mut self, writes: &[SubmissionWrite]) -> Outcome {
+        if self.checkpointer.restart_due()
+            && let Err(err) = checkpointer::checkpoint(&self.conn)
+        {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
         let all_failed = |operation: &'static str, cause: String, committing| Outcome {
             answers: writes
                 .iter()
