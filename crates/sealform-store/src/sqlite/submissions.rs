@@ -92,7 +92,7 @@ impl SubmissionWriter {
             committed: false,
             committing,
         };
-        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(err) = run_statement(&self.conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %err, "could not begin a write transaction");
             return all_failed("begin transaction", err.to_string(), Duration::ZERO);
         }
@@ -104,7 +104,7 @@ impl SubmissionWriter {
             run.store_head()
         };
         let started = Instant::now();
-        let committed = ready.and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| failed("commit", e)));
+        let committed = ready.and_then(|()| run_statement(&self.conn, "COMMIT").map_err(|e| failed("commit", e)));
         let committing = started.elapsed();
         match committed {
             Ok(()) => {
@@ -147,11 +147,10 @@ impl Run<'_> {
             Some(audit) => Some(audit.seal(self.head()?)),
             None => None,
         };
-        let savepoint = |sql| self.conn.prepare_cached(sql).and_then(|mut statement| statement.execute([]));
-        savepoint("SAVEPOINT submission").map_err(|e| failed("store submission", e))?;
+        run_statement(self.conn, "SAVEPOINT submission").map_err(|e| failed("store submission", e))?;
         match insert_rows(self.conn, &write.new, entry.as_ref()) {
             Ok(()) => {
-                savepoint("RELEASE submission").map_err(|e| failed("store submission", e))?;
+                run_statement(self.conn, "RELEASE submission").map_err(|e| failed("store submission", e))?;
                 if let Some(entry) = entry {
                     self.head = Some(entry.head);
                     self.moved = true;
@@ -196,9 +195,8 @@ impl Run<'_> {
         }
         let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) = self
             .conn
-            .query_row("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .prepare_cached("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
             .map_err(|e| failed("read audit head", e))?;
         let hash = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
         let head = ChainHead { seq, hash, last_checkpoint_micros };
@@ -211,10 +209,10 @@ impl Run<'_> {
         match self.head {
             Some(head) if self.moved => self
                 .conn
-                .execute(
+                .prepare_cached(
                     "UPDATE audit_head SET seq = ?1, chain_hash = ?2, last_checkpoint_micros = ?3 WHERE id = 1",
-                    params![head.seq, head.hash.as_slice(), head.last_checkpoint_micros],
                 )
+                .and_then(|mut s| s.execute(params![head.seq, head.hash.as_slice(), head.last_checkpoint_micros]))
                 .map(drop)
                 .map_err(|e| failed("move audit head", e)),
             _ => Ok(()),
@@ -338,6 +336,11 @@ fn append_entry(conn: &Connection, entry: &SealedAudit) -> Result<(), StoreError
 /// A time as every other statement stores it: sqlx writes `OffsetDateTime` as RFC 3339 text.
 fn text(at: OffsetDateTime) -> Result<String, StoreError> {
     at.format(&Rfc3339).map_err(|_| StoreError::Corrupt("a time outside RFC 3339".into()))
+}
+
+/// Runs a statement without parameters or rows, prepared once per connection.
+fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop)
 }
 
 fn failed(operation: &'static str, source: rusqlite::Error) -> StoreError {
