@@ -139,7 +139,13 @@ async fn run(config: Config) {
         };
         let store = PgStore::open(&cluster.url, 80, Duration::from_secs(30)).await.unwrap();
         let f = setup(store).await;
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(80).connect(&cluster.url).await.unwrap();
+        // No ping before each transaction, as in the store's pools: the baseline is the raw rate.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(80)
+            .test_before_acquire(false)
+            .connect(&cluster.url)
+            .await
+            .unwrap();
         pg_baseline_tables(&pool).await;
         for &clients in &config.clients {
             let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);

@@ -894,3 +894,51 @@ async fn faults_at_and_around_chunk_boundaries_get_the_sequential_verdict() {
     }
     assert_eq!(both_verdicts(&w, None).await, Verdict::Ok { entries: 400 }, "restored");
 }
+
+// ----- PostgreSQL: the submission writer's own connection -----
+
+/// The submission writer keeps its connection between batches (unpooled, unpinged). When the server cuts every
+/// connection (a restart, a proxy), the writer, like the pool, reconnects: after at most a few failed attempts every
+/// submission is stored again, each one reported stored is there, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_submission_writer_reconnects_after_its_connection_is_cut() {
+    let Some(db) = sealform_testkit::postgres::fresh_database("writer_reconnects") else { return };
+    let store = PgStore::open(&db.url, 8, Duration::from_secs(30)).await.unwrap();
+    let w = World::new(store, None).await;
+    let master = Arc::clone(w.masters.current());
+    let org = fixtures::organisation("Reconnect");
+    let org_id = org.id;
+    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
+    w.store.bootstrap(org, fixtures::user("o@reconnect.example"), vec![]).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
+    let submit = || async {
+        let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
+        store_new_submission(&w.store, &keyring, w.ctx(), new, OffsetDateTime::now_utc()).await
+    };
+    submit().await.unwrap();
+
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut.len() >= 2, "the pool's and the writer's connections were cut: {cut:?}");
+
+    let (mut stored, mut failures, mut in_a_row) = (1, 0, 0);
+    while in_a_row < 5 {
+        match submit().await {
+            Ok(_) => (stored, in_a_row) = (stored + 1, in_a_row + 1),
+            Err(_) => (failures, in_a_row) = (failures + 1, 0),
+        }
+        assert!(failures <= 10, "still failing after {failures} attempts");
+    }
+    assert_eq!(w.store.tenant(org_id).count_submissions(form).await.unwrap(), stored);
+    let mut progress = |_: u64| {};
+    let entries = w.entries().await.len() as u64;
+    assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries });
+}

@@ -95,6 +95,9 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
+            // A connection to a local file does not go stale: sqlx's ping before every acquire would only add a
+            // round trip to the connection's thread to every read.
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .map_err(backend("open read pool"))?;
