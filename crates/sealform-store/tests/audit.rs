@@ -57,6 +57,19 @@ impl<S: Store> World<S> {
     async fn entries(&self) -> Vec<AuditRow> {
         self.store.audit_entries(0, 100_000).await.unwrap()
     }
+
+    /// An organisation (bootstrapped with an owner) and a form in it, and a keyring that opens the fixture's
+    /// organisation keys (the fixture wraps them with its own master key, so the keyring holds both).
+    async fn org_with_form(&self, name: &str, owner: &str) -> (OrgId, FormId, Keyring<S>) {
+        let master = Arc::clone(self.masters.current());
+        let org = fixtures::organisation(name);
+        let org_id = org.id;
+        let keyring = Keyring::new(self.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
+        self.store.bootstrap(org, fixtures::user(owner), vec![]).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let form = create_form(&self.store, master.as_ref(), self.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+        (org_id, form, keyring)
+    }
 }
 
 async fn sqlite_world() -> World<SqliteStore> {
@@ -326,13 +339,7 @@ async fn concurrent_appends_never_fork_the_chain<S: Store>(w: World<S>) {
 /// fails alone with its audit entry, every other write commits with exactly one entry, and the chain is gap-free
 /// and verifies.
 async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>) {
-    let master = Arc::clone(w.masters.current());
-    let org = fixtures::organisation("Batches");
-    let org_id = org.id;
-    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
-    w.store.bootstrap(org, fixtures::user("o@batch.example"), vec![]).await.unwrap();
-    let now = OffsetDateTime::now_utc();
-    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let (org_id, form, keyring) = w.org_with_form("Batches", "o@batch.example").await;
     let before = w.entries().await.len();
     let w = Arc::new(w);
     let keyring = Arc::new(keyring);
@@ -406,13 +413,8 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
 async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
     use sealform_core::sealing::{RecordRef, seal_revision};
     use sealform_core::submission::NewSubmission;
-    let master = Arc::clone(w.masters.current());
-    let org = fixtures::organisation("Retired");
-    let org_id = org.id;
-    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
-    w.store.bootstrap(org, fixtures::user("o@retired.example"), vec![]).await.unwrap();
+    let (org_id, form, keyring) = w.org_with_form("Retired", "o@retired.example").await;
     let now = OffsetDateTime::now_utc();
-    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
     let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
     let mut sealed = Vec::new();
     for _ in 0..8 {
@@ -545,15 +547,8 @@ async fn sqlite_raw(w: &World<SqliteStore>) -> sqlx::SqliteConnection {
 #[tokio::test]
 async fn a_failed_audit_insert_fails_the_write_and_the_read_and_changes_nothing() {
     let w = sqlite_world().await;
-    let master = Arc::clone(w.masters.current());
-    let org = fixtures::organisation("Fail Closed");
-    let org_id = org.id;
-    let org_key_master = fixtures::master();
-    // The fixture wraps organisation keys with its own master key: hold both.
-    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![org_key_master]));
-    w.store.bootstrap(org, fixtures::user("o@fail.example"), vec![]).await.unwrap();
+    let (org_id, form, keyring) = w.org_with_form("Fail Closed", "o@fail.example").await;
     let now = OffsetDateTime::now_utc();
-    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
     let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"kept".to_vec()))].into();
     let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
     let existing = store_new_submission(&w.store, &keyring, w.ctx(), new, now).await.unwrap();
@@ -905,13 +900,7 @@ async fn postgres_the_submission_writer_reconnects_after_its_connection_is_cut()
     let Some(db) = sealform_testkit::postgres::fresh_database("writer_reconnects") else { return };
     let store = PgStore::open(&db.url, 8, Duration::from_secs(30)).await.unwrap();
     let w = World::new(store, None).await;
-    let master = Arc::clone(w.masters.current());
-    let org = fixtures::organisation("Reconnect");
-    let org_id = org.id;
-    let keyring = Keyring::new(w.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
-    w.store.bootstrap(org, fixtures::user("o@reconnect.example"), vec![]).await.unwrap();
-    let now = OffsetDateTime::now_utc();
-    let form = create_form(&w.store, master.as_ref(), w.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
+    let (org_id, form, keyring) = w.org_with_form("Reconnect", "o@reconnect.example").await;
     let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
     let submit = || async {
         let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };

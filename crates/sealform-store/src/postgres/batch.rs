@@ -184,10 +184,7 @@ impl Writer {
         let expected = self.head?;
         let sealed = chain(expected, &entries);
         let rows: Vec<&Pending> = batch.iter().collect();
-        let (orgs, keys) = key_pairs(batch);
-        let pairs = i64::try_from(keys.len()).unwrap_or(i64::MAX);
-        let query: PgQuery<'_, (i64,)> = bind_rows(sqlx::query_as(ONE_STATEMENT), &rows).ok()?;
-        let query = bind_entries(query, &sealed, Some(expected)).bind(orgs).bind(keys).bind(pairs);
+        let query = one_statement(&rows, &sealed, expected).ok()?;
         let conn = match self.link.get().await {
             Ok(conn) => conn,
             Err(err) => return Some(Attempt::Unavailable(err)),
@@ -292,15 +289,32 @@ async fn store_batch(
     if rows.is_empty() {
         return Ok((answers, None));
     }
-    insert_rows(conn, &rows).await?;
+    // The head is locked last, so it is held as briefly as the long way allows, and until COMMIT.
+    let head = locked_head(conn).await?;
     let entries: Vec<&PendingAudit> = rows.iter().filter_map(|p| p.audit.as_ref()).collect();
-    let head = if entries.is_empty() { None } else { Some(append_entries(conn, &entries).await?) };
-    Ok((answers, head))
+    let sealed = chain(head, &entries);
+    let (moved,) =
+        one_statement(&rows, &sealed, head)?.fetch_one(&mut *conn).await.map_err(backend("store submissions"))?;
+    if moved != 1 {
+        return Err(StoreError::Corrupt("the locked audit head did not move".into()));
+    }
+    Ok((answers, Some(sealed.last().map_or(head, |s| s.head))))
+}
+
+/// The chain head, locked until COMMIT.
+async fn locked_head(conn: &mut PgConnection) -> Result<ChainHead, StoreError> {
+    let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) =
+        sqlx::query_as("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("read audit head"))?;
+    let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
+    Ok(ChainHead { seq, hash, last_checkpoint_micros })
 }
 
 /// The (organisation, key) pairs of the batch that are active or retiring, share-locked.
 async fn usable_keys(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
-    let (orgs, keys) = key_pairs(batch);
+    let (orgs, keys) = key_pairs(batch.iter());
     sqlx::query_as(
         "SELECT org_id, id FROM org_keys WHERE (org_id, id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[])) \
          AND state IN ('active', 'retiring') FOR SHARE",
@@ -313,9 +327,8 @@ async fn usable_keys(conn: &mut PgConnection, batch: &[Pending]) -> Result<Vec<(
 }
 
 /// The distinct (organisation, key) pairs the batch is sealed to, as two arrays.
-fn key_pairs(batch: &[Pending]) -> (Vec<Uuid>, Vec<Uuid>) {
+fn key_pairs<'a>(batch: impl Iterator<Item = &'a Pending>) -> (Vec<Uuid>, Vec<Uuid>) {
     let mut pairs: Vec<(Uuid, Uuid)> = batch
-        .iter()
         .flat_map(|p| {
             let org = *p.new.org_id.as_uuid();
             std::iter::once(p.new.revision.key_id)
@@ -330,73 +343,37 @@ fn key_pairs(batch: &[Pending]) -> (Vec<Uuid>, Vec<Uuid>) {
 
 type PgQuery<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
 
-/// The rows of a batch as data-modifying CTEs reading the arrays `$1`–`$25` (bound by [`bind_rows`]), each insert
-/// guarded by `{guard}` (empty, or a condition every row needs).
-macro_rules! row_ctes {
-    ($guard:literal) => {
-        concat!(
-            "submission_rows AS ( \
-               INSERT INTO submissions \
-               (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
-               SELECT id, org, form, version, 'new', revision, at, at \
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::int4[], $6::timestamptz[]) \
-               AS t (id, org, form, version, revision, at) ",
-            $guard,
-            "), \
-             revision_rows AS ( \
-               INSERT INTO submission_revisions \
-               (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
-               SELECT * FROM UNNEST($2::uuid[], $1::uuid[], $5::int4[], $7::bytea[], $8::bytea[], $9::uuid[], \
-               $10::uuid[], $6::timestamptz[]) ",
-            $guard,
-            "), \
-             index_rows AS ( \
-               INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
-               SELECT * FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::bytea[], $15::uuid[]) ",
-            $guard,
-            "), \
-             file_rows AS ( \
-               INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, \
-               wrapped_key, key_id, created_at) \
-               SELECT * FROM UNNEST($16::uuid[], $17::uuid[], $18::uuid[], $19::int4[], $20::text[], $21::text[], \
-               $22::int8[], $23::bytea[], $24::uuid[], $25::timestamptz[]) ",
-            $guard,
-            ")"
-        )
-    };
-}
-
-/// Every row of the batch in one statement (one round trip; the foreign keys are checked at the end of the
-/// statement, when the submissions are in).
-const ROWS: &str = concat!("WITH ", row_ctes!(""), " SELECT 1");
-
-/// Moves the head from `$17`/`$18` (from wherever it is when they are NULL) to `$14`–`$16` and inserts the entries
-/// and checkpoints (`$1`–`$13`, bound by [`bind_entries`]) only if it moved; answers how many heads moved (0 or 1).
-const ENTRIES: &str = "WITH moved AS ( \
-       UPDATE audit_head SET seq = $14, chain_hash = $15, last_checkpoint_micros = $16 \
-       WHERE id = 1 AND ($17::int8 IS NULL OR (seq = $17 AND chain_hash = $18)) RETURNING 1), \
-     entries AS ( \
-       INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
-       SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], \
-       $7::bytea[], $8::bytea[], $9::bytea[]) WHERE EXISTS (SELECT 1 FROM moved)), \
-     checkpoints AS ( \
-       INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
-       SELECT * FROM UNNEST($10::int8[], $11::bytea[], $12::int8[], $13::bytea[]) \
-       WHERE EXISTS (SELECT 1 FROM moved)) \
-     SELECT count(*) FROM moved";
-
-/// [`ROWS`] and [`ENTRIES`] in one statement ([`in_one_statement`]): the rows (`$1`–`$25`) and the entries (the
-/// same arrays as in `ENTRIES`, from `$26`), written only if the head moves from the guessed one (`$42`/`$43`)
-/// and all `$46` (organisation, key) pairs (`$44`, `$45`) are usable, share-locked.
-const ONE_STATEMENT: &str = concat!(
-    "WITH usable_keys AS ( \
+/// A batch in one statement: the rows (`$1`–`$25`, bound by [`bind_rows`]), the entries and checkpoints
+/// (`$26`–`$38`) and the head's move to `$39`–`$41` (bound by [`bind_entries`]), all written only if the head is
+/// the expected one (`$42`/`$43`) and all `$46` (organisation, key) pairs (`$44`, `$45`) are usable,
+/// share-locked. Answers how many heads moved (0 or 1).
+const ONE_STATEMENT: &str = "WITH usable_keys AS ( \
        SELECT org_id, id FROM org_keys WHERE (org_id, id) IN (SELECT * FROM UNNEST($44::uuid[], $45::uuid[])) \
        AND state IN ('active', 'retiring') FOR SHARE), \
      moved AS ( \
        UPDATE audit_head SET seq = $39, chain_hash = $40, last_checkpoint_micros = $41 \
-       WHERE id = 1 AND seq = $42 AND chain_hash = $43 AND (SELECT count(*) FROM usable_keys) = $46 RETURNING 1), ",
-    row_ctes!("WHERE EXISTS (SELECT 1 FROM moved)"),
-    ", entries AS ( \
+       WHERE id = 1 AND seq = $42 AND chain_hash = $43 AND (SELECT count(*) FROM usable_keys) = $46 RETURNING 1), \
+     submission_rows AS ( \
+       INSERT INTO submissions \
+       (id, org_id, form_id, form_version, status, current_revision, created_at, updated_at) \
+       SELECT id, org, form, version, 'new', revision, at, at \
+       FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::int4[], $6::timestamptz[]) \
+       AS t (id, org, form, version, revision, at) WHERE EXISTS (SELECT 1 FROM moved)), \
+     revision_rows AS ( \
+       INSERT INTO submission_revisions \
+       (org_id, submission_id, revision, envelope, wrapped_key, key_id, created_by, created_at) \
+       SELECT * FROM UNNEST($2::uuid[], $1::uuid[], $5::int4[], $7::bytea[], $8::bytea[], $9::uuid[], \
+       $10::uuid[], $6::timestamptz[]) WHERE EXISTS (SELECT 1 FROM moved)), \
+     index_rows AS ( \
+       INSERT INTO submission_index (org_id, form_id, field, digest, submission_id) \
+       SELECT * FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::bytea[], $15::uuid[]) \
+       WHERE EXISTS (SELECT 1 FROM moved)), \
+     file_rows AS ( \
+       INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, \
+       wrapped_key, key_id, created_at) \
+       SELECT * FROM UNNEST($16::uuid[], $17::uuid[], $18::uuid[], $19::int4[], $20::text[], $21::text[], \
+       $22::int8[], $23::bytea[], $24::uuid[], $25::timestamptz[]) WHERE EXISTS (SELECT 1 FROM moved)), \
+     entries AS ( \
        INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) \
        SELECT * FROM UNNEST($26::int8[], $27::uuid[], $28::timestamptz[], $29::text[], $30::uuid[], $31::text[], \
        $32::bytea[], $33::bytea[], $34::bytea[]) WHERE EXISTS (SELECT 1 FROM moved)), \
@@ -404,16 +381,23 @@ const ONE_STATEMENT: &str = concat!(
        INSERT INTO audit_checkpoints (seq, chain_hash, at_micros, signature) \
        SELECT * FROM UNNEST($35::int8[], $36::bytea[], $37::int8[], $38::bytea[]) \
        WHERE EXISTS (SELECT 1 FROM moved)) \
-     SELECT count(*) FROM moved"
-);
+     SELECT count(*) FROM moved";
 
-async fn insert_rows(conn: &mut PgConnection, rows: &[&Pending]) -> Result<(), StoreError> {
-    let query: PgQuery<'_, (i32,)> = bind_rows(sqlx::query_as(ROWS), rows)?;
-    query.fetch_one(&mut *conn).await.map_err(backend("store submissions"))?;
-    Ok(())
+/// [`ONE_STATEMENT`] for `rows`, their `sealed` entries and the head they expect.
+fn one_statement<'q>(
+    rows: &[&'q Pending],
+    sealed: &'q [SealedAudit],
+    expected: ChainHead,
+) -> Result<PgQuery<'q, (i64,)>, StoreError> {
+    let (orgs, keys) = key_pairs(rows.iter().copied());
+    let pairs = i64::try_from(keys.len()).unwrap_or(i64::MAX);
+    Ok(bind_entries(bind_rows(sqlx::query_as(ONE_STATEMENT), rows)?, sealed, expected)
+        .bind(orgs)
+        .bind(keys)
+        .bind(pairs))
 }
 
-/// Binds the rows' 25 arrays, in [`row_ctes!`]'s numbering.
+/// Binds the rows' 25 arrays, in [`ONE_STATEMENT`]'s numbering.
 fn bind_rows<'q, O>(query: PgQuery<'q, O>, rows: &[&'q Pending]) -> Result<PgQuery<'q, O>, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
     let version = rows.iter().map(|p| i32::try_from(p.new.form_version)).collect::<Result<Vec<i32>, _>>();
@@ -454,35 +438,12 @@ fn bind_rows<'q, O>(query: PgQuery<'q, O>, rows: &[&'q Pending]) -> Result<PgQue
         .bind(files.iter().map(|(p, _)| p.new.revision.created_at).collect::<Vec<_>>()))
 }
 
-/// The long way's append: locks the head, chains every entry after it in order, and inserts them (and any
-/// checkpoints due) and moves the head in one statement. The lock is held until COMMIT, as for every other append.
-/// Answers the head after the entries.
-async fn append_entries(conn: &mut PgConnection, entries: &[&PendingAudit]) -> Result<ChainHead, StoreError> {
-    let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) =
-        sqlx::query_as("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend("read audit head"))?;
-    let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
-    let head = ChainHead { seq, hash, last_checkpoint_micros };
-    let sealed = chain(head, entries);
-    let query: PgQuery<'_, (i64,)> = bind_entries(sqlx::query_as(ENTRIES), &sealed, None);
-    let (moved,) = query.fetch_one(&mut *conn).await.map_err(backend("append audit entries"))?;
-    if moved != 1 {
-        return Err(StoreError::Corrupt("the locked audit head did not move".into()));
-    }
-    Ok(sealed.last().map_or(head, |s| s.head))
-}
-
-/// Binds the entries' 13 arrays, the new head and the expected one, in [`ENTRIES`]'s order.
-fn bind_entries<'q, O>(
-    query: PgQuery<'q, O>,
-    sealed: &'q [SealedAudit],
-    expected: Option<ChainHead>,
-) -> PgQuery<'q, O> {
+/// Binds the entries' 13 arrays, the head after them and the expected one, in [`ONE_STATEMENT`]'s order. With no
+/// entries the head "moves" to where it is, so the rows are still written.
+fn bind_entries<'q, O>(query: PgQuery<'q, O>, sealed: &'q [SealedAudit], expected: ChainHead) -> PgQuery<'q, O> {
     let rows: Vec<&sealform_core::audit::AuditRow> = sealed.iter().map(|s| &s.row).collect();
     let checkpoints: Vec<_> = sealed.iter().filter_map(|s| s.checkpoint.as_ref()).collect();
-    let last = sealed.last().map(|s| s.head);
+    let last = sealed.last().map_or(expected, |s| s.head);
     query
         .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.org.map(|o| *o.as_uuid())).collect::<Vec<_>>())
@@ -497,11 +458,11 @@ fn bind_entries<'q, O>(
         .bind(checkpoints.iter().map(|(c, _)| c.hash.as_slice()).collect::<Vec<_>>())
         .bind(checkpoints.iter().map(|(c, _)| c.at_micros).collect::<Vec<_>>())
         .bind(checkpoints.iter().map(|(_, signature)| signature.as_slice()).collect::<Vec<_>>())
-        .bind(last.map(|h| h.seq))
-        .bind(last.map(|h| h.hash.to_vec()))
-        .bind(last.map(|h| h.last_checkpoint_micros))
-        .bind(expected.map(|h| h.seq))
-        .bind(expected.map(|h| h.hash.to_vec()))
+        .bind(last.seq)
+        .bind(last.hash.to_vec())
+        .bind(last.last_checkpoint_micros)
+        .bind(expected.seq)
+        .bind(expected.hash.to_vec())
 }
 
 /// Seals `entries` one after the other, after `head`.
