@@ -6,6 +6,8 @@ mod audit_pages;
 mod checkpointer;
 mod folder_grants;
 mod folders;
+#[cfg(test)]
+mod migration_tests;
 mod native_api;
 mod queries;
 mod submissions;
@@ -93,6 +95,9 @@ impl SqliteStore {
             .run(&mut write_conn)
             .await
             .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
+        // A migration that rebuilds a referenced table turns foreign keys off for its run (0013); this connection
+        // goes on to be the writer's, so they are turned on again here whatever the migration left.
+        sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut write_conn).await.map_err(backend("open database"))?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             // A connection to a local file does not go stale: sqlx's ping before every acquire would only add a

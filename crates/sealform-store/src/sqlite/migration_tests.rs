@@ -1,0 +1,79 @@
+//! Migrations that rebuild tables, run on a database that already holds data.
+
+use sealform_core::store::Store as _;
+use sqlx::{Connection as _, SqliteConnection};
+
+use super::{SqliteOptions, SqliteStore};
+use crate::migrations;
+
+/// The rows of a small organisation at migration 12: two submissions, each with a revision and a blind-index row,
+/// the first also with a file.
+const BEFORE_0013: &str = "
+    INSERT INTO organisations (id, name, name_key, key_suite, mfa_required, created_at)
+        VALUES (x'0a', 'O', 'o', 1, 0, 't');
+    INSERT INTO org_keys (id, org_id, suite, public_key, wrapped_private_key, master_fingerprint, state, created_at)
+        VALUES (x'0b', x'0a', 1, x'00', x'00', x'00', 'active', 't');
+    INSERT INTO forms (id, org_id, title, status, current_version, index_key, index_key_fp, created_at, updated_at)
+        VALUES (x'0f', x'0a', 'F', 'published', 1, x'00', x'00', 't', 't');
+    INSERT INTO form_versions (org_id, form_id, version, definition, created_at) VALUES (x'0a', x'0f', 1, '{}', 't');
+    INSERT INTO submissions VALUES (x'01', x'0a', x'0f', 1, 'flagged', 1, 't1', 'u1'), (x'02', x'0a', x'0f', 1, 'new', 1, 't2', 'u2');
+    INSERT INTO submission_revisions VALUES (x'0a', x'01', 1, x'e1', x'c1', x'0b', NULL, 't1'),
+        (x'0a', x'02', 1, x'e2', x'c2', x'0b', NULL, 't2');
+    INSERT INTO submission_index VALUES (x'0a', x'0f', 'email', x'd1', x'01'), (x'0a', x'0f', 'email', x'd2', x'02');
+    INSERT INTO files (id, org_id, submission_id, revision, question_id, object_key, sealed_size, wrapped_key, key_id,
+        created_at) VALUES (x'f1', x'0a', x'01', 1, 'q', 'objects/f1', 10, x'00', x'0b', 't1');
+";
+
+async fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(conn).await.unwrap()
+}
+
+/// Migration 0013 rebuilds `submissions`, which other tables reference, with foreign keys off: every row must
+/// survive unchanged, and the children's foreign keys must hold (and cascade) against the rebuilt table.
+#[tokio::test]
+async fn migration_0013_keeps_every_submission_and_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
+    migrations::SQLITE.run_to(12, &mut conn).await.unwrap();
+    sqlx::raw_sql(BEFORE_0013).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
+
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let schema: String = sqlx::query_scalar(
+        "SELECT group_concat(sql, ';') FROM sqlite_master WHERE name IN ('submissions', 'submission_index')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(schema.matches("WITHOUT ROWID").count(), 2, "{schema}");
+    let rows: Vec<(Vec<u8>, String, i64, String, String)> =
+        sqlx::query_as("SELECT id, status, current_revision, created_at, updated_at FROM submissions ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (vec![1], "flagged".into(), 1, "t1".into(), "u1".into()),
+            (vec![2], "new".into(), 1, "t2".into(), "u2".into())
+        ]
+    );
+    assert_eq!(count(&mut conn, "submission_index").await, 2);
+    assert_eq!(count(&mut conn, "pragma_foreign_key_check").await, 0);
+
+    // The children's foreign keys point at the rebuilt table: they refuse a missing parent and cascade a delete.
+    sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
+    let orphan = sqlx::raw_sql("INSERT INTO submission_index VALUES (x'0a', x'0f', 'email', x'd3', x'03')")
+        .execute(&mut conn)
+        .await;
+    assert!(orphan.is_err(), "a blind-index row for no submission must be refused");
+    sqlx::raw_sql("DELETE FROM submissions WHERE org_id = x'0a' AND id = x'01'").execute(&mut conn).await.unwrap();
+    for (table, left) in [("submission_revisions", 1), ("submission_index", 1), ("files", 0)] {
+        assert_eq!(count(&mut conn, table).await, left, "{table}");
+    }
+}
