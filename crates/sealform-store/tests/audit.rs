@@ -909,14 +909,22 @@ async fn postgres_the_submission_writer_reconnects_after_its_connection_is_cut()
     submit().await.unwrap();
 
     let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let cut: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(cut.len() >= 2, "the pool's and the writer's connections were cut: {cut:?}");
+    let others = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let cut: Vec<i32> = sqlx::query_scalar(others).fetch_all(&mut admin).await.unwrap();
+    assert!(cut.len() >= 2, "the pool's and the writer's connections: {cut:?}");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS pid")
+        .bind(&cut)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // Gone before the next submission, so every attempt below meets a dead connection, not a dying one.
+    for _ in 0..500 {
+        let left: Vec<i32> = sqlx::query_scalar(others).fetch_all(&mut admin).await.unwrap();
+        if left.iter().all(|pid| !cut.contains(pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let (mut stored, mut failures, mut in_a_row) = (1, 0, 0);
     while in_a_row < 5 {

@@ -4,7 +4,8 @@
 -- which the children's foreign keys already name, instead of a rowid table with two more indexes (on id and on
 -- (org_id, id)); a blind-index row by its primary key instead of a rowid table beside it. A one-submission commit
 -- writes about 14 pages instead of 17 (SQLite's own figure on a model of this schema), and a read by (org_id, id)
--- is one b-tree seek instead of two.
+-- is one b-tree seek instead of two. A submission id stays unique across organisations: ids are random (UUIDv7)
+-- and made by the server, and every submission's revisions are keyed by (submission_id, revision) alone.
 --
 -- A table that other tables reference can only be rebuilt with foreign keys off (dropping it with them on would
 -- first delete, and cascade into, every child row), and that pragma is ignored inside a transaction; hence

@@ -55,7 +55,8 @@ impl SubmissionBatcher {
     /// submissions (at 8 clients the workers spent as long runnable-but-waiting as running), holding the chain
     /// head's lock across some of those waits. On its own thread it resumes as soon as the server answers. The
     /// thread ends when the last handle is dropped.
-    pub(crate) fn spawn(options: PgConnectOptions, connect_timeout: Duration) -> Result<Self, StoreError> {
+    /// `timeout` bounds connecting, the idle check and each attempt at a batch.
+    pub(crate) fn spawn(options: PgConnectOptions, timeout: Duration) -> Result<Self, StoreError> {
         let failed =
             |e: std::io::Error| StoreError::Backend { operation: "start the submission writer", source: Box::new(e) };
         let (queue, mut rx) = mpsc::channel(QUEUE_DEPTH);
@@ -64,10 +65,25 @@ impl SubmissionBatcher {
             .name("pg-submissions".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut writer = Writer { link: Link::new(options, connect_timeout), head: None };
+                    let fresh = || Writer { link: Link::new(options.clone(), timeout), head: None };
+                    let mut writer = fresh();
                     let mut batch = Vec::with_capacity(MAX_BATCH);
                     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                        writer.write(std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH))).await;
+                        let batch = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+                        // A task per batch, so a panic loses that batch (its callers see the writer gone) and not
+                        // the node's only writer.
+                        writer = match tokio::spawn(async move {
+                            writer.write(batch).await;
+                            writer
+                        })
+                        .await
+                        {
+                            Ok(writer) => writer,
+                            Err(_) => {
+                                tracing::error!("the submission writer failed on a batch; starting afresh");
+                                fresh()
+                            }
+                        };
                     }
                     writer.link.close().await;
                 });
@@ -89,18 +105,20 @@ impl SubmissionBatcher {
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// The writer's connection, kept from one batch to the next rather than pooled: sqlx's pool pings a connection
-/// when it is handed out and when it is handed back, round trips on every batch's path. (Re)connected when needed; dropped after any failure that
-/// may have left it broken.
+/// when it is handed out and when it is handed back, round trips on every batch's path. (Re)connected when needed;
+/// dropped after any failure that may have left it broken.
 struct Link {
     options: PgConnectOptions,
-    connect_timeout: Duration,
+    /// Bounds connecting, the idle check and each attempt, so a server that stops answering (a half-open TCP
+    /// connection) fails a batch instead of holding up the node's only writer.
+    timeout: Duration,
     conn: Option<PgConnection>,
     last_used: Instant,
 }
 
 impl Link {
-    fn new(options: PgConnectOptions, connect_timeout: Duration) -> Self {
-        Self { options, connect_timeout, conn: None, last_used: Instant::now() }
+    fn new(options: PgConnectOptions, timeout: Duration) -> Self {
+        Self { options, timeout, conn: None, last_used: Instant::now() }
     }
 
     /// The connection, checked first when it sat idle for [`CHECK_IDLE_AFTER`] (the server may have restarted).
@@ -108,9 +126,9 @@ impl Link {
         let idle = std::mem::replace(&mut self.last_used, Instant::now()).elapsed() >= CHECK_IDLE_AFTER;
         let conn = match self.conn.take() {
             Some(conn) if !idle => conn,
-            Some(mut conn) => match conn.ping().await {
-                Ok(()) => conn,
-                Err(_) => self.connect().await?,
+            Some(mut conn) => match tokio::time::timeout(self.timeout, conn.ping()).await {
+                Ok(Ok(())) => conn,
+                Ok(Err(_)) | Err(_) => self.connect().await?,
             },
             None => self.connect().await?,
         };
@@ -118,9 +136,9 @@ impl Link {
     }
 
     async fn connect(&self) -> Result<PgConnection, StoreError> {
-        tokio::time::timeout(self.connect_timeout, self.options.connect())
+        tokio::time::timeout(self.timeout, self.options.connect())
             .await
-            .map_err(|_| StoreError::Backend { operation: "connect to PostgreSQL", source: "timed out".into() })?
+            .map_err(|_| timed_out("connect to PostgreSQL"))?
             .map_err(backend("connect to PostgreSQL"))
     }
 
@@ -157,9 +175,13 @@ enum Attempt {
 
 impl Writer {
     async fn write(&mut self, batch: Vec<Pending>) {
-        let attempt = match self.in_one_statement(&batch).await {
-            Some(attempt) => attempt,
-            None => self.in_a_transaction(&batch).await,
+        // An attempt cut short by the timeout may or may not have committed.
+        let limit = self.link.timeout;
+        let unknown = || Attempt::CommitFailed(timed_out("store submissions"));
+        let attempt = match tokio::time::timeout(limit, self.in_one_statement(&batch)).await {
+            Ok(Some(attempt)) => attempt,
+            Ok(None) => tokio::time::timeout(limit, self.in_a_transaction(&batch)).await.unwrap_or_else(|_| unknown()),
+            Err(_) => unknown(),
         };
         let failed = !matches!(attempt, Attempt::Committed(_));
         if failed {
@@ -194,14 +216,14 @@ impl Writer {
                 self.head = sealed.last().map(|s| s.head);
                 Some(Attempt::Committed(batch.iter().map(|_| Ok(())).collect()))
             }
+            // The connection failed: whether the statement committed is unknown, so it must not be retried.
+            Err(err) if connection_lost(&err) => Some(Attempt::CommitFailed(backend("store submissions")(err))),
             // A wrong guess or a retired key (nothing written), or an error the server reported (the statement
             // rolled back): the long way finds out which.
-            Ok(_) | Err(sqlx::Error::Database(_)) => {
+            Ok(_) | Err(_) => {
                 self.head = None;
                 None
             }
-            // The connection failed: whether the statement committed is unknown, so it must not be retried.
-            Err(err) => Some(Attempt::CommitFailed(backend("store submissions")(err))),
         }
     }
 
@@ -248,8 +270,13 @@ impl Writer {
                 if batch.len() > 1 {
                     tracing::debug!(error = %err, "a batch of submissions failed; storing them one by one");
                 }
+                // The failure may have been the connection's: start the one-by-one writes on a fresh one.
+                self.link.reset();
                 for pending in batch {
-                    let _ = pending.reply.send(self.store_one(pending.new, pending.audit).await);
+                    let stored = tokio::time::timeout(self.link.timeout, self.store_one(pending.new, pending.audit))
+                        .await
+                        .unwrap_or_else(|_| Err(timed_out("store submission")));
+                    let _ = pending.reply.send(stored);
                 }
             }
         }
@@ -265,6 +292,19 @@ impl Writer {
         super::queries::insert_submission(&mut tx, new, audit).await?;
         tx.commit().await.map_err(backend("store submission"))
     }
+}
+
+/// Whether `err` means the connection is gone (an I/O or protocol failure, or the server ending the session: class
+/// 08, or an administrator's or a crash's shutdown, 57P): the outcome of what was sent is then unknown.
+fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => true,
+    }
+}
+
+fn timed_out(operation: &'static str) -> StoreError {
+    StoreError::Backend { operation, source: "timed out".into() }
 }
 
 /// Writes the batch's rows and audit entries into `conn`'s open transaction. Submissions sealed to a key that can

@@ -242,14 +242,31 @@ async fn commit_batch(conns: &mut Connections, ops: Vec<WriteOp>, counters: &Cou
 
 type Answer = (Reply, Result<Output, StoreError>);
 
+/// How long a shredding checkpoint keeps trying while another checkpoint runs (the background checkpointer's
+/// PASSIVE ones take milliseconds).
+const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Copies the WAL into the database file and truncates it, so bytes a delete removed are gone from both. SQLite
+/// refuses at once, without its busy handler, while another connection runs a checkpoint (the background
+/// checkpointer), so this tries again until that one is done; waiting for readers is the busy handler's job.
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let (busy, _, _): (i64, i64, i64) =
-        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;
-    if busy != 0 {
-        // A reader (perhaps another process) still uses old WAL frames; the next checkpoint will finish the job.
-        tracing::warn!("WAL checkpoint could not complete: a reader holds old frames");
+    let started = Instant::now();
+    loop {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("checkpoint"))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        if started.elapsed() >= CHECKPOINT_PATIENCE {
+            // A reader (perhaps another process) still uses old WAL frames; the next checkpoint will finish the job.
+            tracing::warn!("WAL checkpoint could not complete: a reader holds old frames");
+            return Ok(());
+        }
+        // The writer's own thread, with nothing else to run meanwhile.
+        std::thread::sleep(Duration::from_millis(2));
     }
-    Ok(())
 }
 
 /// New submissions, in one transaction on the submission connection (synchronous: the writer's thread is its own).
