@@ -89,6 +89,37 @@ async fn sealed_answers_never_reach_disk_in_the_clear() {
     assert!(hits.is_empty(), "plaintext found on disk: {hits:?}");
 }
 
+/// Another connection may be mid-checkpoint when a delete asks for its own (the store's background checkpointer
+/// does that after commits), and SQLite refuses a second checkpoint at once, without waiting. The shredding
+/// checkpoint must wait its turn: here a rival connection checkpoints back to back through every delete, and no
+/// deleted key may stay in the database file or the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shredding_waits_for_a_concurrent_checkpoint() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = setup().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rival = std::thread::spawn({
+        let (stop, path) = (Arc::clone(&stop), s.dir.path().join("shred.db"));
+        move || {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        }
+    });
+    for round in 0..10 {
+        let gone = submit(&s, &format!("shred me {round}")).await;
+        let doomed = s.store.tenant(s.org).latest_revision(gone).await.unwrap().unwrap();
+        assert!(
+            s.store.tenant(s.org).delete_submission(gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap()
+        );
+        let after = disk_bytes(s.dir.path());
+        assert!(!contains(&after, &doomed.sealed.wrapped_key), "round {round}: wrapped data key still on disk");
+    }
+    stop.store(true, Ordering::Relaxed);
+    rival.join().unwrap();
+}
+
 #[tokio::test]
 async fn deleted_submission_leaves_no_envelope_or_wrapped_key_on_disk() {
     let s = setup().await;
