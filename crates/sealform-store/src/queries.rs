@@ -41,11 +41,9 @@ macro_rules! shared_queries {
 
         // ----- the audit trail -----
 
-        /// Appends entries after the chain head, which is read under a row lock and moved in this transaction.
-        pub(crate) async fn append_audit(conn: &mut $Conn, entries: &[PendingAudit]) -> Result<(), StoreError> {
-            if entries.is_empty() {
-                return Ok(());
-            }
+        /// The chain head, row-locked until the transaction ends (on PostgreSQL; SQLite's single writer needs no
+        /// lock).
+        pub(crate) async fn locked_audit_head(conn: &mut $Conn) -> Result<ChainHead, StoreError> {
             let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) = sqlx::query_as(concat!(
                 "SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1",
                 $lock_update
@@ -55,7 +53,15 @@ macro_rules! shared_queries {
             .map_err(backend("read audit head"))?;
             let hash: [u8; 32] =
                 hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
-            let mut head = ChainHead { seq, hash, last_checkpoint_micros };
+            Ok(ChainHead { seq, hash, last_checkpoint_micros })
+        }
+
+        /// Appends entries after the chain head, which is read under a row lock and moved in this transaction.
+        pub(crate) async fn append_audit(conn: &mut $Conn, entries: &[PendingAudit]) -> Result<(), StoreError> {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let mut head = locked_audit_head(conn).await?;
             for entry in entries {
                 let sealed = entry.seal(head);
                 let row = &sealed.row;

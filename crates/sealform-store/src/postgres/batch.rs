@@ -167,17 +167,16 @@ enum Attempt {
     Committed(Vec<Result<(), StoreError>>),
     /// Failed before COMMIT and rolled back: store the submissions one by one.
     RolledBack(StoreError),
-    /// COMMIT itself failed, or the connection broke: the outcome is unknown.
-    CommitFailed(StoreError),
-    /// No connection: nothing was sent.
-    Unavailable(StoreError),
+    /// Not stored, or not known to be (COMMIT failed, the connection broke or could not be made, the attempt timed
+    /// out): every submission is answered with the error and none is retried, as a retry could store one twice.
+    Failed(StoreError),
 }
 
 impl Writer {
     async fn write(&mut self, batch: Vec<Pending>) {
         // An attempt cut short by the timeout may or may not have committed.
         let limit = self.link.timeout;
-        let unknown = || Attempt::CommitFailed(timed_out("store submissions"));
+        let unknown = || Attempt::Failed(timed_out("store submissions"));
         let attempt = match tokio::time::timeout(limit, self.in_one_statement(&batch)).await {
             Ok(Some(attempt)) => attempt,
             Ok(None) => tokio::time::timeout(limit, self.in_a_transaction(&batch)).await.unwrap_or_else(|_| unknown()),
@@ -209,7 +208,7 @@ impl Writer {
         let query = one_statement(&rows, &sealed, expected).ok()?;
         let conn = match self.link.get().await {
             Ok(conn) => conn,
-            Err(err) => return Some(Attempt::Unavailable(err)),
+            Err(err) => return Some(Attempt::Failed(err)),
         };
         match query.fetch_one(conn).await {
             Ok((1,)) => {
@@ -217,7 +216,7 @@ impl Writer {
                 Some(Attempt::Committed(batch.iter().map(|_| Ok(())).collect()))
             }
             // The connection failed: whether the statement committed is unknown, so it must not be retried.
-            Err(err) if connection_lost(&err) => Some(Attempt::CommitFailed(backend("store submissions")(err))),
+            Err(err) if connection_lost(&err) => Some(Attempt::Failed(backend("store submissions")(err))),
             // A wrong guess or a retired key (nothing written), or an error the server reported (the statement
             // rolled back): the long way finds out which.
             Ok(_) | Err(_) => {
@@ -231,11 +230,11 @@ impl Writer {
     async fn in_a_transaction(&mut self, batch: &[Pending]) -> Attempt {
         let conn = match self.link.get().await {
             Ok(conn) => conn,
-            Err(err) => return Attempt::Unavailable(err),
+            Err(err) => return Attempt::Failed(err),
         };
         let mut tx = match conn.begin().await {
             Ok(tx) => tx,
-            Err(err) => return Attempt::Unavailable(backend("begin submissions")(err)),
+            Err(err) => return Attempt::Failed(backend("begin submissions")(err)),
         };
         match store_batch(&mut tx, batch).await {
             Ok((answers, head)) => match tx.commit().await {
@@ -244,7 +243,7 @@ impl Writer {
                     self.head = head;
                     Attempt::Committed(answers)
                 }
-                Err(err) => Attempt::CommitFailed(backend("commit submissions")(err)),
+                Err(err) => Attempt::Failed(backend("commit submissions")(err)),
             },
             // Dropping the transaction rolls it back.
             Err(err) => Attempt::RolledBack(err),
@@ -258,7 +257,7 @@ impl Writer {
                     let _ = pending.reply.send(answer);
                 }
             }
-            Attempt::CommitFailed(err) | Attempt::Unavailable(err) => {
+            Attempt::Failed(err) => {
                 tracing::error!(error = %err, "a batch of submissions was not stored");
                 let cause = err.to_string();
                 for pending in batch {
@@ -330,7 +329,7 @@ async fn store_batch(
         return Ok((answers, None));
     }
     // The head is locked last, so it is held as briefly as the long way allows, and until COMMIT.
-    let head = locked_head(conn).await?;
+    let head = super::queries::locked_audit_head(conn).await?;
     let entries: Vec<&PendingAudit> = rows.iter().filter_map(|p| p.audit.as_ref()).collect();
     let sealed = chain(head, &entries);
     let (moved,) =
@@ -339,17 +338,6 @@ async fn store_batch(
         return Err(StoreError::Corrupt("the locked audit head did not move".into()));
     }
     Ok((answers, Some(sealed.last().map_or(head, |s| s.head))))
-}
-
-/// The chain head, locked until COMMIT.
-async fn locked_head(conn: &mut PgConnection) -> Result<ChainHead, StoreError> {
-    let (seq, hash, last_checkpoint_micros): (i64, Vec<u8>, i64) =
-        sqlx::query_as("SELECT seq, chain_hash, last_checkpoint_micros FROM audit_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend("read audit head"))?;
-    let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("audit head hash".into()))?;
-    Ok(ChainHead { seq, hash, last_checkpoint_micros })
 }
 
 /// The (organisation, key) pairs of the batch that are active or retiring, share-locked.
