@@ -1465,8 +1465,8 @@ macro_rules! shared_queries {
             .bind(sealed.created_at)
             .execute(&mut *conn)
             .await
-            .map_err(backend("store submission"))?;
-            insert_revision_row(conn, new.org_id, new.id, revision, sealed).await?;
+            .map_err(conflict_on_unique("store submission", $crate::rows::SUBMISSION_EXISTS))?;
+            insert_revision_row(conn, new.org_id, new.id, revision, sealed, $crate::rows::SUBMISSION_EXISTS).await?;
             insert_index_rows(conn, new.org_id, new.form_id, new.id, &new.index).await?;
             for file in &new.files {
                 sqlx::query(
@@ -1596,12 +1596,15 @@ macro_rules! shared_queries {
             }
         }
 
+        /// Stores a revision row; a revision already there (by its (submission, revision) key) is a conflict
+        /// answered with `taken`.
         async fn insert_revision_row(
             conn: &mut $Conn,
             org: OrgId,
             submission: SubmissionId,
             revision: i32,
             sealed: &SealedRevision,
+            taken: &'static str,
         ) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO submission_revisions \
@@ -1618,7 +1621,7 @@ macro_rules! shared_queries {
             .bind(sealed.created_at)
             .execute(&mut *conn)
             .await
-            .map_err(backend("store submission revision"))?;
+            .map_err(conflict_on_unique("store submission revision", taken))?;
             Ok(())
         }
 
@@ -1878,10 +1881,10 @@ macro_rules! shared_queries {
             };
             let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
             if revision != current + 1 {
-                return Err(StoreError::Conflict("the submission was changed meanwhile; open it again".into()));
+                return Err(StoreError::Conflict($crate::rows::SUBMISSION_CHANGED.into()));
             }
             ensure_key_usable(conn, org, sealed.key_id).await?;
-            insert_revision_row(conn, org, submission, revision, &sealed).await?;
+            insert_revision_row(conn, org, submission, revision, &sealed, $crate::rows::SUBMISSION_CHANGED).await?;
             sqlx::query("UPDATE submissions SET current_revision = $3, updated_at = $4 WHERE org_id = $1 AND id = $2")
                 .bind(org.as_uuid())
                 .bind(submission.as_uuid())

@@ -17,7 +17,7 @@ use sealform_core::ids::{FormId, OrgId};
 use sealform_core::keys::{Keyring, MasterKeys};
 use sealform_core::rotation::{RotationOptions, rotate_org_key};
 use sealform_core::sealing::{NewAnswers, delete_submission, find_by_index, read_submission, store_new_submission};
-use sealform_core::store::{AuditStore as _, OrganisationStore as _, Store};
+use sealform_core::store::{AuditStore as _, OrganisationStore as _, Owner, Store};
 use sealform_crypto::MasterKey;
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
 use sealform_testkit::fixtures;
@@ -58,15 +58,20 @@ impl<S: Store> World<S> {
         self.store.audit_entries(0, 100_000).await.unwrap()
     }
 
-    /// An organisation (bootstrapped with an owner) and a form in it, and a keyring that opens the fixture's
+    /// An organisation (the first one bootstrapped, later ones created, each with an owner) and a form in it, and a keyring that opens the fixture's
     /// organisation keys (the fixture wraps them with its own master key, so the keyring holds both).
     async fn org_with_form(&self, name: &str, owner: &str) -> (OrgId, FormId, Keyring<S>) {
         let master = Arc::clone(self.masters.current());
         let org = fixtures::organisation(name);
         let org_id = org.id;
         let keyring = Keyring::new(self.store.clone(), MasterKeys::new(Arc::clone(&master), vec![fixtures::master()]));
-        self.store.bootstrap(org, fixtures::user(owner), vec![]).await.unwrap();
         let now = OffsetDateTime::now_utc();
+        if self.store.list_organisations().await.unwrap().is_empty() {
+            self.store.bootstrap(org, fixtures::user(owner), vec![]).await.unwrap();
+        } else {
+            let entry = self.ctx().entry(Entry::ok(Some(org_id), Action::OrgCreate, vec![], now)).unwrap();
+            self.store.create_organisation(org, Owner::New(fixtures::user(owner)), entry).await.unwrap();
+        }
         let form = create_form(&self.store, master.as_ref(), self.ctx(), org_id, "F", "{}".into(), now).await.unwrap();
         (org_id, form, keyring)
     }
@@ -363,6 +368,8 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
                     OffsetDateTime::now_utc(),
                 )
                 .await;
+                // The other one is refused as a conflict, not as a storage failure.
+                assert!(matches!(stored, Ok(()) | Err(DomainError::Conflict(_))), "{stored:?}");
                 (round, i, stored.is_ok())
             }));
         }
@@ -406,6 +413,38 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
     let mut progress = |_: u64| {};
     let verdict = verify(&w.store, &w.auditor, None, &mut progress).await.unwrap();
     assert_eq!(verdict, Verdict::Ok { entries: rows.len() as u64 });
+}
+
+/// A submission id is unique across organisations, though both backends key submissions by (org_id, id) (SQLite's
+/// migration 0013, PostgreSQL's 0014): a second organisation's submission under an id already taken is refused,
+/// leaves no row and no audit entry, and the first one still opens.
+async fn a_submission_id_is_not_reused_across_organisations<S: Store>(w: World<S>) {
+    let (north, north_form, keyring) = w.org_with_form("North", "o@north.example").await;
+    let (south, south_form, _) = w.org_with_form("South", "o@south.example").await;
+    let id = sealform_core::ids::SubmissionId::new();
+    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"first".to_vec()))].into();
+    let store = |org, form| {
+        let new = NewAnswers { org, form, form_version: 1, answers: &answers, indexed: &[] };
+        sealform_core::sealing::store_submission(
+            &w.store,
+            &keyring,
+            w.ctx(),
+            id,
+            new,
+            Vec::new(),
+            OffsetDateTime::now_utc(),
+        )
+    };
+    store(north, north_form).await.unwrap();
+    let before = w.entries().await.len();
+    let err = store(south, south_form).await.unwrap_err();
+    assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");
+    assert_eq!(w.entries().await.len(), before, "no audit entry for the refused submission");
+    assert_eq!(w.store.tenant(south).count_submissions(south_form).await.unwrap(), 0);
+    assert_eq!(w.store.tenant(north).count_submissions(north_form).await.unwrap(), 1);
+    let now = OffsetDateTime::now_utc();
+    let read = read_submission(&w.store, &keyring, w.ctx(), north, id, None, now).await.unwrap().unwrap();
+    assert_eq!(read["q"].as_slice(), b"first");
 }
 
 /// A submission sealed to a key that was retired meanwhile is refused by the store with a conflict (and leaves no
@@ -535,6 +574,7 @@ both!(every_operation_writes_exactly_its_entries);
 both!(concurrent_appends_never_fork_the_chain);
 both!(batched_submissions_fail_alone_and_keep_the_chain);
 both!(a_retired_key_is_refused_in_a_batch);
+both!(a_submission_id_is_not_reused_across_organisations);
 both!(chain_pages_match_the_rows);
 
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----

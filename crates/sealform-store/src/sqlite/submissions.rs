@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::checkpointer::{self, WalCheckpointer};
-use crate::rows::{KEY_RETIRED, key_uuid};
+use crate::rows::{KEY_RETIRED, SUBMISSION_EXISTS, key_uuid};
 
 /// A new submission and its audit entry, queued for the writer.
 pub(crate) struct SubmissionWrite {
@@ -235,7 +235,7 @@ fn insert_rows(conn: &Connection, new: &NewSubmission, entry: Option<&SealedAudi
         .map_err(store)?;
     statement
         .execute(params![id, org, new.form_id.as_uuid().as_bytes(), new.form_version, sealed.revision, at])
-        .map_err(store)?;
+        .map_err(taken)?;
     let mut statement = conn
         .prepare_cached(
             "INSERT INTO submission_revisions \
@@ -255,7 +255,7 @@ fn insert_rows(conn: &Connection, new: &NewSubmission, entry: Option<&SealedAudi
             created_by,
             at
         ])
-        .map_err(store)?;
+        .map_err(taken)?;
     if !new.index.is_empty() {
         let mut statement = conn
             .prepare_cached(
@@ -341,6 +341,18 @@ fn text(at: OffsetDateTime) -> Result<String, StoreError> {
 /// Runs a statement without parameters or rows, prepared once per connection.
 fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop)
+}
+
+/// A key already taken (the id of a submission stored in this organisation or, through its revision's key, in
+/// another) is a conflict, not a storage failure.
+fn taken(source: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+    match source.sqlite_error() {
+        Some(e) if [SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].contains(&e.extended_code) => {
+            StoreError::Conflict(SUBMISSION_EXISTS.into())
+        }
+        _ => failed("store submission", source),
+    }
 }
 
 fn failed(operation: &'static str, source: rusqlite::Error) -> StoreError {
