@@ -12,6 +12,8 @@ mod native_api;
 mod queries;
 mod submissions;
 mod writer;
+#[cfg(test)]
+mod writer_tests;
 
 use std::path::Path;
 use std::time::Duration;

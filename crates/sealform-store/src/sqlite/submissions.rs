@@ -77,6 +77,15 @@ impl SubmissionWriter {
         Ok(Self { conn, checkpointer: WalCheckpointer::spawn(path)? })
     }
 
+    /// Rolls back whatever transaction a failed [`Self::write`] left open, so the next batch starts clean.
+    pub(crate) fn abandon(&mut self) {
+        if !self.conn.is_autocommit()
+            && let Err(err) = run_statement(&self.conn, "ROLLBACK")
+        {
+            tracing::error!(error = %err, "could not roll back an abandoned batch of submissions");
+        }
+    }
+
     /// Writes `writes` in one transaction and commits it.
     pub(crate) fn write(&mut self, writes: &[SubmissionWrite]) -> Outcome {
         if self.checkpointer.restart_due()
@@ -142,6 +151,8 @@ impl Run<'_> {
                 source: "the batch was abandoned".into(),
             });
         }
+        #[cfg(test)]
+        assert_ne!(write.new.form_version, PANICS, "a submission made to panic the writer");
         self.check_keys(&write.new)?;
         let entry = match &write.audit {
             Some(audit) => Some(audit.seal(self.head()?)),
@@ -342,6 +353,10 @@ fn text(at: OffsetDateTime) -> Result<String, StoreError> {
 fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop)
 }
+
+/// The form version of a submission that panics the writer, in tests of what a panic leaves behind.
+#[cfg(test)]
+pub(crate) const PANICS: u32 = u32::MAX;
 
 /// A key already taken (the id of a submission stored in this organisation or, through its revision's key, in
 /// another) is a conflict, not a storage failure.

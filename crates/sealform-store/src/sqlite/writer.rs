@@ -4,9 +4,11 @@
 //! each caller. A caller therefore never hears "ok" for a write that a crash could still lose.
 use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use sealform_core::store::StoreError;
@@ -278,7 +280,15 @@ fn write_submissions(conn: &mut SubmissionWriter, ops: Vec<WriteOp>, counters: &
             Run::Plain(_) => None,
         })
         .unzip();
-    let outcome = conn.write(&writes);
+    // A panic fails this batch, not the node's only writer (whose loss would fail every later write).
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| conn.write(&writes))) {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!("the SQLite writer failed on a batch of submissions; rolled back");
+            conn.abandon();
+            return (false, failed(replies.into_iter(), "store submission", "the write failed unexpectedly"));
+        }
+    };
     add(&counters.committing_nanos, outcome.committing);
     let answers = outcome.answers.into_iter().map(|answer| answer.map(|()| Box::new(()) as Output));
     (outcome.committed, replies.into_iter().zip(answers).collect())
@@ -329,7 +339,15 @@ async fn run_plain(conn: &mut SqliteConnection, run: PlainRun, poisoned: &mut bo
         tracing::error!(error = %err, "could not open a savepoint");
         return Err(backend("savepoint")(err));
     }
-    let result = run(conn).await;
+    let result = match caught(run(conn)).await {
+        Ok(result) => result,
+        Err(()) => {
+            // Whatever the write did before it panicked is in the transaction: nothing of it may commit.
+            tracing::error!("the SQLite writer failed on a write; its batch is rolled back");
+            *poisoned = true;
+            return Err(StoreError::Backend { operation: "write", source: "the write failed unexpectedly".into() });
+        }
+    };
     let close = if result.is_ok() { "RELEASE write_op" } else { "ROLLBACK TO write_op; RELEASE write_op" };
     match sqlx::raw_sql(close).execute(&mut *conn).await {
         Ok(_) => result,
@@ -339,6 +357,17 @@ async fn run_plain(conn: &mut SqliteConnection, run: PlainRun, poisoned: &mut bo
             Err(backend("close savepoint")(err))
         }
     }
+}
+
+/// `future`'s output, or `Err` when polling it panicked: a panic in one write must not end the writer's thread.
+async fn caught<T>(future: impl Future<Output = T>) -> Result<T, ()> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(())),
+    })
+    .await
 }
 
 /// The same failure for every caller of a batch that did not commit.
