@@ -9,7 +9,7 @@ use crate::form_model::Definition;
 use crate::ids::{OrgId, SubmissionId, UserId};
 use crate::keys::Keyring;
 use crate::sealing::{Answers, RecordRef, index_digests, open_unaudited, seal_revision};
-use crate::store::{Store, StoreError};
+use crate::store::{KEY_RETIRED, Store, StoreError};
 use crate::submission::{StoredRevision, SubmissionQuery, SubmissionStatus, SubmissionSummary};
 
 /// A staff member at work on submissions: the services and the audit context, and who they are.
@@ -63,7 +63,7 @@ pub async fn edit_submission<S: Store>(
         match store.tenant(org).insert_revision(submission, sealed, index.clone(), entry.clone()).await {
             Ok(()) => return Ok(revision),
             // A retired key: seal again. A raced edit is reported as it is.
-            Err(StoreError::Conflict(message)) if message.contains("retired") && attempts < 3 => {
+            Err(StoreError::Conflict(message)) if message == KEY_RETIRED && attempts < 3 => {
                 keyring.forget_active(org);
                 attempts += 1;
             }

@@ -17,7 +17,7 @@ use crate::error::crypto_failure;
 use crate::idempotency::IdempotencyRecord;
 use crate::ids::{FormId, OrgId, SubmissionId, UserId};
 use crate::keys::Keyring;
-use crate::store::{Store, StoreError};
+use crate::store::{KEY_RETIRED, Store, StoreError};
 use crate::submission::{NewFile, NewSubmission, SealedRevision, StoredRevision};
 
 /// Plaintext answers by field path. Values are zeroized when dropped.
@@ -350,10 +350,9 @@ async fn store_sealed<S: Store>(
         };
         match stored {
             Ok(()) => return Ok(()),
-            Err(StoreError::Conflict(message)) if message == crate::idempotency::KEY_TAKEN => {
-                return Err(DomainError::Conflict(message));
-            }
-            Err(StoreError::Conflict(_)) if attempts < 3 => {
+            // A retired key: seal again to the active one. Any other conflict (a duplicate id, a taken
+            // idempotency key) is answered as it is.
+            Err(StoreError::Conflict(message)) if message == KEY_RETIRED && attempts < 3 => {
                 keyring.forget_active(org);
                 attempts += 1;
             }

@@ -35,6 +35,15 @@ use crate::tenant::{OrgScope, Tenant};
 use crate::user::{Email, Membership, Role, UserRecord, UserStatus};
 use crate::webauthn::{ChallengePurpose, NewChallenge, WebauthnCredential};
 
+/// The [`StoreError::Conflict`] message for a revision sealed to an organisation key that no longer accepts data
+/// keys (retired meanwhile): seal again to the active key.
+pub const KEY_RETIRED: &str = "the organisation key was retired; seal again to the active key";
+/// The [`StoreError::Conflict`] message for a submission id already stored, in this organisation or another (ids
+/// are unique across organisations).
+pub const SUBMISSION_EXISTS: &str = "a submission with this id exists already";
+/// The [`StoreError::Conflict`] message for an edit based on a revision that is no longer the latest.
+pub const SUBMISSION_CHANGED: &str = "the submission was changed meanwhile; open it again";
+
 /// Why storage failed. Messages name the operation and never contain row values.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

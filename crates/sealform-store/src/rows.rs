@@ -203,12 +203,7 @@ impl RevisionRow {
     }
 }
 
-/// The conflict raised when a revision names a key that no longer accepts data keys.
-pub(crate) const KEY_RETIRED: &str = "the organisation key was retired; seal again to the active key";
-/// A submission id already stored, in this organisation or another (ids are unique across organisations).
-pub(crate) const SUBMISSION_EXISTS: &str = "a submission with this id exists already";
-/// An edit based on a revision that is no longer the latest.
-pub(crate) const SUBMISSION_CHANGED: &str = "the submission was changed meanwhile; open it again";
+pub(crate) use sealform_core::store::{KEY_RETIRED, SUBMISSION_CHANGED, SUBMISSION_EXISTS};
 
 /// A master-key fingerprint as stored.
 pub(crate) fn fingerprint(bytes: &[u8]) -> Result<[u8; 8], StoreError> {

@@ -13,11 +13,11 @@ use sealform_core::audit::{
 };
 use sealform_core::clock::SystemClock;
 use sealform_core::forms::create_form;
-use sealform_core::ids::{FormId, OrgId};
+use sealform_core::ids::{FormId, OrgId, SubmissionId};
 use sealform_core::keys::{Keyring, MasterKeys};
 use sealform_core::rotation::{RotationOptions, rotate_org_key};
 use sealform_core::sealing::{NewAnswers, delete_submission, find_by_index, read_submission, store_new_submission};
-use sealform_core::store::{AuditStore as _, OrganisationStore as _, Owner, Store};
+use sealform_core::store::{AuditStore as _, OrganisationStore as _, Owner, SUBMISSION_EXISTS, Store};
 use sealform_crypto::MasterKey;
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
 use sealform_testkit::fixtures;
@@ -56,6 +56,22 @@ impl<S: Store> World<S> {
 
     async fn entries(&self) -> Vec<AuditRow> {
         self.store.audit_entries(0, 100_000).await.unwrap()
+    }
+
+    /// Stores submission `id` of `form` with the single answer `q` = `text`.
+    async fn store_answer(
+        &self,
+        keyring: &Keyring<S>,
+        org: OrgId,
+        form: FormId,
+        id: SubmissionId,
+        text: &str,
+    ) -> Result<(), DomainError> {
+        let answers: BTreeMap<String, Zeroizing<Vec<u8>>> =
+            [("q".to_owned(), Zeroizing::new(text.as_bytes().to_vec()))].into();
+        let new = NewAnswers { org, form, form_version: 1, answers: &answers, indexed: &[] };
+        let now = OffsetDateTime::now_utc();
+        sealform_core::sealing::store_submission(&self.store, keyring, self.ctx(), id, new, Vec::new(), now).await
     }
 
     /// An organisation (the first one bootstrapped, later ones created, each with an owner) and a form in it, and a keyring that opens the fixture's
@@ -348,7 +364,7 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
     let before = w.entries().await.len();
     let w = Arc::new(w);
     let keyring = Arc::new(keyring);
-    let ids: Vec<sealform_core::ids::SubmissionId> = (0..24).map(|_| sealform_core::ids::SubmissionId::new()).collect();
+    let ids: Vec<SubmissionId> = (0..24).map(|_| SubmissionId::new()).collect();
     let mut tasks = Vec::new();
     for round in 0..2 {
         for (i, id) in ids.iter().copied().enumerate() {
@@ -369,7 +385,8 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
                 )
                 .await;
                 // The other one is refused as a conflict, not as a storage failure.
-                assert!(matches!(stored, Ok(()) | Err(DomainError::Conflict(_))), "{stored:?}");
+                let refused = matches!(&stored, Err(DomainError::Conflict(m)) if m == SUBMISSION_EXISTS);
+                assert!(stored.is_ok() || refused, "{stored:?}");
                 (round, i, stored.is_ok())
             }));
         }
@@ -421,24 +438,12 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
 async fn a_submission_id_is_not_reused_across_organisations<S: Store>(w: World<S>) {
     let (north, north_form, keyring) = w.org_with_form("North", "o@north.example").await;
     let (south, south_form, _) = w.org_with_form("South", "o@south.example").await;
-    let id = sealform_core::ids::SubmissionId::new();
-    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"first".to_vec()))].into();
-    let store = |org, form| {
-        let new = NewAnswers { org, form, form_version: 1, answers: &answers, indexed: &[] };
-        sealform_core::sealing::store_submission(
-            &w.store,
-            &keyring,
-            w.ctx(),
-            id,
-            new,
-            Vec::new(),
-            OffsetDateTime::now_utc(),
-        )
-    };
+    let id = SubmissionId::new();
+    let store = |org, form| w.store_answer(&keyring, org, form, id, "first");
     store(north, north_form).await.unwrap();
     let before = w.entries().await.len();
     let err = store(south, south_form).await.unwrap_err();
-    assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");
+    assert!(matches!(&err, DomainError::Conflict(m) if m == SUBMISSION_EXISTS), "{err:?}");
     assert_eq!(w.entries().await.len(), before, "no audit entry for the refused submission");
     assert_eq!(w.store.tenant(south).count_submissions(south_form).await.unwrap(), 0);
     assert_eq!(w.store.tenant(north).count_submissions(north_form).await.unwrap(), 1);
@@ -473,7 +478,7 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
             .unwrap();
             keyring.forget_active(org_id);
         }
-        let id = sealform_core::ids::SubmissionId::new();
+        let id = SubmissionId::new();
         let record = RecordRef { org: org_id, form, submission: id, revision: 1 };
         let revision = seal_revision(&keyring, record, &answers, None, now).await.unwrap();
         sealed.push(NewSubmission {
@@ -493,7 +498,7 @@ async fn a_retired_key_is_refused_in_a_batch<S: Store>(w: World<S>) {
     let keys = w.store.tenant(org_id).org_keys().await.unwrap();
     assert!(keys.iter().any(|k| k.id == old_key && k.state == sealform_core::keys::KeyState::Retired));
     let before = w.entries().await.len();
-    let entry = |id: sealform_core::ids::SubmissionId| {
+    let entry = |id: SubmissionId| {
         w.ctx()
             .entry(Entry::ok(Some(org_id), Action::SubmissionCreate, vec![Target::new("submission", id)], now))
             .unwrap()
@@ -577,6 +582,20 @@ both!(a_retired_key_is_refused_in_a_batch);
 both!(a_submission_id_is_not_reused_across_organisations);
 both!(chain_pages_match_the_rows);
 
+/// A refused duplicate costs one write: its conflict is not mistaken for a retired key, which would seal and store
+/// it again (three times more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_duplicate_id_is_refused_without_retrying() {
+    let w = sqlite_world().await;
+    let (org, form, keyring) = w.org_with_form("Once", "o@once.example").await;
+    let id = SubmissionId::new();
+    w.store_answer(&keyring, org, form, id, "first").await.unwrap();
+    let before = w.store.writer_stats().writes;
+    let err = w.store_answer(&keyring, org, form, id, "second").await.unwrap_err();
+    assert!(matches!(&err, DomainError::Conflict(m) if m == SUBMISSION_EXISTS), "{err:?}");
+    assert_eq!(w.store.writer_stats().writes - before, 1, "the duplicate was written more than once");
+}
+
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----
 
 async fn sqlite_raw(w: &World<SqliteStore>) -> sqlx::SqliteConnection {
@@ -641,7 +660,7 @@ async fn sqlite_a_bad_submission_in_a_shared_transaction_fails_alone() {
         .map(|i| {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
-                let id = sealform_core::ids::SubmissionId::new();
+                let id = SubmissionId::new();
                 let bad = i % 10 == 5;
                 let revision = SealedRevision {
                     revision: 1,

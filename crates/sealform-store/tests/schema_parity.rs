@@ -47,3 +47,52 @@ async fn sqlite_and_postgres_schemas_have_the_same_columns() {
         "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_postgres:?}"
     );
 }
+
+/// Every table has the same primary key on both backends, columns in order (a table without one on either side
+/// shows as an empty list), so a key one backend enforces is enforced by the other too.
+#[tokio::test]
+async fn sqlite_and_postgres_tables_have_the_same_primary_keys() {
+    let Some(db) = sealform_testkit::postgres::fresh_database("primary_key_parity") else {
+        return;
+    };
+    PgStore::open(&db.url, 2, Duration::from_secs(30)).await.unwrap().close().await;
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let postgres: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT t.table_name::text, coalesce(string_agg(k.column_name::text, ',' ORDER BY k.ordinal_position), '') \
+         FROM information_schema.tables t \
+         LEFT JOIN information_schema.table_constraints c ON c.table_schema = t.table_schema \
+           AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY' \
+         LEFT JOIN information_schema.key_column_usage k ON k.constraint_schema = c.constraint_schema \
+           AND k.constraint_name = c.constraint_name AND k.table_name = t.table_name \
+         WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND t.table_name <> '_sqlx_migrations' \
+         GROUP BY t.table_name",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.db");
+    SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
+    let mut lite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let sqlite: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT m.name, coalesce((SELECT group_concat(name, ',') FROM \
+           (SELECT p.name FROM pragma_table_info(m.name) p WHERE p.pk > 0 ORDER BY p.pk)), '') \
+         FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut lite)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+
+    assert!(sqlite.contains(&("submissions".into(), "org_id,id".into())), "{sqlite:?}");
+    let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
+    let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_postgres:?}"
+    );
+}

@@ -56,33 +56,33 @@ const CACHE_KIB: i64 = 32 * 1024;
 pub(crate) struct SubmissionWriter {
     conn: Connection,
     checkpointer: WalCheckpointer,
+    path: std::path::PathBuf,
+    busy_timeout: Duration,
 }
 
 impl SubmissionWriter {
     /// Opens the (already migrated) database file with the store's settings.
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
-        let failed = |e| failed("open the submission writer", e);
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(failed)?;
-        conn.busy_timeout(busy_timeout).map_err(failed)?;
-        // As the sqlx connections: WAL (already the file's mode), a WAL fsync at every COMMIT, foreign keys
-        // enforced, deleted bytes zeroed. Unlike them: checkpoints run on their own thread (see
-        // [`WalCheckpointer`]), and a larger page cache.
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA secure_delete = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
-        ))
-        .map_err(failed)?;
-        Ok(Self { conn, checkpointer: WalCheckpointer::spawn(path)? })
+        Ok(Self {
+            conn: connect(path, busy_timeout)?,
+            checkpointer: WalCheckpointer::spawn(path)?,
+            path: path.to_owned(),
+            busy_timeout,
+        })
     }
 
-    /// Rolls back whatever transaction a failed [`Self::write`] left open, so the next batch starts clean.
+    /// Rolls back whatever transaction a failed [`Self::write`] left open, so the next batch starts clean. When
+    /// even that fails, the connection is replaced: closing it rolls its transaction back, where keeping it would
+    /// keep the write lock and fail every later write.
     pub(crate) fn abandon(&mut self) {
-        if !self.conn.is_autocommit()
-            && let Err(err) = run_statement(&self.conn, "ROLLBACK")
-        {
-            tracing::error!(error = %err, "could not roll back an abandoned batch of submissions");
+        if self.conn.is_autocommit() {
+            return;
+        }
+        let Err(err) = run_statement(&self.conn, "ROLLBACK") else { return };
+        tracing::error!(error = %err, "could not roll back an abandoned batch of submissions; reconnecting");
+        match connect(&self.path, self.busy_timeout) {
+            Ok(fresh) => self.conn = fresh,
+            Err(err) => tracing::error!(error = %err, "could not reopen the submission writer's connection"),
         }
     }
 
@@ -357,6 +357,23 @@ fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The form version of a submission that panics the writer, in tests of what a panic leaves behind.
 #[cfg(test)]
 pub(crate) const PANICS: u32 = u32::MAX;
+
+/// A connection to the (already migrated) database file with the store's settings.
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let failed = |e| failed("open the submission writer", e);
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(failed)?;
+    conn.busy_timeout(busy_timeout).map_err(failed)?;
+    // As the sqlx connections: WAL (already the file's mode), a WAL fsync at every COMMIT, foreign keys enforced,
+    // deleted bytes zeroed. Unlike them: checkpoints run on their own thread (see [`WalCheckpointer`]), and a larger
+    // page cache.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA secure_delete = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
+    ))
+    .map_err(failed)?;
+    Ok(conn)
+}
 
 /// A key already taken (the id of a submission stored in this organisation or, through its revision's key, in
 /// another) is a conflict, not a storage failure.
