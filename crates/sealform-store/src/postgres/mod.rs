@@ -5,6 +5,8 @@
 mod batch;
 mod folder_grants;
 mod folders;
+#[cfg(test)]
+mod migration_tests;
 mod native_api;
 
 mod queries;
