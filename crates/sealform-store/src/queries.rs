@@ -17,7 +17,9 @@ macro_rules! shared_queries {
             StoredAuditKeys, WrappedKeyRef,
         };
         use sealform_core::org::{OrgName, Organisation};
-        use sealform_core::store::{NewOrganisation, NewUser, Owner, StoreError};
+        use sealform_core::store::{
+            KEY_RETIRED, NewOrganisation, NewUser, Owner, SUBMISSION_CHANGED, SUBMISSION_EXISTS, StoreError,
+        };
         use sealform_core::mfa::{MfaCompletion, SecondFactor, TotpEnrolment};
         use sealform_core::password::PasswordHash;
         use sealform_core::resets::{CompletedReset, NewReset};
@@ -34,7 +36,7 @@ macro_rules! shared_queries {
 
         use $crate::error::{backend, conflict_on_unique};
         use $crate::rows::{
-            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, bind_inbox_filter, summary_columns, InvitationRow, KEY_RETIRED, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
+            ApiKeyRow, AuditEventRow, FileRow, FormRow, SealedSummaryRow, SummaryRow, file_columns, form_select, inbox_filter, bind_inbox_filter, summary_columns, InvitationRow, MemberRow, SessionRow, OrgKeyRow, OrgRow, RevisionRow, UserRow, audit_columns, checkpoint_row,
             fingerprint, key_uuid, master_wrapped, membership, name_key, org_columns, org_key_columns,
             revision_columns, user_columns, wrapped_ref,
         };
@@ -1465,8 +1467,8 @@ macro_rules! shared_queries {
             .bind(sealed.created_at)
             .execute(&mut *conn)
             .await
-            .map_err(conflict_on_unique("store submission", $crate::rows::SUBMISSION_EXISTS))?;
-            insert_revision_row(conn, new.org_id, new.id, revision, sealed, $crate::rows::SUBMISSION_EXISTS).await?;
+            .map_err(conflict_on_unique("store submission", SUBMISSION_EXISTS))?;
+            insert_revision_row(conn, new.org_id, new.id, revision, sealed, SUBMISSION_EXISTS).await?;
             insert_index_rows(conn, new.org_id, new.form_id, new.id, &new.index).await?;
             for file in &new.files {
                 sqlx::query(
@@ -1881,10 +1883,10 @@ macro_rules! shared_queries {
             };
             let revision = i32::try_from(sealed.revision).map_err(|_| StoreError::Corrupt("revision number".into()))?;
             if revision != current + 1 {
-                return Err(StoreError::Conflict($crate::rows::SUBMISSION_CHANGED.into()));
+                return Err(StoreError::Conflict(SUBMISSION_CHANGED.into()));
             }
             ensure_key_usable(conn, org, sealed.key_id).await?;
-            insert_revision_row(conn, org, submission, revision, &sealed, $crate::rows::SUBMISSION_CHANGED).await?;
+            insert_revision_row(conn, org, submission, revision, &sealed, SUBMISSION_CHANGED).await?;
             sqlx::query("UPDATE submissions SET current_revision = $3, updated_at = $4 WHERE org_id = $1 AND id = $2")
                 .bind(org.as_uuid())
                 .bind(submission.as_uuid())

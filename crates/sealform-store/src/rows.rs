@@ -203,8 +203,6 @@ impl RevisionRow {
     }
 }
 
-pub(crate) use sealform_core::store::{KEY_RETIRED, SUBMISSION_CHANGED, SUBMISSION_EXISTS};
-
 /// A master-key fingerprint as stored.
 pub(crate) fn fingerprint(bytes: &[u8]) -> Result<[u8; 8], StoreError> {
     bytes.try_into().map_err(|_| StoreError::Corrupt("master key fingerprint".into()))

@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use sealform_core::audit::{ChainHead, PendingAudit, SealedAudit};
-use sealform_core::store::StoreError;
+use sealform_core::store::{KEY_RETIRED, StoreError};
 use sealform_core::submission::NewSubmission;
 
 use sqlx::postgres::PgConnectOptions;
@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::backend;
-use crate::rows::{KEY_RETIRED, key_uuid};
+use crate::rows::key_uuid;
 
 /// Most submissions in one transaction; bounds the latency one waits behind others.
 const MAX_BATCH: usize = 256;

@@ -20,14 +20,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use sealform_core::audit::{ChainHead, PendingAudit, SealedAudit};
 use sealform_core::ids::OrgId;
 use sealform_core::keys::KeyState;
-use sealform_core::store::StoreError;
+use sealform_core::store::{KEY_RETIRED, SUBMISSION_EXISTS, StoreError};
 use sealform_core::submission::NewSubmission;
 use sealform_crypto::KeyId;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::checkpointer::{self, WalCheckpointer};
-use crate::rows::{KEY_RETIRED, SUBMISSION_EXISTS, key_uuid};
+use crate::rows::key_uuid;
 
 /// A new submission and its audit entry, queued for the writer.
 pub(crate) struct SubmissionWrite {
