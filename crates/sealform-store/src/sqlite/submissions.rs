@@ -13,6 +13,7 @@
 //! is written once; one COMMIT makes the run durable before anyone is answered.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -71,10 +72,10 @@ impl SubmissionWriter {
         })
     }
 
-    /// Rolls back whatever transaction a failed [`Self::write`] left open, so the next batch starts clean. When
-    /// even that fails, the connection is replaced: closing it rolls its transaction back, where keeping it would
-    /// keep the write lock and fail every later write.
-    pub(crate) fn abandon(&mut self) {
+    /// Rolls back whatever transaction a failed batch left open, so the next batch starts clean. When even that
+    /// fails, the connection is replaced: closing it rolls its transaction back, where keeping it would keep the
+    /// write lock and fail every later write.
+    fn abandon(&mut self) {
         if self.conn.is_autocommit() {
             return;
         }
@@ -86,24 +87,29 @@ impl SubmissionWriter {
         }
     }
 
-    /// Writes `writes` in one transaction and commits it.
+    /// Writes `writes` in one transaction and commits it. A panic on the way fails the batch like any other
+    /// failure (rolled back, every write answered with an error), not the node's only writer, whose loss would
+    /// fail every later write.
     pub(crate) fn write(&mut self, writes: &[SubmissionWrite]) -> Outcome {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.write_in_transaction(writes))) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::error!("the SQLite writer failed on a batch of submissions; rolled back");
+                self.abandon();
+                all_failed(writes, "store submission", "the write failed unexpectedly", Duration::ZERO)
+            }
+        }
+    }
+
+    fn write_in_transaction(&mut self, writes: &[SubmissionWrite]) -> Outcome {
         if self.checkpointer.restart_due()
             && let Err(err) = checkpointer::checkpoint(&self.conn)
         {
             tracing::warn!(error = %err, "WAL checkpoint failed");
         }
-        let all_failed = |operation: &'static str, cause: String, committing| Outcome {
-            answers: writes
-                .iter()
-                .map(|_| Err(StoreError::Backend { operation, source: cause.clone().into() }))
-                .collect(),
-            committed: false,
-            committing,
-        };
         if let Err(err) = run_statement(&self.conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %err, "could not begin a write transaction");
-            return all_failed("begin transaction", err.to_string(), Duration::ZERO);
+            return all_failed(writes, "begin transaction", &err.to_string(), Duration::ZERO);
         }
         let mut run = Run { conn: &self.conn, head: None, moved: false, usable_keys: HashSet::new(), poisoned: false };
         let answers: Vec<Result<(), StoreError>> = writes.iter().map(|write| run.insert(write)).collect();
@@ -122,8 +128,8 @@ impl SubmissionWriter {
             }
             Err(err) => {
                 tracing::error!(error = %err, "write transaction failed to commit");
-                let _ = self.conn.execute_batch("ROLLBACK");
-                all_failed("commit", err.to_string(), committing)
+                self.abandon();
+                all_failed(writes, "commit", &err.to_string(), committing)
             }
         }
     }
@@ -352,6 +358,18 @@ fn text(at: OffsetDateTime) -> Result<String, StoreError> {
 /// Runs a statement without parameters or rows, prepared once per connection.
 fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop)
+}
+
+/// Every write of a batch that did not commit, answered with the same failure.
+fn all_failed(writes: &[SubmissionWrite], operation: &'static str, cause: &str, committing: Duration) -> Outcome {
+    Outcome {
+        answers: writes
+            .iter()
+            .map(|_| Err(StoreError::Backend { operation, source: cause.to_owned().into() }))
+            .collect(),
+        committed: false,
+        committing,
+    }
 }
 
 /// The form version of a submission that panics the writer, in tests of what a panic leaves behind.

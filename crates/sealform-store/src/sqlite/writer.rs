@@ -280,15 +280,7 @@ fn write_submissions(conn: &mut SubmissionWriter, ops: Vec<WriteOp>, counters: &
             Run::Plain(_) => None,
         })
         .unzip();
-    // A panic fails this batch, not the node's only writer (whose loss would fail every later write).
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| conn.write(&writes))) {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::error!("the SQLite writer failed on a batch of submissions; rolled back");
-            conn.abandon();
-            return (false, failed(replies.into_iter(), "store submission", "the write failed unexpectedly"));
-        }
-    };
+    let outcome = conn.write(&writes);
     add(&counters.committing_nanos, outcome.committing);
     let answers = outcome.answers.into_iter().map(|answer| answer.map(|()| Box::new(()) as Output));
     (outcome.committed, replies.into_iter().zip(answers).collect())
