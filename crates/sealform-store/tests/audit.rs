@@ -74,8 +74,9 @@ impl<S: Store> World<S> {
         sealform_core::sealing::store_submission(&self.store, keyring, self.ctx(), id, new, Vec::new(), now).await
     }
 
-    /// An organisation (the first one bootstrapped, later ones created, each with an owner) and a form in it, and a keyring that opens the fixture's
-    /// organisation keys (the fixture wraps them with its own master key, so the keyring holds both).
+    /// An organisation (the first one bootstrapped, later ones created, each with an owner) and a form in it, and a
+    /// keyring that opens the fixture's organisation keys (the fixture wraps them with its own master key, so the
+    /// keyring holds both).
     async fn org_with_form(&self, name: &str, owner: &str) -> (OrgId, FormId, Keyring<S>) {
         let master = Arc::clone(self.masters.current());
         let org = fixtures::organisation(name);
@@ -370,20 +371,8 @@ async fn batched_submissions_fail_alone_and_keep_the_chain<S: Store>(w: World<S>
         for (i, id) in ids.iter().copied().enumerate() {
             let (w, keyring) = (Arc::clone(&w), Arc::clone(&keyring));
             tasks.push(tokio::spawn(async move {
-                let answers: BTreeMap<String, Zeroizing<Vec<u8>>> =
-                    [("q".to_owned(), Zeroizing::new(format!("answer {i}").into_bytes()))].into();
-                let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
                 // Every id is written twice (round 0 and 1): exactly one of the two may succeed.
-                let stored = sealform_core::sealing::store_submission(
-                    &w.store,
-                    &keyring,
-                    w.ctx(),
-                    id,
-                    new,
-                    Vec::new(),
-                    OffsetDateTime::now_utc(),
-                )
-                .await;
+                let stored = w.store_answer(&keyring, org_id, form, id, &format!("answer {i}")).await;
                 // The other one is refused as a conflict, not as a storage failure.
                 let refused = matches!(&stored, Err(DomainError::Conflict(m)) if m == SUBMISSION_EXISTS);
                 assert!(stored.is_ok() || refused, "{stored:?}");
@@ -960,11 +949,7 @@ async fn postgres_the_submission_writer_reconnects_after_its_connection_is_cut()
     let store = PgStore::open(&db.url, 8, Duration::from_secs(30)).await.unwrap();
     let w = World::new(store, None).await;
     let (org_id, form, keyring) = w.org_with_form("Reconnect", "o@reconnect.example").await;
-    let answers: BTreeMap<String, Zeroizing<Vec<u8>>> = [("q".to_owned(), Zeroizing::new(b"a".to_vec()))].into();
-    let submit = || async {
-        let new = NewAnswers { org: org_id, form, form_version: 1, answers: &answers, indexed: &[] };
-        store_new_submission(&w.store, &keyring, w.ctx(), new, OffsetDateTime::now_utc()).await
-    };
+    let submit = || w.store_answer(&keyring, org_id, form, SubmissionId::new(), "a");
     submit().await.unwrap();
 
     let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
