@@ -6,11 +6,13 @@
 //!    SQLite (a file in a temp dir, default options) and on PostgreSQL (a throwaway cluster started here with the
 //!    server's durable defaults: fsync and synchronous_commit on). Submissions/s and p50/p99 latency per submission.
 //! 2. Baseline: the same database's raw durable-insert rate for rows of the observed sizes (sealed envelope + wrapped
-//!    key, plus an audit-sized row), batched as the writer batches (SQLite: one writer task, one transaction per
-//!    batch of whatever is queued; PostgreSQL: one connection per client, one transaction per row).
+//!    key, plus an audit-sized row), batched as the writer batches: one writer thread with its own connection takes
+//!    whatever is queued and commits it at once (SQLite: rusqlite, one transaction; PostgreSQL: one autocommitted
+//!    statement). See `ingest/baseline.rs`.
 //!    A diagnosis line beside each baseline runs the statements `store_submission` runs (key check, submission,
-//!    revision, index, audit head read, audit insert, head update; in a savepoint on SQLite, with the row locks on
-//!    PostgreSQL) on plain tables without crypto, to tell the statement pattern from the crypto.
+//!    revision, index, audit insert, the head read and moved once per batch; in a savepoint per submission on SQLite,
+//!    with the key row share-locked on PostgreSQL) on plain tables without crypto, to tell the statement pattern
+//!    from the crypto.
 //! 3. Export: `Export::start` + `next_page` to the end over 100,000 submissions (and 1,000,000 when
 //!    `EXPORT_BENCH_ROWS=1000000`), CSV formatted into `io::sink()`: rows/s, rows/s per CPU second, peak RSS.
 //!
@@ -41,14 +43,18 @@ use sealform_core::sealing::{Answers, NewAnswers, RecordRef, seal_revision, stor
 use sealform_core::store::Store;
 use sealform_core::submission::{SubmissionQuery, SubmissionSummary};
 use sealform_crypto::{MasterKey, Suite};
-use sealform_store::{PgStore, SqliteOptions, SqliteStore, WalCheckpointer, WriterStats};
+use sealform_store::{PgStore, SqliteOptions, SqliteStore, WriterStats};
 use secrecy::SecretString;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+/// The raw durable-insert rate, written as the store's writers write.
+#[path = "ingest/baseline.rs"]
+mod baseline;
+use baseline::{Baseline, Shape};
 
 /// With and without the audit entry (`--features bench-internals`).
 #[cfg(feature = "bench-internals")]
@@ -97,7 +103,7 @@ async fn run(config: Config) {
         let path = dir.path().join("ingest.db");
         let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
         let f = setup(store).await;
-        let mut baseline = SqliteBaseline::open(&dir.path().join("baseline.db")).await;
+        let mut baseline = Baseline::sqlite(&dir.path().join("baseline.db"));
         for &clients in &config.clients {
             let (before, counts) = (f.store.writer_stats(), baseline.counts());
             let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
@@ -107,7 +113,7 @@ async fn run(config: Config) {
                     Some(sizes) => sizes,
                     None => *sizes.insert(sqlite_sizes(&path).await),
                 };
-                bases.push(baseline.run(clients, sizes, &config.round(), false).await);
+                bases.push(baseline.run(clients, sizes, &config.round(), Shape::Raw).await);
             }
             let after = f.store.writer_stats();
             let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
@@ -119,7 +125,7 @@ async fn run(config: Config) {
                 baseline.batch_since(counts),
                 base.threads
             );
-            let shaped = baseline.run(clients, sizes, &config, true).await;
+            let shaped = baseline.run(clients, sizes, &config, Shape::Store).await;
             report_shaped("sqlite", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
             audit_overhead::audit_overhead("sqlite", &f, clients, &config).await;
@@ -139,15 +145,10 @@ async fn run(config: Config) {
         };
         let store = PgStore::open(&cluster.url, 80, Duration::from_secs(30)).await.unwrap();
         let f = setup(store).await;
-        // No ping before each transaction, as in the store's pools: the baseline is the raw rate.
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(80)
-            .test_before_acquire(false)
-            .connect(&cluster.url)
-            .await
-            .unwrap();
-        pg_baseline_tables(&pool).await;
+        let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
+        let mut baseline = Baseline::postgres(&cluster.url);
         for &clients in &config.clients {
+            let counts = baseline.counts();
             let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
             for _ in 0..config.rounds {
                 ingests.push(ingest(&f, clients, &config.round()).await);
@@ -155,16 +156,22 @@ async fn run(config: Config) {
                     Some(sizes) => sizes,
                     None => *sizes.insert(pg_sizes(&pool).await),
                 };
-                bases.push(pg_baseline(&pool, clients, sizes, &config.round(), false).await);
+                bases.push(baseline.run(clients, sizes, &config.round(), Shape::Raw).await);
             }
             let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             report("postgres", clients, &ingest, &base, sizes, None);
-            println!("postgres ingest, {clients} clients: threads: {}", ingest.threads);
-            let shaped = pg_baseline(&pool, clients, sizes, &config, true).await;
+            println!(
+                "postgres ingest, {clients} clients: threads: {}; baseline: {:.1} row pairs per commit, threads: {}",
+                ingest.threads,
+                baseline.batch_since(counts),
+                base.threads
+            );
+            let shaped = baseline.run(clients, sizes, &config, Shape::Store).await;
             report_shaped("postgres", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
             audit_overhead::audit_overhead("postgres", &f, clients, &config).await;
         }
+        baseline.close().await;
         pool.close().await;
         drop(f);
         drop(cluster);
@@ -489,234 +496,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-// ----- baseline rows -----
-
-/// Incompressible filler (xorshift), so PostgreSQL's TOAST compression fails as it does on ciphertext.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-struct BaseRow {
-    id: Uuid,
-    org: Uuid,
-    envelope: Vec<u8>,
-    wrapped_key: Vec<u8>,
-    detail: Vec<u8>,
-    hash: Vec<u8>,
-    /// Diagnosis: run the statements `store_submission` runs (key check, submission, revision, index, audit head
-    /// read, audit insert, head update; a savepoint around them on SQLite) instead of the two bare inserts.
-    shaped: bool,
-}
-
-impl BaseRow {
-    fn new(sizes: Sizes, seed: u64, shaped: bool) -> Self {
-        Self {
-            shaped,
-            id: Uuid::now_v7(),
-            org: Uuid::from_u128(7),
-            envelope: noise(sizes.envelope, seed),
-            wrapped_key: noise(sizes.wrapped_key, seed.wrapping_mul(31)),
-            detail: noise(sizes.audit_detail, seed.wrapping_mul(37)),
-            hash: noise(32, seed.wrapping_mul(41)),
-        }
-    }
-}
-
-/// The SQLite baseline: a second database file on the same disk with the store's settings (WAL, synchronous=FULL),
-/// written by one task that commits whatever is queued in one transaction, as the store's writer does.
-struct SqliteBaseline {
-    queue: Option<mpsc::Sender<(BaseRow, oneshot::Sender<()>)>>,
-    done: Option<tokio::task::JoinHandle<()>>,
-    /// Rows written and transactions committed so far, to report the batch sizes the baseline reached.
-    counts: Arc<(AtomicU64, AtomicU64)>,
-}
-
-impl SqliteBaseline {
-    async fn open(path: &Path) -> Self {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .pragma("secure_delete", "ON")
-            // As the store's submission connection: checkpoints on their own thread, a 32 MiB page cache.
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("cache_size", "-32768")
-            .connect()
-            .await
-            .unwrap();
-        let checkpointer = WalCheckpointer::spawn(path).unwrap();
-        sqlx::raw_sql(
-            "CREATE TABLE revisions (id BLOB PRIMARY KEY, org_id BLOB NOT NULL, created_at TEXT NOT NULL, \
-                 envelope BLOB NOT NULL, wrapped_key BLOB NOT NULL) STRICT; \
-             CREATE TABLE audit (seq INTEGER PRIMARY KEY, org_id BLOB, at TEXT NOT NULL, action TEXT NOT NULL, \
-                 target_hash BLOB, detail BLOB NOT NULL, chain_hash BLOB NOT NULL) STRICT; \
-             CREATE TABLE keys (id BLOB PRIMARY KEY, state TEXT NOT NULL) STRICT; \
-             CREATE TABLE submissions (id BLOB PRIMARY KEY, org_id BLOB NOT NULL, form_id BLOB NOT NULL, \
-                 form_version INTEGER NOT NULL, status TEXT NOT NULL, current_revision INTEGER NOT NULL, \
-                 created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT; \
-             CREATE TABLE blind_index (org_id BLOB NOT NULL, form_id BLOB NOT NULL, field TEXT NOT NULL, \
-                 digest BLOB NOT NULL, submission_id BLOB NOT NULL) STRICT; \
-             CREATE TABLE head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, chain_hash BLOB NOT NULL) STRICT; \
-             INSERT INTO keys VALUES (x'07', 'active'); INSERT INTO head VALUES (1, 1000000000, x'00');",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        let (queue, mut rx) = mpsc::channel::<(BaseRow, oneshot::Sender<()>)>(4096);
-        let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-        let counted = Arc::clone(&counts);
-        let done = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
-            while rx.recv_many(&mut batch, 256).await > 0 {
-                if checkpointer.restart_due() {
-                    sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await.unwrap();
-                }
-                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
-                for (row, _) in &batch {
-                    let now = OffsetDateTime::now_utc();
-                    if row.shaped {
-                        sqlite_shaped(&mut conn, row, now).await;
-                        continue;
-                    }
-                    sqlx::query(
-                        "INSERT INTO revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(row.id)
-                    .bind(row.org)
-                    .bind(now)
-                    .bind(&row.envelope)
-                    .bind(&row.wrapped_key)
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                    sqlx::query(
-                        "INSERT INTO audit (org_id, at, action, target_hash, detail, chain_hash) \
-                         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
-                    )
-                    .bind(row.org)
-                    .bind(now)
-                    .bind(&row.hash)
-                    .bind(&row.detail)
-                    .bind(&row.hash)
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                }
-                sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
-                checkpointer.nudge();
-                counted.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                counted.1.fetch_add(1, Ordering::Relaxed);
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(());
-                }
-            }
-            conn.close().await.unwrap();
-        });
-        Self { queue: Some(queue), done: Some(done), counts }
-    }
-
-    /// Rows per commit since `before` (a reading of [`Self::counts`]).
-    fn batch_since(&self, before: (u64, u64)) -> f64 {
-        let (rows, commits) = self.counts();
-        (rows - before.0) as f64 / (commits - before.1).max(1) as f64
-    }
-
-    fn counts(&self) -> (u64, u64) {
-        (self.counts.0.load(Ordering::Relaxed), self.counts.1.load(Ordering::Relaxed))
-    }
-
-    async fn run(&mut self, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
-        let queue = self.queue.clone().unwrap();
-        timed_clients(clients, config, move |seed| {
-            let queue = queue.clone();
-            async move {
-                let row = BaseRow::new(sizes, seed, shaped);
-                let (reply, answer) = oneshot::channel();
-                queue.send((row, reply)).await.unwrap();
-                answer.await.unwrap();
-            }
-        })
-        .await
-    }
-
-    async fn close(&mut self) {
-        self.queue.take();
-        if let Some(done) = self.done.take() {
-            done.await.unwrap();
-        }
-    }
-}
-
-/// The statement sequence of `insert_submission` + `append_audit` inside the writer's savepoint, on plain tables.
-async fn sqlite_shaped(conn: &mut sqlx::SqliteConnection, row: &BaseRow, now: OffsetDateTime) {
-    sqlx::raw_sql("SAVEPOINT write_op").execute(&mut *conn).await.unwrap();
-    let _: (String,) = sqlx::query_as("SELECT state FROM keys WHERE id = $1")
-        .bind([7u8].as_slice())
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO submissions (id, org_id, form_id, form_version, status, current_revision, created_at, \
-         updated_at) VALUES ($1, $2, $2, 1, 'new', 1, $3, $3)",
-    )
-    .bind(row.id)
-    .bind(row.org)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)")
-        .bind(row.id)
-        .bind(row.org)
-        .bind(now)
-        .bind(&row.envelope)
-        .bind(&row.wrapped_key)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO blind_index (org_id, form_id, field, digest, submission_id) VALUES ($1, $1, '4', $2, $3)")
-        .bind(row.org)
-        .bind(&row.hash[..16])
-        .bind(row.id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let (seq, _hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, chain_hash FROM head WHERE id = 1").fetch_one(&mut *conn).await.unwrap();
-    sqlx::query(
-        "INSERT INTO audit (org_id, at, action, target_hash, detail, chain_hash) \
-         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
-    )
-    .bind(row.org)
-    .bind(now)
-    .bind(&row.hash)
-    .bind(&row.detail)
-    .bind(&row.hash)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE head SET seq = $1, chain_hash = $2 WHERE id = 1")
-        .bind(seq + 1)
-        .bind(&row.hash)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql("RELEASE write_op").execute(&mut *conn).await.unwrap();
-}
-
-/// Runs `op` from `clients` concurrent tasks under the same stop rule as the ingest; the row is built (noise) before
-/// the clock starts for each call.
+/// Runs `op` from `clients` concurrent tasks under the same stop rule as the ingest, timing each call.
 async fn timed_clients<F, Fut>(clients: usize, config: &Config, op: F) -> Run
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
@@ -748,125 +528,6 @@ where
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
     Run { count: latencies.len(), seconds, cpu: proc_cpu_seconds() - cpu, threads: threads.since(seconds), latencies }
-}
-
-async fn pg_baseline_tables(pool: &sqlx::PgPool) {
-    sqlx::raw_sql(
-        "CREATE TABLE bench_revisions (id uuid PRIMARY KEY, org_id uuid NOT NULL, created_at timestamptz NOT NULL, \
-             envelope bytea NOT NULL, wrapped_key bytea NOT NULL); \
-         CREATE TABLE bench_audit (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, org_id uuid, \
-             at timestamptz NOT NULL, action text NOT NULL, target_hash bytea, detail bytea NOT NULL, \
-             chain_hash bytea NOT NULL); \
-         CREATE TABLE bench_keys (id int PRIMARY KEY, state text NOT NULL); \
-         CREATE TABLE bench_submissions (id uuid PRIMARY KEY, org_id uuid NOT NULL, form_id uuid NOT NULL, \
-             form_version int NOT NULL, status text NOT NULL, current_revision int NOT NULL, \
-             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL); \
-         CREATE TABLE bench_index (org_id uuid NOT NULL, form_id uuid NOT NULL, field text NOT NULL, \
-             digest bytea NOT NULL, submission_id uuid NOT NULL); \
-         CREATE TABLE bench_head (id int PRIMARY KEY, seq bigint NOT NULL, chain_hash bytea NOT NULL); \
-         INSERT INTO bench_keys VALUES (7, 'active'); INSERT INTO bench_head VALUES (1, 0, '\\x00');",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
-/// PostgreSQL baseline: each client its own connection, one transaction per row pair.
-async fn pg_baseline(pool: &sqlx::PgPool, clients: usize, sizes: Sizes, config: &Config, shaped: bool) -> Run {
-    let pool = pool.clone();
-    timed_clients(clients, config, move |seed| {
-        let pool = pool.clone();
-        async move {
-            let row = BaseRow::new(sizes, seed, shaped);
-            let now = OffsetDateTime::now_utc();
-            let mut tx = pool.begin().await.unwrap();
-            if row.shaped {
-                pg_shaped(&mut tx, &row, now).await;
-                tx.commit().await.unwrap();
-                return;
-            }
-            sqlx::query(
-                "INSERT INTO bench_revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(row.id)
-            .bind(row.org)
-            .bind(now)
-            .bind(&row.envelope)
-            .bind(&row.wrapped_key)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            sqlx::query(
-                "INSERT INTO bench_audit (org_id, at, action, target_hash, detail, chain_hash) \
-                 VALUES ($1, $2, 'submission.create', $3, $4, $5)",
-            )
-            .bind(row.org)
-            .bind(now)
-            .bind(&row.hash)
-            .bind(&row.detail)
-            .bind(&row.hash)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
-        }
-    })
-    .await
-}
-
-/// The statement sequence of `insert_submission` + `append_audit` on PostgreSQL, with their row locks: the key row
-/// `FOR SHARE` and the single audit head row `FOR UPDATE`, held until COMMIT.
-async fn pg_shaped(conn: &mut sqlx::PgConnection, row: &BaseRow, now: OffsetDateTime) {
-    let _: (String,) =
-        sqlx::query_as("SELECT state FROM bench_keys WHERE id = 7 FOR SHARE").fetch_one(&mut *conn).await.unwrap();
-    sqlx::query(
-        "INSERT INTO bench_submissions (id, org_id, form_id, form_version, status, current_revision, created_at, \
-         updated_at) VALUES ($1, $2, $2, 1, 'new', 1, $3, $3)",
-    )
-    .bind(row.id)
-    .bind(row.org)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO bench_revisions (id, org_id, created_at, envelope, wrapped_key) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(row.id)
-    .bind(row.org)
-    .bind(now)
-    .bind(&row.envelope)
-    .bind(&row.wrapped_key)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO bench_index (org_id, form_id, field, digest, submission_id) VALUES ($1, $1, '4', $2, $3)")
-        .bind(row.org)
-        .bind(&row.hash[..16])
-        .bind(row.id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let (seq,): (i64,) =
-        sqlx::query_as("SELECT seq FROM bench_head WHERE id = 1 FOR UPDATE").fetch_one(&mut *conn).await.unwrap();
-    sqlx::query(
-        "INSERT INTO bench_audit (org_id, at, action, target_hash, detail, chain_hash) \
-         VALUES ($1, $2, 'submission.create', $3, $4, $5)",
-    )
-    .bind(row.org)
-    .bind(now)
-    .bind(&row.hash)
-    .bind(&row.detail)
-    .bind(&row.hash)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE bench_head SET seq = $1, chain_hash = $2 WHERE id = 1")
-        .bind(seq + 1)
-        .bind(&row.hash)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
 }
 
 // ----- PostgreSQL server with durable defaults -----
