@@ -106,17 +106,9 @@ async fn run(config: Config) {
         let mut baseline = Baseline::sqlite(&dir.path().join("baseline.db"));
         for &clients in &config.clients {
             let (before, counts) = (f.store.writer_stats(), baseline.counts());
-            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
-            for _ in 0..config.rounds {
-                ingests.push(ingest(&f, clients, &config.round()).await);
-                let sizes = match sizes {
-                    Some(sizes) => sizes,
-                    None => *sizes.insert(sqlite_sizes(&path).await),
-                };
-                bases.push(baseline.run(clients, sizes, &config.round(), Shape::Raw).await);
-            }
+            let (ingest, base, shaped, sizes) =
+                alternate(&f, &baseline, clients, &config, async || sqlite_sizes(&path).await).await;
             let after = f.store.writer_stats();
-            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
             let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
             report_writer(clients, &ingest, before, after);
@@ -125,7 +117,6 @@ async fn run(config: Config) {
                 baseline.batch_since(counts),
                 base.threads
             );
-            let shaped = baseline.run(clients, sizes, &config, Shape::Store).await;
             report_shaped("sqlite", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
             audit_overhead::audit_overhead("sqlite", &f, clients, &config).await;
@@ -149,16 +140,8 @@ async fn run(config: Config) {
         let mut baseline = Baseline::postgres(&cluster.url);
         for &clients in &config.clients {
             let counts = baseline.counts();
-            let (mut ingests, mut bases, mut sizes) = (Vec::new(), Vec::new(), None);
-            for _ in 0..config.rounds {
-                ingests.push(ingest(&f, clients, &config.round()).await);
-                let sizes = match sizes {
-                    Some(sizes) => sizes,
-                    None => *sizes.insert(pg_sizes(&pool).await),
-                };
-                bases.push(baseline.run(clients, sizes, &config.round(), Shape::Raw).await);
-            }
-            let (ingest, base, sizes) = (Run::combine(ingests), Run::combine(bases), sizes.unwrap());
+            let (ingest, base, shaped, sizes) =
+                alternate(&f, &baseline, clients, &config, async || pg_sizes(&pool).await).await;
             report("postgres", clients, &ingest, &base, sizes, None);
             println!(
                 "postgres ingest, {clients} clients: threads: {}; baseline: {:.1} row pairs per commit, threads: {}",
@@ -166,7 +149,6 @@ async fn run(config: Config) {
                 baseline.batch_since(counts),
                 base.threads
             );
-            let shaped = baseline.run(clients, sizes, &config, Shape::Store).await;
             report_shaped("postgres", clients, &ingest, &shaped);
             #[cfg(feature = "bench-internals")]
             audit_overhead::audit_overhead("postgres", &f, clients, &config).await;
@@ -349,6 +331,28 @@ impl Run {
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// Ingest, baseline and diagnosis at `clients`, alternating in `config.rounds` rounds so the machine's drift hits all
+/// three; each is summed over its rounds. The row sizes are read from the store after its first round.
+async fn alternate<S: Store>(
+    f: &Fixture<S>,
+    baseline: &Baseline,
+    clients: usize,
+    config: &Config,
+    measure_sizes: impl AsyncFn() -> Sizes,
+) -> (Run, Run, Run, Sizes) {
+    let (mut ingests, mut bases, mut shaped, mut sizes) = (Vec::new(), Vec::new(), Vec::new(), None);
+    for _ in 0..config.rounds {
+        ingests.push(ingest(f, clients, &config.round()).await);
+        let sizes = match sizes {
+            Some(sizes) => sizes,
+            None => *sizes.insert(measure_sizes().await),
+        };
+        bases.push(baseline.run(clients, sizes, &config.round(), Shape::Raw).await);
+        shaped.push(baseline.run(clients, sizes, &config.round(), Shape::Store).await);
+    }
+    (Run::combine(ingests), Run::combine(bases), Run::combine(shaped), sizes.unwrap())
+}
+
 /// `clients` concurrent tasks calling the service until `config.submissions` are stored or `config.seconds` pass.
 async fn ingest<S: Store>(f: &Fixture<S>, clients: usize, config: &Config) -> Run {
     // Warm up: the keyring's public key and index key caches, connections.
@@ -483,7 +487,7 @@ fn report_writer(clients: usize, ingest: &Run, before: WriterStats, after: Write
 
 fn report_shaped(backend: &str, clients: usize, ingest: &Run, shaped: &Run) {
     println!(
-        "{backend} diagnosis, {clients} clients: the store's statements on plain tables, no crypto: {:.0}/s; latency \
+        "{backend} diagnosis, {clients} clients: the store's statements on its keys and indexes, no foreign keys, no crypto: {:.0}/s; latency \
          p50 {:.2} ms, p99 {:.2} ms (ingest is {:.0}% of this)",
         shaped.rate(),
         ms(shaped.percentile(0.5)),
@@ -652,8 +656,11 @@ impl ThreadSnapshot {
                 &mut cpu.tokio
             } else if name.starts_with("sqlx-sqlite") {
                 &mut cpu.sqlite
-            } else if name == "sqlite-writer" {
+            } else if ["sqlite-writer", "pg-submissions", "sqlite-baseline", "pg-baseline"].contains(&name.as_str()) {
                 &mut cpu.writer
+            } else if name.starts_with("sqlite-checkpoi") {
+                // `comm` keeps 15 bytes of "sqlite-checkpoint".
+                &mut cpu.checkpointer
             } else {
                 &mut cpu.other
             };
@@ -669,7 +676,10 @@ impl ThreadSnapshot {
 struct ThreadCpu {
     tokio: (f64, f64),
     sqlite: (f64, f64),
+    /// The store's submission writer or, in a baseline run, the baseline's.
     writer: (f64, f64),
+    /// SQLite's WAL checkpointers (the store's and the baseline's).
+    checkpointer: (f64, f64),
     other: (f64, f64),
 }
 
@@ -679,6 +689,7 @@ impl ThreadCpu {
             (&mut self.tokio, other.tokio),
             (&mut self.sqlite, other.sqlite),
             (&mut self.writer, other.writer),
+            (&mut self.checkpointer, other.checkpointer),
             (&mut self.other, other.other),
         ] {
             mine.0 += theirs.0 * weight;
@@ -692,7 +703,8 @@ impl std::fmt::Display for ThreadCpu {
         let kinds = [
             ("tokio workers", self.tokio),
             ("SQLite connection threads", self.sqlite),
-            ("SQLite writer thread", self.writer),
+            ("writer thread", self.writer),
+            ("WAL checkpointers", self.checkpointer),
             ("other", self.other),
         ];
         for (i, (name, (used, waited))) in kinds.into_iter().filter(|(_, (u, w))| u + w > 0.0).enumerate() {
