@@ -1,28 +1,33 @@
 //! A panic inside the writer fails the writes it was running and leaves the writer working, with nothing of the
-//! failed writes committed.
+//! failed writes committed; a bad submission in a batch fails alone.
 
 use sealform_core::ids::{FormId, OrgId, SubmissionId};
-use sealform_core::store::{KEY_RETIRED, StoreError};
+use sealform_core::store::{KEY_RETIRED, SUBMISSION_EXISTS, StoreError};
 use sealform_core::submission::{NewSubmission, SealedRevision};
 use sealform_crypto::KeyId;
 use time::OffsetDateTime;
 
-use super::submissions::{PANICS, SubmissionWrite};
+use super::submissions::{PANICS, SubmissionWrite, SubmissionWriter};
 use super::{SqliteOptions, SqliteStore};
 
 fn submission(form_version: u32) -> SubmissionWrite {
+    submission_to((OrgId::new(), FormId::new(), KeyId([3; 16])), form_version)
+}
+
+/// A submission to a form of an organisation, sealed to `key_id`.
+fn submission_to((org_id, form_id, key_id): (OrgId, FormId, KeyId), form_version: u32) -> SubmissionWrite {
     let revision = SealedRevision {
         revision: 1,
         envelope: vec![1; 32],
         wrapped_key: vec![2; 32],
-        key_id: KeyId([3; 16]),
+        key_id,
         created_by: None,
         created_at: OffsetDateTime::now_utc(),
     };
     let new = NewSubmission {
-        org_id: OrgId::new(),
+        org_id,
         id: SubmissionId::new(),
-        form_id: FormId::new(),
+        form_id,
         form_version,
         revision,
         index: Vec::new(),
@@ -70,4 +75,99 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     // Plain writes still commit (they wait on the write lock a transaction left open would hold).
     plain_write(&store, "INSERT INTO scratch VALUES (2)", false).await.unwrap();
     assert_eq!(scratch_rows(&store).await, 1);
+}
+
+/// An organisation with an active key and a form at version 1.
+async fn add_organisation(store: &SqliteStore, name: &'static str) -> (OrgId, FormId, KeyId) {
+    let (org, form, key) = (OrgId::new(), FormId::new(), KeyId(*uuid::Uuid::new_v4().as_bytes()));
+    let key_id = uuid::Uuid::from_bytes(key.0);
+    let (org_id, form_id) = (*org.as_uuid(), *form.as_uuid());
+    store
+        .writer
+        .write(move |conn| {
+            Box::pin(async move {
+                let at = "2026-12-07T00:00:00Z";
+                sqlx::query("INSERT INTO organisations (id, name, name_key, key_suite, created_at) VALUES ($1, $2, $2, 1, $3)")
+                    .bind(org_id)
+                    .bind(name)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .and(
+                        sqlx::query(
+                            "INSERT INTO org_keys (id, org_id, suite, public_key, state, created_at) \
+                             VALUES ($1, $2, 1, x'00', 'active', $3)",
+                        )
+                        .bind(key_id)
+                        .bind(org_id)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await,
+                    )
+                    .map_err(crate::error::backend("test organisation"))?;
+                sqlx::query(
+                    "INSERT INTO forms (id, org_id, title, status, current_version, index_key, index_key_fp, \
+                     created_at, updated_at) VALUES ($1, $2, 'F', 'published', 1, x'00', x'00', $3, $3)",
+                )
+                .bind(form_id)
+                .bind(org_id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(crate::error::backend("test form"))?;
+                sqlx::query("INSERT INTO form_versions (org_id, form_id, version, definition, created_at) VALUES ($1, $2, 1, '{}', $3)")
+                    .bind(org_id)
+                    .bind(form_id)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(crate::error::backend("test form version"))?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    (org, form, key)
+}
+
+async fn submissions_of(store: &SqliteStore, org: OrgId) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM submissions WHERE org_id = $1")
+        .bind(*org.as_uuid())
+        .fetch_one(&store.reads)
+        .await
+        .unwrap()
+}
+
+/// The writer writes a batch without a savepoint per submission first. Here the middle submission reuses the first
+/// one's id in another organisation: its submission row goes in, its revision row is refused. That half-written
+/// submission must not commit: the batch is rolled back and written again with savepoints, so it fails alone as a
+/// conflict and the two others commit, each with its revision.
+#[tokio::test]
+async fn a_half_written_submission_fails_alone_and_the_rest_of_its_batch_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.db");
+    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+    let first_org = add_organisation(&store, "First").await;
+    let other_org = add_organisation(&store, "Other").await;
+    let first = submission_to(first_org, 1);
+    let mut reused = submission_to(other_org, 1);
+    reused.new.id = first.new.id;
+    let last = submission_to(first_org, 1);
+
+    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
+    let outcome = writer.write(&[first, reused, last]);
+
+    assert!(outcome.committed);
+    assert!(outcome.answers[0].is_ok(), "{:?}", outcome.answers[0]);
+    assert!(
+        matches!(&outcome.answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS),
+        "{:?}",
+        outcome.answers[1]
+    );
+    assert!(outcome.answers[2].is_ok(), "{:?}", outcome.answers[2]);
+    assert_eq!(submissions_of(&store, first_org.0).await, 2);
+    assert_eq!(submissions_of(&store, other_org.0).await, 0, "the half-written submission's row must not commit");
+    let revisions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM submission_revisions").fetch_one(&store.reads).await.unwrap();
+    assert_eq!(revisions, 2);
 }
