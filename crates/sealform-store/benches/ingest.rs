@@ -10,9 +10,9 @@
 //!    whatever is queued and commits it at once (SQLite: rusqlite, one transaction; PostgreSQL: one autocommitted
 //!    statement). See `ingest/baseline.rs`.
 //!    A diagnosis line beside each baseline runs the statements `store_submission` runs (key check, submission,
-//!    revision, index, audit insert, the head read and moved once per batch; in a savepoint per submission on SQLite,
-//!    with the key row share-locked on PostgreSQL) on plain tables without crypto, to tell the statement pattern
-//!    from the crypto.
+//!    revision, index, audit insert, the head read and moved once per batch; the key row share-locked on
+//!    PostgreSQL) in the same writer on tables with the store's keys and indexes, without crypto or foreign keys,
+//!    to tell the statement pattern from the rest.
 //! 3. Export: `Export::start` + `next_page` to the end over 100,000 submissions (and 1,000,000 when
 //!    `EXPORT_BENCH_ROWS=1000000`), CSV formatted into `io::sink()`: rows/s, rows/s per CPU second, peak RSS.
 //!

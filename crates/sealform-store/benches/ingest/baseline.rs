@@ -13,7 +13,7 @@
 //! The diagnosis ([`Shape::Store`]) runs the store's statements in the same writer on tables with the store's keys
 //! and indexes but no foreign keys: the key row checked (share-locked on PostgreSQL), the submission, revision,
 //! blind-index and audit rows, the audit head read once and moved once per batch (on PostgreSQL only if it is the
-//! expected one), a savepoint per submission on SQLite. It leaves out the crypto, the foreign keys, the files and
+//! expected one). It leaves out the crypto, the foreign keys, the files and
 //! audit checkpoint inserts (empty in this bench) and the store's Rust-side work (chaining, answers).
 //!
 //! Anything the baseline paid that the store's writer does not (a driver's per-statement hand-offs, a round trip
@@ -257,10 +257,10 @@ impl SqliteSink {
         );
     }
 
-    /// The store's statements for one submission, inside its savepoint (`Run::insert` in `sqlite/submissions.rs`).
+    /// The store's statements for one submission (`Run::insert` in `sqlite/submissions.rs`, which adds a savepoint
+    /// only when a batch is written again after a failure).
     fn insert_shaped(&self, row: &BaseRow, seq: i64, now: &str) {
         let (id, org) = (row.id.as_bytes(), row.org.as_bytes());
-        self.run("SAVEPOINT submission", []);
         self.run(
             "INSERT INTO submissions (id, org_id, form_id, form_version, status, current_revision, created_at, \
              updated_at) VALUES (?1, ?2, ?2, 1, 'new', 1, ?3, ?3)",
@@ -280,7 +280,6 @@ impl SqliteSink {
              VALUES (?1, ?2, ?3, 'submission.create', NULL, 'ok', ?4, ?5, ?4)",
             params![seq, org, now, row.hash, row.detail],
         );
-        self.run("RELEASE submission", []);
     }
 }
 
