@@ -579,10 +579,12 @@ async fn sqlite_a_duplicate_id_is_refused_without_retrying() {
     let (org, form, keyring) = w.org_with_form("Once", "o@once.example").await;
     let id = SubmissionId::new();
     w.store_answer(&keyring, org, form, id, "first").await.unwrap();
-    let before = w.store.writer_stats().writes;
+    let before = w.store.writer_stats();
     let err = w.store_answer(&keyring, org, form, id, "second").await.unwrap_err();
     assert!(matches!(&err, DomainError::Conflict(m) if m == SUBMISSION_EXISTS), "{err:?}");
-    assert_eq!(w.store.writer_stats().writes - before, 1, "the duplicate was written more than once");
+    let after = w.store.writer_stats();
+    assert_eq!(after.writes - before.writes, 1, "the duplicate was written more than once");
+    assert_eq!(after.rewrites, before.rewrites, "refused at its first statement, it left nothing to undo");
 }
 
 // ----- fail closed (SQLite: the failure is injected with a trigger on the real file) -----

@@ -47,6 +47,8 @@ pub(crate) struct Outcome {
     pub(crate) committed: bool,
     /// Time spent in COMMIT (mostly the WAL's fsync).
     pub(crate) committing: Duration,
+    /// Whether the batch was written a second time, with a savepoint per submission, after one failed half-written.
+    pub(crate) rewritten: bool,
 }
 
 /// Pages of the submission connection's cache: 32 MiB, so the indexes a submission touches at random places (the
@@ -118,7 +120,8 @@ impl SubmissionWriter {
         // then has left its statements half done, so the batch is rolled back and written again, guarded, where the
         // bad one fails alone. Failures are rare: a duplicate id, a form deleted meanwhile.
         let (mut run, mut answers) = Run::write_all(&self.conn, writes, false);
-        if run.half_done {
+        let rewritten = run.half_done && !run.poisoned;
+        if rewritten {
             if let Err(err) = run_statement(&self.conn, "ROLLBACK") {
                 tracing::error!(error = %err, "could not roll back a failed batch of submissions");
                 self.abandon();
@@ -132,6 +135,9 @@ impl SubmissionWriter {
         }
         let ready = if run.poisoned {
             Err(StoreError::Backend { operation: "write batch", source: "a write could not be undone".into() })
+        } else if self.conn.is_autocommit() {
+            // SQLite ended the transaction on its own (an I/O error, a full disk): there is nothing left to commit.
+            Err(StoreError::Backend { operation: "write batch", source: "the transaction was rolled back".into() })
         } else {
             run.store_head()
         };
@@ -141,7 +147,7 @@ impl SubmissionWriter {
         match committed {
             Ok(()) => {
                 self.checkpointer.nudge();
-                Outcome { answers, committed: true, committing }
+                Outcome { answers, committed: true, committing, rewritten }
             }
             Err(err) => {
                 tracing::error!(error = %err, "write transaction failed to commit");
@@ -191,6 +197,16 @@ impl<'c> Run<'c> {
     }
 
     fn insert(&mut self, write: &SubmissionWrite) -> Result<(), StoreError> {
+        let result = self.try_insert(write);
+        // After some errors (I/O, a full disk, no memory) SQLite ends the whole transaction on its own: what the
+        // batch wrote is gone, and anything after it would commit statement by statement, so nothing more may.
+        if result.is_err() && self.conn.is_autocommit() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn try_insert(&mut self, write: &SubmissionWrite) -> Result<(), StoreError> {
         if self.poisoned || self.half_done {
             return Err(StoreError::Backend {
                 operation: "store submission",
@@ -207,10 +223,15 @@ impl<'c> Run<'c> {
         if self.guarded {
             run_statement(self.conn, "SAVEPOINT submission").map_err(|e| failed("store submission", e))?;
         }
+        let changes = self.conn.total_changes();
         match insert_rows(self.conn, &write.new, entry.as_ref()) {
             Ok(()) => {
-                if self.guarded {
-                    run_statement(self.conn, "RELEASE submission").map_err(|e| failed("store submission", e))?;
+                if self.guarded
+                    && let Err(err) = run_statement(self.conn, "RELEASE submission")
+                {
+                    // Its rows would stay in the transaction while its caller hears of a failure.
+                    self.poisoned = true;
+                    return Err(failed("store submission", err));
                 }
                 if let Some(entry) = entry {
                     self.head = Some(entry.head);
@@ -218,8 +239,11 @@ impl<'c> Run<'c> {
                 }
                 Ok(())
             }
+            // Unguarded, a submission refused at its first statement (a duplicate id, most often) left nothing
+            // behind and fails alone; one refused after a statement went in must not commit, so the batch is
+            // written again guarded.
             Err(err) if !self.guarded => {
-                self.half_done = true;
+                self.half_done = self.conn.total_changes() != changes;
                 Err(err)
             }
             Err(err) => {
@@ -417,6 +441,7 @@ fn all_failed(writes: &[SubmissionWrite], operation: &'static str, cause: &str, 
             .collect(),
         committed: false,
         committing,
+        rewritten: false,
     }
 }
 

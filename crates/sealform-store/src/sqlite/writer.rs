@@ -71,6 +71,8 @@ pub struct WriterStats {
     pub committing: Duration,
     /// Summed over writes: the time from being queued to the start of the transaction that ran it.
     pub queued: Duration,
+    /// Batches of new submissions written a second time, with a savepoint each, after one failed half-written.
+    pub rewrites: u64,
 }
 
 #[derive(Default)]
@@ -80,6 +82,7 @@ struct Counters {
     busy_nanos: AtomicU64,
     committing_nanos: AtomicU64,
     queued_nanos: AtomicU64,
+    rewrites: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, time: Duration) {
@@ -157,6 +160,7 @@ impl Writer {
             busy: Duration::from_nanos(c.busy_nanos.load(Ordering::Relaxed)),
             committing: Duration::from_nanos(c.committing_nanos.load(Ordering::Relaxed)),
             queued: Duration::from_nanos(c.queued_nanos.load(Ordering::Relaxed)),
+            rewrites: c.rewrites.load(Ordering::Relaxed),
         }
     }
 
@@ -282,6 +286,7 @@ fn write_submissions(conn: &mut SubmissionWriter, ops: Vec<WriteOp>, counters: &
         .unzip();
     let outcome = conn.write(&writes);
     add(&counters.committing_nanos, outcome.committing);
+    counters.rewrites.fetch_add(u64::from(outcome.rewritten), Ordering::Relaxed);
     let answers = outcome.answers.into_iter().map(|answer| answer.map(|()| Box::new(()) as Output));
     (outcome.committed, replies.into_iter().zip(answers).collect())
 }

@@ -158,6 +158,7 @@ async fn a_half_written_submission_fails_alone_and_the_rest_of_its_batch_commits
     let outcome = writer.write(&[first, reused, last]);
 
     assert!(outcome.committed);
+    assert!(outcome.rewritten, "the half-written batch is written again, guarded");
     assert!(outcome.answers[0].is_ok(), "{:?}", outcome.answers[0]);
     assert!(
         matches!(&outcome.answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS),
@@ -170,4 +171,56 @@ async fn a_half_written_submission_fails_alone_and_the_rest_of_its_batch_commits
     let revisions: i64 =
         sqlx::query_scalar("SELECT count(*) FROM submission_revisions").fetch_one(&store.reads).await.unwrap();
     assert_eq!(revisions, 2);
+}
+
+/// A submission refused at its first statement (its id already stored in the same organisation) left nothing
+/// behind: it fails alone and the batch commits without being written again.
+#[tokio::test]
+async fn a_duplicate_refused_at_once_fails_alone_without_rewriting_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.db");
+    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+    let org = add_organisation(&store, "Only").await;
+    let first = submission_to(org, 1);
+    let mut again = submission_to(org, 1);
+    again.new.id = first.new.id;
+    let last = submission_to(org, 1);
+
+    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
+    let outcome = writer.write(&[first, again, last]);
+
+    assert!(outcome.committed);
+    assert!(!outcome.rewritten, "nothing of the duplicate was written, so nothing needs undoing");
+    assert!(outcome.answers[0].is_ok(), "{:?}", outcome.answers[0]);
+    assert!(
+        matches!(&outcome.answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS),
+        "{:?}",
+        outcome.answers[1]
+    );
+    assert!(outcome.answers[2].is_ok(), "{:?}", outcome.answers[2]);
+    assert_eq!(submissions_of(&store, org.0).await, 2);
+}
+
+/// An error that makes SQLite end the whole transaction on its own (here a trigger's `RAISE(ROLLBACK)`, standing in
+/// for an I/O error or a full disk) in the middle of a batch: what came before is gone with it, and nothing after it
+/// may be written, which outside the transaction would commit statement by statement. Every write fails, none
+/// stays.
+#[tokio::test]
+async fn a_transaction_sqlite_ends_on_its_own_fails_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.db");
+    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+    let org = add_organisation(&store, "Only").await;
+    // At the doomed submission's first statement, so that nothing of it was written: only the end of the
+    // transaction itself can tell the writer to stop.
+    let sql = "CREATE TRIGGER ends_the_transaction BEFORE INSERT ON submissions WHEN NEW.form_version = 2 \
+               BEGIN SELECT RAISE(ROLLBACK, 'injected'); END";
+    plain_write(&store, sql, false).await.unwrap();
+
+    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
+    let outcome = writer.write(&[submission_to(org, 1), submission_to(org, 2), submission_to(org, 1)]);
+
+    assert!(!outcome.committed);
+    assert!(outcome.answers.iter().all(Result::is_err), "{:?}", outcome.answers);
+    assert_eq!(submissions_of(&store, org.0).await, 0, "no submission of the batch may stay");
 }
