@@ -245,6 +245,11 @@ impl SqliteSink {
         self.conn.prepare_cached(sql).unwrap().execute(params).unwrap();
     }
 
+    /// The one value `sql` reads, through the statement cache.
+    fn read<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        self.conn.prepare_cached(sql).unwrap().query_row([], |r| r.get(0)).unwrap()
+    }
+
     fn insert_pair(&self, row: &BaseRow, now: &str) {
         self.run(
             "INSERT INTO revisions (id, org_id, created_at, envelope, wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -294,19 +299,8 @@ impl Sink for SqliteSink {
             Shape::Raw => rows.iter().for_each(|row| self.insert_pair(row, &now)),
             Shape::Store => {
                 // Once per batch in the store: the key's state (kept for the batch) and the head, read and moved.
-                let _: String = self
-                    .conn
-                    .prepare_cached("SELECT state FROM org_keys WHERE id = x'07'")
-                    .unwrap()
-                    .query_row([], |r| r.get(0))
-                    .unwrap();
-                let head: i64 = self
-                    .conn
-                    .prepare_cached("SELECT seq FROM audit_head WHERE id = 1")
-                    .unwrap()
-                    .query_row([], |r| r.get(0))
-                    .unwrap();
-                let mut seq = head;
+                let _: String = self.read("SELECT state FROM org_keys WHERE id = x'07'");
+                let mut seq: i64 = self.read("SELECT seq FROM audit_head WHERE id = 1");
                 for row in rows {
                     seq += 1;
                     self.insert_shaped(row, seq, &now);

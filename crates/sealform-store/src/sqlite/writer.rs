@@ -1,7 +1,8 @@
 //! The single writer: collects queued writes and runs them in as few `BEGIN IMMEDIATE` transactions as their kinds
 //! allow (new submissions on the writer's own connection, see [`SubmissionWriter`]; everything else on sqlx), so that
 //! one failure does not undo its neighbours (each plain write inside its own savepoint; submissions as
-//! [`SubmissionWriter`] describes); it commits, and only then answers each caller. A caller therefore never hears "ok" for a write that a crash could still lose.
+//! [`SubmissionWriter`] describes); it commits, and only then answers each caller. A caller therefore never hears
+//! "ok" for a write that a crash could still lose.
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -77,57 +77,70 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     assert_eq!(scratch_rows(&store).await, 1);
 }
 
-/// An organisation with an active key and a form at version 1.
-async fn add_organisation(store: &SqliteStore, name: &'static str) -> (OrgId, FormId, KeyId) {
+/// An organisation with an active key and a form at version 1 (named after its id: names are unique).
+async fn add_organisation(store: &SqliteStore) -> (OrgId, FormId, KeyId) {
     let (org, form, key) = (OrgId::new(), FormId::new(), KeyId(*uuid::Uuid::new_v4().as_bytes()));
-    let key_id = uuid::Uuid::from_bytes(key.0);
-    let (org_id, form_id) = (*org.as_uuid(), *form.as_uuid());
+    let (org_id, form_id, key_id) = (*org.as_uuid(), *form.as_uuid(), uuid::Uuid::from_bytes(key.0));
+    let rows = [
+        (
+            "INSERT INTO organisations (id, name, name_key, key_suite, created_at) VALUES ($1, hex($2), hex($2), 1, $3)",
+            org_id,
+            org_id,
+        ),
+        (
+            "INSERT INTO org_keys (id, org_id, suite, public_key, state, created_at) VALUES ($1, $2, 1, x'00', 'active', $3)",
+            key_id,
+            org_id,
+        ),
+        (
+            "INSERT INTO forms (id, org_id, title, status, current_version, index_key, index_key_fp, created_at, \
+             updated_at) VALUES ($1, $2, 'F', 'published', 1, x'00', x'00', $3, $3)",
+            form_id,
+            org_id,
+        ),
+        (
+            "INSERT INTO form_versions (org_id, form_id, version, definition, created_at) VALUES ($1, $2, 1, '{}', $3)",
+            org_id,
+            form_id,
+        ),
+    ];
     store
         .writer
         .write(move |conn| {
             Box::pin(async move {
-                let at = "2026-12-07T00:00:00Z";
-                sqlx::query("INSERT INTO organisations (id, name, name_key, key_suite, created_at) VALUES ($1, $2, $2, 1, $3)")
-                    .bind(org_id)
-                    .bind(name)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .and(
-                        sqlx::query(
-                            "INSERT INTO org_keys (id, org_id, suite, public_key, state, created_at) \
-                             VALUES ($1, $2, 1, x'00', 'active', $3)",
-                        )
-                        .bind(key_id)
-                        .bind(org_id)
-                        .bind(at)
+                for (sql, first, second) in rows {
+                    sqlx::query(sql)
+                        .bind(first)
+                        .bind(second)
+                        .bind("2026-12-07T00:00:00Z")
                         .execute(&mut *conn)
-                        .await,
-                    )
-                    .map_err(crate::error::backend("test organisation"))?;
-                sqlx::query(
-                    "INSERT INTO forms (id, org_id, title, status, current_version, index_key, index_key_fp, \
-                     created_at, updated_at) VALUES ($1, $2, 'F', 'published', 1, x'00', x'00', $3, $3)",
-                )
-                .bind(form_id)
-                .bind(org_id)
-                .bind(at)
-                .execute(&mut *conn)
-                .await
-                .map_err(crate::error::backend("test form"))?;
-                sqlx::query("INSERT INTO form_versions (org_id, form_id, version, definition, created_at) VALUES ($1, $2, 1, '{}', $3)")
-                    .bind(org_id)
-                    .bind(form_id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(crate::error::backend("test form version"))?;
+                        .await
+                        .map_err(crate::error::backend("test organisation"))?;
+                }
                 Ok(())
             })
         })
         .await
         .unwrap();
     (org, form, key)
+}
+
+/// A store in a scratch directory with one organisation, and a submission writer of its own on the same file (to
+/// hand it a batch directly).
+async fn batch_world() -> (tempfile::TempDir, SqliteStore, SubmissionWriter, (OrgId, FormId, KeyId)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.db");
+    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+    let org = add_organisation(&store).await;
+    let writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
+    (dir, store, writer, org)
+}
+
+/// The middle answer of a batch of three is a conflict on its id; the two around it are stored.
+fn only_the_middle_refused(answers: &[Result<(), StoreError>]) {
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(matches!(&answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS), "{:?}", answers[1]);
+    assert!(answers[2].is_ok(), "{:?}", answers[2]);
 }
 
 async fn submissions_of(store: &SqliteStore, org: OrgId) -> i64 {
@@ -144,28 +157,18 @@ async fn submissions_of(store: &SqliteStore, org: OrgId) -> i64 {
 /// conflict and the two others commit, each with its revision.
 #[tokio::test]
 async fn a_half_written_submission_fails_alone_and_the_rest_of_its_batch_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("batch.db");
-    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
-    let first_org = add_organisation(&store, "First").await;
-    let other_org = add_organisation(&store, "Other").await;
+    let (_dir, store, mut writer, first_org) = batch_world().await;
+    let other_org = add_organisation(&store).await;
     let first = submission_to(first_org, 1);
     let mut reused = submission_to(other_org, 1);
     reused.new.id = first.new.id;
     let last = submission_to(first_org, 1);
 
-    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
     let outcome = writer.write(&[first, reused, last]);
 
     assert!(outcome.committed);
     assert!(outcome.rewritten, "the half-written batch is written again, guarded");
-    assert!(outcome.answers[0].is_ok(), "{:?}", outcome.answers[0]);
-    assert!(
-        matches!(&outcome.answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS),
-        "{:?}",
-        outcome.answers[1]
-    );
-    assert!(outcome.answers[2].is_ok(), "{:?}", outcome.answers[2]);
+    only_the_middle_refused(&outcome.answers);
     assert_eq!(submissions_of(&store, first_org.0).await, 2);
     assert_eq!(submissions_of(&store, other_org.0).await, 0, "the half-written submission's row must not commit");
     let revisions: i64 =
@@ -177,27 +180,17 @@ async fn a_half_written_submission_fails_alone_and_the_rest_of_its_batch_commits
 /// behind: it fails alone and the batch commits without being written again.
 #[tokio::test]
 async fn a_duplicate_refused_at_once_fails_alone_without_rewriting_the_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("batch.db");
-    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
-    let org = add_organisation(&store, "Only").await;
+    let (_dir, store, mut writer, org) = batch_world().await;
     let first = submission_to(org, 1);
     let mut again = submission_to(org, 1);
     again.new.id = first.new.id;
     let last = submission_to(org, 1);
 
-    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
     let outcome = writer.write(&[first, again, last]);
 
     assert!(outcome.committed);
     assert!(!outcome.rewritten, "nothing of the duplicate was written, so nothing needs undoing");
-    assert!(outcome.answers[0].is_ok(), "{:?}", outcome.answers[0]);
-    assert!(
-        matches!(&outcome.answers[1], Err(StoreError::Conflict(m)) if m == SUBMISSION_EXISTS),
-        "{:?}",
-        outcome.answers[1]
-    );
-    assert!(outcome.answers[2].is_ok(), "{:?}", outcome.answers[2]);
+    only_the_middle_refused(&outcome.answers);
     assert_eq!(submissions_of(&store, org.0).await, 2);
 }
 
@@ -207,17 +200,13 @@ async fn a_duplicate_refused_at_once_fails_alone_without_rewriting_the_batch() {
 /// stays.
 #[tokio::test]
 async fn a_transaction_sqlite_ends_on_its_own_fails_the_whole_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("batch.db");
-    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
-    let org = add_organisation(&store, "Only").await;
+    let (_dir, store, mut writer, org) = batch_world().await;
     // At the doomed submission's first statement, so that nothing of it was written: only the end of the
     // transaction itself can tell the writer to stop.
     let sql = "CREATE TRIGGER ends_the_transaction BEFORE INSERT ON submissions WHEN NEW.form_version = 2 \
                BEGIN SELECT RAISE(ROLLBACK, 'injected'); END";
     plain_write(&store, sql, false).await.unwrap();
 
-    let mut writer = SubmissionWriter::open(&path, std::time::Duration::from_secs(5)).unwrap();
     let outcome = writer.write(&[submission_to(org, 1), submission_to(org, 2), submission_to(org, 1)]);
 
     assert!(!outcome.committed);
