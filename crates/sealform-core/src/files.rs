@@ -244,9 +244,7 @@ impl FileSealer {
         sync_dir(path.parent().unwrap_or(&objects.root)).await?;
         // Read the active key afresh: a file key cannot be re-wrapped later if its key retired meanwhile.
         keyring.forget_active(self.target.org);
-        let recipient = keyring.active_public_key(self.target.org).await?;
-        let wrapped = sealform_crypto::wrap(&recipient, &self.key, &self.target.key_aad())
-            .map_err(crypto_failure("wrap file key"))?;
+        let wrapped = keyring.wrap_data_key(self.target.org, &self.key, &self.target.key_aad()).await?;
         let file = NewFile {
             id: self.target.file,
             question_id: self.question_id,

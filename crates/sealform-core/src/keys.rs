@@ -1,13 +1,18 @@
 //! The key hierarchy (DESIGN.md §5): master key → organisation recipient keys (stored wrapped) → data keys.
 //!
 //! [`Keyring`] hands out organisation keys: public keys to seal to, private keys (unwrapped under the master key,
-//! kept in a small, short-lived cache) to open with. Private keys never leave this module's types.
+//! kept in a small, short-lived cache) to open with; it wraps new data keys in wrap sessions (one KEM encapsulation
+//! shared by an organisation's new data keys for at most a second). Private keys and sessions never leave this
+//! module's types.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use sealform_crypto::{BlindIndexKey, KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite};
+use sealform_crypto::{
+    BlindIndexKey, DataKey, KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite, WrapSession,
+    WrappedKey,
+};
 use time::OffsetDateTime;
 
 use crate::DomainError;
@@ -326,14 +331,38 @@ struct Cached {
     loaded: Instant,
 }
 
+/// How long one wrap session serves an organisation's new data keys, and how many it serves at most. The KEM is
+/// most of a wrap's cost (about 40 of 42 µs with suite 1), and a session pays it once for all of them; its shared
+/// secret, which opens every data key it wrapped, is what stays in memory meanwhile, so it is kept short: a copy of
+/// this process's memory opens at most the last second's new submissions of an organisation, beside the private keys
+/// it caches for reading (five minutes). An intake-only node, which holds no private key, would set these to zero
+/// and one (see `docs/envelope.md` §2).
+const WRAP_SESSION_TTL: Duration = Duration::from_secs(1);
+const WRAP_SESSION_KEYS: u32 = 1024;
+/// How many organisations' wrap sessions are held at most (about 1.2 KB each).
+const WRAP_SESSIONS_HELD: usize = 4096;
+
+/// A wrap session and how much of it is used.
+struct SharedWrap {
+    session: Arc<WrapSession>,
+    started: Instant,
+    wraps: u32,
+}
+
+/// The live wrap sessions by organisation; shared with the task that drops them when they expire.
+type WrapSessions = Arc<Mutex<HashMap<OrgId, SharedWrap>>>;
+
 /// Hands out organisation keys: public keys to seal to, private keys to open with.
 pub struct Keyring<S> {
     store: S,
     masters: MasterKeys,
-    // Both caches are keyed by organisation too: a hit must never hand one tenant another tenant's key.
+    // Every cache is keyed by organisation too: a hit must never hand one tenant another tenant's key.
     cache: Mutex<HashMap<(OrgId, KeyId), Cached>>,
     index_keys: Mutex<IndexKeyCache>,
     active: Mutex<HashMap<OrgId, (RecipientPublicKey, Instant)>>,
+    wrap_sessions: WrapSessions,
+    /// [`WRAP_SESSION_TTL`] and [`WRAP_SESSION_KEYS`], shorter in tests.
+    wrap_limits: (Duration, u32),
 }
 
 /// How long the active public key is reused before it is read again. A rotation started by another process reaches
@@ -350,7 +379,17 @@ impl<S: Store> Keyring<S> {
             cache: Mutex::new(HashMap::new()),
             index_keys: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
+            wrap_sessions: Arc::new(Mutex::new(HashMap::new())),
+            wrap_limits: (WRAP_SESSION_TTL, WRAP_SESSION_KEYS),
         }
+    }
+
+    /// The same keyring with other wrap-session limits: each session serves at most `keys` data keys (at least one)
+    /// for `ttl`; `Duration::ZERO` gives every data key an encapsulation of its own.
+    #[must_use]
+    pub fn with_wrap_session_limits(mut self, ttl: Duration, keys: u32) -> Self {
+        self.wrap_limits = (ttl, keys.max(1));
+        self
     }
 
     /// The master keys.
@@ -378,9 +417,74 @@ impl<S: Store> Keyring<S> {
         Ok(key)
     }
 
-    /// Forgets `org`'s cached active key, so the next seal reads it again (after a write found it retired).
+    /// Forgets `org`'s cached active key, so the next seal reads it again (after a write found it retired). A wrap
+    /// session to the old key is not used again once the key read anew is another one.
     pub fn forget_active(&self, org: OrgId) {
         self.active.lock().unwrap_or_else(PoisonError::into_inner).remove(&org);
+    }
+
+    /// Wraps a new data key of `org` to its active key, binding `aad`, in the organisation's wrap session: the one
+    /// it has while that is younger than a second, has served fewer than 1,024 keys and names the active key, else a
+    /// new one. Sessions never leave the keyring and are never shared between organisations; each is dropped (its
+    /// secret zeroized) when it expires.
+    ///
+    /// # Errors
+    /// As [`Self::active_public_key`]; crypto failures as internal errors.
+    pub async fn wrap_data_key(&self, org: OrgId, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, DomainError> {
+        let recipient = self.active_public_key(org).await?;
+        self.wrap_session(org, &recipient)?.wrap(key, aad).map_err(crypto_failure("wrap data key"))
+    }
+
+    fn wrap_session(&self, org: OrgId, recipient: &RecipientPublicKey) -> Result<Arc<WrapSession>, DomainError> {
+        let (ttl, most) = self.wrap_limits;
+        {
+            let mut sessions = self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(shared) = sessions.get_mut(&org)
+                && shared.started.elapsed() < ttl
+                && shared.session.key_id() == recipient.key_id()
+                && shared.wraps < most
+            {
+                shared.wraps += 1;
+                return Ok(Arc::clone(&shared.session));
+            }
+        }
+        let session = Arc::new(WrapSession::new(recipient).map_err(crypto_failure("encapsulate to organisation key"))?);
+        let shared = SharedWrap { session: Arc::clone(&session), started: Instant::now(), wraps: 1 };
+        {
+            let mut sessions = self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            if sessions.len() >= WRAP_SESSIONS_HELD && !sessions.contains_key(&org) {
+                sessions.retain(|_, shared| shared.started.elapsed() < ttl);
+                let oldest = sessions.iter().min_by_key(|(_, shared)| shared.started).map(|(org, _)| *org);
+                if let (Some(oldest), true) = (oldest, sessions.len() >= WRAP_SESSIONS_HELD) {
+                    sessions.remove(&oldest);
+                }
+            }
+            sessions.insert(org, shared);
+        }
+        self.drop_wrap_session_after(org, &session, ttl);
+        Ok(session)
+    }
+
+    /// Drops `org`'s session `session` after `ttl` if it is still the one held, so an organisation that stops
+    /// submitting does not keep its last session's secret until its next submission. Outside a tokio runtime (no
+    /// Sealform process runs one) the session goes when the next one replaces it or the keyring is dropped.
+    fn drop_wrap_session_after(&self, org: OrgId, session: &Arc<WrapSession>, ttl: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let sessions = Arc::downgrade(&self.wrap_sessions);
+        let session = Arc::downgrade(session);
+        runtime.spawn(async move {
+            tokio::time::sleep(ttl).await;
+            let Some(sessions) = sessions.upgrade() else { return };
+            let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            if sessions.get(&org).is_some_and(|held| Weak::ptr_eq(&Arc::downgrade(&held.session), &session)) {
+                sessions.remove(&org);
+            }
+        });
+    }
+
+    /// How many wrap sessions are held; for tests and metrics.
+    pub fn wrap_sessions_held(&self) -> usize {
+        self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// The private key `key` of `org`, from the cache or unwrapped from storage.
@@ -421,6 +525,7 @@ impl<S: Store> Keyring<S> {
     /// Drops every cached private key (after a rotation retires one, or on shutdown).
     pub fn forget_all(&self) {
         self.active.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.index_keys.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }

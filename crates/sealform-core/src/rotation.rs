@@ -6,7 +6,7 @@
 //! update applies only if the row still names the old key, so running the job again after a crash picks up where
 //! the last committed batch ended.
 
-use sealform_crypto::{KeyId, Suite, WrappedKey};
+use sealform_crypto::{KeyId, RecipientPrivateKey, RecipientPublicKey, Suite, WrapSession, WrappedKey};
 
 use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, Target};
@@ -137,26 +137,40 @@ async fn rewrap<S: Store>(
         if max_batches.is_some_and(|max| batches >= max) {
             return Ok(RotationOutcome::Interrupted { rewrapped: done });
         }
-        let mut updates = Vec::with_capacity(batch.len());
-        for (at, bytes) in batch {
-            let aad = match at {
-                WrappedKeyRef::Revision { submission, form, revision } => {
-                    RecordRef { org, form, submission, revision }.data_key_aad()
-                }
-                WrappedKeyRef::File { submission, form, file } => {
-                    crate::files::FileRef { org, form, submission, file }.key_aad()
-                }
-            };
-            let wrapped = WrappedKey::from_bytes(bytes).map_err(crypto_failure("parse wrapped key"))?;
-            let data_key =
-                sealform_crypto::unwrap(&old_private, &wrapped, &aad).map_err(crypto_failure("unwrap data key"))?;
-            let rewrapped =
-                sealform_crypto::wrap(&recipient, &data_key, &aad).map_err(crypto_failure("wrap data key"))?;
-            updates.push(RewrapUpdate { at, from: old, wrapped: rewrapped.as_bytes().to_vec(), to: new });
-        }
+        let updates = rewrap_batch(org, batch, &old_private, &recipient, old, new)?;
         done += store.tenant(org).replace_wrapped_keys(updates).await?;
         batches += 1;
         total = total.max(done);
         progress(done, total);
     }
+}
+
+/// Re-wraps one batch of data keys to `recipient` (`new`) with one encapsulation (docs/envelope.md §2, version 2):
+/// each key still gets a KEK of its own, and the session is dropped before the batch is written.
+fn rewrap_batch(
+    org: OrgId,
+    batch: Vec<(WrappedKeyRef, Vec<u8>)>,
+    old_private: &RecipientPrivateKey,
+    recipient: &RecipientPublicKey,
+    old: KeyId,
+    new: KeyId,
+) -> Result<Vec<RewrapUpdate>, DomainError> {
+    let session = WrapSession::new(recipient).map_err(crypto_failure("encapsulate to the new key"))?;
+    let mut updates = Vec::with_capacity(batch.len());
+    for (at, bytes) in batch {
+        let aad = match at {
+            WrappedKeyRef::Revision { submission, form, revision } => {
+                RecordRef { org, form, submission, revision }.data_key_aad()
+            }
+            WrappedKeyRef::File { submission, form, file } => {
+                crate::files::FileRef { org, form, submission, file }.key_aad()
+            }
+        };
+        let wrapped = WrappedKey::from_bytes(bytes).map_err(crypto_failure("parse wrapped key"))?;
+        let data_key =
+            sealform_crypto::unwrap(old_private, &wrapped, &aad).map_err(crypto_failure("unwrap data key"))?;
+        let rewrapped = session.wrap(&data_key, &aad).map_err(crypto_failure("wrap data key"))?;
+        updates.push(RewrapUpdate { at, from: old, wrapped: rewrapped.as_bytes().to_vec(), to: new });
+    }
+    Ok(updates)
 }

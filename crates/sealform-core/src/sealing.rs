@@ -1,6 +1,7 @@
 //! Sealing submissions (DESIGN.md §5): each revision gets a fresh data key; every answer is sealed under it with
 //! associated data naming (organisation, form, submission, revision, field), so a ciphertext moved to another record
-//! or field fails to open; the data key is wrapped to the organisation's active key.
+//! or field fails to open; the data key is wrapped to the organisation's active key, in the organisation's current
+//! wrap session ([`Keyring::wrap_data_key`]).
 //!
 //! The sealed answers of a revision are stored as one container: `"SFA" 0x01`, a u32 count, then per field a u16
 //! path length, the path (a question id, never PHI), a u32 sealed length and the sealed bytes (all big-endian).
@@ -69,7 +70,6 @@ pub async fn seal_revision<S: Store>(
     created_by: Option<UserId>,
     created_at: OffsetDateTime,
 ) -> Result<SealedRevision, DomainError> {
-    let recipient = keyring.active_public_key(record.org).await?;
     let data_key = DataKey::generate().map_err(crypto_failure("generate data key"))?;
     let mut envelope = CONTAINER_MAGIC.to_vec();
     let count = u32::try_from(answers.len()).map_err(|_| DomainError::Invalid("too many answers".into()))?;
@@ -87,8 +87,7 @@ pub async fn seal_revision<S: Store>(
         envelope.extend_from_slice(&sealed_len.to_be_bytes());
         envelope.extend_from_slice(&sealed);
     }
-    let wrapped = sealform_crypto::wrap(&recipient, &data_key, &record.data_key_aad())
-        .map_err(crypto_failure("wrap data key"))?;
+    let wrapped = keyring.wrap_data_key(record.org, &data_key, &record.data_key_aad()).await?;
     Ok(SealedRevision {
         revision: record.revision,
         envelope,

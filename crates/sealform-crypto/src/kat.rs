@@ -20,7 +20,7 @@ use crate::data::{DataKey, RecordBinding, open, seal_with_nonce};
 use crate::kek::{KeyEncryptionKey, master_wrap};
 use crate::keys::{KeyId, RecipientPrivateKey, Suite};
 use crate::stream::{STREAM_SEGMENT_LEN, StreamSealer, open_stream, seal_stream_with};
-use crate::wrap::{WrappedKey, decapsulate, encapsulate, seal_key, unwrap};
+use crate::wrap::{Derivation, WrappedKey, decapsulate, encapsulate, seal_key, unwrap};
 use crate::{BlindIndexKey, MasterKey};
 
 /// One record: names to bytes.
@@ -106,7 +106,11 @@ fn check_wrap_vector(file: &str, suite: Suite) {
     // The KEM step gives the recorded secret, and the AEAD step re-run from it gives the recorded envelope.
     let encapsulation = field(v, "encapsulation");
     assert_eq!(decapsulate(&recipient, encapsulation).unwrap().as_slice(), field(v, "shared_secret"));
+    let context: Option<[u8; 16]> = v.contains_key("context").then(|| arr(v, "context"));
+    let derivation = context.map_or(Derivation::V1, Derivation::V2);
+    assert_eq!(wrapped.as_bytes()[4], if context.is_some() { 2 } else { 1 });
     let again = seal_key(
+        derivation,
         suite,
         recipient.key_id(),
         encapsulation,
@@ -127,6 +131,16 @@ fn suite_1_hybrid_wrap_vector() {
 #[test]
 fn suite_2_rsa_wrap_vector() {
     check_wrap_vector("wrap_suite2.txt", Suite::RsaOaep3072Sha256);
+}
+
+#[test]
+fn suite_1_hybrid_wrap_vector_version_2() {
+    check_wrap_vector("wrap_v2_suite1.txt", Suite::HybridMlKem768X25519);
+}
+
+#[test]
+fn suite_2_rsa_wrap_vector_version_2() {
+    check_wrap_vector("wrap_v2_suite2.txt", Suite::RsaOaep3072Sha256);
 }
 
 #[test]
@@ -238,7 +252,7 @@ fn generate_vectors() {
         let aad = b"sealform test vector: submission 42 revision 1";
         let (encapsulation, shared) = encapsulate(&public).unwrap();
         let nonce: [u8; 12] = core::array::from_fn(|i| 0xb0 + i as u8);
-        let wrapped = seal_key(suite, key_id, &encapsulation, &shared, nonce, &data_key, aad).unwrap();
+        let wrapped = seal_key(Derivation::V1, suite, key_id, &encapsulation, &shared, nonce, &data_key, aad).unwrap();
         let mut s = format!(
             "{header}# Wrapped data key, suite {} (docs/envelope.md section 2): decrypt-direction vector.\n",
             suite.id()
@@ -312,4 +326,44 @@ fn generate_vectors() {
         put(&mut s, "index", &blind_index(&key, name, value));
     }
     write_vector("blind_index.txt", &s);
+}
+
+/// Writes the version 2 wrap vectors only (section 2, "version 2"), with the recipient keys of the version 1 vectors;
+/// guarded like [`generate_vectors`].
+#[test]
+#[ignore = "writes tests/vectors/wrap_v2_*; run only to create vectors for a new format version"]
+fn generate_wrap_v2_vectors() {
+    if std::env::var("SEALFORM_REGENERATE_VECTORS").as_deref() != Ok("1") {
+        eprintln!("set SEALFORM_REGENERATE_VECTORS=1 to rewrite tests/vectors");
+        return;
+    }
+    let header = "# Generated once by sealform-crypto's kat::generate_wrap_v2_vectors; see tests/vectors/README.md.\n";
+    for (from, file) in [("wrap_suite1.txt", "wrap_v2_suite1.txt"), ("wrap_suite2.txt", "wrap_v2_suite2.txt")] {
+        let recipient = RecipientPrivateKey::from_secret_bytes(field(&load(from)[0], "secret_key")).unwrap();
+        let (suite, key_id) = (recipient.suite(), recipient.key_id());
+        let public = recipient.public_key().unwrap();
+        let data_key = DataKey::from_array(core::array::from_fn(|i| 0x61 + i as u8)).unwrap();
+        let aad = b"sealform test vector: submission 43 revision 2";
+        let (encapsulation, shared) = encapsulate(&public).unwrap();
+        let context: [u8; 16] = core::array::from_fn(|i| 0xd0 + i as u8);
+        let nonce: [u8; 12] = core::array::from_fn(|i| 0xb1 + i as u8);
+        let derivation = Derivation::V2(context);
+        let wrapped = seal_key(derivation, suite, key_id, &encapsulation, &shared, nonce, &data_key, aad).unwrap();
+        let mut s = format!(
+            "{header}# Wrapped data key, version 2, suite {} (docs/envelope.md section 2): decrypt-direction vector; \
+             the recipient key is {from}'s.\n",
+            suite.id()
+        );
+        put(&mut s, "key_id", &key_id.0);
+        put(&mut s, "secret_key", &recipient.to_secret_bytes());
+        put(&mut s, "public_key", &public.to_bytes());
+        put(&mut s, "aad", aad);
+        put(&mut s, "encapsulation", &encapsulation);
+        put(&mut s, "shared_secret", shared.as_ref());
+        put(&mut s, "context", &context);
+        put(&mut s, "nonce", &nonce);
+        put(&mut s, "wrapped", wrapped.as_bytes());
+        put(&mut s, "data_key", data_key.expose());
+        write_vector(file, &s);
+    }
 }

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! MasterKey (KeyEncryptionKey)  ── wrap_secret ──▶  RecipientPrivateKey (one per organisation key, by KeyId)
-//! RecipientPublicKey            ── wrap ─────────▶  WrappedKey of a DataKey (one per submission revision)
+//! RecipientPublicKey            ── wrap / WrapSession ──▶  WrappedKey of a DataKey (one per submission revision)
 //! DataKey                       ── seal / seal_stream ──▶ answers and files, bound to their RecordBinding
 //! BlindIndexKey (per form)      ── blind_index ──▶  16-byte exact-match lookup tokens
 //! ```
@@ -52,4 +52,4 @@ pub use stream::{
 };
 pub use token::{TOKEN_HASH_LEN, constant_time_eq, hash_token, new_token};
 pub use totp::{TOTP_STEP_SECS, TotpSecret};
-pub use wrap::{WrappedKey, unwrap, wrap};
+pub use wrap::{WrapSession, WrappedKey, unwrap, wrap};

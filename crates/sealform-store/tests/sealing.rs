@@ -14,7 +14,7 @@ use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
 use sealform_core::rotation::{RotationOptions, RotationOutcome, rotate_org_key};
 use sealform_core::sealing::{Answers, NewAnswers, find_by_index, open_revision, store_new_submission};
-use sealform_core::store::{NewOrganisation, NewUser, Store};
+use sealform_core::store::{NewOrganisation, NewUser, Owner, Store};
 use sealform_core::user::Email;
 use sealform_crypto::{MasterKey, Suite};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
@@ -325,3 +325,84 @@ async fn another_tenant_cannot_open_with_a_cached_key<S: Store>(f: Fixture<S>) {
 }
 
 both!(another_tenant_cannot_open_with_a_cached_key, Suite::HybridMlKem768X25519);
+
+/// The encapsulation inside a suite 1 revision's wrapped key (docs/envelope.md §2).
+fn encapsulation(stored: &sealform_core::submission::StoredRevision) -> Vec<u8> {
+    let wrapped = &stored.sealed.wrapped_key;
+    assert_eq!(wrapped[4], 2, "new data keys are wrapped as version 2");
+    wrapped[24..24 + 1120].to_vec()
+}
+
+async fn stored<S: Store>(f: &Fixture<S>, org: OrgId, id: SubmissionId) -> sealform_core::submission::StoredRevision {
+    f.store.tenant(org).latest_revision(id).await.unwrap().unwrap()
+}
+
+async fn submit_with<S: Store>(
+    f: &Fixture<S>,
+    keyring: &Keyring<S>,
+    org: OrgId,
+    form: FormId,
+    q: &str,
+) -> SubmissionId {
+    let given = answers(&[("q", q)]);
+    let new = NewAnswers { org, form, form_version: 1, answers: &given, indexed: &[] };
+    store_new_submission(&f.store, keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
+}
+
+async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store>(f: Fixture<S>) {
+    let (org, form) = (f.org, f.form);
+    let keyring_with = |ttl: Duration, keys: u32| {
+        Keyring::new(f.store.clone(), f.keyring.masters().clone()).with_wrap_session_limits(ttl, keys)
+    };
+    // A minute, so that a slow machine cannot end the session between two steps.
+    let keyring = keyring_with(Duration::from_secs(60), 1024);
+    // Two submissions in a row share one encapsulation, and each opens to its own answers.
+    let a = stored(&f, org, submit_with(&f, &keyring, org, form, "answer A").await).await;
+    let b = stored(&f, org, submit_with(&f, &keyring, org, form, "answer B").await).await;
+    assert_eq!(encapsulation(&a), encapsulation(&b));
+    assert_ne!(a.sealed.wrapped_key, b.sealed.wrapped_key);
+    assert_eq!(text(&open_revision(&f.keyring, &a, None).await.unwrap())["q"], "answer A");
+    assert_eq!(text(&open_revision(&f.keyring, &b, None).await.unwrap())["q"], "answer B");
+
+    // Another organisation, through the same keyring, gets a session of its own, to its own key.
+    let other = fixtures::organisation("Harbor");
+    let other_id = other.id;
+    let now = OffsetDateTime::now_utc();
+    let entry = ctx().entry(sealform_core::audit::Entry::ok(Some(other_id), Action::OrgCreate, vec![], now)).unwrap();
+    f.store.create_organisation(other, Owner::New(fixtures::user("o@harbor.example")), entry).await.unwrap();
+    let master = fixtures::master();
+    let other_form = create_form(&f.store, master.as_ref(), ctx(), other_id, "F", "{}".into(), now).await.unwrap();
+    let c = stored(&f, other_id, submit_with(&f, &keyring, other_id, other_form, "answer C").await).await;
+    assert_ne!(c.sealed.key_id, a.sealed.key_id);
+    assert_ne!(encapsulation(&c), encapsulation(&a));
+    assert_eq!(keyring.wrap_sessions_held(), 2);
+
+    // Once the organisation's active key is another one, its session to the old key is not used again.
+    let mut progress = |_: u64, _: u64| {};
+    let options = RotationOptions { suite: None, max_batches: Some(0) };
+    rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), org, options, &mut progress).await.unwrap();
+    keyring.forget_active(org);
+    let d = stored(&f, org, submit_with(&f, &keyring, org, form, "answer D").await).await;
+    assert_ne!(d.sealed.key_id, a.sealed.key_id);
+    assert_ne!(encapsulation(&d), encapsulation(&a));
+    assert_eq!(text(&open_revision(&f.keyring, &d, None).await.unwrap())["q"], "answer D");
+
+    // A session serves at most its number of keys...
+    let two = keyring_with(Duration::from_secs(60), 2);
+    let mut encapsulations = Vec::new();
+    for q in ["1", "2", "3"] {
+        encapsulations.push(encapsulation(&stored(&f, org, submit_with(&f, &two, org, form, q).await).await));
+    }
+    assert_eq!(encapsulations[0], encapsulations[1]);
+    assert_ne!(encapsulations[1], encapsulations[2]);
+
+    // ...and is dropped once its time is up, without another submission to notice.
+    let brief = keyring_with(Duration::from_millis(100), 1024);
+    let key = sealform_crypto::DataKey::generate().unwrap();
+    brief.wrap_data_key(org, &key, b"aad").await.unwrap();
+    assert_eq!(brief.wrap_sessions_held(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(brief.wrap_sessions_held(), 0, "an expired session does not wait for the next submission");
+}
+
+both!(wrap_sessions_are_short_and_never_shared_between_organisations, Suite::HybridMlKem768X25519);

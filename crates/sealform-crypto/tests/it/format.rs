@@ -103,19 +103,29 @@ fn master_key_wrap_matches_the_document() {
     assert_eq!(master.unwrap_secret(w, &v["aad"]).unwrap().as_slice(), v["secret"].as_slice());
 }
 
-/// Checks the envelope header and opens its AEAD step with `shared`; returns the data key.
+/// Checks the envelope header and opens its AEAD step with `shared`; returns the data key. Version 2 envelopes
+/// (those whose vector has a `context`) put it after the encapsulation and derive the KEK with it.
 fn open_envelope(v: &std::collections::BTreeMap<String, Vec<u8>>, suite: u8, shared: &[u8]) -> Vec<u8> {
     let w = &v["wrapped"];
     let enc_len = usize::from(u16::from_be_bytes([w[22], w[23]]));
     assert_eq!(&w[..4], b"SFWK");
-    assert_eq!(w[4], 1);
     assert_eq!(w[5], suite);
     assert_eq!(&w[6..22], v["key_id"].as_slice());
     assert_eq!(&w[24..24 + enc_len], v["encapsulation"].as_slice());
-    assert_eq!(w.len(), 24 + enc_len + 12 + 48);
-    let kek = hkdf(&[], shared, &[b"sealform/wrap/v1", &[suite], &v["key_id"]], 32);
-    let header = &w[..24 + enc_len];
-    gcm_open(&kek, &w[24 + enc_len..36 + enc_len], &cat(&[header, &v["aad"]]), &w[36 + enc_len..])
+    let (header_len, kek) = match v.get("context") {
+        None => {
+            assert_eq!(w[4], 1);
+            (24 + enc_len, hkdf(&[], shared, &[b"sealform/wrap/v1", &[suite], &v["key_id"]], 32))
+        }
+        Some(context) => {
+            assert_eq!(w[4], 2);
+            assert_eq!(&w[24 + enc_len..40 + enc_len], context.as_slice());
+            (40 + enc_len, hkdf(&[], shared, &[b"sealform/wrap/v2", &[suite], &v["key_id"], context], 32))
+        }
+    };
+    assert_eq!(w.len(), header_len + 12 + 48);
+    let header = &w[..header_len];
+    gcm_open(&kek, &w[header_len..header_len + 12], &cat(&[header, &v["aad"]]), &w[header_len + 12..])
 }
 
 /// The data key the public API unwraps is the vector's: it opens a seal made by the public API.
@@ -128,7 +138,12 @@ fn public_api_unwraps_the_vector_key(v: &std::collections::BTreeMap<String, Vec<
 
 #[test]
 fn suite_1_envelope_matches_the_document() {
-    let v = &vector("wrap_suite1.txt")[0];
+    for file in ["wrap_suite1.txt", "wrap_v2_suite1.txt"] {
+        suite_1_vector_matches_the_document(&vector(file)[0]);
+    }
+}
+
+fn suite_1_vector_matches_the_document(v: &std::collections::BTreeMap<String, Vec<u8>>) {
     let sk = &v["secret_key"];
     assert_eq!(&sk[..4], b"SFSK");
     assert_eq!(&sk[4..6], &[1, 1]);
@@ -154,7 +169,12 @@ fn suite_1_envelope_matches_the_document() {
 
 #[test]
 fn suite_2_envelope_matches_the_document() {
-    let v = &vector("wrap_suite2.txt")[0];
+    for file in ["wrap_suite2.txt", "wrap_v2_suite2.txt"] {
+        suite_2_vector_matches_the_document(&vector(file)[0]);
+    }
+}
+
+fn suite_2_vector_matches_the_document(v: &std::collections::BTreeMap<String, Vec<u8>>) {
     let sk = &v["secret_key"];
     assert_eq!(&sk[..6], &[b'S', b'F', b'S', b'K', 1, 2]);
     let rsa = OaepPrivateDecryptingKey::new(PrivateDecryptingKey::from_pkcs8(&sk[24..]).unwrap()).unwrap();
