@@ -245,28 +245,19 @@ fn generate_vectors() {
     for (file, suite, id_byte) in
         [("wrap_suite1.txt", Suite::HybridMlKem768X25519, 0x11), ("wrap_suite2.txt", Suite::RsaOaep3072Sha256, 0x22)]
     {
-        let key_id = KeyId([id_byte; 16]);
-        let recipient = RecipientPrivateKey::generate(suite, key_id).unwrap();
-        let public = recipient.public_key().unwrap();
-        let data_key = DataKey::from_array(core::array::from_fn(|i| 0x60 + i as u8)).unwrap();
-        let aad = b"sealform test vector: submission 42 revision 1";
-        let (encapsulation, shared) = encapsulate(&public).unwrap();
-        let nonce: [u8; 12] = core::array::from_fn(|i| 0xb0 + i as u8);
-        let wrapped = seal_key(Derivation::V1, suite, key_id, &encapsulation, &shared, nonce, &data_key, aad).unwrap();
-        let mut s = format!(
+        let recipient = RecipientPrivateKey::generate(suite, KeyId([id_byte; 16])).unwrap();
+        let comment = format!(
             "{header}# Wrapped data key, suite {} (docs/envelope.md section 2): decrypt-direction vector.\n",
             suite.id()
         );
-        put(&mut s, "key_id", &key_id.0);
-        put(&mut s, "secret_key", &recipient.to_secret_bytes());
-        put(&mut s, "public_key", &public.to_bytes());
-        put(&mut s, "aad", aad);
-        put(&mut s, "encapsulation", &encapsulation);
-        put(&mut s, "shared_secret", shared.as_ref());
-        put(&mut s, "nonce", &nonce);
-        put(&mut s, "wrapped", wrapped.as_bytes());
-        put(&mut s, "data_key", data_key.expose());
-        write_vector(file, &s);
+        let vector = WrapVector {
+            recipient: &recipient,
+            data_key: DataKey::from_array(core::array::from_fn(|i| 0x60 + i as u8)).unwrap(),
+            aad: b"sealform test vector: submission 42 revision 1",
+            context: None,
+            nonce: core::array::from_fn(|i| 0xb0 + i as u8),
+        };
+        vector.write(file, comment);
     }
 
     // Master-key wrap of a (short, made-up) secret.
@@ -340,30 +331,52 @@ fn generate_wrap_v2_vectors() {
     let header = "# Generated once by sealform-crypto's kat::generate_wrap_v2_vectors; see tests/vectors/README.md.\n";
     for (from, file) in [("wrap_suite1.txt", "wrap_v2_suite1.txt"), ("wrap_suite2.txt", "wrap_v2_suite2.txt")] {
         let recipient = RecipientPrivateKey::from_secret_bytes(field(&load(from)[0], "secret_key")).unwrap();
-        let (suite, key_id) = (recipient.suite(), recipient.key_id());
-        let public = recipient.public_key().unwrap();
-        let data_key = DataKey::from_array(core::array::from_fn(|i| 0x61 + i as u8)).unwrap();
-        let aad = b"sealform test vector: submission 43 revision 2";
-        let (encapsulation, shared) = encapsulate(&public).unwrap();
-        let context: [u8; 16] = core::array::from_fn(|i| 0xd0 + i as u8);
-        let nonce: [u8; 12] = core::array::from_fn(|i| 0xb1 + i as u8);
-        let derivation = Derivation::V2(context);
-        let wrapped = seal_key(derivation, suite, key_id, &encapsulation, &shared, nonce, &data_key, aad).unwrap();
-        let mut s = format!(
+        let comment = format!(
             "{header}# Wrapped data key, version 2, suite {} (docs/envelope.md section 2): decrypt-direction vector; \
              the recipient key is {from}'s.\n",
-            suite.id()
+            recipient.suite().id()
         );
+        let vector = WrapVector {
+            recipient: &recipient,
+            data_key: DataKey::from_array(core::array::from_fn(|i| 0x61 + i as u8)).unwrap(),
+            aad: b"sealform test vector: submission 43 revision 2",
+            context: Some(core::array::from_fn(|i| 0xd0 + i as u8)),
+            nonce: core::array::from_fn(|i| 0xb1 + i as u8),
+        };
+        vector.write(file, comment);
+    }
+}
+
+/// A wrap vector's chosen inputs; the encapsulation is fresh. `context` makes it version 2.
+struct WrapVector<'a> {
+    recipient: &'a RecipientPrivateKey,
+    data_key: DataKey,
+    aad: &'a [u8],
+    context: Option<[u8; 16]>,
+    nonce: [u8; 12],
+}
+
+impl WrapVector<'_> {
+    /// Wraps the data key and writes every field, in the order the checks read them, after `comment`.
+    fn write(&self, file: &str, mut s: String) {
+        let (suite, key_id) = (self.recipient.suite(), self.recipient.key_id());
+        let public = self.recipient.public_key().unwrap();
+        let (encapsulation, shared) = encapsulate(&public).unwrap();
+        let derivation = self.context.map_or(Derivation::V1, Derivation::V2);
+        let wrapped =
+            seal_key(derivation, suite, key_id, &encapsulation, &shared, self.nonce, &self.data_key, self.aad).unwrap();
         put(&mut s, "key_id", &key_id.0);
-        put(&mut s, "secret_key", &recipient.to_secret_bytes());
+        put(&mut s, "secret_key", &self.recipient.to_secret_bytes());
         put(&mut s, "public_key", &public.to_bytes());
-        put(&mut s, "aad", aad);
+        put(&mut s, "aad", self.aad);
         put(&mut s, "encapsulation", &encapsulation);
         put(&mut s, "shared_secret", shared.as_ref());
-        put(&mut s, "context", &context);
-        put(&mut s, "nonce", &nonce);
+        if let Some(context) = &self.context {
+            put(&mut s, "context", context);
+        }
+        put(&mut s, "nonce", &self.nonce);
         put(&mut s, "wrapped", wrapped.as_bytes());
-        put(&mut s, "data_key", data_key.expose());
+        put(&mut s, "data_key", self.data_key.expose());
         write_vector(file, &s);
     }
 }
