@@ -6,12 +6,11 @@
 //! module's types.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sealform_crypto::{
-    BlindIndexKey, DataKey, KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite, WrapSession,
-    WrappedKey,
+    BlindIndexKey, DataKey, KeyEncryptionKey, KeyId, RecipientPrivateKey, RecipientPublicKey, Suite, WrappedKey,
 };
 use time::OffsetDateTime;
 
@@ -19,6 +18,7 @@ use crate::DomainError;
 use crate::error::crypto_failure;
 use crate::ids::{FormId, OrgId, SubmissionId};
 use crate::store::Store;
+use crate::wrap_sessions::{WRAP_SESSION_KEYS, WRAP_SESSION_TTL, WrapSessions};
 
 /// Where an organisation key is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,27 +331,6 @@ struct Cached {
     loaded: Instant,
 }
 
-/// How long one wrap session serves an organisation's new data keys, and how many it serves at most. The KEM is
-/// most of a wrap's cost (about 40 of 42 µs with suite 1), and a session pays it once for all of them; its shared
-/// secret, which opens every data key it wrapped, is what stays in memory meanwhile, so it is kept short: a copy of
-/// this process's memory opens at most the last second's new submissions of an organisation, beside the private keys
-/// it caches for reading (five minutes). An intake-only node, which holds no private key, would set these to zero
-/// and one (see `docs/envelope.md` §2).
-const WRAP_SESSION_TTL: Duration = Duration::from_secs(1);
-const WRAP_SESSION_KEYS: u32 = 1024;
-/// How many organisations' wrap sessions are held at most (about 1.2 KB each).
-const WRAP_SESSIONS_HELD: usize = 4096;
-
-/// A wrap session and how much of it is used.
-struct SharedWrap {
-    session: Arc<WrapSession>,
-    started: Instant,
-    wraps: u32,
-}
-
-/// The live wrap sessions by organisation; shared with the task that drops them when they expire.
-type WrapSessions = Arc<Mutex<HashMap<OrgId, SharedWrap>>>;
-
 /// Hands out organisation keys: public keys to seal to, private keys to open with.
 pub struct Keyring<S> {
     store: S,
@@ -361,8 +340,6 @@ pub struct Keyring<S> {
     index_keys: Mutex<IndexKeyCache>,
     active: Mutex<HashMap<OrgId, (RecipientPublicKey, Instant)>>,
     wrap_sessions: WrapSessions,
-    /// [`WRAP_SESSION_TTL`] and [`WRAP_SESSION_KEYS`], shorter in tests.
-    wrap_limits: (Duration, u32),
 }
 
 /// How long the active public key is reused before it is read again. A rotation started by another process reaches
@@ -379,16 +356,16 @@ impl<S: Store> Keyring<S> {
             cache: Mutex::new(HashMap::new()),
             index_keys: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
-            wrap_sessions: Arc::new(Mutex::new(HashMap::new())),
-            wrap_limits: (WRAP_SESSION_TTL, WRAP_SESSION_KEYS),
+            wrap_sessions: WrapSessions::new(WRAP_SESSION_TTL, WRAP_SESSION_KEYS),
         }
     }
 
-    /// The same keyring with other wrap-session limits: each session serves at most `keys` data keys (at least one)
-    /// for `ttl`; `Duration::ZERO` gives every data key an encapsulation of its own.
+    /// The same keyring with other wrap-session limits (by default a second and 1,024 keys): each session serves at
+    /// most `keys` data keys (at least one) for `ttl`; `Duration::ZERO` gives every data key an encapsulation of its
+    /// own and keeps no session.
     #[must_use]
     pub fn with_wrap_session_limits(mut self, ttl: Duration, keys: u32) -> Self {
-        self.wrap_limits = (ttl, keys.max(1));
+        self.wrap_sessions = WrapSessions::new(ttl, keys);
         self
     }
 
@@ -423,68 +400,24 @@ impl<S: Store> Keyring<S> {
         self.active.lock().unwrap_or_else(PoisonError::into_inner).remove(&org);
     }
 
-    /// Wraps a new data key of `org` to its active key, binding `aad`, in the organisation's wrap session: the one
-    /// it has while that is younger than a second, has served fewer than 1,024 keys and names the active key, else a
-    /// new one. Sessions never leave the keyring and are never shared between organisations; each is dropped (its
-    /// secret zeroized) when it expires.
+    /// Wraps a new data key of `org` to its active key, binding `aad`, in the organisation's wrap session (see
+    /// [`Self::with_wrap_session_limits`]; a new one once the active key is another). Sessions never leave the
+    /// keyring and are never shared between organisations.
     ///
     /// # Errors
     /// As [`Self::active_public_key`]; crypto failures as internal errors.
     pub async fn wrap_data_key(&self, org: OrgId, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, DomainError> {
         let recipient = self.active_public_key(org).await?;
-        self.wrap_session(org, &recipient)?.wrap(key, aad).map_err(crypto_failure("wrap data key"))
-    }
-
-    fn wrap_session(&self, org: OrgId, recipient: &RecipientPublicKey) -> Result<Arc<WrapSession>, DomainError> {
-        let (ttl, most) = self.wrap_limits;
-        {
-            let mut sessions = self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(shared) = sessions.get_mut(&org)
-                && shared.started.elapsed() < ttl
-                && shared.session.key_id() == recipient.key_id()
-                && shared.wraps < most
-            {
-                shared.wraps += 1;
-                return Ok(Arc::clone(&shared.session));
-            }
-        }
-        let session = Arc::new(WrapSession::new(recipient).map_err(crypto_failure("encapsulate to organisation key"))?);
-        let shared = SharedWrap { session: Arc::clone(&session), started: Instant::now(), wraps: 1 };
-        {
-            let mut sessions = self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            if sessions.len() >= WRAP_SESSIONS_HELD && !sessions.contains_key(&org) {
-                sessions.retain(|_, shared| shared.started.elapsed() < ttl);
-                let oldest = sessions.iter().min_by_key(|(_, shared)| shared.started).map(|(org, _)| *org);
-                if let (Some(oldest), true) = (oldest, sessions.len() >= WRAP_SESSIONS_HELD) {
-                    sessions.remove(&oldest);
-                }
-            }
-            sessions.insert(org, shared);
-        }
-        self.drop_wrap_session_after(org, &session, ttl);
-        Ok(session)
-    }
-
-    /// Drops `org`'s session `session` after `ttl` if it is still the one held, so an organisation that stops
-    /// submitting does not keep its last session's secret until its next submission. Outside a tokio runtime (no
-    /// Sealform process runs one) the session goes when the next one replaces it or the keyring is dropped.
-    fn drop_wrap_session_after(&self, org: OrgId, session: &Arc<WrapSession>, ttl: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let sessions = Arc::downgrade(&self.wrap_sessions);
-        let session = Arc::downgrade(session);
-        runtime.spawn(async move {
-            tokio::time::sleep(ttl).await;
-            let Some(sessions) = sessions.upgrade() else { return };
-            let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            if sessions.get(&org).is_some_and(|held| Weak::ptr_eq(&Arc::downgrade(&held.session), &session)) {
-                sessions.remove(&org);
-            }
-        });
+        let session = self
+            .wrap_sessions
+            .session_for(org, &recipient)
+            .map_err(crypto_failure("encapsulate to organisation key"))?;
+        session.wrap(key, aad).map_err(crypto_failure("wrap data key"))
     }
 
     /// How many wrap sessions are held; for tests and metrics.
     pub fn wrap_sessions_held(&self) -> usize {
-        self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.wrap_sessions.held()
     }
 
     /// The private key `key` of `org`, from the cache or unwrapped from storage.
@@ -522,10 +455,10 @@ impl<S: Store> Keyring<S> {
         Ok(private)
     }
 
-    /// Drops every cached private key (after a rotation retires one, or on shutdown).
+    /// Drops every cached key and wrap session (after a rotation retires a key, or on shutdown).
     pub fn forget_all(&self) {
         self.active.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.wrap_sessions.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.wrap_sessions.clear();
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.index_keys.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }

@@ -35,5 +35,6 @@ pub mod submission;
 pub mod tenant;
 pub mod user;
 pub mod webauthn;
+mod wrap_sessions;
 
 pub use error::DomainError;

@@ -149,7 +149,7 @@ impl<'a> Parsed<'a> {
             return Err(CryptoError::Malformed("not a Sealform wrapped key"));
         }
         let version = r.u8()?;
-        if version != 1 && version != WRAP_VERSION {
+        if !matches!(version, 1 | WRAP_VERSION) {
             return Err(CryptoError::UnsupportedVersion);
         }
         let suite = Suite::from_id(r.u8()?)?;
@@ -159,10 +159,7 @@ impl<'a> Parsed<'a> {
             return Err(CryptoError::Malformed("wrapped key's encapsulation length does not match its suite"));
         }
         let encapsulation = r.take(enc_len)?;
-        let derivation = match version {
-            1 => Derivation::V1,
-            _ => Derivation::V2(r.array()?),
-        };
+        let derivation = if version == 1 { Derivation::V1 } else { Derivation::V2(r.array()?) };
         let header = &bytes[..bytes.len() - r.rest().len()];
         let nonce = r.array()?;
         let sealed_key = r.take(SEALED_KEY_LEN)?;
@@ -237,6 +234,18 @@ impl fmt::Debug for WrapSession {
 /// the recipient's X25519 key is a low-order point.
 pub fn wrap(recipient: &RecipientPublicKey, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, CryptoError> {
     WrapSession::new(recipient)?.wrap(key, aad)
+}
+
+/// Wraps `key` in a version 1 envelope (an encapsulation of its own, no context), as builds before wrap sessions
+/// wrote: for other crates' tests that data written then still opens and rotates.
+///
+/// # Errors
+/// As [`wrap`].
+#[cfg(feature = "legacy-envelopes")]
+pub fn wrap_version_1(recipient: &RecipientPublicKey, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, CryptoError> {
+    let (encapsulation, shared) = encapsulate(recipient)?;
+    let (suite, key_id) = (recipient.suite(), recipient.key_id());
+    seal_key(Derivation::V1, suite, key_id, &encapsulation, &shared, random_nonce()?, key, aad)
 }
 
 /// Unwraps a data key with the organisation's private key and the same `aad` it was wrapped with.
@@ -436,6 +445,20 @@ mod tests {
                 bad[pos] ^= 0x10;
                 let bad = WrappedKey::from_bytes(bad).unwrap();
                 assert_eq!(unwrap(recipient, &bad, b"aad").unwrap_err(), CryptoError::Decrypt, "byte {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_context_byte_fails_as_decrypt() {
+        for recipient in keys() {
+            let wrapped = wrap(&recipient.public_key().unwrap(), &DataKey::generate().unwrap(), b"").unwrap();
+            let context_at = FIXED_HEADER_LEN + encapsulation_len(recipient.suite());
+            for pos in [context_at, context_at + CONTEXT_LEN - 1] {
+                let mut bad = wrapped.as_bytes().to_vec();
+                bad[pos] ^= 0x01;
+                let bad = WrappedKey::from_bytes(bad).unwrap();
+                assert_eq!(unwrap(recipient, &bad, b"").unwrap_err(), CryptoError::Decrypt, "byte {pos}");
             }
         }
     }

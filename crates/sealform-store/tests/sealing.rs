@@ -9,14 +9,14 @@ use sealform_core::audit::{Action, AuditCtx};
 use sealform_core::clock::SystemClock;
 use sealform_core::forms::create_form;
 use sealform_core::ids::{FormId, OrgId, SubmissionId, UserId};
-use sealform_core::keys::{KeyState, Keyring, MasterKeys, new_org_key};
+use sealform_core::keys::{KeyState, Keyring, MasterKeys, RewrapUpdate, WrappedKeyRef, new_org_key};
 use sealform_core::org::OrgName;
 use sealform_core::password::PasswordHash;
 use sealform_core::rotation::{RotationOptions, RotationOutcome, rotate_org_key};
-use sealform_core::sealing::{Answers, NewAnswers, find_by_index, open_revision, store_new_submission};
+use sealform_core::sealing::{Answers, NewAnswers, RecordRef, find_by_index, open_revision, store_new_submission};
 use sealform_core::store::{NewOrganisation, NewUser, Owner, Store};
 use sealform_core::user::Email;
-use sealform_crypto::{MasterKey, Suite};
+use sealform_crypto::{MasterKey, Suite, WrappedKey};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
 use sealform_testkit::fixtures;
 use time::OffsetDateTime;
@@ -374,8 +374,10 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
     let other_form = create_form(&f.store, master.as_ref(), ctx(), other_id, "F", "{}".into(), now).await.unwrap();
     let c = stored(&f, other_id, submit_with(&f, &keyring, other_id, other_form, "answer C").await).await;
     assert_ne!(c.sealed.key_id, a.sealed.key_id);
-    assert_ne!(encapsulation(&c), encapsulation(&a));
     assert_eq!(keyring.wrap_sessions_held(), 2);
+    let with_other_master = MasterKeys::new(Arc::clone(f.keyring.masters().current()), vec![master]);
+    let other_keyring = Keyring::new(f.store.clone(), with_other_master);
+    assert_eq!(text(&open_revision(&other_keyring, &c, None).await.unwrap())["q"], "answer C");
 
     // Once the organisation's active key is another one, its session to the old key is not used again.
     let mut progress = |_: u64, _: u64| {};
@@ -406,3 +408,33 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
 }
 
 both!(wrap_sessions_are_short_and_never_shared_between_organisations, Suite::HybridMlKem768X25519);
+
+/// Data wrapped before wrap sessions (envelope version 1) still opens, and a rotation re-wraps it as version 2.
+async fn version_1_envelopes_open_and_rotate<S: Store>(f: Fixture<S>) {
+    let (org, form) = (f.org, f.form);
+    let id = submit_with(&f, &f.keyring, org, form, "written before").await;
+    let revision = stored(&f, org, id).await;
+    let key_id = revision.sealed.key_id;
+    let aad = RecordRef { org, form, submission: id, revision: revision.sealed.revision }.data_key_aad();
+    let private = f.keyring.private_key(org, key_id).await.unwrap();
+    let wrapped = WrappedKey::from_bytes(revision.sealed.wrapped_key.clone()).unwrap();
+    let data_key = sealform_crypto::unwrap(&private, &wrapped, &aad).unwrap();
+    let v1 = sealform_crypto::wrap_version_1(&private.public_key().unwrap(), &data_key, &aad).unwrap();
+    let at = WrappedKeyRef::Revision { submission: id, form, revision: revision.sealed.revision };
+    let update = RewrapUpdate { at, from: key_id, wrapped: v1.as_bytes().to_vec(), to: key_id };
+    assert_eq!(f.store.tenant(org).replace_wrapped_keys(vec![update]).await.unwrap(), 1);
+    let old = stored(&f, org, id).await;
+    assert_eq!(old.sealed.wrapped_key[4], 1, "stored as version 1");
+    assert_eq!(text(&open_revision(&f.keyring, &old, None).await.unwrap())["q"], "written before");
+
+    let mut progress = |_: u64, _: u64| {};
+    let options = RotationOptions { suite: None, max_batches: None };
+    let outcome = rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), org, options, &mut progress).await.unwrap();
+    assert!(matches!(outcome, RotationOutcome::Completed { .. }), "{outcome:?}");
+    let rotated = stored(&f, org, id).await;
+    assert_eq!(rotated.sealed.wrapped_key[4], 2, "re-wrapped as version 2");
+    assert_ne!(rotated.sealed.key_id, key_id);
+    assert_eq!(text(&open_revision(&f.keyring, &rotated, None).await.unwrap())["q"], "written before");
+}
+
+both!(version_1_envelopes_open_and_rotate, Suite::HybridMlKem768X25519);
