@@ -124,23 +124,17 @@ fn check_wrap_vector(file: &str, suite: Suite) {
 }
 
 #[test]
-fn suite_1_hybrid_wrap_vector() {
-    check_wrap_vector("wrap_suite1.txt", Suite::HybridMlKem768X25519);
+fn suite_1_hybrid_wrap_vectors_of_both_versions() {
+    for file in ["wrap_suite1.txt", "wrap_v2_suite1.txt"] {
+        check_wrap_vector(file, Suite::HybridMlKem768X25519);
+    }
 }
 
 #[test]
-fn suite_2_rsa_wrap_vector() {
-    check_wrap_vector("wrap_suite2.txt", Suite::RsaOaep3072Sha256);
-}
-
-#[test]
-fn suite_1_hybrid_wrap_vector_version_2() {
-    check_wrap_vector("wrap_v2_suite1.txt", Suite::HybridMlKem768X25519);
-}
-
-#[test]
-fn suite_2_rsa_wrap_vector_version_2() {
-    check_wrap_vector("wrap_v2_suite2.txt", Suite::RsaOaep3072Sha256);
+fn suite_2_rsa_wrap_vectors_of_both_versions() {
+    for file in ["wrap_suite2.txt", "wrap_v2_suite2.txt"] {
+        check_wrap_vector(file, Suite::RsaOaep3072Sha256);
+    }
 }
 
 #[test]
