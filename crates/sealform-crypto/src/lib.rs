@@ -52,6 +52,6 @@ pub use stream::{
 };
 pub use token::{TOKEN_HASH_LEN, constant_time_eq, hash_token, new_token};
 pub use totp::{TOTP_STEP_SECS, TotpSecret};
-pub use wrap::{WrapSession, WrappedKey, unwrap, wrap};
 #[cfg(feature = "legacy-envelopes")]
 pub use wrap::wrap_version_1;
+pub use wrap::{WrapSession, WrappedKey, unwrap, wrap};
