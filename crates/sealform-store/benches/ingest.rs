@@ -139,10 +139,12 @@ async fn run(config: Config) {
         let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
         let mut baseline = Baseline::postgres(&cluster.url);
         for &clients in &config.clients {
-            let counts = baseline.counts();
+            let (before, counts) = (f.store.writer_stats(), baseline.counts());
             let (ingest, base, shaped, sizes) =
                 alternate(&f, &baseline, clients, &config, async || pg_sizes(&pool).await).await;
-            report("postgres", clients, &ingest, &base, sizes, None);
+            let after = f.store.writer_stats();
+            let batch = (after.writes - before.writes) as f64 / (after.batches - before.batches).max(1) as f64;
+            report("postgres", clients, &ingest, &base, sizes, Some(batch));
             println!(
                 "postgres ingest, {clients} clients: threads: {}; baseline: {:.1} row pairs per commit, threads: {}",
                 ingest.threads,

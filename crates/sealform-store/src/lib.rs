@@ -15,6 +15,6 @@ mod rows;
 mod sqlite;
 mod url;
 
-pub use postgres::PgStore;
+pub use postgres::{BatchStats, PgStore};
 pub use sqlite::{SqliteOptions, SqliteStore, WalCheckpointer, WriterStats};
 pub use url::{DatabaseUrl, DatabaseUrlError};

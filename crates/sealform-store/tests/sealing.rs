@@ -438,3 +438,24 @@ async fn version_1_envelopes_open_and_rotate<S: Store>(f: Fixture<S>) {
 }
 
 both!(version_1_envelopes_open_and_rotate, Suite::HybridMlKem768X25519);
+
+/// The PostgreSQL writer counts what it takes off its queue: every submission once, in batches of one or more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writer_counts_its_batches() {
+    let Some(f) = pg_fixture("postgres_writer_counts_its_batches", Suite::HybridMlKem768X25519).await else { return };
+    let f = Arc::new(f);
+    let before = f.store.writer_stats();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move { submit(&f, &answers(&[("q", &format!("batched {i}"))])).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let after = f.store.writer_stats();
+    assert_eq!(after.writes - before.writes, 50);
+    let batches = after.batches - before.batches;
+    assert!((1..=50).contains(&batches), "{batches} batches for 50 submissions");
+}

@@ -16,6 +16,8 @@
 //! submission (a duplicate id, a form deleted meanwhile) fails alone. A failed COMMIT fails the whole batch, as the
 //! outcome is unknown and a retry could store a submission twice.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sealform_core::audit::{ChainHead, PendingAudit, SealedAudit};
@@ -47,6 +49,24 @@ struct Pending {
 #[derive(Clone)]
 pub(crate) struct SubmissionBatcher {
     queue: mpsc::Sender<Pending>,
+    taken: Arc<Taken>,
+}
+
+/// What the writer has taken off its queue so far.
+#[derive(Default)]
+struct Taken {
+    writes: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// How many submissions the PostgreSQL writer has taken, in how many batches (each one statement or one
+/// transaction): their ratio is the group commit at work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Submissions taken.
+    pub writes: u64,
+    /// Batches they were taken in.
+    pub batches: u64,
 }
 
 impl SubmissionBatcher {
@@ -60,6 +80,8 @@ impl SubmissionBatcher {
         let failed =
             |e: std::io::Error| StoreError::Backend { operation: "start the submission writer", source: Box::new(e) };
         let (queue, mut rx) = mpsc::channel(QUEUE_DEPTH);
+        let taken = Arc::new(Taken::default());
+        let counts = Arc::clone(&taken);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
         std::thread::Builder::new()
             .name("pg-submissions".into())
@@ -70,6 +92,8 @@ impl SubmissionBatcher {
                     let mut batch = Vec::with_capacity(MAX_BATCH);
                     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                         let batch = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+                        counts.writes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        counts.batches.fetch_add(1, Ordering::Relaxed);
                         // A task per batch, so a panic loses that batch (its callers see the writer gone) and not
                         // the node's only writer.
                         writer = match tokio::spawn(async move {
@@ -89,7 +113,14 @@ impl SubmissionBatcher {
                 });
             })
             .map_err(failed)?;
-        Ok(Self { queue })
+        Ok(Self { queue, taken })
+    }
+
+    pub(crate) fn stats(&self) -> BatchStats {
+        BatchStats {
+            writes: self.taken.writes.load(Ordering::Relaxed),
+            batches: self.taken.batches.load(Ordering::Relaxed),
+        }
     }
 
     /// Stores the submission and its audit entry; returns once the transaction holding them has committed.

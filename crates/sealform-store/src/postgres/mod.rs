@@ -3,6 +3,8 @@
 //! commit, so only writes that share a transaction can share a WAL flush.
 
 mod batch;
+
+pub use batch::BatchStats;
 mod folder_grants;
 mod folders;
 #[cfg(test)]
@@ -72,6 +74,12 @@ impl PgStore {
             .map_err(|e| StoreError::Backend { operation: "apply migrations", source: Box::new(e) })?;
         let submissions = batch::SubmissionBatcher::spawn(options, connect_timeout)?;
         Ok(Self { pool, submissions })
+    }
+
+    /// How many submissions the writer has taken, in how many batches.
+    #[must_use]
+    pub fn writer_stats(&self) -> BatchStats {
+        self.submissions.stats()
     }
 
     /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the
