@@ -109,7 +109,7 @@ async fn run(config: Config) {
             let (ingest, base, shaped, sizes) =
                 alternate(&f, &baseline, clients, &config, async || sqlite_sizes(&path).await).await;
             let after = f.store.writer_stats();
-            let batch = (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64;
+            let batch = per_batch(after.writes - before.writes, after.commits - before.commits);
             report("sqlite", clients, &ingest, &base, sizes, Some(batch));
             report_writer(clients, &ingest, before, after);
             println!(
@@ -143,7 +143,7 @@ async fn run(config: Config) {
             let (ingest, base, shaped, sizes) =
                 alternate(&f, &baseline, clients, &config, async || pg_sizes(&pool).await).await;
             let after = f.store.writer_stats();
-            let batch = (after.writes - before.writes) as f64 / (after.batches - before.batches).max(1) as f64;
+            let batch = per_batch(after.writes - before.writes, after.batches - before.batches);
             report("postgres", clients, &ingest, &base, sizes, Some(batch));
             println!(
                 "postgres ingest, {clients} clients: threads: {}; baseline: {:.1} row pairs per commit, threads: {}",
@@ -466,6 +466,11 @@ fn report(backend: &str, clients: usize, ingest: &Run, base: &Run, sizes: Sizes,
         "{backend} ingest / baseline, {clients} clients: {:.0}% (target >= 50%)",
         100.0 * ingest.rate() / base.rate()
     );
+}
+
+/// The mean number of `items` in each of `batches` (0 batches counts as 1).
+pub(crate) fn per_batch(items: u64, batches: u64) -> f64 {
+    items as f64 / batches.max(1) as f64
 }
 
 /// Where the SQLite writer's time went during an ingest run, and which threads used the CPU.

@@ -61,8 +61,19 @@ async fn pg_fixture(test: &str, suite: Suite) -> Option<Fixture<PgStore>> {
 }
 
 async fn submit<S: Store>(f: &Fixture<S>, given: &Answers) -> SubmissionId {
-    let new = NewAnswers { org: f.org, form: f.form, form_version: 1, answers: given, indexed: &[] };
-    store_new_submission(&f.store, &f.keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
+    submit_to(f, &f.keyring, f.org, f.form, given).await
+}
+
+/// As [`submit`], sealed through `keyring` to `form` of `org`.
+async fn submit_to<S: Store>(
+    f: &Fixture<S>,
+    keyring: &Keyring<S>,
+    org: OrgId,
+    form: FormId,
+    given: &Answers,
+) -> SubmissionId {
+    let new = NewAnswers { org, form, form_version: 1, answers: given, indexed: &[] };
+    store_new_submission(&f.store, keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
 }
 
 /// An operator audit context with the test binary's audit keys.
@@ -337,18 +348,6 @@ async fn stored<S: Store>(f: &Fixture<S>, org: OrgId, id: SubmissionId) -> sealf
     f.store.tenant(org).latest_revision(id).await.unwrap().unwrap()
 }
 
-async fn submit_with<S: Store>(
-    f: &Fixture<S>,
-    keyring: &Keyring<S>,
-    org: OrgId,
-    form: FormId,
-    q: &str,
-) -> SubmissionId {
-    let given = answers(&[("q", q)]);
-    let new = NewAnswers { org, form, form_version: 1, answers: &given, indexed: &[] };
-    store_new_submission(&f.store, keyring, ctx(), new, OffsetDateTime::now_utc()).await.unwrap()
-}
-
 async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store>(f: Fixture<S>) {
     let (org, form) = (f.org, f.form);
     let keyring_with = |ttl: Duration, keys: u32| {
@@ -357,8 +356,8 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
     // A minute, so that a slow machine cannot end the session between two steps.
     let keyring = keyring_with(Duration::from_secs(60), 1024);
     // Two submissions in a row share one encapsulation, and each opens to its own answers.
-    let a = stored(&f, org, submit_with(&f, &keyring, org, form, "answer A").await).await;
-    let b = stored(&f, org, submit_with(&f, &keyring, org, form, "answer B").await).await;
+    let a = stored(&f, org, submit_to(&f, &keyring, org, form, &answers(&[("q", "answer A")])).await).await;
+    let b = stored(&f, org, submit_to(&f, &keyring, org, form, &answers(&[("q", "answer B")])).await).await;
     assert_eq!(encapsulation(&a), encapsulation(&b));
     assert_ne!(a.sealed.wrapped_key, b.sealed.wrapped_key);
     assert_eq!(text(&open_revision(&f.keyring, &a, None).await.unwrap())["q"], "answer A");
@@ -372,7 +371,8 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
     f.store.create_organisation(other, Owner::New(fixtures::user("o@harbor.example")), entry).await.unwrap();
     let master = fixtures::master();
     let other_form = create_form(&f.store, master.as_ref(), ctx(), other_id, "F", "{}".into(), now).await.unwrap();
-    let c = stored(&f, other_id, submit_with(&f, &keyring, other_id, other_form, "answer C").await).await;
+    let c =
+        stored(&f, other_id, submit_to(&f, &keyring, other_id, other_form, &answers(&[("q", "answer C")])).await).await;
     assert_ne!(c.sealed.key_id, a.sealed.key_id);
     assert_eq!(keyring.wrap_sessions_held(), 2);
     let with_other_master = MasterKeys::new(Arc::clone(f.keyring.masters().current()), vec![master]);
@@ -384,7 +384,7 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
     let options = RotationOptions { suite: None, max_batches: Some(0) };
     rotate_org_key(&f.store, &f.keyring, &SystemClock, ctx(), org, options, &mut progress).await.unwrap();
     keyring.forget_active(org);
-    let d = stored(&f, org, submit_with(&f, &keyring, org, form, "answer D").await).await;
+    let d = stored(&f, org, submit_to(&f, &keyring, org, form, &answers(&[("q", "answer D")])).await).await;
     assert_ne!(d.sealed.key_id, a.sealed.key_id);
     assert_ne!(encapsulation(&d), encapsulation(&a));
     assert_eq!(text(&open_revision(&f.keyring, &d, None).await.unwrap())["q"], "answer D");
@@ -393,7 +393,8 @@ async fn wrap_sessions_are_short_and_never_shared_between_organisations<S: Store
     let two = keyring_with(Duration::from_secs(60), 2);
     let mut encapsulations = Vec::new();
     for q in ["1", "2", "3"] {
-        encapsulations.push(encapsulation(&stored(&f, org, submit_with(&f, &two, org, form, q).await).await));
+        encapsulations
+            .push(encapsulation(&stored(&f, org, submit_to(&f, &two, org, form, &answers(&[("q", q)])).await).await));
     }
     assert_eq!(encapsulations[0], encapsulations[1]);
     assert_ne!(encapsulations[1], encapsulations[2]);
@@ -412,7 +413,7 @@ both!(wrap_sessions_are_short_and_never_shared_between_organisations, Suite::Hyb
 /// Data wrapped before wrap sessions (envelope version 1) still opens, and a rotation re-wraps it as version 2.
 async fn version_1_envelopes_open_and_rotate<S: Store>(f: Fixture<S>) {
     let (org, form) = (f.org, f.form);
-    let id = submit_with(&f, &f.keyring, org, form, "written before").await;
+    let id = submit(&f, &answers(&[("q", "written before")])).await;
     let revision = stored(&f, org, id).await;
     let key_id = revision.sealed.key_id;
     let aad = RecordRef { org, form, submission: id, revision: revision.sealed.revision }.data_key_aad();

@@ -162,7 +162,7 @@ impl Baseline {
     /// Rows per commit since `before` (a reading of [`Self::counts`]).
     pub(crate) fn batch_since(&self, before: (u64, u64)) -> f64 {
         let (rows, commits) = self.counts();
-        (rows - before.0) as f64 / (commits - before.1).max(1) as f64
+        super::per_batch(rows - before.0, commits - before.1)
     }
 
     pub(crate) fn counts(&self) -> (u64, u64) {
