@@ -1,7 +1,7 @@
 //! Migrations that rebuild tables, run on a database that already holds data.
 
 use sealform_core::store::Store as _;
-use sqlx::{Connection as _, SqliteConnection};
+use sqlx::{Connection as _, Row as _, SqliteConnection};
 
 use super::{SqliteOptions, SqliteStore};
 use crate::migrations;
@@ -75,6 +75,90 @@ async fn migration_0013_keeps_every_submission_and_its_children() {
         .execute(&mut conn)
         .await;
     assert!(orphan.is_err(), "a blind-index row for no submission must be refused");
+    sqlx::raw_sql("DELETE FROM submissions WHERE org_id = x'0a' AND id = x'01'").execute(&mut conn).await.unwrap();
+    for (table, left) in [("submission_revisions", 1), ("submission_index", 1), ("files", 0)] {
+        assert_eq!(count(&mut conn, table).await, left, "{table}");
+    }
+}
+
+/// Three audit entries as a database at migration 14 holds them (chain hashes and details are opaque bytes here).
+const AUDIT_BEFORE_0015: &str = "
+    INSERT INTO audit_events (seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash) VALUES
+        (1, NULL, 'a1', 'install', NULL, 'ok', NULL, x'd1', x'c1'),
+        (2, x'0a', 'a2', 'submission.create', NULL, 'ok', x'71', x'd2', x'c2'),
+        (3, x'0a', 'a3', 'submission.read', x'0c', 'denied', x'72', x'd3', x'c3');
+";
+
+/// Whether SQLite builds a temporary b-tree to run `sql` (what migration 0015 removes from the two hot inserts).
+async fn uses_temporary_btree(conn: &mut SqliteConnection, sql: &str) -> bool {
+    let program = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))).fetch_all(conn).await.unwrap();
+    assert!(!program.is_empty(), "EXPLAIN {sql}");
+    program.iter().any(|step| step.get::<String, _>("opcode") == "OpenEphemeral")
+}
+
+/// Migration 0015 rebuilds `submissions` and `audit_events` with their CHECKs written as comparisons: every row
+/// (every audit sequence number and chain hash) survives unchanged, the checks still refuse what they refused, the
+/// trail stays append-only, the children's foreign keys hold, and neither insert builds a temporary b-tree any more.
+#[tokio::test]
+async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
+    migrations::SQLITE.run_to(14, &mut conn).await.unwrap();
+    sqlx::raw_sql(BEFORE_0013).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(AUDIT_BEFORE_0015).execute(&mut conn).await.unwrap();
+    let insert_submission = "INSERT INTO submissions VALUES (x'09', x'0a', x'0f', 1, 'new', 1, 't', 't')";
+    let insert_entry = "INSERT INTO audit_events VALUES (9, NULL, 'a', 'x', NULL, 'ok', NULL, x'00', x'00')";
+    assert!(uses_temporary_btree(&mut conn, insert_submission).await, "the check before 0015");
+    let audit_rows = "SELECT seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash \
+                      FROM audit_events ORDER BY seq";
+    type AuditRow = (i64, Option<Vec<u8>>, String, String, Option<Vec<u8>>, String, Option<Vec<u8>>, Vec<u8>, Vec<u8>);
+    let audit_before: Vec<AuditRow> = sqlx::query_as(audit_rows).fetch_all(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
+
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    // Run again, as after a crash between its COMMIT and sqlx's bookkeeping: it rebuilds the same tables.
+    let again = migrations::SQLITE.iter().find(|m| m.version == 15).unwrap().sql.clone();
+    sqlx::raw_sql(again).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
+
+    assert!(!uses_temporary_btree(&mut conn, insert_submission).await);
+    assert!(!uses_temporary_btree(&mut conn, insert_entry).await);
+    let audit_after: Vec<AuditRow> = sqlx::query_as(audit_rows).fetch_all(&mut conn).await.unwrap();
+    assert_eq!(audit_after, audit_before);
+    let statuses: Vec<(Vec<u8>, String, String)> =
+        sqlx::query_as("SELECT id, status, updated_at FROM submissions ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(statuses, vec![(vec![1], "flagged".into(), "u1".into()), (vec![2], "new".into(), "u2".into())]);
+
+    // The checks refuse what they refused; the trail refuses changes; the indexes are back.
+    for refused in [
+        "INSERT INTO submissions VALUES (x'08', x'0a', x'0f', 1, 'deleted', 1, 't', 't')",
+        "INSERT INTO audit_events VALUES (4, NULL, 'a4', 'x', NULL, 'maybe', NULL, x'00', x'00')",
+        "UPDATE audit_events SET outcome = 'denied' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 1",
+        "INSERT INTO submission_index VALUES (x'0a', x'0f', 'email', x'd3', x'03')",
+    ] {
+        assert!(sqlx::raw_sql(refused).execute(&mut conn).await.is_err(), "{refused}");
+    }
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name IN ('submissions', \
+         'audit_events') AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        ["audit_events_by_org", "audit_events_no_delete", "audit_events_no_update", "submissions_by_form_id"]
+    );
+    assert_eq!(count(&mut conn, "pragma_foreign_key_check").await, 0);
     sqlx::raw_sql("DELETE FROM submissions WHERE org_id = x'0a' AND id = x'01'").execute(&mut conn).await.unwrap();
     for (table, left) in [("submission_revisions", 1), ("submission_index", 1), ("files", 0)] {
         assert_eq!(count(&mut conn, table).await, left, "{table}");
