@@ -18,9 +18,11 @@
 //! That finishing step runs on the writer, so its threshold is a trade of disk for ingest: each restart costs the
 //! writer a copy of the frames since the last background checkpoint and an fsync of the database file, whatever the
 //! threshold. At 4,096 frames (16 MiB) the writer restarted several times a second under full load, and the copy
-//! was a fifth of its time outside COMMIT (38 against 27–30 µs per submission at 64 clients, BENCHMARKS.md); at
-//! 32,768 (128 MiB) it restarts eight times less often. The WAL file keeps its largest size on disk (about 200 MB
-//! after a run at full speed) and its index in shared memory grows to 256 KiB.
+//! took 11% of its CPU (`perf`, 64 clients) and caused the p99's stalls; at 32,768 (128 MiB) it restarts eight times
+//! less often (BENCHMARKS.md, "the writer's own costs": 45–48 against 35–39 µs of writer time per submission outside
+//! COMMIT at 64 clients, p99 58–60 against 11–12 ms). The price: the WAL file keeps its largest size on disk (about
+//! 200 MB after a run at full speed) until a delete's checkpoint truncates it or the store closes; its index in
+//! shared memory grows to about 300–400 KiB; and after a crash SQLite reads that much WAL before the first query.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -96,6 +96,27 @@ async fn uses_temporary_btree(conn: &mut SqliteConnection, sql: &str) -> bool {
     program.iter().any(|step| step.get::<String, _>("opcode") == "OpenEphemeral")
 }
 
+/// A table's shape as SQLite reports it: columns, keys, foreign keys, indexes, STRICT and WITHOUT ROWID; everything
+/// but the text of its CHECKs.
+async fn shape(conn: &mut SqliteConnection, table: &str) -> Vec<String> {
+    let queries = [
+        "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' || ifnull(dflt_value, '-') || ' ' || pk || ' ' || hidden \
+         FROM pragma_table_xinfo(?1) ORDER BY cid",
+        "SELECT id || ' ' || seq || ' ' || \"table\" || ' ' || \"from\" || ' ' || ifnull(\"to\", '-') || ' ' || on_update \
+         || ' ' || on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+        "SELECT 'wr ' || wr || ' strict ' || strict FROM pragma_table_list(?1)",
+        "SELECT i.\"unique\" || ' ' || i.origin || ' ' || i.partial || ' ' || ifnull(x.name, '-') || ' ' || x.\"desc\" || ' ' \
+         || x.key FROM pragma_index_list(?1) i, pragma_index_xinfo(i.name) x ORDER BY i.origin, i.name, x.seqno",
+    ];
+    let mut lines = Vec::new();
+    for query in queries {
+        let rows: Vec<String> = sqlx::query_scalar(query).bind(table).fetch_all(&mut *conn).await.unwrap();
+        assert!(!rows.is_empty() || query.contains("foreign_key"), "{query} on {table}");
+        lines.extend(rows);
+    }
+    lines
+}
+
 /// Migration 0015 rebuilds `submissions` and `audit_events` with their CHECKs written as comparisons: every row
 /// (every audit sequence number and chain hash) survives unchanged, the checks still refuse what they refused, the
 /// trail stays append-only, the children's foreign keys hold, and neither insert builds a temporary b-tree any more.
@@ -112,13 +133,18 @@ async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
     let insert_submission = "INSERT INTO submissions VALUES (x'09', x'0a', x'0f', 1, 'new', 1, 't', 't')";
     let insert_entry = "INSERT INTO audit_events VALUES (9, NULL, 'a', 'x', NULL, 'ok', NULL, x'00', x'00')";
     assert!(uses_temporary_btree(&mut conn, insert_submission).await, "the check before 0015");
+    assert!(uses_temporary_btree(&mut conn, insert_entry).await, "the check before 0015");
+    let shapes_before = (shape(&mut conn, "submissions").await, shape(&mut conn, "audit_events").await);
     let audit_rows = "SELECT seq, org_id, at, action, actor_id, outcome, target_hash, detail, chain_hash \
                       FROM audit_events ORDER BY seq";
     type AuditRow = (i64, Option<Vec<u8>>, String, String, Option<Vec<u8>>, String, Option<Vec<u8>>, Vec<u8>, Vec<u8>);
     let audit_before: Vec<AuditRow> = sqlx::query_as(audit_rows).fetch_all(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 
-    SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
+    let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+    // The rebuild went through the WAL; the store truncated it before serving.
+    assert_eq!(std::fs::metadata(dir.path().join("m.db-wal")).unwrap().len(), 0);
+    store.close().await;
 
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
     // Run again, as after a crash between its COMMIT and sqlx's bookkeeping: it rebuilds the same tables.
@@ -128,6 +154,7 @@ async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
 
     assert!(!uses_temporary_btree(&mut conn, insert_submission).await);
     assert!(!uses_temporary_btree(&mut conn, insert_entry).await);
+    assert_eq!((shape(&mut conn, "submissions").await, shape(&mut conn, "audit_events").await), shapes_before);
     let audit_after: Vec<AuditRow> = sqlx::query_as(audit_rows).fetch_all(&mut conn).await.unwrap();
     assert_eq!(audit_after, audit_before);
     let statuses: Vec<(Vec<u8>, String, String)> =
@@ -137,15 +164,28 @@ async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
             .unwrap();
     assert_eq!(statuses, vec![(vec![1], "flagged".into(), "u1".into()), (vec![2], "new".into(), "u2".into())]);
 
-    // The checks refuse what they refused; the trail refuses changes; the indexes are back.
-    for refused in [
-        "INSERT INTO submissions VALUES (x'08', x'0a', x'0f', 1, 'deleted', 1, 't', 't')",
-        "INSERT INTO audit_events VALUES (4, NULL, 'a4', 'x', NULL, 'maybe', NULL, x'00', x'00')",
-        "UPDATE audit_events SET outcome = 'denied' WHERE seq = 2",
-        "DELETE FROM audit_events WHERE seq = 1",
-        "INSERT INTO submission_index VALUES (x'0a', x'0f', 'email', x'd3', x'03')",
+    // The checks take every value they took and refuse what they refused; the trail refuses changes; the indexes
+    // and triggers are back.
+    for (i, status) in ["new", "read", "flagged", "archived"].into_iter().enumerate() {
+        let insert = format!("INSERT INTO submissions VALUES (x'2{i}', x'0a', x'0f', 1, '{status}', 1, 't', 't')");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(insert)).execute(&mut conn).await.unwrap();
+    }
+    for (i, outcome) in ["ok", "denied", "error"].into_iter().enumerate() {
+        let insert = format!(
+            "INSERT INTO audit_events VALUES ({}, NULL, 'a', 'x', NULL, '{outcome}', NULL, x'00', x'00')",
+            4 + i
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(insert)).execute(&mut conn).await.unwrap();
+    }
+    for (refused, because) in [
+        ("INSERT INTO submissions VALUES (x'08', x'0a', x'0f', 1, 'deleted', 1, 't', 't')", "CHECK constraint failed"),
+        ("INSERT INTO audit_events VALUES (9, NULL, 'a9', 'x', NULL, 'maybe', NULL, x'00', x'00')", "CHECK constraint"),
+        ("UPDATE audit_events SET outcome = 'denied' WHERE seq = 2", "append-only"),
+        ("DELETE FROM audit_events WHERE seq = 1", "append-only"),
+        ("INSERT INTO submission_index VALUES (x'0a', x'0f', 'email', x'd3', x'03')", "FOREIGN KEY constraint failed"),
     ] {
-        assert!(sqlx::raw_sql(refused).execute(&mut conn).await.is_err(), "{refused}");
+        let err = sqlx::raw_sql(refused).execute(&mut conn).await.expect_err(refused);
+        assert!(err.to_string().contains(because), "{refused}: {err}");
     }
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name IN ('submissions', \
@@ -163,4 +203,5 @@ async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
     for (table, left) in [("submission_revisions", 1), ("submission_index", 1), ("files", 0)] {
         assert_eq!(count(&mut conn, table).await, left, "{table}");
     }
+    assert_eq!(count(&mut conn, "audit_events").await, 6);
 }

@@ -100,6 +100,16 @@ impl SqliteStore {
         // A migration that rebuilds a referenced table turns foreign keys off for its run (0013); this connection
         // goes on to be the writer's, so they are turned on again here whatever the migration left.
         sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut write_conn).await.map_err(backend("open database"))?;
+        // A migration that rebuilds a table writes it all through the WAL (0015: the whole audit trail, and secure
+        // delete zeroes the old pages): copy it into the file and truncate it now, before serving, so the WAL does
+        // not keep that size on disk.
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut write_conn)
+            .await
+            .map_err(backend("checkpoint after migrations"))?;
+        if busy != 0 {
+            tracing::warn!("WAL checkpoint after migrations could not complete: another process holds old frames");
+        }
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             // A connection to a local file does not go stale: sqlx's ping before every acquire would only add a
