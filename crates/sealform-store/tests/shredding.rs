@@ -154,3 +154,32 @@ async fn deleting_an_organisation_destroys_its_private_keys() {
     assert!(!contains(&disk_bytes(s.dir.path()), &wrapped_private), "wrapped private key still on disk");
     s.store.close().await;
 }
+
+/// A reader holding old WAL frames (a long export, another process) makes a delete's truncating checkpoint give up
+/// after its patience, leaving the deleted key in the WAL file. Once the reader is gone the writer truncates the WAL
+/// on its own, with no further write or delete to prompt it.
+#[tokio::test]
+async fn a_truncation_given_up_for_a_reader_is_finished_once_the_reader_leaves() {
+    let s = setup().await;
+    let gone = submit(&s, "shred me later").await;
+    let doomed = s.store.tenant(s.org).latest_revision(gone).await.unwrap().unwrap();
+
+    let reader = rusqlite::Connection::open(s.dir.path().join("shred.db")).unwrap();
+    reader.execute_batch("BEGIN; SELECT count(*) FROM submissions;").unwrap();
+    assert!(s.store.tenant(s.org).delete_submission(gone, fixtures::audit(Action::SubmissionDelete)).await.unwrap());
+    assert!(
+        contains(&disk_bytes(s.dir.path()), &doomed.sealed.wrapped_key),
+        "the reader's snapshot must keep the old frames for this test to mean anything"
+    );
+
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while contains(&disk_bytes(s.dir.path()), &doomed.sealed.wrapped_key) {
+        assert!(std::time::Instant::now() < deadline, "the deleted key stayed in the WAL after the reader left");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The writer goes on writing (its retries leave its busy timeout as it was).
+    let after = submit(&s, "after the retry").await;
+    assert!(s.store.tenant(s.org).latest_revision(after).await.unwrap().is_some());
+}

@@ -107,6 +107,8 @@ impl Writer {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
+            // The timer wakes the writer to retry a WAL truncation a reader held up (see `run`).
+            .enable_time()
             .build()
             .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
         let thread_counters = Arc::clone(&counters);
@@ -186,7 +188,19 @@ struct Connections {
 async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut stopped = None;
-    while stopped.is_none() && rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // A shredding checkpoint that gave up (a reader held old frames) leaves deleted bytes in the WAL file, and the
+    // background checkpoints never truncate it: until one succeeds, the writer tries again whenever it wakes, and
+    // wakes at least every TRUNCATE_RETRY.
+    let mut truncate_pending = false;
+    while stopped.is_none() {
+        let received = if truncate_pending {
+            tokio::time::timeout(TRUNCATE_RETRY, rx.recv_many(&mut jobs, MAX_BATCH)).await.ok()
+        } else {
+            Some(rx.recv_many(&mut jobs, MAX_BATCH).await)
+        };
+        if received == Some(0) {
+            break;
+        }
         let mut writes = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
             match job {
@@ -195,7 +209,9 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
                 Job::Write(_) => {}
                 Job::Checkpoint(reply) => {
                     commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
-                    let _ = reply.send(checkpoint(&mut conns.sqlx).await);
+                    let checkpointed = checkpoint(&mut conns.sqlx).await;
+                    truncate_pending = matches!(checkpointed, Ok(false));
+                    let _ = reply.send(checkpointed.map(drop));
                 }
                 Job::Shutdown(reply) => {
                     commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
@@ -204,6 +220,9 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
             }
         }
         commit_batch(&mut conns, writes, &counters).await;
+        if truncate_pending {
+            truncate_pending = !try_truncate(&mut conns.sqlx).await;
+        }
     }
     drop(conns.submissions);
     if let Err(err) = conns.sqlx.close().await {
@@ -253,26 +272,56 @@ type Answer = (Reply, Result<Output, StoreError>);
 /// PASSIVE ones take milliseconds).
 const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Copies the WAL into the database file and truncates it, so bytes a delete removed are gone from both. SQLite
-/// refuses at once, without its busy handler, while another connection runs a checkpoint (the background
-/// checkpointer), so this tries again until that one is done; waiting for readers is the busy handler's job.
-async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+/// How often the writer tries again to truncate a WAL that a shredding checkpoint could not.
+const TRUNCATE_RETRY: Duration = Duration::from_secs(1);
+
+/// Copies the WAL into the database file and truncates it, so bytes a delete removed are gone from both; answers
+/// whether it could. SQLite refuses at once, without its busy handler, while another connection runs a checkpoint
+/// (the background checkpointer), so this tries again until that one is done; waiting for readers is the busy
+/// handler's job.
+async fn checkpoint(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
     let started = Instant::now();
     loop {
-        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend("checkpoint"))?;
-        if busy == 0 {
-            return Ok(());
+        if truncate_wal(conn).await? {
+            return Ok(true);
         }
         if started.elapsed() >= CHECKPOINT_PATIENCE {
-            // A reader (perhaps another process) still uses old WAL frames; the next checkpoint will finish the job.
+            // A reader (perhaps another process) still uses old WAL frames; the writer tries again later.
             tracing::warn!("WAL checkpoint could not complete: a reader holds old frames");
-            return Ok(());
+            return Ok(false);
         }
         // The writer's own thread, with nothing else to run meanwhile.
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One `wal_checkpoint(TRUNCATE)`; answers whether it completed.
+async fn truncate_wal(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    let (busy, _, _): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;
+    Ok(busy == 0)
+}
+
+/// One more try at a truncation a shredding checkpoint gave up on, without waiting for readers (the busy handler
+/// is off for it, so the writes queued meanwhile are not held up); answers whether the WAL is truncated now.
+async fn try_truncate(conn: &mut SqliteConnection) -> bool {
+    let attempt = async {
+        let patience: i64 =
+            sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;
+        sqlx::raw_sql("PRAGMA busy_timeout = 0").execute(&mut *conn).await.map_err(backend("checkpoint"))?;
+        let truncated = truncate_wal(conn).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {patience}")))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend("checkpoint"))?;
+        truncated
+    };
+    match attempt.await {
+        Ok(truncated) => truncated,
+        Err(err) => {
+            tracing::warn!(error = %err, "WAL truncation retry failed");
+            false
+        }
     }
 }
 
