@@ -179,7 +179,7 @@ async fn a_truncation_given_up_for_a_reader_is_finished_once_the_reader_leaves()
         assert!(std::time::Instant::now() < deadline, "the deleted key stayed in the WAL after the reader left");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    // The writer goes on writing (its retries leave its busy timeout as it was).
+    // The writer goes on writing.
     let after = submit(&s, "after the retry").await;
     assert!(s.store.tenant(s.org).latest_revision(after).await.unwrap().is_some());
 }

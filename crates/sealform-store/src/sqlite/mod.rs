@@ -108,7 +108,10 @@ impl SqliteStore {
             .await
             .map_err(backend("checkpoint after migrations"))?;
         if busy != 0 {
-            tracing::warn!("WAL checkpoint after migrations could not complete: another process holds old frames");
+            tracing::warn!(
+                "WAL checkpoint after migrations could not complete (another process reads or checkpoints); \
+                 the writer tries again"
+            );
         }
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
@@ -119,7 +122,7 @@ impl SqliteStore {
             .await
             .map_err(backend("open read pool"))?;
         let submissions = submissions::SubmissionWriter::open(path, options.busy_timeout)?;
-        Ok(Self { reads, writer: Writer::spawn(write_conn, submissions)? })
+        Ok(Self { reads, writer: Writer::spawn(write_conn, submissions, busy != 0)? })
     }
 
     /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the

@@ -103,7 +103,14 @@ impl Writer {
     /// and under load the runtime's workers were busy sealing submissions, so those wake-ups queued behind the very
     /// work that feeds the writer. On its own thread the writer resumes as soon as SQLite answers, and it never
     /// takes a worker away from sealing. The thread ends when the last handle is dropped or [`Writer::close`] runs.
-    pub(crate) fn spawn(conn: SqliteConnection, submissions: SubmissionWriter) -> Result<Self, StoreError> {
+    ///
+    /// `truncate_pending`: the WAL may still hold bytes a truncating checkpoint should have removed, so the writer
+    /// retries one (see `run`).
+    pub(crate) fn spawn(
+        conn: SqliteConnection,
+        submissions: SubmissionWriter,
+        truncate_pending: bool,
+    ) -> Result<Self, StoreError> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -114,7 +121,9 @@ impl Writer {
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(Connections { sqlx: conn, submissions }, rx, thread_counters)))
+            .spawn(move || {
+                runtime.block_on(run(Connections { sqlx: conn, submissions }, rx, thread_counters, truncate_pending))
+            })
             .map_err(|e| StoreError::Backend { operation: "start the SQLite writer", source: Box::new(e) })?;
         Ok(Self { queue, counters })
     }
@@ -185,18 +194,17 @@ struct Connections {
     submissions: SubmissionWriter,
 }
 
-async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<Counters>, truncate_pending: bool) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut stopped = None;
-    // A shredding checkpoint that gave up (a reader held old frames) leaves deleted bytes in the WAL file, and the
-    // background checkpoints never truncate it: until one succeeds, the writer tries again whenever it wakes, and
-    // wakes at least every TRUNCATE_RETRY.
-    let mut truncate_pending = false;
+    // A truncating checkpoint that gave up (a reader held old frames) leaves deleted bytes in the WAL file, and the
+    // background checkpoints never truncate it: until one succeeds, the writer tries again every TRUNCATE_RETRY
+    // (not after every batch: each try copies the WAL and syncs both files, the work kept off the writer).
+    let mut next_truncation = truncate_pending.then(Instant::now);
     while stopped.is_none() {
-        let received = if truncate_pending {
-            tokio::time::timeout(TRUNCATE_RETRY, rx.recv_many(&mut jobs, MAX_BATCH)).await.ok()
-        } else {
-            Some(rx.recv_many(&mut jobs, MAX_BATCH).await)
+        let received = match next_truncation {
+            Some(due) => tokio::time::timeout_at(due.into(), rx.recv_many(&mut jobs, MAX_BATCH)).await.ok(),
+            None => Some(rx.recv_many(&mut jobs, MAX_BATCH).await),
         };
         if received == Some(0) {
             break;
@@ -210,7 +218,8 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
                 Job::Checkpoint(reply) => {
                     commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
                     let checkpointed = checkpoint(&mut conns.sqlx).await;
-                    truncate_pending = matches!(checkpointed, Ok(false));
+                    // Gave up or failed: deleted bytes may be left in the WAL.
+                    next_truncation = (!matches!(checkpointed, Ok(true))).then(|| Instant::now() + TRUNCATE_RETRY);
                     let _ = reply.send(checkpointed.map(drop));
                 }
                 Job::Shutdown(reply) => {
@@ -220,8 +229,8 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
             }
         }
         commit_batch(&mut conns, writes, &counters).await;
-        if truncate_pending {
-            truncate_pending = !try_truncate(&mut conns.sqlx).await;
+        if next_truncation.is_some_and(|due| Instant::now() >= due) {
+            next_truncation = (!try_truncate(&mut conns.sqlx).await).then(|| Instant::now() + TRUNCATE_RETRY);
         }
     }
     drop(conns.submissions);
@@ -304,7 +313,7 @@ async fn truncate_wal(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
 
 /// One more try at a truncation a shredding checkpoint gave up on, without waiting for readers (the busy handler
 /// is off for it, so the writes queued meanwhile are not held up); answers whether the WAL is truncated now.
-async fn try_truncate(conn: &mut SqliteConnection) -> bool {
+pub(super) async fn try_truncate(conn: &mut SqliteConnection) -> bool {
     let attempt = async {
         let patience: i64 =
             sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;

@@ -213,3 +213,28 @@ async fn a_transaction_sqlite_ends_on_its_own_fails_the_whole_batch() {
     assert!(outcome.answers.iter().all(Result::is_err), "{:?}", outcome.answers);
     assert_eq!(submissions_of(&store, org.0).await, 0, "no submission of the batch may stay");
 }
+
+/// A retried truncation turns the busy handler off for its one attempt and puts the connection's timeout back, so
+/// later writes still wait for another process's lock instead of failing at once.
+#[tokio::test]
+async fn a_truncation_retry_restores_the_busy_timeout() {
+    use sqlx::ConnectOptions as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("t.db"))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_millis(1234))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE TABLE t (b BLOB); INSERT INTO t VALUES (randomblob(9000));")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(super::writer::try_truncate(&mut conn).await, "nothing holds the WAL");
+    assert_eq!(std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len(), 0);
+    let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(timeout, 1234);
+}
