@@ -28,17 +28,25 @@ async fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(conn).await.unwrap()
 }
 
-/// Migration 0013 rebuilds `submissions`, which other tables reference, with foreign keys off: every row must
-/// survive unchanged, and the children's foreign keys must hold (and cascade) against the rebuilt table.
-#[tokio::test]
-async fn migration_0013_keeps_every_submission_and_its_children() {
+/// A database file migrated up to `version` (foreign keys on) holding `rows`: its directory, its path and its URL.
+async fn database_at(version: i64, rows: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, String, SqliteConnection) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
     sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
-    migrations::SQLITE.run_to(12, &mut conn).await.unwrap();
-    sqlx::raw_sql(BEFORE_0013).execute(&mut conn).await.unwrap();
+    migrations::SQLITE.run_to(version, &mut conn).await.unwrap();
+    for sql in rows {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut conn).await.unwrap();
+    }
+    (dir, path, url, conn)
+}
+
+/// Migration 0013 rebuilds `submissions`, which other tables reference, with foreign keys off: every row must
+/// survive unchanged, and the children's foreign keys must hold (and cascade) against the rebuilt table.
+#[tokio::test]
+async fn migration_0013_keeps_every_submission_and_its_children() {
+    let (_dir, path, url, conn) = database_at(12, &[BEFORE_0013]).await;
     conn.close().await.unwrap();
 
     SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap().close().await;
@@ -122,14 +130,7 @@ async fn shape(conn: &mut SqliteConnection, table: &str) -> Vec<String> {
 /// trail stays append-only, the children's foreign keys hold, and neither insert builds a temporary b-tree any more.
 #[tokio::test]
 async fn migration_0015_keeps_every_row_and_check_without_temporary_btrees() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut conn).await.unwrap();
-    migrations::SQLITE.run_to(14, &mut conn).await.unwrap();
-    sqlx::raw_sql(BEFORE_0013).execute(&mut conn).await.unwrap();
-    sqlx::raw_sql(AUDIT_BEFORE_0015).execute(&mut conn).await.unwrap();
+    let (dir, path, url, mut conn) = database_at(14, &[BEFORE_0013, AUDIT_BEFORE_0015]).await;
     let insert_submission = "INSERT INTO submissions VALUES (x'09', x'0a', x'0f', 1, 'new', 1, 't', 't')";
     let insert_entry = "INSERT INTO audit_events VALUES (9, NULL, 'a', 'x', NULL, 'ok', NULL, x'00', x'00')";
     assert!(uses_temporary_btree(&mut conn, insert_submission).await, "the check before 0015");
