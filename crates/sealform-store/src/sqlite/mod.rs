@@ -103,11 +103,8 @@ impl SqliteStore {
         // A migration that rebuilds a table writes it all through the WAL (0015: the whole audit trail, and secure
         // delete zeroes the old pages): copy it into the file and truncate it now, before serving, so the WAL does
         // not keep that size on disk.
-        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&mut write_conn)
-            .await
-            .map_err(backend("checkpoint after migrations"))?;
-        if busy != 0 {
+        let truncated = writer::truncate_wal(&mut write_conn).await?;
+        if !truncated {
             tracing::warn!(
                 "WAL checkpoint after migrations could not complete (another process reads or checkpoints); \
                  the writer tries again"
@@ -122,7 +119,7 @@ impl SqliteStore {
             .await
             .map_err(backend("open read pool"))?;
         let submissions = submissions::SubmissionWriter::open(path, options.busy_timeout)?;
-        Ok(Self { reads, writer: Writer::spawn(write_conn, submissions, busy != 0)? })
+        Ok(Self { reads, writer: Writer::spawn(write_conn, submissions, !truncated)? })
     }
 
     /// The submission write path of [`SubmissionStore::insert_submission`] without its audit entry, for the

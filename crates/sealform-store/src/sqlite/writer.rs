@@ -219,7 +219,7 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
                     commit_batch(&mut conns, std::mem::take(&mut writes), &counters).await;
                     let checkpointed = checkpoint(&mut conns.sqlx).await;
                     // Gave up or failed: deleted bytes may be left in the WAL.
-                    next_truncation = (!matches!(checkpointed, Ok(true))).then(|| Instant::now() + TRUNCATE_RETRY);
+                    next_truncation = retry_unless(matches!(checkpointed, Ok(true)));
                     let _ = reply.send(checkpointed.map(drop));
                 }
                 Job::Shutdown(reply) => {
@@ -230,7 +230,7 @@ async fn run(mut conns: Connections, mut rx: mpsc::Receiver<Job>, counters: Arc<
         }
         commit_batch(&mut conns, writes, &counters).await;
         if next_truncation.is_some_and(|due| Instant::now() >= due) {
-            next_truncation = (!try_truncate(&mut conns.sqlx).await).then(|| Instant::now() + TRUNCATE_RETRY);
+            next_truncation = retry_unless(try_truncate(&mut conns.sqlx).await);
         }
     }
     drop(conns.submissions);
@@ -304,8 +304,13 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
     }
 }
 
+/// When to try truncating the WAL again: never once it is `truncated`, else after [`TRUNCATE_RETRY`].
+fn retry_unless(truncated: bool) -> Option<Instant> {
+    (!truncated).then(|| Instant::now() + TRUNCATE_RETRY)
+}
+
 /// One `wal_checkpoint(TRUNCATE)`; answers whether it completed.
-async fn truncate_wal(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+pub(super) async fn truncate_wal(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
     let (busy, _, _): (i64, i64, i64) =
         sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(backend("checkpoint"))?;
     Ok(busy == 0)
