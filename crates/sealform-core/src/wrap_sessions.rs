@@ -7,7 +7,7 @@
 //! new submissions of an organisation, beside the private keys the keyring caches for reading (five minutes).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use sealform_crypto::{CryptoError, RecipientPublicKey, WrapSession};
@@ -77,7 +77,9 @@ impl WrapSessions {
             sessions.retain(|_, held| held.started.elapsed() < self.ttl);
             if sessions.len() >= self.capacity {
                 let oldest = sessions.iter().min_by_key(|(_, held)| held.started).map(|(org, _)| *org);
-                oldest.map(|oldest| sessions.remove(&oldest));
+                if let Some(oldest) = oldest {
+                    sessions.remove(&oldest);
+                }
             }
         }
         sessions.insert(org, shared);
@@ -107,14 +109,20 @@ impl WrapSessions {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, SharedWrap>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<OrgId, SharedWrap>> {
+        lock(&self.sessions)
     }
+}
+
+/// The sessions, also after a panic elsewhere held the lock: no change to them can be left half-done (each is one
+/// insert, removal or increment).
+fn lock(sessions: &Sessions) -> MutexGuard<'_, HashMap<OrgId, SharedWrap>> {
+    sessions.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Removes `org`'s session if it is still `session`: a newer one, started since, keeps its own time.
 fn remove_if_current(sessions: &Sessions, org: OrgId, session: &Weak<WrapSession>) {
-    let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut sessions = lock(sessions);
     if sessions.get(&org).is_some_and(|held| std::ptr::eq(Arc::as_ptr(&held.session), session.as_ptr())) {
         sessions.remove(&org);
     }
