@@ -7,6 +7,7 @@
 mod error;
 mod folder_grant_queries;
 mod folder_queries;
+mod instants;
 mod migrations;
 mod native_api;
 mod postgres;

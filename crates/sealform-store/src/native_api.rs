@@ -4,9 +4,10 @@
 //! `$n` placeholders and instantiated per backend by [`native_api_queries!`], next to that backend's shared
 //! statements (the idempotent insert reuses their `insert_submission` inside the same transaction).
 
-/// Instantiates the native API's statements for one backend, in a module beside its `queries`.
+/// Instantiates the native API's statements for one backend, in a module beside its `queries`; `$instant` and
+/// `$bound` are the backend's pair from [`crate::instants`].
 macro_rules! native_api_queries {
-    ($Conn:ty, $Pool:ty) => {
+    ($Conn:ty, $Pool:ty, $instant:ident, $bound:path) => {
         use sealform_core::audit::{AuditQuery, AuditRow, PendingAudit};
         use sealform_core::idempotency::{IdempotencyRecord, KEY_TAKEN};
         use sealform_core::ids::{OrgId, SubmissionId};
@@ -101,15 +102,18 @@ macro_rules! native_api_queries {
                 audit_columns!(),
                 " FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR action = $2) \
                  AND ($3 IS NULL OR actor_id = $3) AND ($4 IS NULL OR target_hash = $4) \
-                 AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) AND ($8 IS NULL OR seq < $8) \
-                 ORDER BY seq DESC LIMIT $7"
+                 AND ($5 IS NULL OR ",
+                $instant!("at"),
+                " >= $5) AND ($6 IS NULL OR ",
+                $instant!("at"),
+                " < $6) AND ($8 IS NULL OR seq < $8) ORDER BY seq DESC LIMIT $7"
             ))
             .bind(query.org.as_uuid())
             .bind(query.action.map(|a| a.as_str()))
             .bind(query.actor)
             .bind(query.target_hash.map(|h| h.to_vec()))
-            .bind(query.from)
-            .bind(query.to)
+            .bind($bound(query.from))
+            .bind($bound(query.to))
             .bind(i64::from(query.limit))
             .bind(before)
             .fetch_all(pool)

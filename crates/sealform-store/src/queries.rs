@@ -5,9 +5,10 @@
 
 /// Instantiates the shared statements for one backend.
 /// `$lock_share` / `$lock_update` are `""` on SQLite (whose single writer already serialises writes) and
-/// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL.
+/// `" FOR SHARE"` / `" FOR UPDATE"` on PostgreSQL; `$instant` and `$bound` are the backend's pair from
+/// [`crate::instants`], for time filters.
 macro_rules! shared_queries {
-    ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal) => {
+    ($Conn:ty, $Pool:ty, $lock_share:literal, $lock_update:literal, $instant:ident, $bound:path) => {
         use sealform_core::api_keys::{ApiKeyRecord, ApiRateLimit, NewApiKey};
         use sealform_core::audit::{AuditQuery, AuditRow, ChainHead, CheckpointRow, PendingAudit};
         use sealform_core::ids::{FileId, FormId, OrgId, SubmissionId, UserId};
@@ -138,14 +139,18 @@ macro_rules! shared_queries {
                 audit_columns!(),
                 " FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR action = $2) \
                  AND ($3 IS NULL OR actor_id = $3) AND ($4 IS NULL OR target_hash = $4) \
-                 AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq DESC LIMIT $7"
+                 AND ($5 IS NULL OR ",
+                $instant!("at"),
+                " >= $5) AND ($6 IS NULL OR ",
+                $instant!("at"),
+                " < $6) ORDER BY seq DESC LIMIT $7"
             ))
             .bind(query.org.as_uuid())
             .bind(query.action.map(|a| a.as_str()))
             .bind(query.actor)
             .bind(query.target_hash.map(|h| h.to_vec()))
-            .bind(query.from)
-            .bind(query.to)
+            .bind($bound(query.from))
+            .bind($bound(query.to))
             .bind(i64::from(query.limit))
             .fetch_all(pool)
             .await
@@ -1772,15 +1777,15 @@ macro_rules! shared_queries {
         ) -> Result<Vec<SubmissionSummary>, StoreError> {
             let sql = match query.order {
                 Order::NewestFirst => concat!(
-                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!("<"),
+                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!("<", $instant),
                     " ORDER BY s.id DESC LIMIT $9"
                 ),
                 Order::OldestFirst => concat!(
-                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!(">"),
+                    "SELECT ", summary_columns!(), " FROM submissions s", inbox_filter!(">", $instant),
                     " ORDER BY s.id ASC LIMIT $9"
                 ),
             };
-            let rows: Vec<SummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query)
+            let rows: Vec<SummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query, $bound)
                 .fetch_all(pool)
                 .await
                 .map_err(backend("list submissions"))?;
@@ -1797,7 +1802,7 @@ macro_rules! shared_queries {
                         "SELECT ", summary_columns!(), ", s.org_id, r.revision, r.envelope, r.wrapped_key, r.key_id, \
                          r.created_by, r.created_at AS revision_at FROM submissions s JOIN submission_revisions r \
                          ON r.org_id = s.org_id AND r.submission_id = s.id AND r.revision = s.current_revision",
-                        inbox_filter!($cmp), " ORDER BY s.id ", $dir, " LIMIT $9"
+                        inbox_filter!($cmp, $instant), " ORDER BY s.id ", $dir, " LIMIT $9"
                     )
                 };
             }
@@ -1805,7 +1810,7 @@ macro_rules! shared_queries {
                 Order::NewestFirst => sealed_page!("<", "DESC"),
                 Order::OldestFirst => sealed_page!(">", "ASC"),
             };
-            let rows: Vec<SealedSummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query)
+            let rows: Vec<SealedSummaryRow> = bind_inbox_filter!(sqlx::query_as(sql), &query, $bound)
                 .fetch_all(pool)
                 .await
                 .map_err(backend("export submissions"))?;

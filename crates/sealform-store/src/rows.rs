@@ -454,12 +454,17 @@ pub(crate) use summary_columns;
 
 /// The filters of an inbox page (`s` submissions); binds $1 org, $2 form, $3 status, $4 from, $5 to, $6 index
 /// field, $7 index digest, $8 the id to continue after ([`page_start`]), $9 limit. `$cmp` is `<` for newest first
-/// and `>` for oldest first.
+/// and `>` for oldest first; `$instant` is the backend's macro of [`crate::instants`].
 macro_rules! inbox_filter {
-    ($cmp:literal) => {
+    ($cmp:literal, $instant:ident) => {
         concat!(
             " WHERE s.org_id = $1 AND s.form_id = $2 AND ($3 IS NULL OR s.status = $3) ",
-            "AND ($4 IS NULL OR s.created_at >= $4) AND ($5 IS NULL OR s.created_at < $5) ",
+            "AND ($4 IS NULL OR ",
+            $instant!("s.created_at"),
+            " >= $4) ",
+            "AND ($5 IS NULL OR ",
+            $instant!("s.created_at"),
+            " < $5) ",
             "AND ($6 IS NULL OR EXISTS (SELECT 1 FROM submission_index i WHERE i.org_id = s.org_id ",
             "AND i.form_id = s.form_id AND i.submission_id = s.id AND i.field = $6 AND i.digest = $7)) ",
             // Always a plain range (the first page binds the lowest or highest id), so the index on
@@ -472,16 +477,17 @@ macro_rules! inbox_filter {
 }
 pub(crate) use inbox_filter;
 
-/// Binds [`inbox_filter!`]'s nine placeholders from a `SubmissionQuery`, so the filter and its binds stay in step.
+/// Binds [`inbox_filter!`]'s nine placeholders from a `SubmissionQuery`, so the filter and its binds stay in step;
+/// `$bound` is the backend's bound function of [`crate::instants`].
 macro_rules! bind_inbox_filter {
-    ($sql:expr, $query:expr) => {{
+    ($sql:expr, $query:expr, $bound:path) => {{
         let query = $query;
         let (field, digest) = query.index.clone().unzip();
         $sql.bind(*query.org.as_uuid())
             .bind(*query.form.as_uuid())
             .bind(query.status.map(|s| s.as_str()))
-            .bind(query.from)
-            .bind(query.to)
+            .bind($bound(query.from))
+            .bind($bound(query.to))
             .bind(field)
             .bind(digest.map(|d| d.to_vec()))
             .bind($crate::rows::page_start(query.order, query.after))

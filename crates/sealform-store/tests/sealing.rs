@@ -460,3 +460,57 @@ async fn postgres_writer_counts_its_batches() {
     let batches = after.batches - before.batches;
     assert!((1..=50).contains(&batches), "{batches} batches for 50 submissions");
 }
+
+/// Time filters compare instants, not text: a bound with an offset, a bound inside a second and submissions in the
+/// boundary second land in the ranges PostgreSQL's timestamps put them in (to the microsecond, the audit trail's
+/// precision). SQLite stores RFC 3339 text, whose
+/// fraction varies in length and whose `Z` sorts after every digit, so a plain text comparison misplaced them (by
+/// the offset's hours for a bound written with one).
+async fn time_filters_compare_instants<S: Store>(f: Fixture<S>) {
+    use sealform_core::audit::AuditQuery;
+    use sealform_core::submission::SubmissionQuery;
+    use time::macros::datetime;
+
+    let times = [
+        ("a", datetime!(2026-11-30 21:59:59.9 UTC)),
+        ("b", datetime!(2026-11-30 22:30:00.25 UTC)),
+        ("c", datetime!(2026-12-01 00:00:00 UTC)),
+        ("d", datetime!(2026-12-01 00:00:00.5 UTC)),
+        ("e", datetime!(2026-12-01 00:00:00.55 UTC)),
+        ("f", datetime!(2026-12-01 00:00:01.000_001 UTC)),
+    ];
+    let mut names = std::collections::HashMap::new();
+    for (name, at) in times {
+        let new =
+            NewAnswers { org: f.org, form: f.form, form_version: 1, answers: &answers(&[("q", name)]), indexed: &[] };
+        names.insert(store_new_submission(&f.store, &f.keyring, ctx(), new, at).await.unwrap(), name);
+    }
+    let cases = [
+        // Midnight in UTC+2 is 22:00 the day before.
+        (Some(datetime!(2026-12-01 00:00:00 +02:00)), Some(datetime!(2026-12-02 00:00:00 UTC)), "bcdef"),
+        (None, Some(datetime!(2026-12-01 00:00:00 +00:00)), "ab"),
+        (Some(datetime!(2026-12-01 00:00:00 UTC)), Some(datetime!(2026-12-01 00:00:00.52 UTC)), "cd"),
+        (Some(datetime!(2026-12-01 00:00:00.52 UTC)), Some(datetime!(2026-12-01 00:00:01.000_001 UTC)), "e"),
+        (Some(datetime!(2026-12-01 01:00:00.500_001 +01:00)), Some(datetime!(2026-12-01 00:00:02 UTC)), "ef"),
+    ];
+    for (from, to, expected) in cases {
+        let query = SubmissionQuery { from, to, ..SubmissionQuery::all(f.org, f.form, 100) };
+        let mut found: Vec<&str> =
+            f.store.tenant(f.org).submissions(query).await.unwrap().iter().map(|s| names[&s.id]).collect();
+        found.sort_unstable();
+        assert_eq!(found.concat(), expected, "submissions from {from:?} to {to:?}");
+
+        let query = AuditQuery { org: f.org, action: None, actor: None, target_hash: None, from, to, limit: 100 };
+        for (what, rows) in [
+            ("search", f.store.tenant(f.org).audit_search(query.clone()).await.unwrap()),
+            ("page", f.store.tenant(f.org).audit_page(query, None).await.unwrap()),
+        ] {
+            let mut at: Vec<&str> =
+                rows.iter().map(|row| times.iter().find(|(_, t)| *t == row.at).map_or("?", |(n, _)| *n)).collect();
+            at.sort_unstable();
+            assert_eq!(at.concat(), expected, "audit {what} from {from:?} to {to:?}");
+        }
+    }
+}
+
+both!(time_filters_compare_instants, Suite::HybridMlKem768X25519);

@@ -11,7 +11,14 @@ use time::OffsetDateTime;
 use super::PgStore;
 
 mod queries {
-    crate::native_api::native_api_queries!(sqlx::PgConnection, sqlx::PgPool);
+    use crate::instants::postgres_instant;
+
+    crate::native_api::native_api_queries!(
+        sqlx::PgConnection,
+        sqlx::PgPool,
+        postgres_instant,
+        crate::instants::postgres_bound
+    );
 }
 
 impl IdempotencyStore for PgStore {

@@ -11,7 +11,14 @@ use time::OffsetDateTime;
 use super::SqliteStore;
 
 mod queries {
-    crate::native_api::native_api_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
+    use crate::instants::sqlite_instant;
+
+    crate::native_api::native_api_queries!(
+        sqlx::SqliteConnection,
+        sqlx::SqlitePool,
+        sqlite_instant,
+        crate::instants::sqlite_bound
+    );
 }
 
 impl IdempotencyStore for SqliteStore {
