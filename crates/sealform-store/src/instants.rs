@@ -59,7 +59,7 @@ mod tests {
     use time::format_description::well_known::Rfc3339;
     use time::macros::datetime;
 
-    use super::{sqlite_bound, sqlite_instant};
+    use super::sqlite_bound;
 
     /// The key sorts as the instants do, wherever the fraction ends and whatever the offset.
     #[test]
