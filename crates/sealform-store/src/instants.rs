@@ -7,6 +7,10 @@
 //! them). So on SQLite a range filter compares a sortable key instead, built by the same rule from the stored text in
 //! SQL ([`sqlite_instant!`]) and from the bound in Rust ([`sqlite_bound`]): the Unix second, zero-padded to twelve
 //! characters, then the nanoseconds as nine digits. Each backend's queries get its pair.
+//!
+//! The expiry checks (sessions, resets, invitations, WebAuthn challenges, idempotency records) still compare text:
+//! both sides are the server's own UTC clock, so they can only disagree within one second, which no expiry here is
+//! that exact about.
 
 use time::OffsetDateTime;
 
