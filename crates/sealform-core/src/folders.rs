@@ -9,7 +9,7 @@ use crate::DomainError;
 use crate::audit::{Action, AuditCtx, Entry, Target};
 use crate::folder_grants::FolderGrantRecord;
 use crate::ids::{FolderId, FormId, OrgId};
-use crate::store::Store;
+use crate::store::{FOLDER_CHANGED, FOLDER_HAS_GRANTS, Store, StoreError};
 use crate::tenant::Tenant;
 
 /// Longest folder name, in characters.
@@ -211,10 +211,13 @@ pub async fn change_folder<S: Store>(
 
 /// Deletes a folder and its subfolders; their forms go back to the top level (forms are never deleted with a
 /// folder). Audited as `folder.delete`, naming every folder removed and, for each form that thereby leaves the reach
-/// of a grant on a folder above, those grants before and after.
+/// of a grant on a folder above, those grants before and after. The entry is written from a read of the folders; the
+/// store checks that read in the deleting transaction, and when a form was filed into the folders meanwhile the
+/// deletion starts over from a fresh read (at most three times).
 ///
 /// # Errors
-/// [`DomainError::NotFound`] for a folder not in `org`.
+/// [`DomainError::NotFound`] for a folder not in `org`; [`DomainError::Conflict`] when members hold grants on the
+/// folder or one below it, or its forms kept changing.
 pub async fn delete_folder<S: Store>(
     store: &S,
     audit: AuditCtx<'_>,
@@ -222,26 +225,29 @@ pub async fn delete_folder<S: Store>(
     folder: FolderId,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    let access = FolderAccess::load(store.tenant(org)).await?;
-    if !access.all.iter().any(|f| f.id == folder) {
-        return Err(DomainError::NotFound("no such folder".into()));
-    }
-    let doomed = subtree(&access.all, folder);
-    // Deleting would take the grants on these folders with it, unaudited: they are revoked first, one by one.
-    if access.grants.iter().any(|g| doomed.contains(&g.grant.folder)) {
-        return Err(DomainError::Conflict(
-            "members have grants on this folder or one below it; revoke them before deleting the folder".into(),
-        ));
-    }
-    // Their forms go back to the top level, out of reach of the grants on folders above the deleted one.
-    let freed = access.placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| (*form, None));
-    let fields = access.changes(freed);
-    let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
-    let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now).with_fields(fields))?;
-    if store.tenant(org).delete_folder(folder, entry).await? {
-        Ok(())
-    } else {
-        Err(DomainError::NotFound("no such folder".into()))
+    let mut attempts = 0;
+    loop {
+        let access = FolderAccess::load(store.tenant(org)).await?;
+        if !access.all.iter().any(|f| f.id == folder) {
+            return Err(DomainError::NotFound("no such folder".into()));
+        }
+        let doomed = subtree(&access.all, folder);
+        // Deleting would take the grants on these folders with it, unaudited: they are revoked first, one by one.
+        if access.grants.iter().any(|g| doomed.contains(&g.grant.folder)) {
+            return Err(DomainError::Conflict(FOLDER_HAS_GRANTS.into()));
+        }
+        // Their forms go back to the top level, out of reach of the grants on folders above the deleted one.
+        let freed: Vec<FormId> =
+            access.placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| *form).collect();
+        let fields = access.changes(freed.iter().map(|form| (*form, None)));
+        let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
+        let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now).with_fields(fields))?;
+        match store.tenant(org).delete_folder(folder, freed, entry).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => return Err(DomainError::NotFound("no such folder".into())),
+            Err(StoreError::Conflict(message)) if message == FOLDER_CHANGED && attempts < 2 => attempts += 1,
+            Err(err) => return Err(err.into()),
+        }
     }
 }
 

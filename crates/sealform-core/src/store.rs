@@ -43,6 +43,12 @@ pub const KEY_RETIRED: &str = "the organisation key was retired; seal again to t
 pub const SUBMISSION_EXISTS: &str = "a submission with this id exists already";
 /// The [`StoreError::Conflict`] message for an edit based on a revision that is no longer the latest.
 pub const SUBMISSION_CHANGED: &str = "the submission was changed meanwhile; open it again";
+/// The [`StoreError::Conflict`] message for a folder deletion refused because members hold grants on the folder or
+/// one below it (deleting would take the grants with it, unaudited).
+pub const FOLDER_HAS_GRANTS: &str =
+    "members have grants on this folder or one below it; revoke them before deleting the folder";
+/// The [`StoreError::Conflict`] message for a folder deletion whose forms changed since the audit entry was written.
+pub const FOLDER_CHANGED: &str = "the folder's forms changed meanwhile; try again";
 
 /// Why storage failed. Messages name the operation and never contain row values.
 #[derive(Debug, thiserror::Error)]
@@ -853,10 +859,14 @@ pub trait FolderStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes a folder with its subfolders (their forms return to the top level); false when it did not exist.
+    /// In its transaction, and with the organisation's folders locked against new grants and forms until it
+    /// commits, it checks what `audit` was written from: no member holds a grant on the folders it deletes
+    /// (else [`FOLDER_HAS_GRANTS`]), and exactly the forms `freed` are in them (else [`FOLDER_CHANGED`]).
     fn delete_folder(
         &self,
         org: OrgScope,
         folder: FolderId,
+        freed: Vec<FormId>,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -539,8 +539,13 @@ impl<'s, S: Store> Tenant<'s, S> {
     }
 
     /// See [`crate::store::FolderStore::delete_folder`].
-    pub async fn delete_folder(&self, folder: FolderId, audit: PendingAudit) -> Result<bool, StoreError> {
-        self.store.delete_folder(self.scope, folder, audit).await
+    pub async fn delete_folder(
+        &self,
+        folder: FolderId,
+        freed: Vec<FormId>,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.store.delete_folder(self.scope, folder, freed, audit).await
     }
 
     /// See [`crate::store::FolderGrantStore::folder_grants_of`].

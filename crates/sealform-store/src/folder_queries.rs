@@ -2,10 +2,12 @@
 //! [`crate::queries`]: instantiated in the same module as the shared statements, so writes append their audit entry
 //! with the same `append_audit` in the same transaction. Every statement filters by organisation.
 
-/// Instantiates the folder and form-settings statements for one backend.
+/// Instantiates the folder and form-settings statements for one backend; `$lock_update` as for
+/// [`crate::queries::shared_queries!`].
 macro_rules! folder_queries {
-    ($Conn:ty, $Pool:ty) => {
+    ($Conn:ty, $Pool:ty, $lock_update:literal) => {
         use sealform_core::folders::Folder;
+        use sealform_core::store::{FOLDER_CHANGED, FOLDER_HAS_GRANTS};
         use sealform_core::form_settings::Webhook;
         use sealform_core::ids::FolderId;
 
@@ -137,12 +139,55 @@ macro_rules! folder_queries {
             append_audit(conn, &[audit]).await
         }
 
+        /// See `FolderStore::delete_folder`. The organisation's folders are locked first (on PostgreSQL; SQLite's
+        /// single writer runs one write at a time): a new folder grant or form filing checks its folder's row, so
+        /// none can reach the doomed folders between the checks and the delete.
         pub(crate) async fn delete_folder(
             conn: &mut $Conn,
             org: OrgId,
             folder: FolderId,
+            freed: Vec<FormId>,
             audit: PendingAudit,
         ) -> Result<bool, StoreError> {
+            macro_rules! with_doomed {
+                ($select:literal) => {
+                    concat!(
+                        "WITH RECURSIVE doomed (id) AS (SELECT id FROM folders WHERE org_id = $1 AND id = $2 \
+                         UNION SELECT f.id FROM folders f JOIN doomed d ON f.org_id = $1 AND f.parent_id = d.id) ",
+                        $select
+                    )
+                };
+            }
+            sqlx::query(concat!("SELECT id FROM folders WHERE org_id = $1 ORDER BY id", $lock_update))
+                .bind(org.as_uuid())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend("lock folders"))?;
+            let granted: bool = sqlx::query_scalar(with_doomed!(
+                "SELECT EXISTS (SELECT 1 FROM folder_grants WHERE org_id = $1 AND folder_id IN (SELECT id FROM doomed))"
+            ))
+            .bind(org.as_uuid())
+            .bind(folder.as_uuid())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend("check folder grants"))?;
+            if granted {
+                return Err(StoreError::Conflict(FOLDER_HAS_GRANTS.into()));
+            }
+            let mut filed: Vec<Uuid> = sqlx::query_scalar(with_doomed!(
+                "SELECT form_id FROM folder_forms WHERE org_id = $1 AND folder_id IN (SELECT id FROM doomed)"
+            ))
+            .bind(org.as_uuid())
+            .bind(folder.as_uuid())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend("read folder forms"))?;
+            let mut expected: Vec<Uuid> = freed.iter().map(|form| *form.as_uuid()).collect();
+            filed.sort_unstable();
+            expected.sort_unstable();
+            if filed != expected {
+                return Err(StoreError::Conflict(FOLDER_CHANGED.into()));
+            }
             // Subfolders and folder memberships go by ON DELETE CASCADE; forms themselves stay.
             let deleted = sqlx::query("DELETE FROM folders WHERE org_id = $1 AND id = $2")
                 .bind(org.as_uuid())

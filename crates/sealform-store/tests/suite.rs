@@ -6,12 +6,16 @@ use std::time::Duration;
 
 use sealform_core::api_keys::{NewApiKey, Scope};
 use sealform_core::audit::{Action, AuditCtx};
-use sealform_core::folders::Folder;
+use sealform_core::folder_grants::FolderGrant;
+use sealform_core::folders::{Folder, FolderChange, change_folder, create_folder};
 use sealform_core::forms::create_form;
 use sealform_core::grants::{AccessRequest, Grant, RequestStatus, Right};
 use sealform_core::ids::{FolderId, OrgId, UserId};
 use sealform_core::org::OrgName;
-use sealform_core::store::{HealthStore as _, OrganisationStore as _, Owner, Store, StoreError, UserStore as _};
+use sealform_core::store::{
+    AuditStore as _, FOLDER_CHANGED, FOLDER_HAS_GRANTS, HealthStore as _, OrganisationStore as _, Owner, Store,
+    StoreError, UserStore as _,
+};
 use sealform_core::submission::{FormChange, SubmissionQuery};
 use sealform_core::user::{Email, Role};
 use sealform_store::{PgStore, SqliteOptions, SqliteStore};
@@ -325,6 +329,62 @@ async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
     assert_eq!(ours.access_request(request.id).await.unwrap().unwrap().status, RequestStatus::Pending);
 }
 
+/// A folder deletion's audit entry is written from a read of the folders before the deleting transaction; the store
+/// checks that read inside it. A grant given on a folder below meanwhile would have gone with the folder, unaudited:
+/// the deletion is refused. A form filed into the folders meanwhile would have left them unnamed by the entry: the
+/// deletion is refused as changed. Either way nothing is deleted and nothing audited.
+async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() {
+    let Some((store, _guard)) = B::open("folder_deletion_checks").await else { return };
+    let (clinic, owner) = (org("North Clinic"), user("owner@north.example"));
+    let (org_id, owner_id) = (clinic.id, owner.id);
+    store.bootstrap(clinic, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let ctx = AuditCtx { auditor: &auditor(), scope: &audit_scope() };
+    let now = OffsetDateTime::now_utc();
+    let form = create_form(&store, master().as_ref(), ctx, org_id, "Intake", "{}".into(), now).await.unwrap();
+    let top = create_folder(&store, ctx, org_id, "Top", None, None, now).await.unwrap();
+    let below = create_folder(&store, ctx, org_id, "Below", None, Some(top.id), now).await.unwrap();
+    let tenant = store.tenant(org_id);
+    // Every entry of the trail (the fixtures' entries name no organisation).
+    let entries = || async { store.audit_entries(0, 1000).await.unwrap().len() };
+
+    // Read before the form was filed below: refused, as the entry would not name the form the deletion frees.
+    let filing = FolderChange { name: None, color: None, forms: vec![form] };
+    change_folder(&store, ctx, org_id, below.id, filing, now).await.unwrap();
+    let before = entries().await;
+    let err = tenant.delete_folder(top.id, Vec::new(), audit(Action::FolderDelete)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == FOLDER_CHANGED), "{err:?}");
+    assert_eq!(tenant.folders_of().await.unwrap().len(), 2, "nothing deleted");
+    assert_eq!(entries().await, before, "nothing audited");
+
+    // Read before a grant was given below: refused, grant and folders kept.
+    let grant = FolderGrant {
+        org: org_id,
+        folder: below.id,
+        user: owner_id,
+        rights: vec![Right::View],
+        hide_phi: false,
+        expires_at: None,
+        granted_by: None,
+        created_at: now,
+    };
+    tenant.put_folder_grant(grant, audit(Action::GrantCreate)).await.unwrap();
+    let before = entries().await;
+    let err = tenant.delete_folder(top.id, vec![form], audit(Action::FolderDelete)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == FOLDER_HAS_GRANTS), "{err:?}");
+    assert_eq!(tenant.folders_of().await.unwrap().len(), 2, "nothing deleted");
+    assert_eq!(tenant.folder_grants_of(below.id).await.unwrap().len(), 1, "the grant stays");
+    assert_eq!(entries().await, before, "nothing audited");
+
+    // From a current read it goes through: both folders gone, the form back at the top level, one entry.
+    assert!(tenant.delete_folder_grant(below.id, owner_id, audit(Action::GrantRevoke)).await.unwrap());
+    let before = entries().await;
+    assert!(tenant.delete_folder(top.id, vec![form], audit(Action::FolderDelete)).await.unwrap());
+    assert!(tenant.folders_of().await.unwrap().is_empty());
+    assert!(tenant.form_folders().await.unwrap().is_empty());
+    assert_eq!(entries().await, before + 1);
+    assert!(!tenant.delete_folder(top.id, Vec::new(), audit(Action::FolderDelete)).await.unwrap(), "gone");
+}
+
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
@@ -410,6 +470,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn a_tenant_handle_reaches_only_its_organisation() {
                 super::a_tenant_handle_reaches_only_its_organisation::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn a_folder_deletion_checks_what_its_entry_was_written_from() {
+                super::a_folder_deletion_checks_what_its_entry_was_written_from::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {

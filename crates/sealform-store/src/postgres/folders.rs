@@ -38,9 +38,17 @@ impl FolderStore for PgStore {
             .await
     }
 
-    async fn delete_folder(&self, scope: OrgScope, folder: FolderId, audit: PendingAudit) -> Result<bool, StoreError> {
-        self.in_transaction("delete folder", async |conn| queries::delete_folder(conn, scope.id(), folder, audit).await)
-            .await
+    async fn delete_folder(
+        &self,
+        scope: OrgScope,
+        folder: FolderId,
+        freed: Vec<FormId>,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.in_transaction("delete folder", async |conn| {
+            queries::delete_folder(conn, scope.id(), folder, freed, audit).await
+        })
+        .await
     }
 }
 

@@ -37,8 +37,14 @@ impl FolderStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::update_folder(conn, folder, forms, audit))).await
     }
 
-    async fn delete_folder(&self, scope: OrgScope, folder: FolderId, audit: PendingAudit) -> Result<bool, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::delete_folder(conn, scope.id(), folder, audit))).await
+    async fn delete_folder(
+        &self,
+        scope: OrgScope,
+        folder: FolderId,
+        freed: Vec<FormId>,
+        audit: PendingAudit,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::delete_folder(conn, scope.id(), folder, freed, audit))).await
     }
 }
 
