@@ -463,9 +463,8 @@ async fn postgres_writer_counts_its_batches() {
 
 /// Time filters compare instants, not text: a bound with an offset, a bound inside a second and submissions in the
 /// boundary second land in the ranges PostgreSQL's timestamps put them in (to the microsecond, the audit trail's
-/// precision). SQLite stores RFC 3339 text, whose
-/// fraction varies in length and whose `Z` sorts after every digit, so a plain text comparison misplaced them (by
-/// the offset's hours for a bound written with one).
+/// precision). SQLite stores RFC 3339 text, whose fraction varies in length and whose `Z` sorts after every digit and
+/// after `.`, so a plain text comparison misplaced them (by the offset's hours for a bound written with one).
 async fn time_filters_compare_instants<S: Store>(f: Fixture<S>) {
     use sealform_core::audit::AuditQuery;
     use sealform_core::submission::SubmissionQuery;
@@ -488,7 +487,9 @@ async fn time_filters_compare_instants<S: Store>(f: Fixture<S>) {
     let cases = [
         // Midnight in UTC+2 is 22:00 the day before.
         (Some(datetime!(2026-12-01 00:00:00 +02:00)), Some(datetime!(2026-12-02 00:00:00 UTC)), "bcdef"),
-        (None, Some(datetime!(2026-12-01 00:00:00 +00:00)), "ab"),
+        (None, Some(datetime!(2026-12-01 00:00:00 UTC)), "ab"),
+        // 23:00 in UTC-1 is midnight UTC.
+        (Some(datetime!(2026-11-30 20:00:00 -02:00)), Some(datetime!(2026-11-30 23:00:00 -01:00)), "b"),
         (Some(datetime!(2026-12-01 00:00:00 UTC)), Some(datetime!(2026-12-01 00:00:00.52 UTC)), "cd"),
         (Some(datetime!(2026-12-01 00:00:00.52 UTC)), Some(datetime!(2026-12-01 00:00:01.000_001 UTC)), "e"),
         (Some(datetime!(2026-12-01 01:00:00.500_001 +01:00)), Some(datetime!(2026-12-01 00:00:02 UTC)), "ef"),
