@@ -918,6 +918,13 @@ macro_rules! shared_queries {
             role: Role,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
+            // The organisation's row is locked first (PostgreSQL; SQLite's writer runs one write at a time): two
+            // owners demoting each other at once would each count the other as the owner kept, and both commit.
+            sqlx::query(concat!("SELECT id FROM organisations WHERE id = $1", $lock_update))
+                .bind(org.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend("lock organisation"))?;
             let changed = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
                 .bind(role.as_str())
                 .bind(org.as_uuid())

@@ -385,6 +385,33 @@ async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() 
     assert!(!tenant.delete_folder(top.id, Vec::new(), audit(Action::FolderDelete)).await.unwrap(), "gone");
 }
 
+/// Two owners demoting each other at once leave one owner, never none: the second demotion counts the owners after
+/// the first commits and is refused. (Before the organisation's row was locked, PostgreSQL let both commit.)
+async fn concurrent_demotions_keep_an_owner<B: Backend>() {
+    let Some((store, _guard)) = B::open("concurrent_demotions").await else { return };
+    let (first, first_owner) = (org("Round 0"), user("owner0@clinic.example"));
+    store.bootstrap(first, first_owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    for round in 1..=20 {
+        let clinic = org(&format!("Round {round}"));
+        let (a, b) = (user(&format!("a{round}@clinic.example")), user(&format!("b{round}@clinic.example")));
+        let (org_id, a_id, b_id) = (clinic.id, a.id, b.id);
+        store.create_organisation(clinic, Owner::New(a), audit(Action::OrgCreate)).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        store.tenant(org_id).add_member(Owner::New(b), Role::Owner, now, audit(Action::UserCreate)).await.unwrap();
+        let demote = |user: UserId| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.tenant(org_id).set_role(user, Role::Admin, audit(Action::UserUpdate)).await },
+            )
+        };
+        let (one, other) = (demote(a_id), demote(b_id));
+        let results = [one.await.unwrap(), other.await.unwrap()];
+        let owners = store.tenant(org_id).members_of().await.unwrap().iter().filter(|(_, r)| *r == Role::Owner).count();
+        assert_eq!(owners, 1, "round {round}: {results:?}");
+        assert_eq!(results.iter().filter(|r| matches!(r, Err(StoreError::Conflict(_)))).count(), 1, "{results:?}");
+    }
+}
+
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
@@ -474,6 +501,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn a_folder_deletion_checks_what_its_entry_was_written_from() {
                 super::a_folder_deletion_checks_what_its_entry_was_written_from::<$backend>().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_demotions_keep_an_owner() {
+                super::concurrent_demotions_keep_an_owner::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {
