@@ -317,7 +317,8 @@ async fn cursor_pages_walk_every_submission_once<B: Backend>() {
     }
     let forms = c.api("GET", "/api/v1/forms?limit=1", &key, None).await;
     assert_eq!(forms.json["items"].as_array().unwrap().len(), 1);
-    for bad in ["limit=0", "limit=201", "cursor=nonsense", "status=lost", "from=yesterday", "limit=x"] {
+    let bad_times = ["from=yesterday", "to=9999-12-31T23:00:00-05:00"];
+    for bad in ["limit=0", "limit=201", "cursor=nonsense", "status=lost", "limit=x"].into_iter().chain(bad_times) {
         let reply = c.api("GET", &format!("/api/v1/forms/{form}/submissions?{bad}"), &key, None).await;
         assert!(
             reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::UNPROCESSABLE_ENTITY,
@@ -449,13 +450,17 @@ async fn members_keys_grants_and_requests_are_administered<B: Backend>() {
     let form_path = format!("/api/v1/forms/{form}");
     c.api("GET", &form_path, &their_key, None).await.assert_problem(StatusCode::FORBIDDEN);
     let grant_path = format!("{form_path}/grants/{rev_id}");
-    let granted =
-        c.api("PUT", &grant_path, &owner, Some(json!({ "rights": ["view", "edit"], "hide_phi": true }))).await;
+    // An expiry given with an offset is kept as the same instant in UTC, on both backends.
+    let terms = json!({ "rights": ["view", "edit"], "hide_phi": true, "expires_at": "2999-03-01T09:00:00+02:00" });
+    let granted = c.api("PUT", &grant_path, &owner, Some(terms)).await;
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
     assert_eq!(c.api("GET", &form_path, &their_key, None).await.status, StatusCode::OK);
     let grants = c.api("GET", &format!("{form_path}/grants"), &owner, None).await;
     assert_eq!(grants.json[0]["email"], "rev@a.example");
     assert_eq!(grants.json[0]["hide_phi"], true);
+    assert_eq!(grants.json[0]["expires_at"], "2999-03-01T07:00:00Z");
+    let past_9999 = json!({ "rights": ["view"], "expires_at": "9999-12-31T23:00:00-05:00" });
+    c.api("PUT", &grant_path, &owner, Some(past_9999)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(c.api("DELETE", &grant_path, &owner, None).await.status, StatusCode::NO_CONTENT);
     c.api("GET", &form_path, &their_key, None).await.assert_problem(StatusCode::FORBIDDEN);
 
@@ -578,6 +583,8 @@ async fn exports_stream_csv_and_json_lines_masked_by_the_grant<B: Backend>() {
     assert_eq!(masked.status, StatusCode::OK);
     assert!(!masked.body.contains("Zebedee") && !masked.body.contains("z@example.org"), "{}", masked.body);
     assert!(masked.body.contains("•••") && masked.body.contains("blue"));
+    let to_the_end = c.api("GET", &format!("/api/v1/forms/{form}/export?to=9999-12-31"), &owner, None).await;
+    assert_eq!(to_the_end.body.matches("\",\"new\",\"").count(), 2, "the last day there is, with no overflow");
     c.api("GET", &format!("/api/v1/forms/{form}/export?format=xml"), &owner, None)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);

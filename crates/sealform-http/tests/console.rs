@@ -125,6 +125,8 @@ async fn the_audit_page_shows_only_the_organisation_s_own_trail<B: Backend>() {
     // installation.bootstrap belongs to no organisation, so each sees its org.create and its own login.
     assert_eq!((a_rows, b_rows), (2, 2));
     assert!(!page_a.body.contains("b@b.example") && !page_b.body.contains(&a_org_id(&page_a.body)));
+    let to_the_end = c.get("/console/audit?to=9999-12-31", &a).await;
+    assert_eq!(to_the_end.body.matches("<tr><td>").count(), 2, "the last day there is, with no overflow");
     let only_logins = c.get("/console/audit?action=login.success", &a).await;
     assert_eq!(only_logins.body.matches("<tr><td>").count(), 1);
     let bad = c.get("/console/audit?action=%3Cscript%3E", &a).await;

@@ -118,6 +118,9 @@ async fn the_inbox_lists_filters_and_opens_submissions_with_an_audited_read<B: B
     assert!(position(&inbox.body, &ids[2]) < position(&inbox.body, &ids[0]), "newest first by default");
     assert_eq!(c.get(&format!("/console/forms/{form}/submissions?status=bogus"), &cookie).await.status, 422);
     assert_eq!(c.get(&format!("/console/forms/{form}/submissions?from=yesterday"), &cookie).await.status, 422);
+    let to_the_end = c.get(&format!("/console/forms/{form}/submissions?to=9999-12-31"), &cookie).await;
+    assert_eq!(to_the_end.status, StatusCode::OK, "the last day there is, with no overflow");
+    assert!(ids.iter().all(|id| to_the_end.body.contains(&id.to_string())));
 
     let reads_before = actions(&c, sealform_core::audit::Action::SubmissionRead).await;
     let view = c.get(&format!("/console/submissions/{}", ids[0]), &cookie).await;
@@ -273,6 +276,8 @@ async fn exports_need_a_step_up_and_stream_the_chosen_fields<B: Backend>() {
     assert_eq!(records[2]["answers"]["3"], "1980-01-02");
     let future = c.get(&format!("/console/forms/{form}/export/download?from=2999-01-01"), &cookie).await;
     assert_eq!(future.body.split("\r\n").filter(|l| !l.is_empty()).count(), 1, "a header only");
+    let to_the_end = c.get(&format!("/console/forms/{form}/export/download?to=9999-12-31"), &cookie).await;
+    assert_eq!(to_the_end.body.split("\r\n").filter(|l| !l.is_empty()).count(), 4, "a header and every row");
     assert_eq!(c.get(&format!("/console/forms/{form}/export/download?field=99"), &cookie).await.status, 422);
     let query = AuditQuery {
         org: c.org_a,
@@ -284,7 +289,7 @@ async fn exports_need_a_step_up_and_stream_the_chosen_fields<B: Backend>() {
         limit: 10,
     };
     let rows = c.store.tenant(query.org).audit_search(query).await.unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4, "csv, jsonl, the empty future and the one to the end (the bad field is refused first)");
     let detail = c.auditor.open_detail(rows.last().unwrap()).unwrap();
     assert_eq!(detail.fields, vec!["2_first".to_owned(), "6".to_owned()]);
     assert!(detail.targets.iter().any(|t| t.kind == "export-records" && t.id == "3"), "{:?}", detail.targets);

@@ -238,6 +238,9 @@ async fn envelope_auth_forms_questions_submissions_and_settings<B: Backend>() {
         0
     );
     assert_eq!(ok(&get(&c, &filter(json!({"status:ne": "DELETED"})), &key).await).as_array().unwrap().len(), 3);
+    // The last second there is: nothing after it, and no overflow on the way.
+    let last = filter(json!({"created_at:gt": "9999-12-31 23:59:59"}));
+    assert_eq!(ok(&get(&c, &last, &key).await).as_array().unwrap().len(), 0);
     let searches = count_audit(&c, Action::SubmissionSearch).await;
     let found = get(&c, &filter(json!({"fullText": " red "})), &key).await;
     assert_eq!(ok(&found).as_array().unwrap().len(), 1, "fullText is an exact match on blind-indexed answers");
@@ -316,6 +319,8 @@ async fn envelope_auth_forms_questions_submissions_and_settings<B: Backend>() {
     let history = get(&c, "/jotform/v1/user/history", &key).await;
     let types: Vec<&str> = ok(&history).as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert!(types.contains(&"submission.create") && types.contains(&"folder.delete"), "{types:?}");
+    let to_the_end = get(&c, "/jotform/v1/user/history?endDate=12/31/9999", &key).await;
+    assert_eq!(ok(&to_the_end).as_array().unwrap().len(), types.len(), "the last day there is, with no overflow");
     let forms = get(&c, "/jotform/v1/user/forms?orderby=title&direction=ASC&limit=1", &key).await;
     assert_eq!(forms.json["resultSet"], json!({"offset": 0, "limit": 1, "count": 1}));
     assert_eq!(ok(&forms)[0]["title"], "Intake v2");

@@ -14,7 +14,7 @@ use super::forms::org_form;
 use super::input::PathParams;
 use crate::AppState;
 use crate::console::export::{parse_request, stream_export};
-use crate::console::inbox::day;
+use crate::console::inbox::{day, day_end};
 use crate::problem::ApiError;
 
 /// `GET /api/v1/forms/{form}/export?format=csv|jsonl&field=…&from=YYYY-MM-DD&to=YYYY-MM-DD`.
@@ -32,7 +32,7 @@ pub(crate) async fn export<S: Store>(
     asked.masked = if caller.hides_phi(form.id) { phi_paths(&definition) } else { Vec::new() };
     let mut submissions = SubmissionQuery::all(caller.org(), form.id, 0);
     submissions.from = day(&asked.from, "the start date")?;
-    submissions.to = day(&asked.to, "the end date")?.map(|d| d + time::Duration::days(1));
+    submissions.to = day_end(&asked.to, "the end date")?;
     let scope = caller.scope.clone();
     stream_export(state, scope, form, known, asked, submissions).await
 }

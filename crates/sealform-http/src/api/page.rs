@@ -77,20 +77,20 @@ pub(crate) fn page_of<T, I: PartialEq + ToString>(
 
 /// A time as RFC 3339 (UTC).
 pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// Parses an optional RFC 3339 time from input.
+/// Parses an optional RFC 3339 time from input, as UTC: times are stored and shown in UTC whatever offset they came
+/// with, and one whose UTC is past 9999 (`9999-12-31T23:00:00-05:00`) is refused, as nothing downstream can hold it.
 pub(crate) fn parse_time(text: Option<&str>, what: &str) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    let invalid = |why: &str| ApiError::new(http::StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} {why}"));
     text.filter(|t| !t.is_empty())
         .map(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                ApiError::new(
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    format!("{what} is not an RFC 3339 time"),
-                )
-            })
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| invalid("is not an RFC 3339 time"))?
+                .checked_to_offset(time::UtcOffset::UTC)
+                .ok_or_else(|| invalid("is out of range"))
         })
         .transpose()
 }

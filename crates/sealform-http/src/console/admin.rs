@@ -79,7 +79,7 @@ pub(crate) async fn audit_page<S: Store>(
         actor,
         target_hash: (!filter.target.is_empty()).then(|| state.auditor.target_hash(filter.target.trim())),
         from: day(&filter.from)?,
-        to: day(&filter.to)?.map(|d| d + time::Duration::days(1)),
+        to: day(&filter.to)?.map(|d| d.saturating_add(time::Duration::days(1))),
         limit: 200,
     };
     let rows = state.store.tenant(session.org).audit_search(query).await.map_err(DomainError::from)?;

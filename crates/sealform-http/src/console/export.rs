@@ -18,7 +18,7 @@ use sealform_core::store::Store;
 use sealform_core::submission::{FormRecord, SubmissionQuery, SubmissionSummary};
 
 use super::Authz;
-use super::inbox::{day, format_time, org_form, staff};
+use super::inbox::{day, day_end, format_time, org_form, staff};
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
@@ -125,7 +125,7 @@ pub(crate) async fn export_download<S: Store>(
     asked.masked = masked_fields(&authz, &form, &definition);
     let mut submissions = SubmissionQuery::all(session.org, form.id, 0);
     submissions.from = day(&asked.from, "the start date")?;
-    submissions.to = day(&asked.to, "the end date")?.map(|d| d + time::Duration::days(1));
+    submissions.to = day_end(&asked.to, "the end date")?;
     stream_export(state, scope, form, known, asked, submissions).await
 }
 

@@ -116,6 +116,8 @@ async fn org_submission<S: Store>(
 }
 
 pub(super) fn format_time(at: OffsetDateTime) -> String {
+    // Stored with another offset (a time given that way before API times were taken as UTC): shown as UTC too.
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
 }
 
@@ -185,6 +187,12 @@ pub(crate) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiE
     let date = time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
         .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not a date")))?;
     Ok(Some(date.midnight().assume_utc()))
+}
+
+/// The end of a `YYYY-MM-DD` day of a filter, as the exclusive bound: the next midnight (the last instant `time`
+/// holds for 9999-12-31, whose next day it cannot represent).
+pub(crate) fn day_end(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+    Ok(day(text, what)?.map(|d| d.saturating_add(time::Duration::days(1))))
 }
 
 /// `GET /console/forms/{form}/submissions`: one page of the inbox, filtered by status, dates and order. Metadata
@@ -281,7 +289,7 @@ async fn render_inbox<S: Store>(
         state.store.append_audit(vec![entry]).await.map_err(DomainError::from)?;
         Some((filter.field.clone(), digest))
     };
-    let to = day(&filter.to, "the end date")?.map(|d| d + time::Duration::days(1));
+    let to = day_end(&filter.to, "the end date")?;
     let query = SubmissionQuery {
         org: session.org,
         form: form.id,

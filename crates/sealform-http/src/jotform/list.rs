@@ -132,7 +132,7 @@ impl Filter {
                 })
             };
             match key.as_str() {
-                "created_at:gt" => filter.created_after = Some(date()? + time::Duration::seconds(1)),
+                "created_at:gt" => filter.created_after = Some(date()?.saturating_add(time::Duration::seconds(1))),
                 "created_at:gte" => filter.created_after = Some(date()?),
                 "created_at:lt" => filter.created_before = Some(date()?),
                 "id:gt" => filter.id_after = Some(string()?),

@@ -160,7 +160,7 @@ pub(crate) async fn history<S: Store>(
         .end_date
         .as_deref()
         .filter(|s| !s.is_empty())
-        .map(|s| history_date(s).map(|d| d + time::Duration::days(1)).ok_or_else(bad_date))
+        .map(|s| history_date(s).map(|d| d.saturating_add(time::Duration::days(1))).ok_or_else(bad_date))
         .transpose()?;
     if query.date.as_deref().is_some_and(|d| !d.is_empty() && d != "all") {
         return Err(Failure::bad_request("Sealform filters history by startDate and endDate; date supports only all"));
