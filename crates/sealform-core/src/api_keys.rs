@@ -206,6 +206,9 @@ const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
 const KEY_PREFIX: &str = "sf_";
 /// Random alphanumerics after `sf_` in the visible prefix.
 const PREFIX_CHARS: usize = 10;
+/// The longest validity a key can be given, in days (a hundred years; beyond some millions `time` cannot even
+/// represent the end); a key meant to outlive that is made without an end.
+pub const MAX_VALID_DAYS: u32 = 36_500;
 
 /// Creates a key for `email` in `org`. Returns the key text, shown once, and its visible prefix.
 ///
@@ -227,6 +230,9 @@ pub async fn create<S: Store>(
     // One line of text: control characters (NUL among them, which PostgreSQL cannot store) are refused.
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(DomainError::Invalid("a key name must be one line of 1 to 100 characters".into()));
+    }
+    if valid_days.is_some_and(|days| !(1..=MAX_VALID_DAYS).contains(&days)) {
+        return Err(DomainError::Invalid(format!("a key is valid for 1 to {MAX_VALID_DAYS} days, or without end")));
     }
     let email = Email::parse(email)?;
     let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;

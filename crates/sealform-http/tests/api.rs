@@ -401,6 +401,13 @@ async fn bad_input_gets_a_problem_never_a_5xx<B: Backend>() {
     let name = c.api("POST", "/api/v1/api-keys", &key, Some(json!({ "name": "a\u{0}b", "scopes": ["read"] }))).await;
     name.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     c.api("DELETE", "/api/v1/api-keys/sf_%00", &key, None).await.assert_problem(StatusCode::NOT_FOUND);
+    // A validity past what a time can hold (it panicked adding the days), or none at all, is refused.
+    for days in [0, 36_501, u32::MAX] {
+        let terms = json!({ "name": "k", "scopes": ["read"], "valid_days": days });
+        c.api("POST", "/api/v1/api-keys", &key, Some(terms)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let terms = json!({ "name": "k", "scopes": ["read"], "valid_days": 36_500 });
+    assert_eq!(c.api("POST", "/api/v1/api-keys", &key, Some(terms)).await.status, StatusCode::CREATED);
 }
 
 async fn members_keys_grants_and_requests_are_administered<B: Backend>() {

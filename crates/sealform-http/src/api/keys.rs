@@ -80,7 +80,7 @@ pub(crate) struct NewApiKey {
     #[serde(default)]
     #[schema(format = Uuid)]
     form_id: Option<String>,
-    /// Days until it expires (default: never).
+    /// Days until it expires, 1 to 36500 (default: never).
     #[serde(default)]
     valid_days: Option<u32>,
 }
