@@ -173,6 +173,12 @@ pub async fn register<S: Store>(
     name: &str,
     credential: &Value,
 ) -> Result<WebauthnCredential, DomainError> {
+    // Checked before the challenge is spent. One line of text: control characters (NUL among them, which
+    // PostgreSQL cannot store) are refused.
+    let name = name.trim();
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid("a passkey name must be one line of text".into()));
+    }
     let refused =
         |e: rp_checks::WebauthnError| DomainError::Invalid(format!("the security key's answer was refused: {e}"));
     let response = RegistrationResponse::from_json(credential).map_err(refused)?;
@@ -183,7 +189,6 @@ pub async fn register<S: Store>(
         return Err(DomainError::Invalid("the request expired or was already used; try again".into()));
     }
     let registration = rp_checks::verify_registration(rp, &challenge, &response, false).map_err(refused)?;
-    let name = name.trim();
     let name = if name.is_empty() { "Passkey".to_owned() } else { name.chars().take(MAX_NAME_CHARS).collect() };
     let credential = WebauthnCredential {
         id: Uuid::now_v7(),

@@ -119,6 +119,10 @@ async fn a_passkey_registers_and_completes_a_sign_in_once<B: Backend>() {
     assert_eq!(used.status, StatusCode::UNPROCESSABLE_ENTITY, "a challenge answers once: {}", used.body);
     let options = json_of(&call(&c, "/console/mfa/webauthn/register/options", &cookie, &csrf, &json!({})).await);
     let challenge = b64(options["challenge"].as_str().unwrap());
+    // A name with a NUL (which PostgreSQL cannot store) is refused before the challenge is spent.
+    let body = json!({ "name": "Desk\u{0}key", "credential": auth.register(RP_ID, ORIGIN, &challenge).to_json() });
+    let nul = call(&c, "/console/mfa/webauthn/register", &cookie, &csrf, &body).await;
+    assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nul.body);
     let body = json!({ "name": "Desk key", "credential": auth.register(RP_ID, ORIGIN, &challenge).to_json() });
     let added = call(&c, "/console/mfa/webauthn/register", &cookie, &csrf, &body).await;
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
