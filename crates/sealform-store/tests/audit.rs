@@ -985,3 +985,25 @@ async fn postgres_the_submission_writer_reconnects_after_its_connection_is_cut()
     let entries = w.entries().await.len() as u64;
     assert_eq!(verify(&w.store, &w.auditor, None, &mut progress).await.unwrap(), Verdict::Ok { entries });
 }
+
+/// The trail and its checkpoints refuse every way of removing rows on PostgreSQL, TRUNCATE included (which skips row
+/// triggers: until 0016 it emptied the checkpoints that reveal a truncated tail).
+#[tokio::test]
+async fn postgres_the_trail_and_its_checkpoints_refuse_removal() {
+    let Some(db) = sealform_testkit::postgres::fresh_database("trail_refuses_removal") else { return };
+    let store = PgStore::open(&db.url, 8, Duration::from_secs(30)).await.unwrap();
+    let w = World::new(store, None).await;
+    w.org_with_form("Trail", "o@trail.example").await;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let checkpoints: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_checkpoints").fetch_one(&mut admin).await.unwrap();
+    assert!(checkpoints > 0, "rows for the row triggers to refuse");
+    for table in ["audit_events", "audit_checkpoints"] {
+        for statement in
+            [format!("TRUNCATE {table}"), format!("DELETE FROM {table}"), format!("UPDATE {table} SET seq = seq")]
+        {
+            let result = sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&mut admin).await;
+            assert!(result.as_ref().is_err_and(|e| e.to_string().contains("append-only")), "{statement}: {result:?}");
+        }
+    }
+}
