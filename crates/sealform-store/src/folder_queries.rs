@@ -2,10 +2,10 @@
 //! [`crate::queries`]: instantiated in the same module as the shared statements, so writes append their audit entry
 //! with the same `append_audit` in the same transaction. Every statement filters by organisation.
 
-/// Instantiates the folder and form-settings statements for one backend; `$lock_update` as for
+/// Instantiates the folder and form-settings statements for one backend; `$lock_update` and `$instant` as for
 /// [`crate::queries::shared_queries!`].
 macro_rules! folder_queries {
-    ($Conn:ty, $Pool:ty, $lock_update:literal) => {
+    ($Conn:ty, $Pool:ty, $lock_update:literal, $instant:ident) => {
         use sealform_core::folders::Folder;
         use sealform_core::store::{FOLDER_CHANGED, FOLDER_HAS_GRANTS};
         use sealform_core::form_settings::Webhook;
@@ -25,10 +25,11 @@ macro_rules! folder_queries {
         }
 
         pub(crate) async fn folders_of(pool: &$Pool, org: OrgId) -> Result<Vec<Folder>, StoreError> {
-            let rows: Vec<FolderTuple> = sqlx::query_as(
-                "SELECT org_id, id, parent_id, name, color, created_at FROM folders WHERE org_id = $1 \
-                 ORDER BY created_at, id",
-            )
+            let rows: Vec<FolderTuple> = sqlx::query_as(concat!(
+                "SELECT org_id, id, parent_id, name, color, created_at FROM folders WHERE org_id = $1 ORDER BY ",
+                $instant!("created_at"),
+                ", id"
+            ))
             .bind(org.as_uuid())
             .fetch_all(pool)
             .await

@@ -7,7 +7,7 @@
 //! the two hours before it (an API client asking from that midnight lost them). So on SQLite a range filter compares
 //! a sortable key instead, built by the same rule from the stored text in SQL ([`sqlite_instant!`]) and from the
 //! bound in Rust ([`sqlite_bound`]): the second since [`KEY_EPOCH`] as twelve digits, then the microseconds as six,
-//! which is PostgreSQL's order. Each backend's queries get its pair.
+//! which is PostgreSQL's order. Each backend's queries get its pair; lists in time order sort by the same key.
 //!
 //! The expiry checks (sessions, resets, invitations, WebAuthn challenges, idempotency records) still compare text:
 //! both sides are times of the server's own clock, written in UTC with a `Z`, so they can only disagree within one

@@ -243,13 +243,15 @@ macro_rules! shared_queries {
         }
 
         pub(crate) async fn api_keys_of(pool: &$Pool, org: OrgId, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-            let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            let rows: Vec<ApiKeyRow> = sqlx::query_as(concat!(
                 "SELECT k.id, k.org_id, k.user_id, k.name, k.prefix, k.key_hash, k.scopes, k.form_id, k.expires_at, \
                  k.last_used_at, k.revoked_at, k.created_at, m.role, u.status, o.api_requests_per_minute, \
                  o.api_burst \
                  FROM api_keys k JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id \
-                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC",
-            )
+                 JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = k.org_id WHERE k.org_id = $1 AND k.user_id = $2 ORDER BY ",
+                $instant!("k.created_at"),
+                " DESC, k.id DESC"
+            ))
             .bind(org.as_uuid())
             .bind(user.as_uuid())
             .fetch_all(pool)
@@ -681,9 +683,11 @@ macro_rules! shared_queries {
             pool: &$Pool,
             user: UserId,
         ) -> Result<Vec<([u8; 32], OffsetDateTime, OffsetDateTime)>, StoreError> {
-            let rows: Vec<(Vec<u8>, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
-                "SELECT id, created_at, last_seen_at FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
-            )
+            let rows: Vec<(Vec<u8>, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(concat!(
+                "SELECT id, created_at, last_seen_at FROM sessions WHERE user_id = $1 ORDER BY ",
+                $instant!("created_at"),
+                " DESC"
+            ))
             .bind(user.as_uuid())
             .fetch_all(pool)
             .await
@@ -1077,7 +1081,7 @@ macro_rules! shared_queries {
 
         pub(crate) async fn list_organisations(pool: &$Pool) -> Result<Vec<Organisation>, StoreError> {
             let rows: Vec<OrgRow> =
-                sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations ORDER BY created_at, id"))
+                sqlx::query_as(concat!("SELECT ", org_columns!(), " FROM organisations ORDER BY ", $instant!("created_at"), ", id"))
                     .fetch_all(pool)
                     .await
                     .map_err(backend("list organisations"))?;
@@ -1127,9 +1131,12 @@ macro_rules! shared_queries {
         }
 
         pub(crate) async fn memberships_of(pool: &$Pool, user: UserId) -> Result<Vec<Membership>, StoreError> {
-            let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-                "SELECT org_id, user_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id",
-            )
+            // Oldest first: the first is where the member signs in.
+            let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(concat!(
+                "SELECT org_id, user_id, role FROM memberships WHERE user_id = $1 ORDER BY ",
+                $instant!("created_at"),
+                ", org_id"
+            ))
             .bind(user.as_uuid())
             .fetch_all(pool)
             .await
@@ -1168,7 +1175,9 @@ macro_rules! shared_queries {
             let rows: Vec<OrgKeyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 org_key_columns!(),
-                " FROM org_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC"
+                " FROM org_keys WHERE org_id = $1 ORDER BY ",
+                $instant!("created_at"),
+                " DESC, id DESC"
             ))
             .bind(org.as_uuid())
             .fetch_all(pool)
@@ -1666,7 +1675,9 @@ macro_rules! shared_queries {
         pub(crate) async fn forms_of(pool: &$Pool, org: OrgId) -> Result<Vec<FormRecord>, StoreError> {
             let rows: Vec<FormRow> = sqlx::query_as(concat!(
                 form_select!(),
-                " WHERE f.org_id = $1 ORDER BY f.created_at DESC, f.id DESC"
+                " WHERE f.org_id = $1 ORDER BY ",
+                $instant!("f.created_at"),
+                " DESC, f.id DESC"
             ))
             .bind(org.as_uuid())
             .fetch_all(pool)
@@ -2100,7 +2111,9 @@ macro_rules! shared_queries {
                     "SELECT ",
                     grant_columns!("g."),
                     ", u.email FROM grants g JOIN users u ON u.id = g.user_id \
-                     WHERE g.org_id = $1 AND g.break_glass ORDER BY g.created_at DESC"
+                     WHERE g.org_id = $1 AND g.break_glass ORDER BY ",
+                    $instant!("g.created_at"),
+                    " DESC"
                 ))
                 .bind(org.as_uuid())
                 .fetch_all(pool)
@@ -2275,7 +2288,9 @@ macro_rules! shared_queries {
                 "SELECT ",
                 request_columns!(),
                 ", u.email FROM access_requests r JOIN users u ON u.id = r.user_id \
-                 WHERE r.org_id = $1 AND r.form_id = $2 AND r.status = 'pending' ORDER BY r.created_at, r.id"
+                 WHERE r.org_id = $1 AND r.form_id = $2 AND r.status = 'pending' ORDER BY ",
+                $instant!("r.created_at"),
+                ", r.id"
             );
             let rows: Vec<(Uuid, Uuid, Uuid, Uuid, String, String, OffsetDateTime, Option<Uuid>, Option<OffsetDateTime>, String)> =
                 sqlx::query_as(query)

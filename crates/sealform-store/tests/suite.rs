@@ -412,6 +412,35 @@ async fn concurrent_demotions_keep_an_owner<B: Backend>() {
     }
 }
 
+/// A member of several organisations signs in to the one they joined first, to the microsecond on both backends.
+/// (SQLite ordered the RFC 3339 text, in which `…00.55Z` sorts before `…00.5Z`.)
+async fn memberships_list_in_the_order_they_were_made<B: Backend>() {
+    use time::macros::datetime;
+
+    let Some((store, _guard)) = B::open("membership_order").await else { return };
+    let (first, owner) = (org("First Clinic"), user("owner@first.example"));
+    store.bootstrap(first, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let member = user("member@clinics.example");
+    let member_id = member.id;
+    let joined = [
+        ("Later Clinic", datetime!(2026-12-01 09:00:00.55 UTC)),
+        ("Earlier Clinic", datetime!(2026-12-01 09:00:00.5 UTC)),
+        ("Earliest Clinic", datetime!(2026-12-01 09:00:00 UTC)),
+    ];
+    let mut member = Some(Owner::New(member));
+    let mut orgs = Vec::new();
+    for (name, at) in joined {
+        let (clinic, clinic_owner) = (org(name), user(&format!("owner@{}.example", name.len())));
+        let clinic_id = clinic.id;
+        store.create_organisation(clinic, Owner::New(clinic_owner), audit(Action::OrgCreate)).await.unwrap();
+        let who = member.take().unwrap_or(Owner::Existing(member_id));
+        store.tenant(clinic_id).add_member(who, Role::Reviewer, at, audit(Action::UserCreate)).await.unwrap();
+        orgs.push(clinic_id);
+    }
+    let listed: Vec<OrgId> = store.memberships_of(member_id).await.unwrap().iter().map(|m| m.org_id).collect();
+    assert_eq!(listed, [orgs[2], orgs[1], orgs[0]]);
+}
+
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
@@ -505,6 +534,10 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_demotions_keep_an_owner() {
                 super::concurrent_demotions_keep_an_owner::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn memberships_list_in_the_order_they_were_made() {
+                super::memberships_list_in_the_order_they_were_made::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {

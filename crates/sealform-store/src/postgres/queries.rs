@@ -10,5 +10,5 @@ crate::queries::shared_queries!(
     postgres_instant,
     crate::instants::postgres_bound
 );
-crate::folder_queries::folder_queries!(sqlx::PgConnection, sqlx::PgPool, " FOR UPDATE");
+crate::folder_queries::folder_queries!(sqlx::PgConnection, sqlx::PgPool, " FOR UPDATE", postgres_instant);
 crate::folder_grant_queries::folder_grant_queries!(sqlx::PgConnection, sqlx::PgPool);

@@ -10,5 +10,5 @@ crate::queries::shared_queries!(
     sqlite_instant,
     crate::instants::sqlite_bound
 );
-crate::folder_queries::folder_queries!(sqlx::SqliteConnection, sqlx::SqlitePool, "");
+crate::folder_queries::folder_queries!(sqlx::SqliteConnection, sqlx::SqlitePool, "", sqlite_instant);
 crate::folder_grant_queries::folder_grant_queries!(sqlx::SqliteConnection, sqlx::SqlitePool);
