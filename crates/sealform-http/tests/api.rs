@@ -499,6 +499,17 @@ async fn members_keys_grants_and_requests_are_administered<B: Backend>() {
         .await;
     again.assert_problem(StatusCode::NOT_FOUND);
 
+    // An admin may not switch an owner off, no more than take the owner role away.
+    member(&c, "boss@a.example", Role::Admin).await;
+    let admin = c.key("boss@a.example", Scope::allowed_for(Role::Admin)).await;
+    let users = c.api("GET", "/api/v1/users", &owner, None).await;
+    let owner_id = users.json.as_array().unwrap().iter().find(|u| u["role"] == "owner").unwrap()["id"].clone();
+    let owner_id = owner_id.as_str().unwrap();
+    c.api("POST", &format!("/api/v1/users/{owner_id}/deactivate"), &admin, None)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
+    assert_eq!(c.api("GET", "/api/v1/me", &owner, None).await.status, StatusCode::OK, "the owner still works");
+
     // Revoke the key; deactivate the member.
     assert_eq!(
         c.api("DELETE", &format!("/api/v1/api-keys/{prefix}"), &owner, None).await.status,

@@ -467,6 +467,22 @@ async fn user_administration_needs_a_recent_step_up_and_stays_in_its_organisatio
     assert_eq!(other_org.status, StatusCode::NOT_FOUND, "another organisation's user is not visible");
     let myself = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=a%40a.example")).await;
     assert_eq!(myself.status, StatusCode::CONFLICT);
+    // An admin may not switch an owner off, no more than take the owner role away; the page offers no button.
+    let scope = sealform_core::audit::AuditScope::operator();
+    let audit = AuditCtx { auditor: &c.auditor, scope: &scope };
+    let admin_role = sealform_core::user::Role::Admin;
+    let password = SecretString::from(PASSWORD.to_owned());
+    sealform_core::admin::add_user(&c.store, &c.clock, audit, c.org_a, "adm@a.example", admin_role, password)
+        .await
+        .unwrap();
+    let admin = format!("__Host-sealform={}", c.login("adm@a.example", PASSWORD).await.1.unwrap());
+    let admin_page = c.get("/console/users", &admin).await;
+    let admin_csrf = hidden_csrf(&admin_page.body);
+    let reauth = format!("csrf={admin_csrf}&password={}&next=/console/users", urlencode(PASSWORD));
+    c.post("/console/reauth", &admin, &reauth).await;
+    let by_admin = c.post("/console/users/deactivate", &admin, &format!("csrf={admin_csrf}&email=a%40a.example")).await;
+    assert_eq!(by_admin.status, StatusCode::FORBIDDEN, "{}", by_admin.body);
+    assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "the owner still signs in");
     let done = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=rev%40a.example")).await;
     assert_eq!(done.headers["location"], "/console/users?notice=deactivated");
     assert!(c.login("rev@a.example", PASSWORD).await.1.is_none());

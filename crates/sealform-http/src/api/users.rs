@@ -173,9 +173,13 @@ pub(crate) async fn deactivate<S: Store>(
     PathParams(raw): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_org(Action::ManageMembers)?;
-    let (user, _) = member(&state, &caller, &raw).await?;
+    let (user, role) = member(&state, &caller, &raw).await?;
     if user.id == caller.key.user {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "a key cannot deactivate its own user"));
+    }
+    // As for roles: an admin who may not take the owner role away may not switch an owner off either.
+    if role == Role::Owner && caller.key.role != Role::Owner {
+        return Err(crate::console::forbidden("only owners deactivate owners"));
     }
     let memberships = state.store.memberships_of(user.id).await.map_err(DomainError::from)?;
     if memberships.len() > 1 {

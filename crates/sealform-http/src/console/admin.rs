@@ -147,7 +147,7 @@ pub(crate) async fn users_page<S: Store>(
                 role => role.as_str(),
                 status => user.status.as_str(),
                 mfa => user.totp.is_some(),
-                can_deactivate => user.id != session.user && active,
+                can_deactivate => user.id != session.user && active && (role != Role::Owner || session.role == Role::Owner),
                 emergency => emergency.contains(&user.id),
                 can_hold_emergency => active && !is_org_admin(role) && role != Role::Auditor,
             }
@@ -256,11 +256,15 @@ pub(crate) async fn users_deactivate<S: Store>(
     let email = sealform_core::user::Email::parse(&form.email)?;
     let user = state.store.user_by_email(&email).await.found()?;
     let memberships = state.store.memberships_of(user.id).await.map_err(DomainError::from)?;
-    if !memberships.iter().any(|m| m.org_id == session.org) {
+    let Some(membership) = memberships.iter().find(|m| m.org_id == session.org) else {
         return Err(ApiError::not_found());
-    }
+    };
     if user.id == session.user {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "you cannot deactivate yourself"));
+    }
+    // As for roles: an admin who may not take the owner role away may not switch an owner off either.
+    if membership.role == Role::Owner && session.role != Role::Owner {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only owners deactivate owners"));
     }
     if memberships.len() > 1 {
         return Err(ApiError::new(
