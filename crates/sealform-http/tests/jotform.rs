@@ -239,8 +239,8 @@ async fn envelope_auth_forms_questions_submissions_and_settings<B: Backend>() {
     );
     assert_eq!(ok(&get(&c, &filter(json!({"status:ne": "DELETED"})), &key).await).as_array().unwrap().len(), 3);
     // The last second there is: nothing after it, and no overflow on the way.
-    let last = filter(json!({"created_at:gt": "9999-12-31 23:59:59"}));
-    assert_eq!(ok(&get(&c, &last, &key).await).as_array().unwrap().len(), 0);
+    let after_the_last_second = filter(json!({"created_at:gt": "9999-12-31 23:59:59"}));
+    assert_eq!(ok(&get(&c, &after_the_last_second, &key).await).as_array().unwrap().len(), 0);
     let searches = count_audit(&c, Action::SubmissionSearch).await;
     let found = get(&c, &filter(json!({"fullText": " red "})), &key).await;
     assert_eq!(ok(&found).as_array().unwrap().len(), 1, "fullText is an exact match on blind-indexed answers");
