@@ -509,6 +509,11 @@ async fn members_keys_grants_and_requests_are_administered<B: Backend>() {
         .await
         .assert_problem(StatusCode::FORBIDDEN);
     assert_eq!(c.api("GET", "/api/v1/me", &owner, None).await.status, StatusCode::OK, "the owner still works");
+    // Nor make a key that acts for an owner, which would hand it the owner's powers.
+    let for_owner = json!({ "name": "x", "scopes": ["read"], "email": "a@a.example" });
+    c.api("POST", "/api/v1/api-keys", &admin, Some(for_owner)).await.assert_problem(StatusCode::FORBIDDEN);
+    let for_reviewer = json!({ "name": "x", "scopes": ["read"], "email": "rev@a.example" });
+    assert_eq!(c.api("POST", "/api/v1/api-keys", &admin, Some(for_reviewer)).await.status, StatusCode::CREATED);
 
     // Revoke the key; deactivate the member.
     assert_eq!(

@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
 use sealform_core::api_keys::{ApiKeyRecord, create as create_key, revoke as revoke_key};
+use sealform_core::ids::OrgId;
 use sealform_core::policy::Action;
 use sealform_core::store::Store;
+use sealform_core::user::{Email, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -125,6 +127,11 @@ pub(crate) async fn create<S: Store>(
             user.email.as_str().to_owned()
         }
     };
+    // A key acts with its user's role: one made for an owner by an admin would hand the admin the owner's powers,
+    // which roles and deactivation keep from them.
+    if caller.key.role != Role::Owner && member_role(&state, org, &email).await? == Some(Role::Owner) {
+        return Err(crate::console::forbidden("only owners create keys for owners"));
+    }
     let scopes = sealform_core::api_keys::parse_scopes(new.scopes.iter().map(String::as_str))?;
     let form = match new.form_id.as_deref() {
         Some(raw) => {
@@ -151,6 +158,15 @@ pub(crate) async fn create<S: Store>(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: key.to_string(), prefix })).into_response())
+}
+
+/// The role in `org` of the member with this e-mail, if there is one (an unknown or malformed address is left to
+/// the key's creation to refuse).
+async fn member_role<S: Store>(state: &AppState<S>, org: OrgId, email: &str) -> Result<Option<Role>, ApiError> {
+    let Ok(email) = Email::parse(email) else { return Ok(None) };
+    let Some(user) = state.store.user_by_email(&email).await.map_err(DomainError::from)? else { return Ok(None) };
+    let members = state.store.tenant(org).members_of().await.map_err(DomainError::from)?;
+    Ok(members.into_iter().find(|(member, _)| member.id == user.id).map(|(_, role)| role))
 }
 
 /// `DELETE /api/v1/api-keys/{prefix}`: revokes the key at once.
