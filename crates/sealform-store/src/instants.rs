@@ -72,37 +72,42 @@ pub(crate) fn postgres_bound(at: Option<OffsetDateTime>) -> Option<OffsetDateTim
 
 #[cfg(test)]
 mod tests {
+    use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
     use time::macros::datetime;
 
     use super::{KEY_EPOCH, sqlite_bound};
 
-    /// The key sorts as the instants do, to the microsecond, wherever the fraction ends, whatever the offset, before
-    /// 1970 as after.
+    /// Instants in order, a microsecond or more apart: fractions of every length, offsets up to ±23:59, before 1970
+    /// and at both ends of what `time` writes in RFC 3339.
+    const ORDERED: [OffsetDateTime; 15] = [
+        datetime!(0000-01-01 00:00:00 +23:59),
+        datetime!(1969-12-31 23:59:58 UTC),
+        datetime!(1969-12-31 23:59:59.5 UTC),
+        datetime!(2026-12-01 00:00:00 +15:00),
+        datetime!(2026-12-01 01:30:00.25 +05:30),
+        datetime!(2026-11-30 23:59:59.9996 UTC),
+        datetime!(2026-12-01 02:00:00 +02:00),
+        datetime!(2026-12-01 00:00:00.000_001 UTC),
+        datetime!(2026-12-01 00:00:00.5 UTC),
+        datetime!(2026-12-01 00:00:00.55 UTC),
+        datetime!(2026-12-01 00:00:00.6 UTC),
+        datetime!(2026-12-01 00:00:01 UTC),
+        datetime!(2026-12-01 00:00:00.123_456 -08:00),
+        datetime!(2026-12-01 00:00:00 -23:59),
+        datetime!(9999-12-31 23:00:00 -02:00),
+    ];
+
+    /// The key sorts as the instants do, to the microsecond (below it, as PostgreSQL stores times, one key).
     #[test]
     fn sqlite_bounds_sort_as_instants() {
-        let ordered = [
-            datetime!(0000-01-01 00:00:00 +23:59),
-            datetime!(1969-12-31 23:59:58 UTC),
-            datetime!(1969-12-31 23:59:59.5 UTC),
-            datetime!(2026-11-30 23:59:59.9996 UTC),
-            datetime!(2026-12-01 02:00:00 +02:00),
-            datetime!(2026-12-01 00:00:00.000_001 UTC),
-            datetime!(2026-12-01 00:00:00.5 UTC),
-            datetime!(2026-12-01 00:00:00.55 UTC),
-            datetime!(2026-12-01 00:00:00.6 UTC),
-            datetime!(2026-12-01 00:00:01 UTC),
-            datetime!(9999-12-31 23:59:59.999_999 -23:59),
-        ];
-        let keys: Vec<String> = ordered.iter().map(|at| sqlite_bound(Some(*at)).unwrap()).collect();
-        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
+        let keys: Vec<String> = ORDERED.iter().map(|at| sqlite_bound(Some(*at)).unwrap()).collect();
+        let sorted_by_instant = ORDERED.windows(2).all(|pair| pair[0] < pair[1]);
+        assert!(sorted_by_instant && keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
         assert!(keys.iter().all(|key| key.len() == 18 && key.bytes().all(|b| b.is_ascii_digit())), "{keys:?}");
-        assert_eq!(keys[4], format!("{:012}000000", 1_796_083_200 - KEY_EPOCH));
-        // Below the microsecond, as PostgreSQL stores it: one key.
-        assert_eq!(
-            sqlite_bound(Some(datetime!(2026-12-01 00:00:00.000_000_9 UTC))),
-            sqlite_bound(Some(datetime!(2026-12-01 00:00:00 UTC)))
-        );
+        assert_eq!(keys[6], format!("{:012}000000", 1_796_083_200 - KEY_EPOCH));
+        let below_a_microsecond = sqlite_bound(Some(datetime!(2026-12-01 00:00:00.000_000_9 UTC)));
+        assert_eq!(below_a_microsecond, sqlite_bound(Some(datetime!(2026-12-01 00:00:00 UTC))));
         assert_eq!(sqlite_bound(None), None);
     }
 
@@ -111,24 +116,12 @@ mod tests {
     fn sqlite_keys_stored_text_as_its_bound() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let sql = concat!("SELECT ", sqlite_instant!("?1"));
-        for at in [
-            datetime!(0000-01-01 00:00:00 +23:59),
-            datetime!(1969-12-31 23:59:58 UTC),
-            datetime!(1969-12-31 23:59:59.5 UTC),
-            datetime!(2026-11-30 23:59:59.9996 UTC),
+        let below_a_microsecond = [
             datetime!(2026-11-30 23:59:59.999_999_999 UTC),
-            datetime!(2026-12-01 00:00:00 UTC),
-            datetime!(2026-12-01 00:00:00.5 UTC),
-            datetime!(2026-12-01 00:00:00.55 UTC),
             datetime!(2026-12-01 00:00:00.000_000_1 UTC),
             datetime!(2026-12-01 00:00:00.123_456_7 UTC),
-            datetime!(2026-12-01 00:00:00 +02:00),
-            datetime!(2026-12-01 01:30:00.25 +05:30),
-            datetime!(2026-12-01 00:00:00.123_456 -08:00),
-            datetime!(2026-12-01 00:00:00 +15:00),
-            datetime!(2026-12-01 00:00:00 -23:59),
-            datetime!(9999-12-31 23:00:00 -02:00),
-        ] {
+        ];
+        for at in ORDERED.into_iter().chain(below_a_microsecond) {
             let text = at.format(&Rfc3339).unwrap();
             let key: String = conn.query_row(sql, [&text], |row| row.get(0)).unwrap();
             assert_eq!(Some(key), sqlite_bound(Some(at)), "{text}");
