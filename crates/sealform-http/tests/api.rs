@@ -509,11 +509,34 @@ async fn members_keys_grants_and_requests_are_administered<B: Backend>() {
         .await
         .assert_problem(StatusCode::FORBIDDEN);
     assert_eq!(c.api("GET", "/api/v1/me", &owner, None).await.status, StatusCode::OK, "the owner still works");
-    // Nor make a key that acts for an owner, which would hand it the owner's powers.
-    let for_owner = json!({ "name": "x", "scopes": ["read"], "email": "a@a.example" });
-    c.api("POST", "/api/v1/api-keys", &admin, Some(for_owner)).await.assert_problem(StatusCode::FORBIDDEN);
-    let for_reviewer = json!({ "name": "x", "scopes": ["read"], "email": "rev@a.example" });
-    assert_eq!(c.api("POST", "/api/v1/api-keys", &admin, Some(for_reviewer)).await.status, StatusCode::CREATED);
+    // Nor make a key that acts for anyone else (an owner's would hand over the owner's powers; anyone's lets the
+    // admin act as them, and as whatever they become), nor revoke an owner's keys.
+    for email in ["a@a.example", "rev@a.example"] {
+        let for_them = json!({ "name": "x", "scopes": ["read"], "email": email });
+        c.api("POST", "/api/v1/api-keys", &admin, Some(for_them)).await.assert_problem(StatusCode::FORBIDDEN);
+    }
+    let keys = c.api("GET", "/api/v1/api-keys", &admin, None).await;
+    let owner_prefix =
+        keys.json.as_array().unwrap().iter().find(|k| k["user_id"] == owner_id).unwrap()["prefix"].clone();
+    let owner_prefix = owner_prefix.as_str().unwrap();
+    c.api("DELETE", &format!("/api/v1/api-keys/{owner_prefix}"), &admin, None)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
+    assert_eq!(c.api("GET", "/api/v1/me", &owner, None).await.status, StatusCode::OK, "the owner's key still works");
+    // A key makes keys no stronger than itself: its own scopes at most, and no longer a life.
+    let three_days = json!({ "name": "short", "scopes": ["read", "admin"], "valid_days": 3 });
+    let short = c.api("POST", "/api/v1/api-keys", &admin, Some(three_days)).await;
+    assert_eq!(short.status, StatusCode::CREATED, "{}", short.body);
+    let short = short.json["key"].as_str().unwrap().to_owned();
+    for (terms, answer) in [
+        (json!({ "name": "k", "scopes": ["read"] }), StatusCode::FORBIDDEN),
+        (json!({ "name": "k", "scopes": ["read"], "valid_days": 4 }), StatusCode::FORBIDDEN),
+        (json!({ "name": "k", "scopes": ["read", "export"], "valid_days": 2 }), StatusCode::FORBIDDEN),
+        (json!({ "name": "k", "scopes": ["read"], "valid_days": 2 }), StatusCode::CREATED),
+    ] {
+        let made = c.api("POST", "/api/v1/api-keys", &short, Some(terms.clone())).await;
+        assert_eq!(made.status, answer, "{terms}: {}", made.body);
+    }
 
     // Revoke the key; deactivate the member.
     assert_eq!(

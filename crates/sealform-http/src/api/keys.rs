@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use sealform_core::DomainError;
 use sealform_core::api_keys::{ApiKeyRecord, create as create_key, revoke as revoke_key};
-use sealform_core::ids::OrgId;
+use sealform_core::ids::UserId;
 use sealform_core::policy::Action;
 use sealform_core::store::Store;
 use sealform_core::user::{Email, Role};
@@ -127,12 +127,24 @@ pub(crate) async fn create<S: Store>(
             user.email.as_str().to_owned()
         }
     };
-    // A key acts with its user's role: one made for an owner by an admin would hand the admin the owner's powers,
-    // which roles and deactivation keep from them.
-    if caller.key.role != Role::Owner && member_role(&state, org, &email).await? == Some(Role::Owner) {
-        return Err(crate::console::forbidden("only owners create keys for owners"));
+    // A key acts as its user, with whatever role they hold at each use: one an admin made for a colleague would let
+    // the admin act as them (as an owner, once they are promoted) and outlive the admin's own demotion. Owners may
+    // make keys for members; everyone else only for themselves.
+    if caller.key.role != Role::Owner && member_id(&state, &email).await? != Some(caller.key.user) {
+        return Err(crate::console::forbidden("only owners make keys for other members"));
     }
     let scopes = sealform_core::api_keys::parse_scopes(new.scopes.iter().map(String::as_str))?;
+    // Nor may a key make a stronger one: more scopes, or a longer life, than its own.
+    if let Some(extra) = scopes.iter().find(|s| !caller.key.scopes.contains(s)) {
+        return Err(crate::console::forbidden(&format!("this key does not hold the {extra} scope it would give")));
+    }
+    let own = state.store.api_key_by_prefix(&caller.key.prefix).await.map_err(DomainError::from)?;
+    if let Some(ends) = own.and_then(|own| own.key.expires_at) {
+        let new_ends = new.valid_days.map(|days| caller.now.saturating_add(time::Duration::days(i64::from(days))));
+        if new_ends.is_none_or(|new_ends| new_ends > ends) {
+            return Err(crate::console::forbidden("a key that expires cannot make one that outlives it"));
+        }
+    }
     let form = match new.form_id.as_deref() {
         Some(raw) => {
             let form = id(raw).map_err(|_| {
@@ -160,13 +172,11 @@ pub(crate) async fn create<S: Store>(
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: key.to_string(), prefix })).into_response())
 }
 
-/// The role in `org` of the member with this e-mail, if there is one (an unknown or malformed address is left to
-/// the key's creation to refuse).
-async fn member_role<S: Store>(state: &AppState<S>, org: OrgId, email: &str) -> Result<Option<Role>, ApiError> {
+/// The user with this e-mail, if there is one (an unknown or malformed address is left to the key's creation to
+/// refuse).
+async fn member_id<S: Store>(state: &AppState<S>, email: &str) -> Result<Option<UserId>, ApiError> {
     let Ok(email) = Email::parse(email) else { return Ok(None) };
-    let Some(user) = state.store.user_by_email(&email).await.map_err(DomainError::from)? else { return Ok(None) };
-    let members = state.store.tenant(org).members_of().await.map_err(DomainError::from)?;
-    Ok(members.into_iter().find(|(member, _)| member.id == user.id).map(|(_, role)| role))
+    Ok(state.store.user_by_email(&email).await.map_err(DomainError::from)?.map(|user| user.id))
 }
 
 /// `DELETE /api/v1/api-keys/{prefix}`: revokes the key at once.
@@ -182,6 +192,12 @@ pub(crate) async fn revoke<S: Store>(
         .is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !well_formed {
         return Err(ApiError::not_found());
+    }
+    // As for roles and deactivation: an owner's keys are an owner's to revoke (a key of another organisation is
+    // left to the revocation to answer as unknown).
+    let record = state.store.api_key_by_prefix(&prefix).await.map_err(DomainError::from)?;
+    if record.is_some_and(|r| r.key.org == caller.org() && r.role == Role::Owner) && caller.key.role != Role::Owner {
+        return Err(crate::console::forbidden("only owners revoke owners' keys"));
     }
     revoke_key(&state.store, state.clock.as_ref(), caller.audit(&state), caller.org(), &prefix).await?;
     Ok(StatusCode::NO_CONTENT)
