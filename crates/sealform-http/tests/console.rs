@@ -558,8 +558,13 @@ async fn users_create_use_and_revoke_their_own_api_keys<B: Backend>() {
     let page = c.get("/console/api-keys", &a).await;
     assert!(page.body.contains("no API keys"));
     let csrf = hidden_csrf(&page.body);
-    let created =
-        c.post("/console/api-keys", &a, &format!("csrf={csrf}&name=etl&scope=read&scope=export&days=30")).await;
+    let ask = format!("csrf={csrf}&name=etl&scope=read&scope=export&days=30");
+    let first = c.post("/console/api-keys", &a, &ask).await;
+    assert_eq!(first.headers["location"], "/console/reauth?next=/console/api-keys", "a step-up comes first");
+    assert!(!c.get("/console/api-keys", &a).await.body.contains("etl"), "no key made");
+    let reauth = format!("csrf={csrf}&password={}&next=/console/api-keys", urlencode(PASSWORD));
+    c.post("/console/reauth", &a, &reauth).await;
+    let created = c.post("/console/api-keys", &a, &ask).await;
     assert_eq!(created.status, StatusCode::OK);
     let start = created.body.find("<code id=\"new-key\">").unwrap() + "<code id=\"new-key\">".len();
     let key = created.body[start..].split('<').next().unwrap().to_owned();
@@ -575,6 +580,8 @@ async fn users_create_use_and_revoke_their_own_api_keys<B: Backend>() {
     assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY, "at least one scope");
     let b = format!("__Host-sealform={}", c.login("b@b.example", PASSWORD).await.1.unwrap());
     let b_csrf = hidden_csrf(&c.get("/console/api-keys", &b).await.body);
+    let days = c.post("/console/api-keys", &a, &format!("csrf={csrf}&name=x&scope=read&days=0")).await;
+    assert_eq!(days.status, StatusCode::UNPROCESSABLE_ENTITY, "a key valid for 1 to 36,500 days, or without end");
     let prefix = &key[..13];
     let foreign = c.post("/console/api-keys/revoke", &b, &format!("csrf={b_csrf}&prefix={prefix}")).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another user's key is not theirs to revoke");

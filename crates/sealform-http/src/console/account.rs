@@ -344,6 +344,11 @@ pub(crate) async fn api_keys_create<S: Store>(
         serde_urlencoded::from_bytes(&body).map_err(|_| ApiError::bad_request("the form is malformed"))?;
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     csrf_matches(&session.csrf_token, field("csrf"))?;
+    // A key is a credential that outlives the session (and a password change): minting one asks for the password
+    // again, as the other sensitive actions do, so an unattended or stolen session cannot.
+    if !session.recently_reauthenticated(state.clock.now()) {
+        return Ok(Redirect::to("/console/reauth?next=/console/api-keys").into_response());
+    }
     let scopes =
         sealform_core::api_keys::parse_scopes(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
     let days = field("days").trim();
