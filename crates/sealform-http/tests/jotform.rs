@@ -546,6 +546,11 @@ async fn scopes_grants_masking_files_and_tenancy<B: Backend>() {
         failed(&get(&c, &path, &no_grant).await, StatusCode::FORBIDDEN);
     }
     assert!(ok(&get(&c, "/jotform/v1/user/forms", &no_grant).await).as_array().unwrap().is_empty());
+    // A form manager makes folders but deletes none: the forms inside would leave the reach of the grants on it.
+    let folder = post(&c, "/jotform/v1/folder", &no_grant, "name=Drafts").await;
+    let folder = ok(&folder)["id"].as_str().unwrap().to_owned();
+    failed(&delete(&c, &format!("/jotform/v1/folder/{folder}"), &no_grant).await, StatusCode::FORBIDDEN);
+    ok(&get(&c, &format!("/jotform/v1/folder/{folder}"), &no_grant).await);
 
     // Another organisation's key: 404, never 403, and nothing of A shows.
     let other = key_for(&c, "b@b.example", Scope::ALL.to_vec(), None).await;

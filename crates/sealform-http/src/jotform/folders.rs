@@ -215,7 +215,9 @@ pub(crate) async fn remove<S: Store>(
     if state.store.tenant(org).folder(id).await?.is_none() {
         return Err(Failure::not_found("folder"));
     }
-    caller.require(Action::CreateForm, Resource::Org(org), now)?;
+    // Its forms leave the reach of the grants on it and above: who may open them changes, an admin's decision (as
+    // moving forms is, above, and every folder action in the console).
+    caller.require(Action::ManageAccess, Resource::Org(org), now)?;
     let scope = caller.scope();
     delete_folder(&state.store, audit_ctx(&state, &scope), org, id, now).await?;
     Ok(Content::of(json!("folder deleted")))
