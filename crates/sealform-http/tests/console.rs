@@ -295,7 +295,29 @@ async fn totp_is_required_after_enrolment_and_each_code_works_once<B: Backend>()
     let (_, third) = c.login("a@a.example", PASSWORD).await;
     let third = format!("__Host-sealform={}", third.unwrap());
     assert_eq!(submit_code(&c, &third, &recovery[0]).await.status, StatusCode::UNAUTHORIZED, "used up");
-    assert_eq!(submit_code(&c, &third, &recovery[1]).await.headers["location"], "/console");
+    let signed_in = submit_code(&c, &third, &recovery[1]).await;
+    assert_eq!(signed_in.headers["location"], "/console");
+
+    // Replacing the app asks for the password again: a session alone cannot swap the second factor.
+    let full = format!("__Host-sealform={}", set_cookie(&signed_in, "__Host-sealform").unwrap());
+    // (The page offers no form once an app is on; a request can still be sent.)
+    let page = c.get("/console/mfa", &full).await;
+    let start = page.body.find("data-csrf=\"").unwrap() + "data-csrf=\"".len();
+    let csrf = page.body[start..].split('"').next().unwrap().to_owned();
+    let replacement = sealform_core::mfa::new_secret().unwrap();
+    let key = replacement.to_base32();
+    let code = format!("{:06}", replacement.code_at_step(step_now(&c)));
+    let swap = format!("csrf={csrf}&secret={}&code={code}", key.as_str());
+    let refused = c.post("/console/mfa", &full, &swap).await;
+    assert_eq!(refused.headers["location"], "/console/reauth?next=/console/mfa");
+    // The step-up takes the password and a code from the app being replaced.
+    c.clock.advance(Duration::seconds(30));
+    let old_code = format!("{:06}", secret.code_at_step(step_now(&c)));
+    let proof = format!("csrf={csrf}&password={}&code={old_code}&next=/console/mfa", urlencode(PASSWORD));
+    assert_eq!(c.post("/console/reauth", &full, &proof).await.headers["location"], "/console/mfa");
+    let code = format!("{:06}", replacement.code_at_step(step_now(&c)));
+    let swap = format!("csrf={csrf}&secret={}&code={code}", key.as_str());
+    assert_eq!(c.post("/console/mfa", &full, &swap).await.status, StatusCode::OK, "replaced after the step-up");
 }
 
 async fn mfa_required_forces_enrolment_first<B: Backend>() {

@@ -209,8 +209,13 @@ async fn a_passkey_registers_and_completes_a_sign_in_once<B: Backend>() {
     let csrf = hidden_csrf(&page.body);
     let start = page.body.find("name=\"id\" value=\"").unwrap() + "name=\"id\" value=\"".len();
     let id = page.body[start..].split('"').next().unwrap().to_owned();
+    let first = c.post("/console/mfa/webauthn/remove", &full, &format!("csrf={csrf}&id={id}")).await;
+    assert_eq!(first.headers["location"], "/console/reauth?next=/console/mfa", "a step-up comes first");
+    assert_eq!(audited(&c, Action::MfaRemove).await, 0);
+    let reauth = format!("csrf={csrf}&password={}&next=/console/mfa", urlencode(PASSWORD));
+    c.post("/console/reauth", &full, &reauth).await;
     let removed = c.post("/console/mfa/webauthn/remove", &full, &format!("csrf={csrf}&id={id}")).await;
-    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    assert_eq!(removed.headers["location"], "/console/mfa", "{}", removed.body);
     assert_eq!(
         c.post("/console/mfa/webauthn/remove", &full, &format!("csrf={csrf}&id={id}")).await.status,
         StatusCode::NOT_FOUND

@@ -190,6 +190,12 @@ pub(crate) async fn mfa_enrol_submit<S: Store>(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
+    // Replacing an authenticator app asks for the password again (a first enrolment does not: it adds a factor).
+    let enrolled =
+        state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
+    if enrolled && !session.recently_reauthenticated(state.clock.now()) {
+        return Ok(Redirect::to("/console/reauth?next=/console/mfa").into_response());
+    }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     match enrol_totp(&state.store, state.clock.as_ref(), &state.masters, audit, &session, &form.secret, &form.code)
         .await

@@ -114,6 +114,10 @@ async fn remove<S: Store>(State(state): State<AppState<S>>, request: Request) ->
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
+    // Taking a factor away asks for the password again, as the other sensitive actions do.
+    if !session.recently_reauthenticated(state.clock.now()) {
+        return Ok(Redirect::to("/console/reauth?next=/console/mfa").into_response());
+    }
     let id = uuid::Uuid::parse_str(form.id.trim()).map_err(|_| ApiError::not_found())?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     if !passkeys::remove(&state.store, state.clock.as_ref(), audit, &session, id).await? {
