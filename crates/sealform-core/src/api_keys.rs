@@ -287,6 +287,9 @@ pub async fn authenticate<S: Store>(store: &S, clock: &dyn Clock, key: &str) -> 
     let prefix = key
         .get(..KEY_PREFIX.len() + PREFIX_CHARS)
         .filter(|p| p.starts_with(KEY_PREFIX) && key.as_bytes().get(p.len()) == Some(&b'_'))
+        // Only what could be a prefix reaches the store (a NUL there was a database error on PostgreSQL, answered
+        // 503 and not counted as a failed key).
+        .filter(|p| p[KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()))
         .ok_or_else(refused)?;
     let record = store.api_key_by_prefix(prefix).await?.ok_or_else(refused)?;
     let now = clock.now();

@@ -379,8 +379,10 @@ impl Definition {
     /// A question id not yet used: the next number after the largest numeric one, as Jotform numbers them.
     #[must_use]
     pub fn next_qid(&self) -> String {
-        let max = self.questions.iter().filter_map(|q| q.qid.parse::<u32>().ok()).max().unwrap_or(0);
-        (max + 1).to_string()
+        let used: Vec<u32> = self.questions.iter().filter_map(|q| q.qid.parse::<u32>().ok()).collect();
+        let after_largest = used.iter().max().map_or(Some(1), |max| max.checked_add(1));
+        // After u32::MAX (a qid an API client chose), the first number free.
+        after_largest.or_else(|| (1..).find(|n| !used.contains(n))).unwrap_or(1).to_string()
     }
 
     /// Answer paths with a blind index, for exact-match search.
@@ -551,7 +553,8 @@ fn check_question(q: &Question) -> Result<(), String> {
     }
     if q.kind == QuestionType::Scale {
         let (low, high) = q.scale_bounds();
-        if high - low > 100 || high <= low {
+        // Checked: bounds near i64's ends (a float cast saturates) wrapped past this and made the page list them.
+        if high <= low || high.checked_sub(low).is_none_or(|points| points > 100) {
             return Err("a scale needs 2 to 101 points".into());
         }
     }
@@ -898,6 +901,27 @@ mod tests {
             Definition::from_json("{\"questions\":[{\"qid\":\"1\",\"type\":\"control_nope\",\"text\":\"x\"}]}")
                 .is_err()
         );
+    }
+
+    /// A scale's bounds near i64's ends are refused, not wrapped into a huge range (which the public page listed).
+    #[test]
+    fn scale_bounds_far_apart_are_refused() {
+        for (min, max) in [(-1e19, 1e19), (f64::MIN, f64::MAX), (1.0, 1e19), (-1e19, 5.0), (0.0, 101.0)] {
+            let mut scale = Question::new("1", QuestionType::Scale, "How much?");
+            (scale.validation.min, scale.validation.max) = (Some(min), Some(max));
+            assert!(Definition { questions: vec![scale] }.check().is_err(), "{min} to {max}");
+        }
+        let mut scale = Question::new("1", QuestionType::Scale, "How much?");
+        (scale.validation.min, scale.validation.max) = (Some(0.0), Some(100.0));
+        assert!(Definition { questions: vec![scale] }.check().is_ok(), "101 points");
+    }
+
+    /// After the largest qid there is (one an API client chose), the next is the first number free.
+    #[test]
+    fn the_next_qid_after_the_largest_there_is_is_the_first_free() {
+        let mut def = intake();
+        def.questions.push(Question::new(&u32::MAX.to_string(), QuestionType::Head, "Last"));
+        assert_eq!(def.next_qid(), "5");
     }
 
     #[test]

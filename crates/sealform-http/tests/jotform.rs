@@ -409,6 +409,13 @@ async fn bad_input_is_4xx_in_jotform_shape<B: Backend>() {
             Some((JSON, r#"{"questions": 5}"#.to_owned())),
             StatusCode::BAD_REQUEST,
         ),
+        // More questions than a form may hold, refused before any is read (each looks at those before it).
+        (
+            "PUT",
+            "/jotform/v1/user/forms".to_owned(),
+            Some((JSON, format!(r#"{{"questions": [{}]}}"#, vec![r#"{"type":"control_head"}"#; 301].join(",")))),
+            StatusCode::BAD_REQUEST,
+        ),
         (
             "PUT",
             "/jotform/v1/user/forms".to_owned(),
@@ -442,6 +449,13 @@ async fn bad_input_is_4xx_in_jotform_shape<B: Backend>() {
     }
     let quiet = call(&c, "GET", "/jotform/v1/user", Key::Header(&key), None).await;
     ok(&quiet);
+    // A year before any PostgreSQL holds: the same empty answer as SQLite's, not a database error.
+    let long_ago = urlencode(r#"{"created_at:lt":"-5000-01-01"}"#);
+    let before = get(&c, &format!("/jotform/v1/form/{id}/submissions?filter={long_ago}"), &key).await;
+    assert!(ok(&before).as_array().unwrap().is_empty());
+    // A NUL in a key is a wrong key (PostgreSQL refused the lookup: a 503, not counted as a failure).
+    let nul = call(&c, "GET", "/jotform/v1/user?apiKey=sf_%00AAAAAAAAA_x", Key::None, None).await;
+    failed(&nul, StatusCode::UNAUTHORIZED);
 }
 
 /// Organisation A's form with a PHI question, an answer and a file, made through the core services.

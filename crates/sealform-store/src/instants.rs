@@ -65,9 +65,12 @@ macro_rules! postgres_instant {
 }
 pub(crate) use postgres_instant;
 
-/// PostgreSQL: the bound itself.
+/// PostgreSQL: the bound itself, within years 1 to 9999 (PostgreSQL refuses years before 4713 BC, which `time` and
+/// a date filter's `[year]` accept, with an error; no stored time lies outside, so the answer is the same).
 pub(crate) fn postgres_bound(at: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
-    at
+    const FIRST: OffsetDateTime = time::macros::datetime!(0001-01-01 00:00:00 UTC);
+    const LAST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999_999 UTC);
+    at.map(|at| at.clamp(FIRST, LAST))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use sealform_core::form_model::{Definition, Question, QuestionType};
+use sealform_core::form_model::{Definition, MAX_QUESTIONS, Question, QuestionType};
 use sealform_core::forms::change_form;
 use sealform_core::policy::Action;
 use sealform_core::store::Store;
@@ -132,6 +132,15 @@ pub(crate) async fn save<S: Store>(
 /// The questions of a body: an object keyed by anything (`{"1": {...}}`) or a list of property objects.
 pub(crate) fn question_list(value: &Value) -> Result<Vec<&Map<String, Value>>, Failure> {
     let not_objects = || Failure::bad_request("questions are objects of question properties");
+    // Refused before any is read: each new question looks at those before it, so a long list costs its square.
+    let count = match value {
+        Value::Object(map) => map.len(),
+        Value::Array(items) => items.len(),
+        _ => 0,
+    };
+    if count > MAX_QUESTIONS {
+        return Err(Failure::bad_request(format!("a form may have at most {MAX_QUESTIONS} questions")));
+    }
     match value {
         Value::Object(map) => map.values().map(|v| v.as_object().ok_or_else(not_objects)).collect(),
         Value::Array(items) => items.iter().map(|v| v.as_object().ok_or_else(not_objects)).collect(),
