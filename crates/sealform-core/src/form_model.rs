@@ -920,7 +920,7 @@ mod tests {
     #[test]
     fn the_next_qid_after_the_largest_there_is_is_the_first_free() {
         let mut def = intake();
-        def.questions.push(Question::new(&u32::MAX.to_string(), QuestionType::Head, "Last"));
+        def.questions.push(Question::new(u32::MAX.to_string(), QuestionType::Head, "Last"));
         assert_eq!(def.next_qid(), "5");
     }
 
