@@ -43,6 +43,8 @@ pub const KEY_RETIRED: &str = "the organisation key was retired; seal again to t
 pub const SUBMISSION_EXISTS: &str = "a submission with this id exists already";
 /// The [`StoreError::Conflict`] message for an edit based on a revision that is no longer the latest.
 pub const SUBMISSION_CHANGED: &str = "the submission was changed meanwhile; open it again";
+/// The [`StoreError::Conflict`] message for a role change on an owner, or to the owner role, not asked by an owner.
+pub const OWNERS_ONLY: &str = "only owners grant or take away the owner role";
 /// The [`StoreError::Conflict`] message for a folder deletion refused because members hold grants on the folder or
 /// one below it (deleting would take the grants with it, unaudited).
 pub const FOLDER_HAS_GRANTS: &str =
@@ -209,11 +211,16 @@ pub trait UserStore {
 
     /// Changes a member's role. [`StoreError::Conflict`] when it would leave the organisation without an owner;
     /// the member's sessions in this organisation end (a new session id at every privilege change).
+    ///
+    /// `by_owner` says whether an owner asks. Otherwise a member who is an owner, or the owner role itself, is
+    /// refused with [`OWNERS_ONLY`]: checked in the transaction, so a promotion committed after the caller looked
+    /// counts.
     fn set_role(
         &self,
         org: OrgScope,
         user: UserId,
         role: Role,
+        by_owner: bool,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

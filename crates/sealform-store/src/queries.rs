@@ -19,7 +19,8 @@ macro_rules! shared_queries {
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{
-            KEY_RETIRED, NewOrganisation, NewUser, Owner, SUBMISSION_CHANGED, SUBMISSION_EXISTS, StoreError,
+            KEY_RETIRED, NewOrganisation, NewUser, OWNERS_ONLY, Owner, SUBMISSION_CHANGED, SUBMISSION_EXISTS,
+            StoreError,
         };
         use sealform_core::mfa::{MfaCompletion, SecondFactor, TotpEnrolment};
         use sealform_core::password::PasswordHash;
@@ -920,6 +921,7 @@ macro_rules! shared_queries {
             org: OrgId,
             user: UserId,
             role: Role,
+            by_owner: bool,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
             // The organisation's row is locked first (PostgreSQL; SQLite's writer runs one write at a time): two
@@ -929,16 +931,27 @@ macro_rules! shared_queries {
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(backend("lock organisation"))?;
-            let changed = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+            let current: Option<(String,)> =
+                sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(org.as_uuid())
+                    .bind(user.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("change role"))?;
+            let Some((current,)) = current else {
+                return Err(StoreError::NotFound("no such member".into()));
+            };
+            // Read under the lock: a promotion to owner committed after the caller looked is seen here.
+            if !by_owner && (current == Role::Owner.as_str() || role == Role::Owner) {
+                return Err(StoreError::Conflict(OWNERS_ONLY.into()));
+            }
+            sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
                 .bind(role.as_str())
                 .bind(org.as_uuid())
                 .bind(user.as_uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(backend("change role"))?;
-            if changed.rows_affected() == 0 {
-                return Err(StoreError::NotFound("no such member".into()));
-            }
             let (owners,): (i64,) =
                 sqlx::query_as("SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
                     .bind(org.as_uuid())

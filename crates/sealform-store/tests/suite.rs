@@ -13,8 +13,8 @@ use sealform_core::grants::{AccessRequest, Grant, RequestStatus, Right};
 use sealform_core::ids::{FolderId, OrgId, UserId};
 use sealform_core::org::OrgName;
 use sealform_core::store::{
-    AuditStore as _, FOLDER_CHANGED, FOLDER_HAS_GRANTS, HealthStore as _, OrganisationStore as _, Owner, Store,
-    StoreError, UserStore as _,
+    AuditStore as _, FOLDER_CHANGED, FOLDER_HAS_GRANTS, HealthStore as _, OWNERS_ONLY, OrganisationStore as _, Owner,
+    Store, StoreError, UserStore as _,
 };
 use sealform_core::submission::{FormChange, SubmissionQuery};
 use sealform_core::user::{Email, Role};
@@ -400,9 +400,9 @@ async fn concurrent_demotions_keep_an_owner<B: Backend>() {
         store.tenant(org_id).add_member(Owner::New(b), Role::Owner, now, audit(Action::UserCreate)).await.unwrap();
         let demote = |user: UserId| {
             let store = store.clone();
-            tokio::spawn(
-                async move { store.tenant(org_id).set_role(user, Role::Admin, audit(Action::UserUpdate)).await },
-            )
+            tokio::spawn(async move {
+                store.tenant(org_id).set_role(user, Role::Admin, true, audit(Action::UserUpdate)).await
+            })
         };
         let (one, other) = (demote(a_id), demote(b_id));
         let results = [one.await.unwrap(), other.await.unwrap()];
@@ -439,6 +439,37 @@ async fn memberships_list_in_the_order_they_were_made<B: Backend>() {
     }
     let listed: Vec<OrgId> = store.memberships_of(member_id).await.unwrap().iter().map(|m| m.org_id).collect();
     assert_eq!(listed, [orgs[2], orgs[1], orgs[0]]);
+}
+
+/// Only owners touch the owner role, checked in the role change's transaction: a member promoted to owner after an
+/// admin looked is not demoted by that admin's change.
+async fn role_changes_touching_owners_need_an_owner<B: Backend>() {
+    let Some((store, _guard)) = B::open("owners_only").await else { return };
+    let (clinic, owner) = (org("North Clinic"), user("owner@north.example"));
+    let (org_id, owner_id) = (clinic.id, owner.id);
+    store.bootstrap(clinic, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let peer = user("peer@north.example");
+    let peer_id = peer.id;
+    let now = OffsetDateTime::now_utc();
+    let tenant = store.tenant(org_id);
+    tenant.add_member(Owner::New(peer), Role::Reviewer, now, audit(Action::UserCreate)).await.unwrap();
+    let role_of = |user: UserId| {
+        let store = store.clone();
+        async move { store.tenant(org_id).members_of().await.unwrap().into_iter().find(|(u, _)| u.id == user).unwrap().1 }
+    };
+
+    // Not an owner: a reviewer becomes an admin, but never an owner, and an owner stays one.
+    tenant.set_role(peer_id, Role::Admin, false, audit(Action::UserUpdate)).await.unwrap();
+    for (user, role) in [(peer_id, Role::Owner), (owner_id, Role::Admin)] {
+        let err = tenant.set_role(user, role, false, audit(Action::UserUpdate)).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
+    }
+    // The owner promotes the peer; a change the peer's former equal prepared meanwhile is refused.
+    tenant.set_role(peer_id, Role::Owner, true, audit(Action::UserUpdate)).await.unwrap();
+    let err = tenant.set_role(peer_id, Role::Reviewer, false, audit(Action::UserUpdate)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
+    assert_eq!(role_of(peer_id).await, Role::Owner);
+    assert_eq!(role_of(owner_id).await, Role::Owner);
 }
 
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
@@ -538,6 +569,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn memberships_list_in_the_order_they_were_made() {
                 super::memberships_list_in_the_order_they_were_made::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn role_changes_touching_owners_need_an_owner() {
+                super::role_changes_touching_owners_need_an_owner::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {

@@ -160,7 +160,7 @@ pub(crate) async fn update<S: Store>(
     state
         .store
         .tenant(org)
-        .set_role(user.id, role, caller.audit(&state).entry(entry)?)
+        .set_role(user.id, role, caller.key.role == Role::Owner, caller.audit(&state).entry(entry)?)
         .await
         .map_err(DomainError::from)?;
     Ok(Json(User::of(&user, role)))

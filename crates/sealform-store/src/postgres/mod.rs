@@ -215,9 +215,18 @@ impl UserStore for PgStore {
         .await
     }
 
-    async fn set_role(&self, scope: OrgScope, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("change role", async |conn| queries::set_role(conn, scope.id(), user, role, audit).await)
-            .await
+    async fn set_role(
+        &self,
+        scope: OrgScope,
+        user: UserId,
+        role: Role,
+        by_owner: bool,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("change role", async |conn| {
+            queries::set_role(conn, scope.id(), user, role, by_owner, audit).await
+        })
+        .await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {

@@ -249,8 +249,15 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn set_role(&self, scope: OrgScope, user: UserId, role: Role, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, audit))).await
+    async fn set_role(
+        &self,
+        scope: OrgScope,
+        user: UserId,
+        role: Role,
+        by_owner: bool,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, by_owner, audit))).await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
