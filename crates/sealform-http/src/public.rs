@@ -348,7 +348,8 @@ fn field_view<'a>(
     let chosen = raw.get(&q.qid).map(Vec::as_slice).unwrap_or_default();
     let options = if q.kind == QuestionType::Scale {
         let (low, high) = q.scale_bounds();
-        (low..=high)
+        // At most the 101 points a definition may have (one saved before that was checked could ask for more).
+        (low..=high.min(low.saturating_add(100)))
             .map(|point| {
                 let value = point.to_string();
                 let checked = chosen.iter().any(|c| c.trim() == value);

@@ -468,6 +468,8 @@ async fn members_keys_grants_and_requests_are_administered<B: Backend>() {
     assert_eq!(grants.json[0]["expires_at"], "2999-03-01T07:00:00Z");
     let past_9999 = json!({ "rights": ["view"], "expires_at": "9999-12-31T23:00:00-05:00" });
     c.api("PUT", &grant_path, &owner, Some(past_9999)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let before_year_1 = json!({ "rights": ["view"], "expires_at": "0000-01-01T00:00:00+00:01" });
+    c.api("PUT", &grant_path, &owner, Some(before_year_1)).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(c.api("DELETE", &grant_path, &owner, None).await.status, StatusCode::NO_CONTENT);
     c.api("GET", &form_path, &their_key, None).await.assert_problem(StatusCode::FORBIDDEN);
 
@@ -629,8 +631,10 @@ async fn exports_stream_csv_and_json_lines_masked_by_the_grant<B: Backend>() {
     assert_eq!(masked.status, StatusCode::OK);
     assert!(!masked.body.contains("Zebedee") && !masked.body.contains("z@example.org"), "{}", masked.body);
     assert!(masked.body.contains("•••") && masked.body.contains("blue"));
-    let long_ago = c.api("GET", &format!("/api/v1/forms/{form}/export?from=-5000-01-01"), &owner, None).await;
-    assert_eq!(long_ago.body.matches("\",\"new\",\"").count(), 2, "from before year 1: everything, on both backends");
+    // A year before 1 (which `time` reads) is no date here: refused, where PostgreSQL answered it with an error.
+    c.api("GET", &format!("/api/v1/forms/{form}/export?from=-5000-01-01"), &owner, None)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let to_the_end = c.api("GET", &format!("/api/v1/forms/{form}/export?to=9999-12-31"), &owner, None).await;
     assert_eq!(to_the_end.body.matches("\",\"new\",\"").count(), 2, "the last day there is, with no overflow");
     c.api("GET", &format!("/api/v1/forms/{form}/export?format=xml"), &owner, None)

@@ -335,6 +335,9 @@ async fn access_requests_notify_admins_and_approval_grants_until_the_expiry<B: B
     let csrf = hidden_csrf(&access.body);
     let decide = format!("/console/forms/{form}/access/requests/{request}");
     let expires = (c.clock.now() + Duration::days(2)).date().to_string();
+    // A year before 1 (which `time` reads) is no date: refused, where PostgreSQL answered it with an error.
+    let long_ago = format!("csrf={csrf}&decision=approve&right=view&expires=-5000-01-01");
+    assert_eq!(c.post(&decide, &owner, &long_ago).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     let approve = format!("csrf={csrf}&decision=approve&right=view&expires={expires}");
     assert_eq!(c.post(&decide, &owner, &approve).await.status, StatusCode::SEE_OTHER);
     assert_eq!(c.post(&decide, &owner, &approve).await.status, 422, "decided once");

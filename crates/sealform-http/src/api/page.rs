@@ -82,7 +82,8 @@ pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
 }
 
 /// Parses an optional RFC 3339 time from input, as UTC: times are stored and shown in UTC whatever offset they came
-/// with, and one whose UTC is past 9999 (`9999-12-31T23:00:00-05:00`) is refused, as nothing downstream can hold it.
+/// with, and one whose UTC year is outside 1 to 9999 (`9999-12-31T23:00:00-05:00`, `0000-01-01T00:00:00+00:01`) is
+/// refused, as nothing downstream can hold it.
 pub(crate) fn parse_time(text: Option<&str>, what: &str) -> Result<Option<time::OffsetDateTime>, ApiError> {
     let invalid = |why: &str| ApiError::new(http::StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} {why}"));
     text.filter(|t| !t.is_empty())
@@ -90,6 +91,7 @@ pub(crate) fn parse_time(text: Option<&str>, what: &str) -> Result<Option<time::
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| invalid("is not an RFC 3339 time"))?
                 .checked_to_offset(time::UtcOffset::UTC)
+                .filter(|at| (1..=9999).contains(&at.year()))
                 .ok_or_else(|| invalid("is out of range"))
         })
         .transpose()

@@ -148,12 +148,9 @@ pub(crate) async fn update<S: Store>(
     body: RawBody,
 ) -> Result<Json<User>, ApiError> {
     caller.require_org(Action::ManageMembers)?;
-    let (user, current) = member(&state, &caller, &raw).await?;
+    let (user, _) = member(&state, &caller, &raw).await?;
     let change: RoleChange = body.json()?;
     let role: Role = change.role.parse()?;
-    if (role == Role::Owner || current == Role::Owner) && caller.key.role != Role::Owner {
-        return Err(crate::console::forbidden("only owners grant or take away the owner role"));
-    }
     let org = caller.org();
     let entry = Entry::ok(Some(org), AuditAction::UserUpdate, vec![Target::new("user", user.id)], caller.now)
         .with_fields(vec![format!("role:{}", role.as_str())]);
@@ -162,7 +159,7 @@ pub(crate) async fn update<S: Store>(
         .tenant(org)
         .set_role(user.id, role, caller.key.role == Role::Owner, caller.audit(&state).entry(entry)?)
         .await
-        .map_err(DomainError::from)?;
+        .map_err(crate::console::role_change_failed)?;
     Ok(Json(User::of(&user, role)))
 }
 

@@ -21,7 +21,7 @@ use sealform_core::submission::FormRecord;
 use sealform_core::user::{Email, UserStatus};
 use time::OffsetDateTime;
 
-use super::inbox::{format_time, org_form, parse_id, staff};
+use super::inbox::{calendar_day, format_time, org_form, parse_id, staff};
 use super::*;
 use crate::AppState;
 use crate::pages::render;
@@ -50,9 +50,9 @@ fn expiry(text: &str) -> Result<Option<OffsetDateTime>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+    calendar_day(text)
         .map(|d| Some(d.midnight().assume_utc()))
-        .map_err(|_| "the expiry is not a date (YYYY-MM-DD)".to_owned())
+        .ok_or_else(|| "the expiry is not a date (YYYY-MM-DD)".to_owned())
 }
 
 /// The rights ticked in a posted form (`right=view&right=edit…`).

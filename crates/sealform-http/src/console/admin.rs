@@ -12,7 +12,6 @@ use sealform_core::store::Store;
 use sealform_core::user::Role;
 use secrecy::SecretString;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::pages::render;
@@ -65,21 +64,13 @@ pub(crate) async fn audit_page<S: Store>(
         .then(|| filter.actor.trim().parse())
         .transpose()
         .map_err(|_| invalid("the actor id"))?;
-    let day = |text: &str| -> Result<Option<OffsetDateTime>, ApiError> {
-        if text.is_empty() {
-            return Ok(None);
-        }
-        let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| invalid("the date"))?;
-        Ok(Some(date.midnight().assume_utc()))
-    };
     let query = AuditQuery {
         org: session.org,
         action,
         actor,
         target_hash: (!filter.target.is_empty()).then(|| state.auditor.target_hash(filter.target.trim())),
-        from: day(&filter.from)?,
-        to: day(&filter.to)?.map(|d| d.saturating_add(time::Duration::days(1))),
+        from: inbox::day(&filter.from, "the start date")?,
+        to: inbox::day_end(&filter.to, "the end date")?,
         limit: 200,
     };
     let rows = state.store.tenant(session.org).audit_search(query).await.map_err(DomainError::from)?;
@@ -369,17 +360,10 @@ pub(crate) async fn users_role<S: Store>(
     let role: Role = form.role.parse()?;
     let email = sealform_core::user::Email::parse(&form.email)?;
     let user = state.store.user_by_email(&email).await.found()?;
-    let member = state
-        .store
-        .tenant(session.org)
-        .members_of()
-        .await
-        .map_err(DomainError::from)?
-        .into_iter()
-        .find(|(u, _)| u.id == user.id)
-        .ok_or_else(ApiError::not_found)?;
-    if (role == Role::Owner || member.1 == Role::Owner) && session.role != Role::Owner {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only owners grant or take away the owner role"));
+    // Another organisation's user is not found here (the store refuses too; this answers 404 before any entry).
+    let members = state.store.tenant(session.org).members_of().await.map_err(DomainError::from)?;
+    if !members.iter().any(|(u, _)| u.id == user.id) {
+        return Err(ApiError::not_found());
     }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     let targets = vec![sealform_core::audit::Target::new("user", user.id)];
@@ -387,7 +371,7 @@ pub(crate) async fn users_role<S: Store>(
         .with_fields(vec![format!("role:{}", role.as_str())]);
     let by_owner = session.role == Role::Owner;
     let tenant = state.store.tenant(session.org);
-    tenant.set_role(user.id, role, by_owner, audit.entry(entry)?).await.map_err(DomainError::from)?;
+    tenant.set_role(user.id, role, by_owner, audit.entry(entry)?).await.map_err(role_change_failed)?;
     Ok(Redirect::to("/console/users?notice=role").into_response())
 }
 

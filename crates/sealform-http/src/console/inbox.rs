@@ -179,13 +179,21 @@ pub(crate) struct InboxFilter {
     after: String,
 }
 
+/// Parses a `YYYY-MM-DD` day in years 1 to 9999 (`time` also reads signed and five-digit years, which no database
+/// here can hold).
+pub(crate) fn calendar_day(text: &str) -> Option<time::Date> {
+    time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
+        .ok()
+        .filter(|date| (1..=9999).contains(&date.year()))
+}
+
 /// Parses a `YYYY-MM-DD` day of a filter (empty: no bound).
 pub(crate) fn day(text: &str, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let date = time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not a date")))?;
+    let date = calendar_day(text)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{what} is not a date")))?;
     Ok(Some(date.midnight().assume_utc()))
 }
 

@@ -149,6 +149,17 @@ pub(crate) fn forbidden(reason: &str) -> ApiError {
     ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", reason.to_owned())
 }
 
+/// A role change's failure as an answer: the store's owners-only refusal (checked in its transaction) is a 403, as
+/// the other "only owners" rules are.
+pub(crate) fn role_change_failed(err: sealform_core::store::StoreError) -> ApiError {
+    match err {
+        sealform_core::store::StoreError::Conflict(message) if message == sealform_core::store::OWNERS_ONLY => {
+            forbidden(sealform_core::store::OWNERS_ONLY)
+        }
+        other => DomainError::from(other).into(),
+    }
+}
+
 /// The one message for every refused login: unknown e-mail, wrong password, locked or deactivated account.
 pub(crate) const LOGIN_REFUSED: &str = "The e-mail or password is wrong, or the account is locked. Try again later.";
 
