@@ -240,9 +240,9 @@ pub async fn delete_folder<S: Store>(
         let freed: Vec<FormId> =
             access.placed.iter().filter(|(_, f)| doomed.contains(f)).map(|(form, _)| *form).collect();
         let fields = access.changes(freed.iter().map(|form| (*form, None)));
-        let targets = doomed.into_iter().map(|id| Target::new("folder", id)).collect();
+        let targets = doomed.iter().map(|id| Target::new("folder", id)).collect();
         let entry = audit.entry(Entry::ok(Some(org), Action::FolderDelete, targets, now).with_fields(fields))?;
-        match store.tenant(org).delete_folder(folder, freed, entry).await {
+        match store.tenant(org).delete_folder(folder, doomed, freed, entry).await {
             Ok(true) => return Ok(()),
             Ok(false) => return Err(DomainError::NotFound("no such folder".into())),
             Err(StoreError::Conflict(message)) if message == FOLDER_CHANGED && attempts < 2 => attempts += 1,

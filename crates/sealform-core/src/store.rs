@@ -866,13 +866,15 @@ pub trait FolderStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes a folder with its subfolders (their forms return to the top level); false when it did not exist.
-    /// In its transaction, and with the organisation's folders locked against new grants and forms until it
-    /// commits, it checks what `audit` was written from: no member holds a grant on the folders it deletes
-    /// (else [`FOLDER_HAS_GRANTS`]), and exactly the forms `freed` are in them (else [`FOLDER_CHANGED`]).
+    /// In its transaction, and with the organisation's folders locked against new subfolders, grants and forms
+    /// until it commits, it checks what `audit` names: no member holds a grant on the folders it deletes (else
+    /// [`FOLDER_HAS_GRANTS`]), and they are exactly `doomed` holding exactly the forms `freed` (else
+    /// [`FOLDER_CHANGED`]). The grants on folders above, which the entry also names, are not checked.
     fn delete_folder(
         &self,
         org: OrgScope,
         folder: FolderId,
+        doomed: Vec<FolderId>,
         freed: Vec<FormId>,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

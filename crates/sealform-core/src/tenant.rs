@@ -548,10 +548,11 @@ impl<'s, S: Store> Tenant<'s, S> {
     pub async fn delete_folder(
         &self,
         folder: FolderId,
+        doomed: Vec<FolderId>,
         freed: Vec<FormId>,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        self.store.delete_folder(self.scope, folder, freed, audit).await
+        self.store.delete_folder(self.scope, folder, doomed, freed, audit).await
     }
 
     /// See [`crate::store::FolderGrantStore::folder_grants_of`].

@@ -147,6 +147,7 @@ macro_rules! folder_queries {
             conn: &mut $Conn,
             org: OrgId,
             folder: FolderId,
+            doomed: Vec<FolderId>,
             freed: Vec<FormId>,
             audit: PendingAudit,
         ) -> Result<bool, StoreError> {
@@ -183,10 +184,22 @@ macro_rules! folder_queries {
             .fetch_all(&mut *conn)
             .await
             .map_err(backend("read folder forms"))?;
-            let mut expected: Vec<Uuid> = freed.iter().map(|form| *form.as_uuid()).collect();
-            filed.sort_unstable();
-            expected.sort_unstable();
-            if filed != expected {
+            let mut folders: Vec<Uuid> = sqlx::query_scalar(with_doomed!("SELECT id FROM doomed"))
+                .bind(org.as_uuid())
+                .bind(folder.as_uuid())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend("read folders"))?;
+            let same = |found: &mut Vec<Uuid>, expected: Vec<Uuid>| {
+                let mut expected = expected;
+                found.sort_unstable();
+                expected.sort_unstable();
+                *found == expected
+            };
+            // A form filed or a subfolder made since the entry was written would go unnamed by it.
+            if !same(&mut filed, freed.iter().map(|form| *form.as_uuid()).collect())
+                || !same(&mut folders, doomed.iter().map(|f| *f.as_uuid()).collect())
+            {
                 return Err(StoreError::Conflict(FOLDER_CHANGED.into()));
             }
             // Subfolders and folder memberships go by ON DELETE CASCADE; forms themselves stay.

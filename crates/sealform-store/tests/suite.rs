@@ -331,8 +331,8 @@ async fn a_tenant_handle_reaches_only_its_organisation<B: Backend>() {
 
 /// A folder deletion's audit entry is written from a read of the folders before the deleting transaction; the store
 /// checks that read inside it. A grant given on a folder below meanwhile would have gone with the folder, unaudited:
-/// the deletion is refused. A form filed into the folders meanwhile would have left them unnamed by the entry: the
-/// deletion is refused as changed. Either way nothing is deleted and nothing audited.
+/// the deletion is refused. A form filed into the folders, or a subfolder made, meanwhile would have gone unnamed by
+/// the entry: the deletion is refused as changed. Either way nothing is deleted and nothing audited.
 async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() {
     let Some((store, _guard)) = B::open("folder_deletion_checks").await else { return };
     let (clinic, owner) = (org("North Clinic"), user("owner@north.example"));
@@ -344,6 +344,7 @@ async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() 
     let top = create_folder(&store, ctx, org_id, "Top", None, None, now).await.unwrap();
     let below = create_folder(&store, ctx, org_id, "Below", None, Some(top.id), now).await.unwrap();
     let tenant = store.tenant(org_id);
+    let both = vec![top.id, below.id];
     // Every entry of the trail (the fixtures' entries name no organisation).
     let entries = || async { store.audit_entries(0, 1000).await.unwrap().len() };
 
@@ -351,7 +352,7 @@ async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() 
     let filing = FolderChange { name: None, color: None, forms: vec![form] };
     change_folder(&store, ctx, org_id, below.id, filing, now).await.unwrap();
     let before = entries().await;
-    let err = tenant.delete_folder(top.id, Vec::new(), audit(Action::FolderDelete)).await.unwrap_err();
+    let err = tenant.delete_folder(top.id, both.clone(), Vec::new(), audit(Action::FolderDelete)).await.unwrap_err();
     assert!(matches!(&err, StoreError::Conflict(m) if m == FOLDER_CHANGED), "{err:?}");
     assert_eq!(tenant.folders_of().await.unwrap().len(), 2, "nothing deleted");
     assert_eq!(entries().await, before, "nothing audited");
@@ -369,20 +370,24 @@ async fn a_folder_deletion_checks_what_its_entry_was_written_from<B: Backend>() 
     };
     tenant.put_folder_grant(grant, audit(Action::GrantCreate)).await.unwrap();
     let before = entries().await;
-    let err = tenant.delete_folder(top.id, vec![form], audit(Action::FolderDelete)).await.unwrap_err();
+    let err = tenant.delete_folder(top.id, both.clone(), vec![form], audit(Action::FolderDelete)).await.unwrap_err();
     assert!(matches!(&err, StoreError::Conflict(m) if m == FOLDER_HAS_GRANTS), "{err:?}");
     assert_eq!(tenant.folders_of().await.unwrap().len(), 2, "nothing deleted");
     assert_eq!(tenant.folder_grants_of(below.id).await.unwrap().len(), 1, "the grant stays");
     assert_eq!(entries().await, before, "nothing audited");
 
-    // From a current read it goes through: both folders gone, the form back at the top level, one entry.
     assert!(tenant.delete_folder_grant(below.id, owner_id, audit(Action::GrantRevoke)).await.unwrap());
+    // Read before the subfolder was made: refused, as the entry would not name the folder the deletion removes.
     let before = entries().await;
-    assert!(tenant.delete_folder(top.id, vec![form], audit(Action::FolderDelete)).await.unwrap());
+    let err = tenant.delete_folder(top.id, vec![top.id], vec![form], audit(Action::FolderDelete)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == FOLDER_CHANGED), "{err:?}");
+    assert_eq!((tenant.folders_of().await.unwrap().len(), entries().await), (2, before), "nothing deleted or audited");
+    // From a current read it goes through: both folders gone, the form back at the top level, one entry.
+    assert!(tenant.delete_folder(top.id, both, vec![form], audit(Action::FolderDelete)).await.unwrap());
     assert!(tenant.folders_of().await.unwrap().is_empty());
     assert!(tenant.form_folders().await.unwrap().is_empty());
     assert_eq!(entries().await, before + 1);
-    assert!(!tenant.delete_folder(top.id, Vec::new(), audit(Action::FolderDelete)).await.unwrap(), "gone");
+    assert!(!tenant.delete_folder(top.id, Vec::new(), Vec::new(), audit(Action::FolderDelete)).await.unwrap(), "gone");
 }
 
 /// Two owners demoting each other at once leave one owner, never none: the second demotion counts the owners after

@@ -42,11 +42,12 @@ impl FolderStore for PgStore {
         &self,
         scope: OrgScope,
         folder: FolderId,
+        doomed: Vec<FolderId>,
         freed: Vec<FormId>,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
         self.in_transaction("delete folder", async |conn| {
-            queries::delete_folder(conn, scope.id(), folder, freed, audit).await
+            queries::delete_folder(conn, scope.id(), folder, doomed, freed, audit).await
         })
         .await
     }

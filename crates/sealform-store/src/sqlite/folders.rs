@@ -41,10 +41,13 @@ impl FolderStore for SqliteStore {
         &self,
         scope: OrgScope,
         folder: FolderId,
+        doomed: Vec<FolderId>,
         freed: Vec<FormId>,
         audit: PendingAudit,
     ) -> Result<bool, StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::delete_folder(conn, scope.id(), folder, freed, audit))).await
+        self.writer
+            .write(move |conn| Box::pin(queries::delete_folder(conn, scope.id(), folder, doomed, freed, audit)))
+            .await
     }
 }
 
