@@ -504,6 +504,7 @@ async fn user_administration_needs_a_recent_step_up_and_stays_in_its_organisatio
     c.post("/console/reauth", &admin, &reauth).await;
     let by_admin = c.post("/console/users/deactivate", &admin, &format!("csrf={admin_csrf}&email=a%40a.example")).await;
     assert_eq!(by_admin.status, StatusCode::FORBIDDEN, "{}", by_admin.body);
+    assert!(by_admin.body.contains("only owners deactivate owners"), "{}", by_admin.body);
     assert!(c.login("a@a.example", PASSWORD).await.1.is_some(), "the owner still signs in");
     let done = c.post("/console/users/deactivate", &owner, &format!("csrf={csrf}&email=rev%40a.example")).await;
     assert_eq!(done.headers["location"], "/console/users?notice=deactivated");

@@ -23,8 +23,8 @@ pub(crate) const KEY_EPOCH: i64 = -62_167_305_600;
 /// `±HH:MM`; as `time` writes it: four-digit years, offsets up to ±23:59). `unixepoch` reads the local time alone,
 /// without its fraction (SQLite keeps times to the millisecond, and older versions round 23:59:59.9996 up to the
 /// next second) and without its offset (SQLite accepts at most ±14:00), and the offset is taken off here; the
-/// fraction's digits are copied, padded and cut to microseconds. `$column` is named once per use, so it must be a
-/// column or a parameter.
+/// fraction's digits are copied, padded and cut to microseconds. `$column` is repeated through the expression, so it
+/// must be a column or a parameter.
 macro_rules! sqlite_instant {
     ($column:literal) => {
         concat!(

@@ -73,16 +73,16 @@ impl From<&ApiKeyRecord> for ApiKey {
 pub(crate) struct NewApiKey {
     /// A name for people: one line of 1 to 100 characters.
     name: String,
-    /// Its scopes; never more than the user's role allows.
+    /// Its scopes; never more than the user's role allows, nor than the calling key holds.
     scopes: Vec<String>,
-    /// The member it acts for (default: the calling key's user).
+    /// The member it acts for (default: the calling key's user); only an owner's key names another member.
     #[serde(default)]
     email: Option<String>,
     /// Restrict it to one form.
     #[serde(default)]
     #[schema(format = Uuid)]
     form_id: Option<String>,
-    /// Days until it expires, 1 to 36500 (default: never).
+    /// Days until it expires, 1 to 36500 (default: never; a calling key that expires must give one within its own).
     #[serde(default)]
     valid_days: Option<u32>,
 }
@@ -172,8 +172,7 @@ pub(crate) async fn create<S: Store>(
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: key.to_string(), prefix })).into_response())
 }
 
-/// The user with this e-mail, if there is one (an unknown or malformed address is left to the key's creation to
-/// refuse).
+/// The user with this e-mail, if there is one.
 async fn member_id<S: Store>(state: &AppState<S>, email: &str) -> Result<Option<UserId>, ApiError> {
     let Ok(email) = Email::parse(email) else { return Ok(None) };
     Ok(state.store.user_by_email(&email).await.map_err(DomainError::from)?.map(|user| user.id))

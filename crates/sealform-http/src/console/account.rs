@@ -194,7 +194,7 @@ pub(crate) async fn mfa_enrol_submit<S: Store>(
     let enrolled =
         state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
     if enrolled && !session.recently_reauthenticated(state.clock.now()) {
-        return Ok(Redirect::to("/console/reauth?next=/console/mfa").into_response());
+        return Ok(to_reauth("/console/mfa"));
     }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
     match enrol_totp(&state.store, state.clock.as_ref(), &state.masters, audit, &session, &form.secret, &form.code)
@@ -353,7 +353,7 @@ pub(crate) async fn api_keys_create<S: Store>(
     // A key is a credential that outlives the session (and a password change): minting one asks for the password
     // again, as the other sensitive actions do, so an unattended or stolen session cannot.
     if !session.recently_reauthenticated(state.clock.now()) {
-        return Ok(Redirect::to("/console/reauth?next=/console/api-keys").into_response());
+        return Ok(to_reauth("/console/api-keys"));
     }
     let scopes =
         sealform_core::api_keys::parse_scopes(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));

@@ -105,11 +105,6 @@ fn forbidden_admin() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", "user administration is for owners and admins")
 }
 
-/// Sends the user to confirm their identity first, then back to `next`.
-fn to_reauth(next: &str) -> Response {
-    Redirect::to(&format!("/console/reauth?next={next}")).into_response()
-}
-
 /// `GET /console/users`: members, invitation form, deactivation.
 pub(crate) async fn users_page<S: Store>(
     State(state): State<AppState<S>>,

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use minijinja::context;
@@ -19,6 +19,7 @@ use sealform_core::submission::{FormRecord, SubmissionQuery, SubmissionSummary};
 
 use super::Authz;
 use super::inbox::{day, day_end, format_time, org_form, staff};
+use super::to_reauth;
 use crate::AppState;
 use crate::pages::render;
 use crate::problem::ApiError;
@@ -117,7 +118,7 @@ pub(crate) async fn export_download<S: Store>(
     let form = org_form(&state, &session, &raw).await?;
     authz.require_on(PolicyAction::ExportSubmissions, form.id)?;
     if !session.recently_reauthenticated(state.clock.now()) {
-        return Ok(Redirect::to(&format!("/console/reauth?next=/console/forms/{}/export", form.id)).into_response());
+        return Ok(to_reauth(&format!("/console/forms/{}/export", form.id)));
     }
     let definition = Definition::from_json(&form.definition).unwrap_or_default();
     let known = definition.answer_labels();

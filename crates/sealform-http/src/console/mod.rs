@@ -149,6 +149,11 @@ pub(crate) fn forbidden(reason: &str) -> ApiError {
     ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", reason.to_owned())
 }
 
+/// The step-up page, then back to `next` (a console path).
+pub(crate) fn to_reauth(next: &str) -> Response {
+    Redirect::to(&format!("/console/reauth?next={next}")).into_response()
+}
+
 /// A role change's failure as an answer: the store's owners-only refusal (checked in its transaction) is a 403, as
 /// the other "only owners" rules are.
 pub(crate) fn role_change_failed(err: sealform_core::store::StoreError) -> ApiError {

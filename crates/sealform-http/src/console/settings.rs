@@ -94,7 +94,7 @@ async fn settings_submit<S: Store>(State(state): State<AppState<S>>, request: Re
         return Err(forbidden_settings());
     }
     if !session.recently_reauthenticated(state.clock.now()) {
-        return Ok(Redirect::to("/console/reauth?next=/console/settings").into_response());
+        return Ok(to_reauth("/console/settings"));
     }
     let mfa = form.mfa_required.is_some();
     let parsed = form

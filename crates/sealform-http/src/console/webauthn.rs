@@ -116,7 +116,7 @@ async fn remove<S: Store>(State(state): State<AppState<S>>, request: Request) ->
     };
     // Taking a factor away asks for the password again, as the other sensitive actions do.
     if !session.recently_reauthenticated(state.clock.now()) {
-        return Ok(Redirect::to("/console/reauth?next=/console/mfa").into_response());
+        return Ok(to_reauth("/console/mfa"));
     }
     let id = uuid::Uuid::parse_str(form.id.trim()).map_err(|_| ApiError::not_found())?;
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
