@@ -212,15 +212,15 @@ pub trait UserStore {
     /// Changes a member's role. [`StoreError::Conflict`] when it would leave the organisation without an owner;
     /// the member's sessions in this organisation end (a new session id at every privilege change).
     ///
-    /// `by_owner` says whether an owner asks. Otherwise a member who is an owner, or the owner role itself, is
-    /// refused with [`OWNERS_ONLY`]: checked in the transaction, so a promotion committed after the caller looked
-    /// counts.
+    /// `by` is the member who asks. Unless they are an owner, a member who is an owner, or the owner role itself, is
+    /// refused with [`OWNERS_ONLY`]. Both roles are read in the transaction, under the organisation's lock, so a
+    /// promotion or demotion committed after the caller looked counts.
     fn set_role(
         &self,
         org: OrgScope,
         user: UserId,
         role: Role,
-        by_owner: bool,
+        by: UserId,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -127,14 +127,8 @@ impl<'s, S: Store> Tenant<'s, S> {
     }
 
     /// See [`crate::store::UserStore::set_role`].
-    pub async fn set_role(
-        &self,
-        user: UserId,
-        role: Role,
-        by_owner: bool,
-        audit: PendingAudit,
-    ) -> Result<(), StoreError> {
-        self.store.set_role(self.scope, user, role, by_owner, audit).await
+    pub async fn set_role(&self, user: UserId, role: Role, by: UserId, audit: PendingAudit) -> Result<(), StoreError> {
+        self.store.set_role(self.scope, user, role, by, audit).await
     }
 
     /// See [`crate::store::UserStore::insert_invitation`].

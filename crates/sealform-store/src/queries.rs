@@ -921,7 +921,7 @@ macro_rules! shared_queries {
             org: OrgId,
             user: UserId,
             role: Role,
-            by_owner: bool,
+            by: UserId,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
             // The organisation's row is locked first (PostgreSQL; SQLite's writer runs one write at a time): two
@@ -931,17 +931,18 @@ macro_rules! shared_queries {
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(backend("lock organisation"))?;
-            let current: Option<(String,)> =
-                sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                    .bind(org.as_uuid())
-                    .bind(user.as_uuid())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend("change role"))?;
-            let Some((current,)) = current else {
+            // Read under the lock: a promotion or demotion committed after the caller looked is seen here.
+            let role_of = |member: UserId| {
+                sqlx::query_scalar::<_, String>("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(*org.as_uuid())
+                    .bind(*member.as_uuid())
+            };
+            let current = role_of(user).fetch_optional(&mut *conn).await.map_err(backend("change role"))?;
+            let Some(current) = current else {
                 return Err(StoreError::NotFound("no such member".into()));
             };
-            // Read under the lock: a promotion to owner committed after the caller looked is seen here.
+            let asker = role_of(by).fetch_optional(&mut *conn).await.map_err(backend("change role"))?;
+            let by_owner = asker.as_deref() == Some(Role::Owner.as_str());
             if !by_owner && (current == Role::Owner.as_str() || role == Role::Owner) {
                 return Err(StoreError::Conflict(OWNERS_ONLY.into()));
             }

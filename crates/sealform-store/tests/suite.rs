@@ -403,13 +403,13 @@ async fn concurrent_demotions_keep_an_owner<B: Backend>() {
         store.create_organisation(clinic, Owner::New(a), audit(Action::OrgCreate)).await.unwrap();
         let now = OffsetDateTime::now_utc();
         store.tenant(org_id).add_member(Owner::New(b), Role::Owner, now, audit(Action::UserCreate)).await.unwrap();
-        let demote = |user: UserId| {
+        let demote = |user: UserId, by: UserId| {
             let store = store.clone();
             tokio::spawn(async move {
-                store.tenant(org_id).set_role(user, Role::Admin, true, audit(Action::UserUpdate)).await
+                store.tenant(org_id).set_role(user, Role::Admin, by, audit(Action::UserUpdate)).await
             })
         };
-        let (one, other) = (demote(a_id), demote(b_id));
+        let (one, other) = (demote(a_id, b_id), demote(b_id, a_id));
         let results = [one.await.unwrap(), other.await.unwrap()];
         let owners = store.tenant(org_id).members_of().await.unwrap().iter().filter(|(_, r)| *r == Role::Owner).count();
         assert_eq!(owners, 1, "round {round}: {results:?}");
@@ -446,35 +446,41 @@ async fn memberships_list_in_the_order_they_were_made<B: Backend>() {
     assert_eq!(listed, [orgs[2], orgs[1], orgs[0]]);
 }
 
-/// Only owners touch the owner role, checked in the role change's transaction: a member promoted to owner after an
-/// admin looked is not demoted by that admin's change.
+/// Only owners touch the owner role, checked in the role change's transaction against both members' roles there: a
+/// member promoted to owner after an admin looked is not demoted by that admin's change, and an owner demoted
+/// meanwhile no longer acts as one.
 async fn role_changes_touching_owners_need_an_owner<B: Backend>() {
     let Some((store, _guard)) = B::open("owners_only").await else { return };
     let (clinic, owner) = (org("North Clinic"), user("owner@north.example"));
     let (org_id, owner_id) = (clinic.id, owner.id);
     store.bootstrap(clinic, owner, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
-    let peer = user("peer@north.example");
-    let peer_id = peer.id;
+    let (peer, admin) = (user("peer@north.example"), user("admin@north.example"));
+    let (peer_id, admin_id) = (peer.id, admin.id);
     let now = OffsetDateTime::now_utc();
     let tenant = store.tenant(org_id);
     tenant.add_member(Owner::New(peer), Role::Reviewer, now, audit(Action::UserCreate)).await.unwrap();
+    tenant.add_member(Owner::New(admin), Role::Admin, now, audit(Action::UserCreate)).await.unwrap();
     let role_of = |user: UserId| {
         let store = store.clone();
         async move { store.tenant(org_id).members_of().await.unwrap().into_iter().find(|(u, _)| u.id == user).unwrap().1 }
     };
 
-    // Not an owner: a reviewer becomes an admin, but never an owner, and an owner stays one.
-    tenant.set_role(peer_id, Role::Admin, false, audit(Action::UserUpdate)).await.unwrap();
+    // Asked by an admin: a reviewer becomes an admin, but never an owner, and an owner stays one.
+    tenant.set_role(peer_id, Role::Admin, admin_id, audit(Action::UserUpdate)).await.unwrap();
     for (user, role) in [(peer_id, Role::Owner), (owner_id, Role::Admin)] {
-        let err = tenant.set_role(user, role, false, audit(Action::UserUpdate)).await.unwrap_err();
+        let err = tenant.set_role(user, role, admin_id, audit(Action::UserUpdate)).await.unwrap_err();
         assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
     }
-    // The owner promotes the peer; a change the peer's former equal prepared meanwhile is refused.
-    tenant.set_role(peer_id, Role::Owner, true, audit(Action::UserUpdate)).await.unwrap();
-    let err = tenant.set_role(peer_id, Role::Reviewer, false, audit(Action::UserUpdate)).await.unwrap_err();
+    // The owner promotes the peer; a change the admin prepared before that is refused.
+    tenant.set_role(peer_id, Role::Owner, owner_id, audit(Action::UserUpdate)).await.unwrap();
+    let err = tenant.set_role(peer_id, Role::Reviewer, admin_id, audit(Action::UserUpdate)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
+    // An owner demoted meanwhile no longer counts as one: the peer demotes the owner, whose own change then fails.
+    tenant.set_role(owner_id, Role::Admin, peer_id, audit(Action::UserUpdate)).await.unwrap();
+    let err = tenant.set_role(peer_id, Role::Admin, owner_id, audit(Action::UserUpdate)).await.unwrap_err();
     assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
     assert_eq!(role_of(peer_id).await, Role::Owner);
-    assert_eq!(role_of(owner_id).await, Role::Owner);
+    assert_eq!(role_of(owner_id).await, Role::Admin);
 }
 
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {

@@ -157,7 +157,7 @@ pub(crate) async fn update<S: Store>(
     state
         .store
         .tenant(org)
-        .set_role(user.id, role, caller.key.role == Role::Owner, caller.audit(&state).entry(entry)?)
+        .set_role(user.id, role, caller.key.user, caller.audit(&state).entry(entry)?)
         .await
         .map_err(crate::console::role_change_failed)?;
     Ok(Json(User::of(&user, role)))

@@ -364,9 +364,8 @@ pub(crate) async fn users_role<S: Store>(
     let targets = vec![sealform_core::audit::Target::new("user", user.id)];
     let entry = sealform_core::audit::Entry::ok(Some(session.org), Action::UserUpdate, targets, state.clock.now())
         .with_fields(vec![format!("role:{}", role.as_str())]);
-    let by_owner = session.role == Role::Owner;
     let tenant = state.store.tenant(session.org);
-    tenant.set_role(user.id, role, by_owner, audit.entry(entry)?).await.map_err(role_change_failed)?;
+    tenant.set_role(user.id, role, session.user, audit.entry(entry)?).await.map_err(role_change_failed)?;
     Ok(Redirect::to("/console/users?notice=role").into_response())
 }
 

@@ -220,11 +220,11 @@ impl UserStore for PgStore {
         scope: OrgScope,
         user: UserId,
         role: Role,
-        by_owner: bool,
+        by: UserId,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
         self.in_transaction("change role", async |conn| {
-            queries::set_role(conn, scope.id(), user, role, by_owner, audit).await
+            queries::set_role(conn, scope.id(), user, role, by, audit).await
         })
         .await
     }

@@ -254,10 +254,10 @@ impl UserStore for SqliteStore {
         scope: OrgScope,
         user: UserId,
         role: Role,
-        by_owner: bool,
+        by: UserId,
         audit: PendingAudit,
     ) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, by_owner, audit))).await
+        self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, by, audit))).await
     }
 
     async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
