@@ -11,7 +11,7 @@ use crate::ids::{OrgId, UserId};
 use crate::keys::new_org_key;
 use crate::org::OrgName;
 use crate::password::{PlainPassword, hash_password_blocking, verify_password_blocking};
-use crate::store::{NewOrganisation, NewUser, Owner, Store};
+use crate::store::{ByMember, NewOrganisation, NewUser, Owner, Store};
 use crate::user::{Email, Role, UserStatus};
 
 /// What an admin command created.
@@ -203,22 +203,25 @@ pub async fn add_user<S: Store>(
     Ok(user_id)
 }
 
-/// Deactivates a login: it can no longer sign in, and every session it has ends at once. `org` is the organisation
-/// whose admin did it (its audit search then shows the entry); `None` for the operator, for the whole installation.
+/// Deactivates a login: it can no longer sign in, and every session it has ends at once. `by` is the organisation's
+/// member who did it (its audit search then shows the entry; an owner is deactivated only by an owner, and never the
+/// last active one); `None` for the operator, for the whole installation.
 ///
 /// # Errors
-/// [`DomainError::NotFound`] for an unknown e-mail; storage errors.
+/// [`DomainError::NotFound`] for an unknown e-mail; [`DomainError::Conflict`] with [`crate::store::OWNERS_ONLY`] or
+/// [`crate::store::LAST_OWNER`]; storage errors.
 pub async fn deactivate_user<S: Store>(
     store: &S,
     clock: &dyn Clock,
     audit: AuditCtx<'_>,
-    org: Option<OrgId>,
+    by: Option<ByMember>,
     email: &str,
 ) -> Result<UserId, DomainError> {
     let email = Email::parse(email)?;
     let user = store.user_by_email(&email).await?.ok_or_else(|| DomainError::NotFound("no such user".into()))?;
+    let org = by.map(|b| b.org);
     let entry = audit.entry(Entry::ok(org, Action::UserDeactivate, vec![Target::new("user", user.id)], clock.now()))?;
-    store.set_user_status(user.id, UserStatus::Deactivated, entry).await?;
+    store.set_user_status(user.id, UserStatus::Deactivated, by, entry).await?;
     tracing::info!(user.id = %user.id, "user deactivated and sessions revoked");
     Ok(user.id)
 }

@@ -43,8 +43,20 @@ pub const KEY_RETIRED: &str = "the organisation key was retired; seal again to t
 pub const SUBMISSION_EXISTS: &str = "a submission with this id exists already";
 /// The [`StoreError::Conflict`] message for an edit based on a revision that is no longer the latest.
 pub const SUBMISSION_CHANGED: &str = "the submission was changed meanwhile; open it again";
-/// The [`StoreError::Conflict`] message for a role change on an owner, or to the owner role, not asked by an owner.
-pub const OWNERS_ONLY: &str = "only owners grant or take away the owner role";
+/// The [`StoreError::Conflict`] message for a role change on an owner, or to the owner role, or a deactivation of an
+/// owner, not asked by an owner.
+pub const OWNERS_ONLY: &str = "only owners change or deactivate owners";
+/// The [`StoreError::Conflict`] message for deactivating an organisation's last active owner.
+pub const LAST_OWNER: &str = "the organisation must keep an active owner";
+
+/// A member acting from inside an organisation (its console or API), for checks a store makes in the transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByMember {
+    /// The organisation.
+    pub org: OrgId,
+    /// The member who asks.
+    pub member: UserId,
+}
 /// The [`StoreError::Conflict`] message for a folder deletion refused because members hold grants on the folder or
 /// one below it (deleting would take the grants with it, unaudited).
 pub const FOLDER_HAS_GRANTS: &str =
@@ -224,11 +236,14 @@ pub trait UserStore {
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Sets a user's status; deactivating ends all their sessions in the same transaction.
+    /// Sets a user's status; deactivating ends all their sessions in the same transaction. `by` is the member who
+    /// deactivates from inside an organisation (`None`: the operator); then, under the organisation's lock, an owner
+    /// is deactivated only by an owner ([`OWNERS_ONLY`]) and never the last active one ([`LAST_OWNER`]).
     fn set_user_status(
         &self,
         user: UserId,
         status: UserStatus,
+        by: Option<ByMember>,
         audit: PendingAudit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

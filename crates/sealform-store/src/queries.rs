@@ -19,8 +19,8 @@ macro_rules! shared_queries {
         };
         use sealform_core::org::{OrgName, Organisation};
         use sealform_core::store::{
-            KEY_RETIRED, NewOrganisation, NewUser, OWNERS_ONLY, Owner, SUBMISSION_CHANGED, SUBMISSION_EXISTS,
-            StoreError,
+            ByMember, KEY_RETIRED, LAST_OWNER, NewOrganisation, NewUser, OWNERS_ONLY, Owner, SUBMISSION_CHANGED,
+            SUBMISSION_EXISTS, StoreError,
         };
         use sealform_core::mfa::{MfaCompletion, SecondFactor, TotpEnrolment};
         use sealform_core::password::PasswordHash;
@@ -975,8 +975,43 @@ macro_rules! shared_queries {
             conn: &mut $Conn,
             user: UserId,
             status: UserStatus,
+            by: Option<ByMember>,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
+            if let Some(ByMember { org, member }) = by
+                && status != UserStatus::Active
+            {
+                // As for roles: both members' roles and the active owners are read under the organisation's lock.
+                sqlx::query(concat!("SELECT id FROM organisations WHERE id = $1", $lock_update))
+                    .bind(org.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend("lock organisation"))?;
+                let is_owner = |who: UserId| {
+                    sqlx::query_scalar::<_, bool>(
+                        "SELECT EXISTS (SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2 AND role = 'owner')",
+                    )
+                    .bind(*org.as_uuid())
+                    .bind(*who.as_uuid())
+                };
+                if is_owner(user).fetch_one(&mut *conn).await.map_err(backend("set user status"))? {
+                    if !is_owner(member).fetch_one(&mut *conn).await.map_err(backend("set user status"))? {
+                        return Err(StoreError::Conflict(OWNERS_ONLY.into()));
+                    }
+                    let (others,): (i64,) = sqlx::query_as(
+                        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
+                         AND m.role = 'owner' AND u.status = 'active' AND m.user_id <> $2",
+                    )
+                    .bind(org.as_uuid())
+                    .bind(user.as_uuid())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend("set user status"))?;
+                    if others == 0 {
+                        return Err(StoreError::Conflict(LAST_OWNER.into()));
+                    }
+                }
+            }
             let changed = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
                 .bind(status.as_str())
                 .bind(user.as_uuid())

@@ -483,6 +483,41 @@ async fn role_changes_touching_owners_need_an_owner<B: Backend>() {
     assert_eq!(role_of(owner_id).await, Role::Admin);
 }
 
+/// Deactivation from inside an organisation keeps its owners: an owner is deactivated only by an owner, and never the
+/// last active one, checked under the organisation's lock (two owners switching each other off at once leave one).
+/// The operator, outside any organisation, may.
+async fn deactivations_keep_an_active_owner<B: Backend>() {
+    use sealform_core::store::{ByMember, LAST_OWNER};
+    use sealform_core::user::UserStatus;
+
+    let Some((store, _guard)) = B::open("active_owner").await else { return };
+    let (clinic, a) = (org("North Clinic"), user("a@north.example"));
+    let (org_id, a_id) = (clinic.id, a.id);
+    store.bootstrap(clinic, a, vec![audit(Action::InstallationBootstrap)]).await.unwrap();
+    let (b, admin) = (user("b@north.example"), user("admin@north.example"));
+    let (b_id, admin_id) = (b.id, admin.id);
+    let now = OffsetDateTime::now_utc();
+    let tenant = store.tenant(org_id);
+    tenant.add_member(Owner::New(b), Role::Owner, now, audit(Action::UserCreate)).await.unwrap();
+    tenant.add_member(Owner::New(admin), Role::Admin, now, audit(Action::UserCreate)).await.unwrap();
+    let by = |member: UserId| Some(ByMember { org: org_id, member });
+    let off = UserStatus::Deactivated;
+    let status = |user: UserId| {
+        let store = store.clone();
+        async move { store.user_by_id(user).await.unwrap().unwrap().status }
+    };
+
+    let err = store.set_user_status(a_id, off, by(admin_id), audit(Action::UserDeactivate)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == OWNERS_ONLY), "{err:?}");
+    assert_eq!(status(a_id).await, UserStatus::Active);
+    store.set_user_status(b_id, off, by(a_id), audit(Action::UserDeactivate)).await.unwrap();
+    let err = store.set_user_status(a_id, off, by(a_id), audit(Action::UserDeactivate)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m == LAST_OWNER), "{err:?}");
+    assert_eq!(status(a_id).await, UserStatus::Active, "the last active owner stays");
+    store.set_user_status(a_id, off, None, audit(Action::UserDeactivate)).await.unwrap();
+    assert_eq!(status(a_id).await, UserStatus::Deactivated, "the operator may");
+}
+
 async fn concurrent_writes_all_commit_and_failures_stay_isolated<B: Backend>() {
     let Some((store, _guard)) = B::open("concurrent_writes").await else {
         return;
@@ -584,6 +619,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn role_changes_touching_owners_need_an_owner() {
                 super::role_changes_touching_owners_need_an_owner::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn deactivations_keep_an_active_owner() {
+                super::deactivations_keep_an_active_owner::<$backend>().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_writes_all_commit_and_failures_stay_isolated() {

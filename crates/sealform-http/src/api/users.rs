@@ -10,7 +10,7 @@ use sealform_core::DomainError;
 use sealform_core::audit::{Action as AuditAction, Entry, Target};
 use sealform_core::ids::UserId;
 use sealform_core::policy::Action;
-use sealform_core::store::Store;
+use sealform_core::store::{ByMember, Store};
 use sealform_core::user::{Role, UserRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -186,13 +186,15 @@ pub(crate) async fn deactivate<S: Store>(
             "this login also belongs to other organisations; ask the operator to deactivate it",
         ));
     }
+    let by = ByMember { org: caller.org(), member: caller.key.user };
     sealform_core::admin::deactivate_user(
         &state.store,
         state.clock.as_ref(),
         caller.audit(&state),
-        Some(caller.org()),
+        Some(by),
         user.email.as_str(),
     )
-    .await?;
+    .await
+    .map_err(crate::console::owners_only_refused)?;
     Ok(StatusCode::NO_CONTENT)
 }

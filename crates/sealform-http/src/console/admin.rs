@@ -8,7 +8,7 @@ use sealform_core::DomainError;
 use sealform_core::audit::{Action, Actor, AuditCtx, AuditQuery, AuditScope};
 use sealform_core::policy::is_org_admin;
 use sealform_core::sessions::SessionRecord;
-use sealform_core::store::Store;
+use sealform_core::store::{ByMember, Store};
 use sealform_core::user::Role;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -260,8 +260,10 @@ pub(crate) async fn users_deactivate<S: Store>(
         ));
     }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };
-    let org = Some(session.org);
-    sealform_core::admin::deactivate_user(&state.store, state.clock.as_ref(), audit, org, email.as_str()).await?;
+    let by = Some(ByMember { org: session.org, member: session.user });
+    sealform_core::admin::deactivate_user(&state.store, state.clock.as_ref(), audit, by, email.as_str())
+        .await
+        .map_err(owners_only_refused)?;
     Ok(Redirect::to("/console/users?notice=deactivated").into_response())
 }
 

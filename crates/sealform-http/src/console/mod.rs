@@ -157,11 +157,16 @@ pub(crate) fn to_reauth(next: &str) -> Response {
 /// A role change's failure as an answer: the store's owners-only refusal (checked in its transaction) is a 403, as
 /// the other "only owners" rules are.
 pub(crate) fn role_change_failed(err: sealform_core::store::StoreError) -> ApiError {
+    owners_only_refused(DomainError::from(err))
+}
+
+/// A failure as an answer, with the owners-only refusal a 403.
+pub(crate) fn owners_only_refused(err: DomainError) -> ApiError {
     match err {
-        sealform_core::store::StoreError::Conflict(message) if message == sealform_core::store::OWNERS_ONLY => {
+        DomainError::Conflict(message) if message == sealform_core::store::OWNERS_ONLY => {
             forbidden(sealform_core::store::OWNERS_ONLY)
         }
-        other => DomainError::from(other).into(),
+        other => other.into(),
     }
 }
 

@@ -29,8 +29,8 @@ use sealform_core::password::PasswordHash;
 use sealform_core::resets::{CompletedReset, NewReset};
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    ApiKeyStore, AuditStore, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner,
-    SessionStore, Store, StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, ByMember, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore,
+    Owner, SessionStore, Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
@@ -229,9 +229,17 @@ impl UserStore for PgStore {
         .await
     }
 
-    async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
-        self.in_transaction("set user status", async |conn| queries::set_user_status(conn, user, status, audit).await)
-            .await
+    async fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        by: Option<ByMember>,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("set user status", async |conn| {
+            queries::set_user_status(conn, user, status, by, audit).await
+        })
+        .await
     }
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         queries::user_by_email(&self.pool, email).await

@@ -32,8 +32,8 @@ use sealform_core::password::PasswordHash;
 use sealform_core::resets::{CompletedReset, NewReset};
 use sealform_core::sessions::{NewSession, PasswordChange, SessionRecord};
 use sealform_core::store::{
-    ApiKeyStore, AuditStore, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore, Owner,
-    SessionStore, Store, StoreError, SubmissionStore, UserStore,
+    ApiKeyStore, AuditStore, ByMember, GrantStore, HealthStore, KeyStore, NewOrganisation, NewUser, OrganisationStore,
+    Owner, SessionStore, Store, StoreError, SubmissionStore, UserStore,
 };
 use sealform_core::submission::{
     FileRecord, FormChange, FormRecord, NewForm, NewSubmission, SealedRevision, StoredRevision, SubmissionQuery,
@@ -260,8 +260,14 @@ impl UserStore for SqliteStore {
         self.writer.write(move |conn| Box::pin(queries::set_role(conn, scope.id(), user, role, by, audit))).await
     }
 
-    async fn set_user_status(&self, user: UserId, status: UserStatus, audit: PendingAudit) -> Result<(), StoreError> {
-        self.writer.write(move |conn| Box::pin(queries::set_user_status(conn, user, status, audit))).await
+    async fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        by: Option<ByMember>,
+        audit: PendingAudit,
+    ) -> Result<(), StoreError> {
+        self.writer.write(move |conn| Box::pin(queries::set_user_status(conn, user, status, by, audit))).await
     }
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         queries::user_by_email(&self.reads, email).await
