@@ -916,6 +916,27 @@ macro_rules! shared_queries {
             Ok(true)
         }
 
+        /// Locks the organisation's row until the transaction ends (PostgreSQL; SQLite's writer runs one write at
+        /// a time), so that checks of its members' roles made after it stand until the commit.
+        async fn lock_organisation(conn: &mut $Conn, org: OrgId) -> Result<(), StoreError> {
+            sqlx::query(concat!("SELECT id FROM organisations WHERE id = $1", $lock_update))
+                .bind(org.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend("lock organisation"))?;
+            Ok(())
+        }
+
+        /// A member's role in the organisation, as stored (`None`: not a member).
+        async fn member_role(conn: &mut $Conn, org: OrgId, user: UserId) -> Result<Option<String>, StoreError> {
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend("read role"))
+        }
+
         pub(crate) async fn set_role(
             conn: &mut $Conn,
             org: OrgId,
@@ -924,25 +945,13 @@ macro_rules! shared_queries {
             by: UserId,
             audit: PendingAudit,
         ) -> Result<(), StoreError> {
-            // The organisation's row is locked first (PostgreSQL; SQLite's writer runs one write at a time): two
-            // owners demoting each other at once would each count the other as the owner kept, and both commit.
-            sqlx::query(concat!("SELECT id FROM organisations WHERE id = $1", $lock_update))
-                .bind(org.as_uuid())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend("lock organisation"))?;
-            // Read under the lock: a promotion or demotion committed after the caller looked is seen here.
-            let role_of = |member: UserId| {
-                sqlx::query_scalar::<_, String>("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                    .bind(*org.as_uuid())
-                    .bind(*member.as_uuid())
-            };
-            let current = role_of(user).fetch_optional(&mut *conn).await.map_err(backend("change role"))?;
-            let Some(current) = current else {
+            // Locked first: two owners demoting each other at once would each count the other as the owner kept,
+            // and both commit. Read under the lock: a promotion or demotion committed after the caller looked counts.
+            lock_organisation(conn, org).await?;
+            let Some(current) = member_role(conn, org, user).await? else {
                 return Err(StoreError::NotFound("no such member".into()));
             };
-            let asker = role_of(by).fetch_optional(&mut *conn).await.map_err(backend("change role"))?;
-            let by_owner = asker.as_deref() == Some(Role::Owner.as_str());
+            let by_owner = member_role(conn, org, by).await?.as_deref() == Some(Role::Owner.as_str());
             if !by_owner && (current == Role::Owner.as_str() || role == Role::Owner) {
                 return Err(StoreError::Conflict(OWNERS_ONLY.into()));
             }
@@ -982,20 +991,10 @@ macro_rules! shared_queries {
                 && status != UserStatus::Active
             {
                 // As for roles: both members' roles and the active owners are read under the organisation's lock.
-                sqlx::query(concat!("SELECT id FROM organisations WHERE id = $1", $lock_update))
-                    .bind(org.as_uuid())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend("lock organisation"))?;
-                let is_owner = |who: UserId| {
-                    sqlx::query_scalar::<_, bool>(
-                        "SELECT EXISTS (SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2 AND role = 'owner')",
-                    )
-                    .bind(*org.as_uuid())
-                    .bind(*who.as_uuid())
-                };
-                if is_owner(user).fetch_one(&mut *conn).await.map_err(backend("set user status"))? {
-                    if !is_owner(member).fetch_one(&mut *conn).await.map_err(backend("set user status"))? {
+                lock_organisation(conn, org).await?;
+                let owner = Some(Role::Owner.as_str());
+                if member_role(conn, org, user).await?.as_deref() == owner {
+                    if member_role(conn, org, member).await?.as_deref() != owner {
                         return Err(StoreError::Conflict(OWNERS_ONLY.into()));
                     }
                     let (others,): (i64,) = sqlx::query_as(
