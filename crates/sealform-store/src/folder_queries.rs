@@ -176,7 +176,7 @@ macro_rules! folder_queries {
             if granted {
                 return Err(StoreError::Conflict(FOLDER_HAS_GRANTS.into()));
             }
-            let mut filed: Vec<Uuid> = sqlx::query_scalar(with_doomed!(
+            let filed: Vec<Uuid> = sqlx::query_scalar(with_doomed!(
                 "SELECT form_id FROM folder_forms WHERE org_id = $1 AND folder_id IN (SELECT id FROM doomed)"
             ))
             .bind(org.as_uuid())
@@ -184,21 +184,16 @@ macro_rules! folder_queries {
             .fetch_all(&mut *conn)
             .await
             .map_err(backend("read folder forms"))?;
-            let mut folders: Vec<Uuid> = sqlx::query_scalar(with_doomed!("SELECT id FROM doomed"))
+            let folders: Vec<Uuid> = sqlx::query_scalar(with_doomed!("SELECT id FROM doomed"))
                 .bind(org.as_uuid())
                 .bind(folder.as_uuid())
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(backend("read folders"))?;
-            let same = |found: &mut Vec<Uuid>, expected: Vec<Uuid>| {
-                let mut expected = expected;
-                found.sort_unstable();
-                expected.sort_unstable();
-                *found == expected
-            };
+            let as_set = |ids: Vec<Uuid>| ids.into_iter().collect::<std::collections::BTreeSet<_>>();
             // A form filed or a subfolder made since the entry was written would go unnamed by it.
-            if !same(&mut filed, freed.iter().map(|form| *form.as_uuid()).collect())
-                || !same(&mut folders, doomed.iter().map(|f| *f.as_uuid()).collect())
+            if as_set(filed) != as_set(freed.iter().map(|form| *form.as_uuid()).collect())
+                || as_set(folders) != as_set(doomed.iter().map(|f| *f.as_uuid()).collect())
             {
                 return Err(StoreError::Conflict(FOLDER_CHANGED.into()));
             }
