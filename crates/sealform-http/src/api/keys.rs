@@ -121,18 +121,20 @@ pub(crate) async fn create<S: Store>(
     let new: NewApiKey = body.json()?;
     let org = caller.org();
     let email = match new.email {
-        Some(email) => email,
+        // A key acts as its user, with whatever role they hold at each use: one an admin made for a colleague would
+        // let the admin act as them (as an owner, once they are promoted) and outlive the admin's own demotion.
+        // Owners may make keys for members; everyone else only for themselves.
+        Some(email) => {
+            if caller.key.role != Role::Owner && member_id(&state, &email).await? != Some(caller.key.user) {
+                return Err(crate::console::forbidden("only owners make keys for other members"));
+            }
+            email
+        }
         None => {
             let user = state.store.user_by_id(caller.key.user).await.found()?;
             user.email.as_str().to_owned()
         }
     };
-    // A key acts as its user, with whatever role they hold at each use: one an admin made for a colleague would let
-    // the admin act as them (as an owner, once they are promoted) and outlive the admin's own demotion. Owners may
-    // make keys for members; everyone else only for themselves.
-    if caller.key.role != Role::Owner && member_id(&state, &email).await? != Some(caller.key.user) {
-        return Err(crate::console::forbidden("only owners make keys for other members"));
-    }
     let scopes = sealform_core::api_keys::parse_scopes(new.scopes.iter().map(String::as_str))?;
     // Nor may a key make a stronger one: more scopes, or a longer life, than its own.
     if let Some(extra) = scopes.iter().find(|s| !caller.key.scopes.contains(s)) {
