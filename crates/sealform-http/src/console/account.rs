@@ -141,8 +141,7 @@ async fn enrol_form<S: Store>(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let enrolled =
-        state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
+    let enrolled = has_authenticator_app(state, session).await?;
     let secret = sealform_crypto::TotpSecret::from_base32(secret_base32)
         .map_err(|_| ApiError::bad_request("the secret is malformed"))?;
     let uri = secret.otpauth_uri("Sealform", session.email.as_str());
@@ -191,9 +190,7 @@ pub(crate) async fn mfa_enrol_submit<S: Store>(
         Err(redirect) => return Ok(redirect),
     };
     // Replacing an authenticator app asks for the password again (a first enrolment does not: it adds a factor).
-    let enrolled =
-        state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
-    if enrolled && !session.recently_reauthenticated(state.clock.now()) {
+    if has_authenticator_app(&state, &session).await? && !session.recently_reauthenticated(state.clock.now()) {
         return Ok(to_reauth("/console/mfa"));
     }
     let audit = AuditCtx { auditor: &state.auditor, scope: &scope };

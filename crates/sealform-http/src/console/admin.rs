@@ -297,8 +297,7 @@ async fn reauth_form<S: Store>(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let totp =
-        state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some());
+    let totp = has_authenticator_app(state, session).await?;
     let page =
         render(&state.templates, "reauth.html", context! { csrf => session.csrf_token.as_str(), next, totp, error })?;
     Ok((status, page).into_response())

@@ -149,6 +149,14 @@ pub(crate) fn forbidden(reason: &str) -> ApiError {
     ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", reason.to_owned())
 }
 
+/// Whether the session's user has an authenticator app (a step-up then also asks for a code from it).
+pub(crate) async fn has_authenticator_app<S: Store>(
+    state: &AppState<S>,
+    session: &SessionRecord,
+) -> Result<bool, ApiError> {
+    Ok(state.store.user_by_email(&session.email).await.map_err(DomainError::from)?.is_some_and(|u| u.totp.is_some()))
+}
+
 /// The step-up page, then back to `next` (a console path).
 pub(crate) fn to_reauth(next: &str) -> Response {
     Redirect::to(&format!("/console/reauth?next={next}")).into_response()
